@@ -1,0 +1,3 @@
+from qostool.cli import main
+
+main()

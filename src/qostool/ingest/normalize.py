@@ -1,0 +1,263 @@
+"""Turning source values into canonical ones: pure functions over Polars data.
+
+Operators, technologies, units, timestamps, decimal commas and tile positions.
+Nothing here reads files or knows about formats.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Final
+
+import polars as pl
+
+from qostool.schema import UTC_DATETIME, Operator, Technology
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive key: 'Viettel Telecom' -> 'vietteltelecom'."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[^0-9a-z]", "", stripped.casefold())
+
+
+def fold_expr(expr: pl.Expr) -> pl.Expr:
+    """:func:`fold` as a Polars expression (for values, not headers)."""
+    return (
+        expr.cast(pl.String)
+        .str.normalize("NFD")
+        .str.replace_all("đ", "d", literal=True)
+        .str.replace_all("Đ", "D", literal=True)
+        .str.replace_all(r"\p{Mn}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"[^0-9a-z]", "")
+    )
+
+
+# -- operators ---------------------------------------------------------------
+
+_OPERATOR_NAMES: Final[dict[Operator, tuple[str, ...]]] = {
+    Operator.VIETTEL: ("viettel", "viettel telecom", "viettel mobile", "vtl", "viettel group"),
+    Operator.VINAPHONE: ("vinaphone", "vnpt", "vnpt vinaphone", "vnpt-vinaphone", "vina", "gpc"),
+    Operator.MOBIFONE: ("mobifone", "mobi", "mobifone corporation", "vms", "vms mobifone"),
+    Operator.VIETNAMOBILE: ("vietnamobile", "vietnam mobile", "vnmobile", "vnmb", "ht mobile"),
+    Operator.GMOBILE: ("gmobile", "g-mobile", "beeline", "gtel", "gtel mobile"),
+    Operator.ITELECOM: ("itelecom", "i-telecom", "indochina telecom", "itel"),
+    Operator.REDDI: ("reddi", "mobicast"),
+    Operator.FPT: ("fpt", "fpt telecom"),
+}
+OPERATOR_BY_NAME: Final[dict[str, str]] = {
+    fold(alias): op.value for op, aliases in _OPERATOR_NAMES.items() for alias in aliases
+}
+
+#: Vietnamese mobile networks by MCC-MNC (MCC 452).
+OPERATOR_BY_MCC_MNC: Final[dict[str, str]] = {
+    "45201": Operator.MOBIFONE.value,
+    "45202": Operator.VINAPHONE.value,
+    "45204": Operator.VIETTEL.value,
+    "45205": Operator.VIETNAMOBILE.value,
+    "45207": Operator.GMOBILE.value,
+    "45208": Operator.ITELECOM.value,
+    "45209": Operator.REDDI.value,
+}
+
+#: Autonomous systems of Vietnamese operators (for M-Lab rows, which carry an ASN only).
+OPERATOR_BY_ASN: Final[dict[str, str]] = {
+    "7552": Operator.VIETTEL.value,
+    "24086": Operator.VIETTEL.value,
+    "45899": Operator.VINAPHONE.value,
+    "7643": Operator.VINAPHONE.value,
+    "131429": Operator.MOBIFONE.value,
+    "18403": Operator.FPT.value,
+}
+
+
+def operator_from_name(raw: pl.Expr) -> pl.Expr:
+    """Canonical operator from a free-text name; null where the name is empty."""
+    key = fold_expr(raw)
+    return (
+        pl.when(key.is_null() | (key == ""))
+        .then(None)
+        .otherwise(key.replace_strict(OPERATOR_BY_NAME, default=Operator.OTHER.value))
+    )
+
+
+def operator_from_mcc_mnc(raw: pl.Expr) -> pl.Expr:
+    """Canonical operator from an MCC-MNC like '452-04', '45204' or '452 04'."""
+    digits = raw.cast(pl.String).str.replace_all(r"\D", "")
+    known = digits.replace_strict(OPERATOR_BY_MCC_MNC, default=None)
+    return pl.when(digits.str.len_chars() >= 5).then(known.fill_null(Operator.OTHER.value))
+
+
+def operator_from_asn(raw: pl.Expr) -> pl.Expr:
+    """Canonical operator from an autonomous system number ('AS7552' or 7552)."""
+    digits = raw.cast(pl.String).str.replace_all(r"\D", "")
+    known = digits.replace_strict(OPERATOR_BY_ASN, default=None)
+    return pl.when(digits.str.len_chars() > 0).then(known.fill_null(Operator.OTHER.value))
+
+
+# -- technologies -------------------------------------------------------------
+
+_TECHNOLOGY_NAMES: Final[dict[Technology, tuple[str, ...]]] = {
+    Technology.G2: ("2g", "gsm", "gprs", "edge", "cdma", "1xrtt", "e", "g"),
+    Technology.G3: ("3g", "umts", "wcdma", "hspa", "hspa+", "hsdpa", "hsupa", "h", "h+", "evdo"),
+    Technology.G4: ("4g", "lte", "lte-a", "lte+", "4g+", "4g lte", "lte advanced", "lte ca"),
+    Technology.G5: ("5g", "nr", "5g nsa", "nr nsa", "5g sa", "nr sa", "5g+", "endc", "en-dc"),
+    Technology.WIFI: ("wifi", "wi-fi", "wlan", "lan", "ethernet", "fixed"),
+}
+TECHNOLOGY_BY_NAME: Final[dict[str, str]] = {
+    fold(alias): tech.value for tech, aliases in _TECHNOLOGY_NAMES.items() for alias in aliases
+}
+
+
+def technology(raw: pl.Expr) -> pl.Expr:
+    """One of 2G/3G/4G/5G/wifi/unknown from a free-text technology or network type."""
+    return fold_expr(raw).replace_strict(
+        TECHNOLOGY_BY_NAME, default=Technology.UNKNOWN.value, return_dtype=pl.String
+    )
+
+
+# -- numbers and units -------------------------------------------------------------
+
+#: Factor from each accepted unit to the canonical one (Mbps for speeds, ms for times).
+SPEED_UNITS: Final[dict[str, float]] = {
+    "bps": 1e-6,
+    "kbps": 1e-3,
+    "mbps": 1.0,
+    "gbps": 1e3,
+}
+TIME_UNITS: Final[dict[str, float]] = {"ms": 1.0, "s": 1e3, "us": 1e-3}
+UNIT_ALIASES: Final[dict[str, str]] = {
+    "bit/s": "bps",
+    "b/s": "bps",
+    "kbit": "kbps",
+    "kbit/s": "kbps",
+    "kb/s": "kbps",
+    "mbit": "mbps",
+    "mbit/s": "mbps",
+    "mb/s": "mbps",
+    "gbit/s": "gbps",
+    "msec": "ms",
+    "sec": "s",
+    "seconds": "s",
+}
+
+
+def canonical_unit(unit: str) -> str:
+    """Lower-case unit name with its aliases resolved ('kbit/s' -> 'kbps')."""
+    key = unit.strip().lower()
+    return UNIT_ALIASES.get(key, key)
+
+
+_NUMBER_DECIMAL_COMMA: Final = re.compile(r"^\s*[-+]?\d[\d.]*,\d+\s*$")
+
+
+def looks_decimal_comma(samples: list[str]) -> bool:
+    """Whether sampled number texts use a decimal comma ('45,27', '1.234,5')."""
+    return any(_NUMBER_DECIMAL_COMMA.match(s) for s in samples)
+
+
+def to_number(expr: pl.Expr, dtype: pl.DataType, *, decimal_comma: bool) -> pl.Expr:
+    """Parse number texts (or pass numbers through); unparseable values become null."""
+    if dtype.is_numeric():
+        return expr.cast(pl.Float64)
+    text = expr.cast(pl.String).str.strip_chars()
+    if decimal_comma:
+        text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return text.cast(pl.Float64, strict=False)
+
+
+# -- timestamps ----------------------------------------------------------------
+
+#: Text forms tried in order; the first that parses a value wins.
+_OFFSET_FORMATS: Final = ("%+", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z")
+_NAIVE_FORMATS: Final = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+)
+_EPOCH_MS_THRESHOLD: Final = 1e11  # larger numbers are milliseconds (year > 5138 in seconds)
+
+
+def to_utc(values: pl.Series, *, naive_timezone: str, fmt: str | None = None) -> pl.Series:
+    """Parse timestamps into UTC datetimes; values that cannot be read become null.
+
+    Accepts ISO 8601 with an offset or ``Z``; naive ISO or ``dd/mm/yyyy HH:MM[:SS]``
+    texts, taken to be in ``naive_timezone``; epoch seconds or milliseconds; and
+    datetime columns (naive ones in ``naive_timezone``). ``fmt`` forces one
+    strftime-style format.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pl.Datetime):
+        local = values if dtype.time_zone else values.dt.replace_time_zone(naive_timezone)
+        return local.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
+    if dtype.is_numeric():
+        return _from_epoch(values.cast(pl.Float64))
+    text = values.cast(pl.String).str.strip_chars().str.replace(r"\s*UTC$", "+00:00")
+    out = pl.Series(values.name, [None] * len(text), dtype=UTC_DATETIME)
+    formats = (fmt,) if fmt else _OFFSET_FORMATS + _NAIVE_FORMATS
+    for candidate in formats:
+        todo = out.is_null() & text.is_not_null()
+        if not todo.any():
+            break
+        parsed = text.str.to_datetime(candidate, strict=False, time_unit="us")
+        if parsed.dtype.time_zone is None:  # type: ignore[attr-defined]
+            parsed = parsed.dt.replace_time_zone(
+                naive_timezone, ambiguous="earliest", non_existent="null"
+            )
+        out = out.fill_null(parsed.dt.convert_time_zone("UTC").cast(UTC_DATETIME))
+    if not fmt:
+        numbers = text.cast(pl.Float64, strict=False)
+        out = out.fill_null(_from_epoch(numbers))
+    return out.alias(values.name)
+
+
+def _from_epoch(numbers: pl.Series) -> pl.Series:
+    micros = (
+        pl.select(
+            pl.when(numbers.abs() >= _EPOCH_MS_THRESHOLD)
+            .then(numbers * 1e3)
+            .otherwise(numbers * 1e6)
+            .round(0)
+            .cast(pl.Int64, strict=False)
+        )
+        .to_series()
+        .alias(numbers.name)
+    )
+    return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def local_month(measured_at: pl.Expr, timezone: str) -> pl.Expr:
+    """Reporting month ``YYYY-MM`` of a UTC datetime, in the given local time zone."""
+    return measured_at.dt.convert_time_zone(timezone).dt.strftime("%Y-%m")
+
+
+# -- Ookla tiles --------------------------------------------------------------------
+
+
+def quadkey_centre(quadkey: pl.Expr, max_zoom: int = 23) -> tuple[pl.Expr, pl.Expr]:
+    """(lat, lon) of the centre of each Bing-style quadkey tile, vectorised."""
+    key = quadkey.cast(pl.String).str.strip_chars()
+    zoom = key.str.len_chars()
+    x = pl.lit(0, pl.Int64)
+    y = pl.lit(0, pl.Int64)
+    for level in range(max_zoom):
+        digit = key.str.slice(level, 1).cast(pl.Int64, strict=False)
+        present = zoom > level
+        x = pl.when(present).then(x * 2 + (digit % 2)).otherwise(x)
+        y = pl.when(present).then(y * 2 + (digit // 2)).otherwise(y)
+    tiles = pl.lit(2.0).pow(zoom.cast(pl.Float64))
+    lon = (x.cast(pl.Float64) + 0.5) / tiles * 360.0 - 180.0
+    merc = math.pi * (1.0 - 2.0 * (y.cast(pl.Float64) + 0.5) / tiles)
+    lat = merc.sinh().arctan().degrees()
+    valid = key.str.contains(r"^[0-3]{1,23}$")
+    return pl.when(valid).then(lat), pl.when(valid).then(lon)

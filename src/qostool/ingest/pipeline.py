@@ -1,0 +1,492 @@
+"""Ingest: files in, canonical rows and rejects out, every row accounted for.
+
+For each source: hash it (skip it when the catalog has that content), find its
+format, stream it batch by batch through :func:`canonicalise`, stage accepted
+and rejected rows as Parquet, drop test ids already stored or repeated, and
+commit the batch. ``read = accepted + rejected + duplicates`` for every file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from qostool.errors import InputError, UsageError
+from qostool.ingest import normalize as nz
+from qostool.ingest import sources as src
+from qostool.ingest.canonical import DETAIL, REASON, Context, canonicalise, is_sensitive
+from qostool.ingest.spec import GENERIC, BoundSpec, FormatSpec, builtin, detect
+from qostool.privacy import pseudonymise
+from qostool.schema import Reason, Technology, conform
+from qostool.store import Batch, FileRecord, Store, crash_point
+
+FLUSH_ROWS: Final = 1_000_000
+_QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
+_DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What the user chose on the command line (or a notebook passed in)."""
+
+    format: str | None = None
+    mapping: FormatSpec | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: str = "auto"
+    period: str | None = None
+    now: datetime | None = None
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file."""
+
+    file: str
+    status: str
+    """``ingested``, ``already ingested``, ``empty`` or ``failed``."""
+    format: str | None = None
+    sha256: str | None = None
+    read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    months: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "format": self.format,
+            "sha256": self.sha256,
+            "read": self.read,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "rejected_by_reason": dict(sorted(self.reasons.items())),
+            "months": self.months,
+            "message": self.message,
+        }
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ``ingest`` call: a report per file and the totals."""
+
+    store: str
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        keys = ("read", "accepted", "rejected", "duplicates")
+        return {key: sum(getattr(f, key) for f in self.files) for key in keys}
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for report in self.files:
+            total.update(report.reasons)
+        return dict(sorted(total.items()))
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "store": self.store,
+            "files": [f.to_dict() for f in self.files],
+            "totals": {**self.totals, "rejected_by_reason": self.reasons},
+            "failed_files": len(self.failed),
+        }
+
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(file_name, rows_read_so_far)`` while a file is read."""
+
+
+def ingest(
+    inputs: list[str],
+    store: Store,
+    options: IngestOptions,
+    *,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files, folders or glob patterns into ``store`` (call under its write lock)."""
+    sources = src.expand(inputs)
+    report = IngestReport(store=str(store.root))
+    key = store.secret()
+    for source in sources:
+        try:
+            result = _ingest_source(source, store, options, key, progress)
+        except InputError as exc:
+            result = FileReport(file=source.name, status="failed", message=str(exc))
+        report.files.append(result)
+    return report
+
+
+def _ingest_source(
+    source: src.Source,
+    store: Store,
+    options: IngestOptions,
+    key: bytes,
+    progress: Progress | None,
+) -> FileReport:
+    digest, size = source.sha256()
+    previous = store.find_file(digest)
+    if previous is not None:
+        return FileReport(
+            file=source.name,
+            status="already ingested",
+            format=previous.format,
+            sha256=digest,
+            message=f"same content as {previous.name}, ingested {previous.ingested_at}",
+        )
+    parquet = size > 0 and src.is_parquet(source)
+    dialect = None
+    if parquet:
+        header = src.parquet_columns(source)
+    else:
+        dialect = src.sniff(source, encoding=options.encoding, delimiter=options.delimiter)
+        header = list(dialect.header) if dialect else []
+    bound = _bind(source, header, options) if header else None
+    report = FileReport(
+        file=source.name,
+        status="ingested",
+        format=bound.spec.name if bound else None,
+        sha256=digest,
+    )
+    if bound is None:
+        report.status = "empty"
+        report.message = "no header and no rows" if not header else None
+        _commit(store, store.new_batch(), source, report, size)
+        return report
+    ctx = _context(source, bound, options, store, key)
+    numbered = parquet
+    while True:
+        batch = store.new_batch()
+        job = _FileJob(source, dialect, bound, ctx, report)
+        try:
+            _load(job, batch, options=options, numbered=numbered, progress=progress)
+            break
+        except src.RowNumbersNeededError:
+            # Ragged rows met by the fast multi-threaded reader: read again, numbering rows.
+            batch.abort()
+            numbered = True
+            report = FileReport(
+                file=source.name, status="ingested", format=bound.spec.name, sha256=digest
+            )
+        except BaseException:
+            batch.abort()
+            raise
+    if report.read == 0:
+        report.status = "empty"
+    _commit(store, batch, source, report, size)
+    return report
+
+
+def _commit(store: Store, batch: Batch, source: src.Source, report: FileReport, size: int) -> None:
+    assert report.sha256 is not None
+    record = FileRecord(
+        sha256=report.sha256,
+        name=source.name,
+        size=size,
+        format=report.format,
+        batch_id=batch.batch_id,
+        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        rows_read=report.read,
+        accepted=report.accepted,
+        rejected=report.rejected,
+        duplicates=report.duplicates,
+        reasons=report.reasons,
+        months=report.months,
+    )
+    crash_point("before-commit")
+    batch.commit(record)
+
+
+def _bind(source: src.Source, header: list[str], options: IngestOptions) -> BoundSpec:
+    if options.mapping is not None:
+        spec = options.mapping
+    elif options.format is not None and options.format != GENERIC:
+        spec = builtin(options.format)
+    elif options.format == GENERIC:
+        raise UsageError(
+            "--format generic needs a column map",
+            hint="give --mapping FILE.toml or --map field=Column options",
+        )
+    else:
+        detected = detect(header)
+        if detected is None:
+            raise InputError(
+                source.name,
+                f"the format cannot be recognised from its header ({', '.join(header[:12])}"
+                f"{', ...' if len(header) > 12 else ''})",
+                row=1,
+                hint="pass --format (ispeed, rtr, ookla, mlab), or describe the columns with "
+                "--mapping FILE.toml or --map field=Column",
+            )
+        return detected
+    bound = spec.bind(header)
+    if bound.missing:
+        wanted = {name: list(spec.fields[name].columns) for name in bound.missing}
+        raise InputError(
+            source.name,
+            f"format {spec.name!r} needs columns that are not in the header: "
+            + "; ".join(f"{name} (one of {cols})" for name, cols in wanted.items()),
+            row=1,
+            hint=f"the header has: {', '.join(header[:20])}. Choose another --format, "
+            "or map the columns with --map field=Column",
+        )
+    return bound
+
+
+def _context(
+    source: src.Source, bound: BoundSpec, options: IngestOptions, store: Store, key: bytes
+) -> Context:
+    now = options.now or datetime.now(UTC)
+    decimal_comma = options.decimal == "comma"
+    if bound.spec.kind != "tiles":
+        return Context(timezone=store.timezone, now=now, key=key, decimal_comma=decimal_comma)
+    period, start = tile_period(source.file_name, options.period, store.timezone)
+    name = source.file_name.lower()
+    tech = Technology.WIFI.value if "fixed" in name else Technology.UNKNOWN.value
+    return Context(
+        timezone=store.timezone,
+        now=now,
+        key=key,
+        decimal_comma=decimal_comma,
+        period=period,
+        period_start=start,
+        tile_technology=tech,
+    )
+
+
+def tile_period(file_name: str, option: str | None, timezone: str) -> tuple[str, datetime]:
+    """The quarter of a tile file (``2024-Q4``) and its local start time.
+
+    Taken from ``--period`` when given, else from the file name, as in Ookla's
+    own names (``2024-10-01_performance_mobile_tiles.parquet``) or ``2024q4``.
+    """
+    text = option or file_name
+    quarter = _QUARTER_IN_NAME.search(text)
+    date = _DATE_IN_NAME.search(text)
+    if quarter:
+        year, q = int(quarter.group(1)), int(quarter.group(2))
+    elif date and int(date.group(2)) in (1, 4, 7, 10):
+        year, q = int(date.group(1)), (int(date.group(2)) - 1) // 3 + 1
+    elif option:
+        raise UsageError(
+            f"--period {option!r}: expected a quarter like 2024-Q4 or its first day 2024-10-01"
+        )
+    else:
+        raise InputError(
+            file_name,
+            "tile files carry no test times, and the quarter is not in the file name",
+            hint="pass --period 2024-Q4 (or name the file like Ookla: "
+            "2024-10-01_performance_mobile_tiles.parquet)",
+        )
+    start = datetime(year, 3 * (q - 1) + 1, 1, tzinfo=ZoneInfo(timezone))
+    return f"{year}-Q{q}", start
+
+
+@dataclass
+class _FileJob:
+    """Everything known about one source while it is being loaded."""
+
+    source: src.Source
+    dialect: src.Dialect | None
+    """None for Parquet."""
+    bound: BoundSpec
+    ctx: Context
+    report: FileReport
+
+    def batches(self, *, numbered: bool, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
+        if self.dialect is None:
+            return src.read_parquet(self.source)
+        return src.read_csv(self.source, self.dialect, numbered=numbered, ragged=ragged)
+
+
+def _load(
+    job: _FileJob,
+    batch: Batch,
+    *,
+    options: IngestOptions,
+    numbered: bool,
+    progress: Progress | None,
+) -> None:
+    source, bound, report = job.source, job.bound, job.report
+    ctx = job.ctx
+    ragged = src.Ragged()
+    accepted: list[pl.DataFrame] = []
+    rejected: list[pl.DataFrame] = []
+    pending = 0
+    reasons: Counter[str] = Counter()
+    decided = options.decimal != "auto"
+    for raw in job.batches(numbered=numbered, ragged=ragged):
+        if not decided:
+            ctx = _decide_decimal(raw, bound, ctx)
+            decided = True
+        report.read += raw.height
+        canon = canonicalise(raw, bound, ctx)
+        bad = canon[REASON].is_not_null()
+        if bad.any():
+            rejects = _rejects(raw.filter(bad), canon.filter(bad), job, ctx.key)
+            reasons.update(rejects["reason"].to_list())
+            rejected.append(rejects)
+        accepted.append(canon.filter(~bad).drop(REASON, DETAIL))
+        pending += raw.height
+        if pending >= FLUSH_ROWS:
+            _flush(batch, accepted, rejected)
+            pending = 0
+        if progress:
+            progress(source.name, report.read)
+    if ragged.rows:
+        rows = _ragged_rejects(ragged, job)
+        report.read += rows.height
+        reasons.update(rows["reason"].to_list())
+        rejected.append(rows)
+    _flush(batch, accepted, rejected)
+    report.rejected = sum(reasons.values())
+    report.reasons = dict(reasons)
+    report.duplicates = _drop_duplicates(batch, batch.store)
+    report.accepted = report.read - report.rejected - report.duplicates
+    report.months = sorted({p.month for p in batch.parts if p.kind == "tests" and p.month})
+
+
+def _decide_decimal(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> Context:
+    numeric = ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon")
+    samples: list[str] = []
+    for name in numeric:
+        column = bound.columns.get(name)
+        if column is not None and raw.schema[column] == pl.String:
+            samples += raw[column].drop_nulls().head(200).to_list()
+    if nz.looks_decimal_comma(samples):
+        return Context(**{**ctx.__dict__, "decimal_comma": True})
+    return ctx
+
+
+def _flush(batch: Batch, accepted: list[pl.DataFrame], rejected: list[pl.DataFrame]) -> None:
+    if accepted:
+        frame = pl.concat(accepted)
+        for (month,), part in frame.partition_by("month", as_dict=True).items():
+            batch.write_part("tests", part, month=str(month))
+    if rejected:
+        batch.write_part("rejects", pl.concat(rejected))
+    accepted.clear()
+    rejected.clear()
+
+
+def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob, key: bytes) -> pl.DataFrame:
+    """Rejected rows: where, why, and the original values (identifiers pseudonymised)."""
+    original = raw.drop(src.ROW_COLUMN)
+    hidden = [c for c in original.columns if is_sensitive(c, job.bound)]
+    if hidden:
+        original = original.with_columns(pseudonymise(original[c], key) for c in hidden)
+    encoded = original.select(pl.struct(pl.all()).struct.json_encode().alias("original"))
+    return pl.DataFrame(
+        {
+            "file": pl.repeat(job.source.name, raw.height, eager=True),
+            "file_sha256": pl.repeat(job.report.sha256, raw.height, eager=True, dtype=pl.String),
+            "row": raw[src.ROW_COLUMN].cast(pl.Int64),
+            "reason": canon[REASON],
+            "detail": canon[DETAIL],
+            "original": encoded["original"],
+        }
+    )
+
+
+def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
+    """Rows with too few or too many fields, split by the delimiter as far as they go."""
+    import csv
+
+    dialect, bound = job.dialect, job.bound
+    assert dialect is not None
+    header = dialect.header
+    records = []
+    for number, text, expected, actual in ragged.rows:
+        values = next(csv.reader([text], delimiter=dialect.delimiter), [])
+        original: dict[str, str | list[str]] = dict(zip(header, values, strict=False))
+        if len(values) > len(header):
+            original["_extra_fields"] = values[len(header) :]
+        for column in header:
+            if column in original and is_sensitive(column, bound):
+                value = pseudonymise(pl.Series([original[column]]), job.ctx.key)[0]
+                original[column] = value
+        reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW
+        records.append(
+            {
+                "file": job.source.name,
+                "file_sha256": job.report.sha256,
+                "row": number,
+                "reason": reason.value,
+                "detail": f"{actual} fields where the header has {expected}",
+                "original": json.dumps(original, ensure_ascii=False),
+            }
+        )
+    return pl.DataFrame(records, schema=_REJECT_FRAME_SCHEMA)
+
+
+_REJECT_FRAME_SCHEMA: Final = {
+    "file": pl.String,
+    "file_sha256": pl.String,
+    "row": pl.Int64,
+    "reason": pl.String,
+    "detail": pl.String,
+    "original": pl.String,
+}
+
+
+def _adjacent_months(months: set[str]) -> list[str]:
+    out: set[str] = set()
+    for month in months:
+        year, mon = int(month[:4]), int(month[5:])
+        for delta in (-1, 0, 1):
+            y, m = divmod(year * 12 + mon - 1 + delta, 12)
+            out.add(f"{y:04d}-{m + 1:02d}")
+    return sorted(out)
+
+
+def _drop_duplicates(batch: Batch, store: Store) -> int:
+    """Drop test ids repeated in this batch or already stored; return how many."""
+    parts = [p for p in batch.parts if p.kind == "tests"]
+    if not parts:
+        return 0
+    ids = pl.concat(
+        [
+            pl.scan_parquet(p.staged)
+            .select("test_id")
+            .with_columns(part=pl.lit(i), pos=pl.int_range(pl.len()))
+            for i, p in enumerate(parts)
+        ]
+    )
+    months = {p.month for p in parts if p.month}
+    stored = store.scan_tests(_adjacent_months(months)).select("test_id").unique()
+    repeated = ~pl.col("test_id").is_first_distinct()
+    drop = (
+        ids.with_columns(repeated.alias("again"))
+        .join(stored.with_columns(known=pl.lit(True)), on="test_id", how="left")
+        .filter(pl.col("again") | pl.col("known").fill_null(False))
+        .select("part", "pos")
+        .collect()
+    )
+    if drop.is_empty():
+        return 0
+    for (i,), positions in drop.partition_by("part", as_dict=True).items():
+        part = parts[int(i)]
+        frame = pl.read_parquet(part.staged)
+        keep = frame.with_row_index("__pos").filter(
+            ~pl.col("__pos").is_in(positions["pos"].cast(pl.UInt32).implode())
+        )
+        batch.rewrite_part(part, conform(keep.drop("__pos")))
+    return drop.height

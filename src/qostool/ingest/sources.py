@@ -1,0 +1,421 @@
+"""Finding input files and reading them as a stream of raw batches.
+
+Handles what real exports look like: gzip and zip compression, UTF-8 with or
+without BOM, UTF-16, legacy single-byte encodings, ``,`` ``;`` tab or ``|``
+delimiters, quoted fields, ragged rows, empty and header-only files, and
+Parquet. Every value of a CSV is read as text, so no row is lost to a type
+guess: turning texts into numbers and times is the normaliser's job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import gzip
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from qostool.errors import InputError, UsageError
+
+DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
+_SAMPLE_BYTES: Final = 64 * 1024
+_BLOCK_BYTES: Final = 4 << 20
+_PARQUET_BATCH_ROWS: Final = 250_000
+_DELIMITERS: Final = (",", ";", "\t", "|")
+ROW_COLUMN: Final = "__row"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: a file, or one member of a zip archive."""
+
+    path: Path
+    member: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+    @property
+    def file_name(self) -> str:
+        """The base name of the data (the member's, inside an archive)."""
+        return Path(self.member).name if self.member else self.path.name
+
+    def open(self) -> IO[bytes]:
+        """The decompressed content as a binary stream."""
+        if self.member is not None:
+            return zipfile.ZipFile(self.path).open(self.member)
+        raw = self.path.open("rb")
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        raw.seek(0)
+        return raw
+
+    def sha256(self) -> tuple[str, int]:
+        """Content hash of the decompressed data, and its size in bytes."""
+        digest = hashlib.sha256()
+        size = 0
+        with self.open() as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
+
+
+def expand(inputs: list[str]) -> list[Source]:
+    """Files, folders (searched recursively for data files) and glob patterns -> sources."""
+    sources: list[Source] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.name.lower().endswith(DATA_SUFFIXES)
+                and not p.name.startswith(".")
+            )
+        elif path.exists():
+            files = [path]
+        elif glob.has_magic(item):
+            files = sorted(
+                Path(p)
+                for p in glob.glob(item, recursive=True)  # noqa: PTH207
+                if Path(p).is_file()
+            )
+            if not files:
+                raise UsageError(f"{item}: no file matches this pattern")
+        else:
+            raise UsageError(f"{item}: no such file or folder", hint="check the path")
+        for file in files:
+            sources.extend(_members(file))
+    return sources
+
+
+def _members(path: Path) -> list[Source]:
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise InputError(path, f"cannot be opened ({exc.strerror})") from None
+    if magic != b"PK\x03\x04":
+        return [Source(path)]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(
+                n
+                for n in archive.namelist()
+                if not n.endswith("/")
+                and n.lower().endswith(DATA_SUFFIXES[:-2])
+                and not Path(n).name.startswith(".")
+            )
+    except zipfile.BadZipFile as exc:
+        raise InputError(path, f"is not a readable zip archive ({exc})") from None
+    if not names:
+        raise InputError(path, "the zip archive holds no CSV or Parquet file")
+    return [Source(path, name) for name in names]
+
+
+# -- CSV dialect ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a text file is written."""
+
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+
+
+def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dialect | None:
+    """Encoding, delimiter and header of a CSV source; None for an empty file."""
+    with source.open() as stream:
+        sample = stream.read(_SAMPLE_BYTES)
+    if not sample.strip():
+        return None
+    enc = encoding or _guess_encoding(source, sample)
+    try:
+        text = codecs.getincrementaldecoder(_python_codec(enc))(errors="strict").decode(sample)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise InputError(
+            source.name,
+            f"cannot be decoded as {enc} ({exc})",
+            hint=_encoding_hint(sample),
+        ) from None
+    text = text.lstrip("\ufeff")
+    lines = [line for line in text.splitlines() if line.strip()][:50]
+    if len(text) >= _SAMPLE_BYTES // 4 and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a sample may be cut
+    sep = delimiter or _guess_delimiter(lines)
+    header = next(csv.reader([lines[0]], delimiter=sep))
+    header = [h.strip() for h in header]
+    if any(not h for h in header):
+        blank = header.index("") + 1
+        raise InputError(
+            source.name,
+            f"header column {blank} has no name",
+            row=1,
+            hint="give every column a name in the first row",
+        )
+    return Dialect(encoding=enc, delimiter=sep, header=tuple(header))
+
+
+def _python_codec(encoding: str) -> str:
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _guess_encoding(source: Source, sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = sample[:200]
+    if head and head.count(0) > len(head) // 4:
+        return "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            source.name,
+            f"is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            hint=_encoding_hint(sample),
+        ) from None
+    return "utf-8"
+
+
+def _encoding_hint(sample: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    guess = f"it looks like {best.encoding}; " if best is not None else ""
+    return (
+        f"{guess}pass the file's encoding with --encoding, e.g. --encoding cp1258 "
+        "(Windows Vietnamese), --encoding cp1252 or --encoding utf-16"
+    )
+
+
+def _guess_delimiter(lines: list[str]) -> str:
+    best, best_fields = ",", 1
+    for sep in _DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if not counts:
+            continue
+        width = counts[0]
+        consistent = sum(c == width for c in counts) >= max(1, int(0.8 * len(counts)))
+        if width > best_fields and consistent:
+            best, best_fields = sep, width
+    return best
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+class RowNumbersNeededError(Exception):
+    """Raised when a multi-threaded read meets ragged rows: re-read to number them."""
+
+
+@dataclass
+class Ragged:
+    """Rows whose field count differs from the header's, as the parser skipped them."""
+
+    rows: list[tuple[int | None, str, int, int]] = field(default_factory=list)
+
+
+def read_csv(
+    source: Source, dialect: Dialect, *, numbered: bool, ragged: Ragged
+) -> Iterator[pl.DataFrame]:
+    """Stream a CSV source as text-only batches with a ``__row`` column.
+
+    ``__row`` is the row number a spreadsheet would show (the header is row 1).
+    Rows with too few or too many fields are not in the batches: they are
+    appended to ``ragged``. Multi-threaded reading cannot number them; when it
+    meets one it raises :class:`RowNumbersNeededError`, and the caller reads again
+    with ``numbered=True``.
+    """
+    known_ragged: np.ndarray | None = None
+    if numbered:
+        known_ragged = _ragged_row_numbers(source, dialect)
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        # Exceptions raised here are swallowed by pyarrow: record, and check in the loop.
+        ragged.rows.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    names = dialect.header
+    reader = _open_csv(source, dialect, numbered=numbered, on_invalid=on_invalid)
+    seen = 0
+    try:
+        for record_batch in reader:
+            if ragged.rows and not numbered:
+                raise RowNumbersNeededError
+            frame = pl.from_arrow(record_batch)
+            assert isinstance(frame, pl.DataFrame)
+            frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
+            index = np.arange(seen, seen + frame.height, dtype=np.int64)
+            seen += frame.height
+            yield frame.with_columns(pl.Series(ROW_COLUMN, _row_numbers(index, known_ragged)))
+        if ragged.rows and not numbered:
+            raise RowNumbersNeededError
+    except RowNumbersNeededError:
+        raise
+    except pa.ArrowInvalid as exc:
+        raise _arrow_error(source, dialect, exc) from None
+    finally:
+        reader.close()
+
+
+def _open_csv(
+    source: Source, dialect: Dialect, *, numbered: bool, on_invalid: object
+) -> pacsv.CSVStreamingReader:
+    # Column names are given (not read) so that duplicate or odd headers are kept as they are.
+    names = [f"c{i}" for i in range(len(dialect.header))]
+    encoding = "utf8" if codecs.lookup(dialect.encoding).name == "utf-8" else dialect.encoding
+    stream = source.open()
+    if encoding != "utf8":
+        stream = io.BufferedReader(_Transcoder(stream, dialect.encoding), buffer_size=_BLOCK_BYTES)
+    try:
+        return pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                use_threads=not numbered,
+                block_size=_BLOCK_BYTES,
+                column_names=names,
+                skip_rows=1,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=dialect.delimiter, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise _arrow_error(source, dialect, exc) from None
+
+
+class _Transcoder(io.RawIOBase):
+    """A binary stream of UTF-8, decoded incrementally from another encoding."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(_python_codec(encoding))(errors="strict")
+        self._pending = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = self._raw.read(1 << 20)
+            final = not chunk
+            try:
+                text = self._decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                raise pa.ArrowInvalid(
+                    f"invalid {exc.encoding} data near byte {self._offset + exc.start}"
+                ) from None
+            self._offset += len(chunk)
+            self._pending = text.encode("utf-8")
+            if final:
+                break
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
+    numbers: list[int] = []
+
+    def collect(row: pacsv.InvalidRow) -> str:
+        numbers.append(row.number)
+        return "skip"
+
+    reader = _open_csv(source, dialect, numbered=True, on_invalid=collect)
+    try:
+        for _ in reader:
+            pass
+    except pa.ArrowInvalid as exc:
+        raise _arrow_error(source, dialect, exc) from None
+    finally:
+        reader.close()
+    return np.sort(np.asarray(numbers, dtype=np.int64))
+
+
+def _row_numbers(index: np.ndarray, ragged: np.ndarray | None) -> np.ndarray:
+    """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based)."""
+    if ragged is None or ragged.size == 0:
+        return index + 2
+    # Valid records before ragged row i: ragged[i] - 2 - i.
+    before = ragged - 2 - np.arange(ragged.size)
+    return index + 2 + np.searchsorted(before, index, side="right")
+
+
+def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError:
+    message = str(exc).splitlines()[0]
+    if (
+        "UTF8" in message
+        or "utf-8" in message.lower()
+        or ("invalid" in message and "data" in message)
+    ):
+        with source.open() as stream:
+            sample = stream.read(_SAMPLE_BYTES)
+        return InputError(
+            source.name,
+            f"cannot be decoded as {dialect.encoding}: {message}; nothing from it was stored",
+            hint=_encoding_hint(sample),
+        )
+    return InputError(source.name, f"cannot be read as CSV: {message}; nothing from it was stored")
+
+
+def parquet_columns(source: Source) -> list[str]:
+    """Column names of a Parquet source."""
+    try:
+        with source.open() as stream:
+            return list(pq.ParquetFile(stream).schema_arrow.names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+
+
+def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
+    """Stream a Parquet source in batches, with a 1-based ``__row`` column."""
+    seen = 0
+    with source.open() as stream:
+        try:
+            parquet = pq.ParquetFile(stream)
+            for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+                frame = pl.from_arrow(record_batch)
+                assert isinstance(frame, pl.DataFrame)
+                rows = pl.int_range(seen + 1, seen + frame.height + 1, eager=True)
+                seen += frame.height
+                yield frame.with_columns(rows.alias(ROW_COLUMN))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+
+
+def is_parquet(source: Source) -> bool:
+    with source.open() as stream:
+        return stream.read(4) == b"PAR1"

@@ -1,0 +1,400 @@
+"""Where things live on disk, atomic batches, and the catalog of ingested files.
+
+Layout of a store folder::
+
+    store.json                      layout version and the store's time zone
+    catalog.sqlite                  ingested files and the Parquet parts of each batch
+    secret.key                      key for pseudonymising device ids (made on first use)
+    tests/month=YYYY-MM/<batch>-NNN.parquet    canonical rows
+    rejects/<batch>-NNN.parquet     rejected rows with their reason and original values
+    staging/<batch>/                a batch being written (never read)
+
+Commit protocol: a batch writes every part under ``staging/<batch>/``, renames
+the parts into place, then records the file and its parts in one SQLite
+transaction. That transaction is the commit point: readers list parts from the
+catalog only, so a part renamed into place but not yet recorded is invisible,
+and the next writer deletes it (with any staging folder) when it takes the lock.
+A run killed at any moment therefore leaves either the whole batch or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from qostool import __version__
+from qostool.errors import StoreBusyError, StoreError, UsageError
+from qostool.schema import SCHEMA
+
+LAYOUT_VERSION: Final = 1
+DEFAULT_STORE: Final = "qostool-data"
+_SECRET_BYTES: Final = 32
+
+_CATALOG_DDL: Final = """
+CREATE TABLE IF NOT EXISTS files (
+    sha256       TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    format       TEXT,
+    batch_id     TEXT NOT NULL,
+    ingested_at  TEXT NOT NULL,
+    rows_read    INTEGER NOT NULL,
+    accepted     INTEGER NOT NULL,
+    rejected     INTEGER NOT NULL,
+    duplicates   INTEGER NOT NULL,
+    reasons      TEXT NOT NULL,
+    months       TEXT NOT NULL,
+    tool_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    path     TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    month    TEXT,
+    rows     INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One ingested file, as the catalog remembers it."""
+
+    sha256: str
+    name: str
+    size: int
+    format: str | None
+    batch_id: str
+    ingested_at: str
+    rows_read: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    reasons: dict[str, int]
+    months: list[str]
+    tool_version: str = __version__
+
+
+def _fsync_path(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def crash_point(name: str) -> None:
+    """Kill this process here when ``QOSTOOL_CRASH_AT`` names this point.
+
+    Used only by the crash-safety tests to stop a run at an exact step, as a
+    power cut or ``kill -9`` would.
+    """
+    if os.environ.get("QOSTOOL_CRASH_AT") == name:
+        os.kill(os.getpid(), 9)
+
+
+class Store:
+    """A qostool store folder. Cheap to open; writing needs :meth:`write_lock`."""
+
+    def __init__(self, root: Path, *, timezone: str) -> None:
+        self.root = root
+        self.timezone = timezone
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: Path | str, *, timezone: str, create: bool = False) -> Store:
+        """Open (or, with ``create``, make) the store at ``root``.
+
+        The store remembers the time zone it was made with: reporting months
+        depend on it, so opening it with another one is refused.
+        """
+        root = Path(root)
+        meta_path = root / "store.json"
+        if not meta_path.exists():
+            if not create:
+                raise StoreError(
+                    f"{root}: no qostool store here",
+                    hint="run 'qostool ingest' first, or pass the right --store",
+                )
+            if root.exists() and not root.is_dir():
+                raise StoreError(
+                    f"{root}: exists and is not a folder", hint="choose another --store"
+                )
+            root.mkdir(parents=True, exist_ok=True)
+            meta = {"layout": LAYOUT_VERSION, "timezone": timezone, "created_by": __version__}
+            tmp = root / f".store.json.{uuid.uuid4().hex}"
+            tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, meta_path)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{meta_path}: cannot read the store's description ({exc})") from exc
+        if meta.get("layout") != LAYOUT_VERSION:
+            raise StoreError(
+                f"{root}: store layout {meta.get('layout')!r} is not supported by qostool "
+                f"{__version__} (expects {LAYOUT_VERSION})",
+                hint="use the qostool version that made this store",
+            )
+        if meta.get("timezone") != timezone:
+            raise UsageError(
+                f"{root}: this store was made with time zone {meta.get('timezone')!r}, "
+                f"not {timezone!r}; reporting months would not agree",
+                hint=f"pass --timezone {meta.get('timezone')} or use a new --store",
+            )
+        store = cls(root, timezone=timezone)
+        with store._catalog() as db:
+            db.executescript(_CATALOG_DDL)
+        return store
+
+    @contextlib.contextmanager
+    def _catalog(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.root / "catalog.sqlite", timeout=30)
+        try:
+            with db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.root / 'catalog.sqlite'}: catalog cannot be used ({exc})"
+            ) from exc
+        finally:
+            db.close()
+
+    # -- locking and recovery ----------------------------------------------
+
+    @contextlib.contextmanager
+    def write_lock(self, *, wait_seconds: float = 0.0) -> Iterator[None]:
+        """Hold the store's exclusive write lock, recovering from any crashed run first.
+
+        The lock is an ``flock`` on ``.lock``: the kernel drops it when its
+        holder dies, so a crashed run never leaves a stale lock behind.
+        """
+        lock_path = self.root / ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                        raise StoreBusyError(
+                            f"{self.root}: another qostool process is writing to this store"
+                            + (f" ({holder})" if holder else ""),
+                            hint="wait for it to finish, then run again",
+                        ) from None
+                    time.sleep(0.2)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {_now_iso()}".encode(), 0)
+            self.recover()
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def recover(self) -> None:
+        """Delete what a killed run left behind: staging folders and unrecorded parts."""
+        shutil.rmtree(self.root / "staging", ignore_errors=True)
+        with self._catalog() as db:
+            known = {row[0] for row in db.execute("SELECT path FROM parts")}
+        for kind in ("tests", "rejects"):
+            for part in (self.root / kind).rglob("*.parquet"):
+                if part.relative_to(self.root).as_posix() not in known:
+                    part.unlink(missing_ok=True)
+
+    # -- secret ------------------------------------------------------------
+
+    def secret(self) -> bytes:
+        """The store's pseudonymisation key, made on first use (call under the lock)."""
+        path = self.root / "secret.key"
+        if not path.exists():
+            tmp = self.root / f".secret.{uuid.uuid4().hex}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(_SECRET_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        key = path.read_bytes()
+        if len(key) != _SECRET_BYTES:
+            raise StoreError(
+                f"{path}: the pseudonymisation key is damaged ({len(key)} bytes)",
+                hint="restore it from a backup: device ids hashed with another key will not match",
+            )
+        return key
+
+    # -- catalog queries ---------------------------------------------------
+
+    def find_file(self, sha256: str) -> FileRecord | None:
+        """The catalog record of an already ingested file content, if any."""
+        with self._catalog() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def files(self) -> list[FileRecord]:
+        """Every ingested file, oldest first."""
+        with self._catalog() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT * FROM files ORDER BY ingested_at, name").fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def part_paths(self, kind: str, months: Sequence[str] | None = None) -> list[Path]:
+        """Committed Parquet parts of ``kind`` ("tests" or "rejects"), optionally by month."""
+        query = "SELECT path FROM parts WHERE kind = ?"
+        args: list[Any] = [kind]
+        if months is not None:
+            query += f" AND month IN ({','.join('?' * len(months))})"
+            args.extend(months)
+        with self._catalog() as db:
+            rows = db.execute(query + " ORDER BY path", args).fetchall()
+        return [self.root / row[0] for row in rows]
+
+    def months(self) -> list[str]:
+        """Reporting months that have stored tests."""
+        with self._catalog() as db:
+            rows = db.execute(
+                "SELECT DISTINCT month FROM parts WHERE kind = 'tests' ORDER BY month"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def scan_tests(self, months: Sequence[str] | None = None) -> pl.LazyFrame:
+        """Stored canonical rows (committed batches only) as a lazy frame."""
+        paths = self.part_paths("tests", months)
+        if not paths:
+            return pl.LazyFrame(schema=SCHEMA)
+        return pl.scan_parquet(paths)
+
+    def scan_rejects(self) -> pl.LazyFrame:
+        """Rejected rows of every committed batch."""
+        paths = self.part_paths("rejects")
+        if not paths:
+            return pl.LazyFrame(schema=REJECT_SCHEMA)
+        return pl.scan_parquet(paths)
+
+    # -- writing -----------------------------------------------------------
+
+    def new_batch(self) -> Batch:
+        """Start a batch: its parts go to staging until :meth:`Batch.commit`."""
+        batch_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        staging = self.root / "staging" / batch_id
+        staging.mkdir(parents=True)
+        return Batch(store=self, batch_id=batch_id, staging=staging)
+
+
+REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "file": pl.String(),
+    "file_sha256": pl.String(),
+    "row": pl.Int64(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+    "original": pl.String(),
+}
+
+
+@dataclass
+class Part:
+    """A Parquet part staged by a batch, and where it goes on commit."""
+
+    staged: Path
+    final: str
+    kind: str
+    month: str | None
+    rows: int
+
+
+@dataclass
+class Batch:
+    """Parts written for one input file, committed all at once or not at all."""
+
+    store: Store
+    batch_id: str
+    staging: Path
+    parts: list[Part] = field(default_factory=list)
+
+    def write_part(self, kind: str, frame: pl.DataFrame, month: str | None = None) -> None:
+        """Write one Parquet part to staging; it becomes visible only on commit."""
+        number = len(self.parts)
+        name = f"{self.batch_id}-{number:04d}.parquet"
+        final = f"{kind}/month={month}/{name}" if month else f"{kind}/{name}"
+        staged = self.staging / f"{number:04d}.parquet"
+        frame.write_parquet(staged, compression="zstd", statistics=True)
+        _fsync_path(staged)
+        self.parts.append(Part(staged, final, kind, month, frame.height))
+
+    def rewrite_part(self, part: Part, frame: pl.DataFrame) -> None:
+        """Replace a staged part's rows (dropping the part when none are left)."""
+        if frame.is_empty():
+            part.staged.unlink()
+            self.parts.remove(part)
+            return
+        frame.write_parquet(part.staged, compression="zstd", statistics=True)
+        _fsync_path(part.staged)
+        part.rows = frame.height
+
+    def commit(self, record: FileRecord) -> None:
+        """Move the parts into place and record them with the file: the commit point."""
+        for part in self.parts:
+            target = self.store.root / part.final
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part.staged, target)
+            crash_point("after-part-moved")
+        for folder in {(self.store.root / p.final).parent for p in self.parts}:
+            _fsync_path(folder)
+        with self.store._catalog() as db:
+            db.execute(
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.sha256,
+                    record.name,
+                    record.size,
+                    record.format,
+                    self.batch_id,
+                    record.ingested_at,
+                    record.rows_read,
+                    record.accepted,
+                    record.rejected,
+                    record.duplicates,
+                    json.dumps(record.reasons, sort_keys=True),
+                    json.dumps(record.months),
+                    record.tool_version,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO parts VALUES (?,?,?,?,?)",
+                [(p.final, self.batch_id, p.kind, p.month, p.rows) for p in self.parts],
+            )
+        crash_point("after-commit")
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop everything this batch staged."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _record_from_row(row: sqlite3.Row) -> FileRecord:
+    data = dict(row)
+    data["reasons"] = json.loads(data["reasons"])
+    data["months"] = json.loads(data["months"])
+    return FileRecord(**data)
