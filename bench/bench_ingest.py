@@ -1,0 +1,453 @@
+"""Benchmark ``qostool ingest`` against a plain polars CSV -> Parquet floor.
+
+The script generates (or reuses) a synthetic "ispeed" English-header CSV export of N rows,
+then runs, each in a fresh subprocess so that the peak memory is that process's own:
+
+* the floor: ``polars.read_csv(csv).write_parquet(tmp)``;
+* qostool: ``python -m qostool ingest <csv> --store <fresh empty dir> --json``.
+
+It reports wall-clock time (best of ``--repeat``), rows per second, peak RSS (max over the
+repeats), the qostool/floor rows-per-second ratio, and checks the targets: ratio >= 0.5 and
+qostool peak RSS < 2048 MB.
+
+Exit codes: 0 targets met (or ``--floor-only``), 1 a target missed, 2 a measured run failed
+(non-zero exit, unreadable JSON, or ``totals.read`` != N).
+
+Usage::
+
+    python bench/bench_ingest.py [--rows 5000000] [--workdir DIR] [--json OUT.json] [--keep]
+                                 [--repeat 1] [--floor-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DEFAULT_WORKDIR = BENCH_DIR / ".work"
+
+SEED = 20251014
+CHUNK_ROWS = 500_000
+N_DEVICES = 200_000
+MIN_RATIO = 0.5
+MAX_RSS_MB = 2048.0
+STDERR_TAIL_LINES = 40
+
+HEADER = (
+    "test_id,time,latitude,longitude,operator,network_type,"
+    "download_mbps,upload_mbps,latency_ms,device_id,mcc_mnc"
+)
+# Operator -> (weight, MCC-MNC); the MCC-MNC column is consistent with the operator.
+OPERATORS: dict[str, tuple[float, str]] = {
+    "Viettel": (0.45, "452-04"),
+    "VinaPhone": (0.25, "452-02"),
+    "MobiFone": (0.22, "452-01"),
+    "Vietnamobile": (0.08, "452-05"),
+}
+NETWORK_TYPES: dict[str, float] = {"4G": 0.35, "LTE": 0.25, "5G": 0.12, "5G NSA": 0.13, "3G": 0.15}
+
+# Local (UTC+07:00) wall-clock seconds, expressed as naive epoch seconds.
+SEPT_START = 1_758_067_200  # 2025-09-17T00:00:00
+OCT_START = 1_759_276_800  # 2025-10-01T00:00:00
+NOV_START = 1_761_955_200  # 2025-11-01T00:00:00
+SEPT_SHARE = 0.15
+
+FLOOR_CODE = "import sys, polars; polars.read_csv(sys.argv[1]).write_parquet(sys.argv[2])"
+
+
+# --------------------------------------------------------------------------------------------
+# CSV generation
+# --------------------------------------------------------------------------------------------
+
+
+def fixed_point(values: np.ndarray, decimals: int) -> pl.Expr:
+    """Format non-negative floats with exactly ``decimals`` decimals, as a string expression."""
+    scale = 10**decimals
+    scaled = pl.lit(pl.Series(np.rint(values * scale).astype(np.int64)))
+    frac = (scaled % scale).cast(pl.String).str.zfill(decimals)
+    return pl.format("{}.{}", scaled // scale, frac)
+
+
+def pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
+    """Draw ``n`` indices into ``weights`` (normalised) as category codes."""
+    p = np.array(list(weights.values()), dtype=np.float64)
+    return rng.choice(len(p), size=n, p=p / p.sum())
+
+
+def make_chunk(rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:
+    """Build rows ``start+1 .. start+n`` of the export as an all-string DataFrame."""
+    op_idx = pick(rng, {k: w for k, (w, _) in OPERATORS.items()}, n)
+    net_idx = pick(rng, NETWORK_TYPES, n)
+    in_sept = rng.random(n) < SEPT_SHARE
+    seconds = np.where(
+        in_sept,
+        rng.integers(SEPT_START, OCT_START, n),
+        rng.integers(OCT_START, NOV_START, n),
+    )
+    download = np.clip(rng.lognormal(np.log(40.0), 0.6, n), 0.1, 1500.0)
+    upload = np.clip(download / 3.0 * rng.lognormal(0.0, 0.25, n), 0.05, 800.0)
+    latency = 10.0 + 80.0 * rng.beta(2.0, 3.0, n)
+    device = rng.integers(1, N_DEVICES + 1, n)
+    ids = pl.lit(pl.Series(np.arange(start + 1, start + n + 1, dtype=np.int64)))
+    operators = pl.Series(list(OPERATORS))
+    mcc_mnc = pl.Series([mm for _, mm in OPERATORS.values()])
+    op_codes = pl.Series(op_idx)
+    return pl.select(
+        test_id=pl.format("T{}", ids.cast(pl.String).str.zfill(9)),
+        time=pl.from_epoch(pl.lit(pl.Series(seconds)), time_unit="s").dt.strftime(
+            "%Y-%m-%dT%H:%M:%S+07:00"
+        ),
+        latitude=fixed_point(rng.uniform(21.3, 21.7, n), 6),
+        longitude=fixed_point(rng.uniform(103.1, 103.6, n), 6),
+        operator=pl.lit(operators.gather(op_codes)),
+        network_type=pl.lit(pl.Series(list(NETWORK_TYPES)).gather(pl.Series(net_idx))),
+        download_mbps=fixed_point(download, 2),
+        upload_mbps=fixed_point(upload, 2),
+        latency_ms=fixed_point(latency, 1),
+        device_id=pl.format("dev-{}", pl.lit(pl.Series(device))),
+        mcc_mnc=pl.lit(mcc_mnc.gather(op_codes)),
+    )
+
+
+def generate_csv(path: Path, rows: int) -> None:
+    """Write ``rows`` rows to ``path`` in chunks, atomically (via a ``.partial`` file)."""
+    rng = np.random.default_rng(SEED)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as fh:
+        fh.write((HEADER + "\n").encode())
+        for start in range(0, rows, CHUNK_ROWS):
+            chunk = make_chunk(rng, start, min(CHUNK_ROWS, rows - start))
+            chunk.write_csv(fh, include_header=False)
+    partial.replace(path)
+
+
+def ensure_csv(workdir: Path, rows: int) -> tuple[Path, bool, float]:
+    """Return (csv path, whether it was generated now, generation seconds)."""
+    path = workdir / f"ispeed-en-{rows}.csv"
+    if path.is_file():
+        return path, False, 0.0
+    t0 = time.perf_counter()
+    generate_csv(path, rows)
+    return path, True, time.perf_counter() - t0
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read the file once so that every measured run starts from the same (warm) cache."""
+    with path.open("rb") as fh:
+        while fh.read(16 * 1024 * 1024):
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """One child-process run."""
+
+    seconds: float
+    peak_rss_mb: float
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Summary:
+    """Best time and max peak RSS over the repeats of one kind of run."""
+
+    name: str
+    times_s: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+
+    def add(self, run: RunResult) -> None:
+        self.times_s.append(run.seconds)
+        self.peak_rss_mb.append(run.peak_rss_mb)
+
+    def figures(self, rows: int) -> dict[str, Any]:
+        best = min(self.times_s)
+        return {
+            "times_s": [round(t, 4) for t in self.times_s],
+            "best_s": round(best, 4),
+            "rows_per_s": round(rows / best, 1),
+            "peak_rss_mb": round(max(self.peak_rss_mb), 1),
+        }
+
+
+def maxrss_to_mb(maxrss: int) -> float:
+    """``ru_maxrss`` is KiB on Linux and bytes on macOS; return MiB."""
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return maxrss / scale
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> RunResult:
+    """Run ``cmd`` in a fresh process; time it and read its peak RSS from ``wait4``."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # Files, not pipes: nothing has to be drained while we block in wait4.
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
+        out.seek(0)
+        err.seek(0)
+        return RunResult(
+            seconds=seconds,
+            peak_rss_mb=maxrss_to_mb(usage.ru_maxrss),
+            exit_code=proc.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+        )
+
+
+def qostool_env() -> dict[str, str]:
+    """Child environment; adds ``<repo>/src`` to PYTHONPATH if qostool is not installed."""
+    env = dict(os.environ)
+    if find_spec("qostool") is None and (REPO_ROOT / "src" / "qostool").is_dir():
+        parts = [str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
+    return env
+
+
+def run_floor(csv: Path, workdir: Path) -> RunResult:
+    """The floor: a plain ``polars.read_csv(csv).write_parquet(tmp)`` in a child process."""
+    target = workdir / "floor.parquet"
+    target.unlink(missing_ok=True)
+    return measure([sys.executable, "-c", FLOOR_CODE, str(csv), str(target)])
+
+
+def run_qostool(csv: Path, store: Path, env: dict[str, str]) -> RunResult:
+    """``qostool ingest <csv> --store <fresh empty dir> --json`` in a child process."""
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "qostool", "ingest", str(csv), "--store", str(store), "--json"]
+    return measure(cmd, env)
+
+
+def parse_totals(stdout: str) -> dict[str, int]:
+    """Extract ``totals`` from qostool's JSON output; raise ``ValueError`` if malformed."""
+    start = stdout.find("{")
+    if start < 0:
+        raise ValueError("no JSON object on stdout")
+    try:
+        doc, _ = json.JSONDecoder().raw_decode(stdout[start:])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stdout is not JSON: {exc}") from exc
+    totals = doc.get("totals") if isinstance(doc, dict) else None
+    if not isinstance(totals, dict):
+        raise ValueError('no top-level "totals" object')
+    keys = ("read", "accepted", "rejected", "duplicates")
+    bad = [k for k in keys if not isinstance(totals.get(k), int) or isinstance(totals[k], bool)]
+    if bad:
+        raise ValueError(f"totals missing or non-integer: {', '.join(bad)}")
+    return {k: int(totals[k]) for k in keys}
+
+
+def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last ``lines`` lines of ``text``."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """Print the plain-text summary table and target checks."""
+    csv = report["csv"]
+    print(
+        f"qostool ingest benchmark: {report['rows']:,} rows, {csv['mb']:,.1f} MB CSV, "
+        f"repeat {report['repeat']}"
+    )
+    print(f"csv: {csv['path']} ({'generated' if csv['generated'] else 'reused'})")
+    print(f"{'run':<9}{'best time':>12}{'rows/s':>14}{'peak RSS':>14}")
+    for name in ("floor", "qostool"):
+        fig = report.get(name)
+        if fig is not None:
+            print(
+                f"{name:<9}{fig['best_s']:>10.2f} s{fig['rows_per_s']:>14,.0f}"
+                f"{fig['peak_rss_mb']:>11,.0f} MB"
+            )
+    checks = report.get("targets")
+    if checks is None:
+        print("floor only: targets not checked")
+        return
+    ok = {True: "OK", False: "MISSED"}
+    print(
+        f"ratio qostool/floor rows/s: {checks['ratio']:.2f} "
+        f"(target >= {checks['min_ratio']:.2f})  {ok[checks['ratio_ok']]}"
+    )
+    print(
+        f"qostool peak RSS: {checks['qostool_peak_rss_mb']:,.0f} MB "
+        f"(target < {checks['max_rss_mb']:,.0f} MB)  {ok[checks['rss_ok']]}"
+    )
+    totals = report["qostool"]["totals"]
+    print("qostool totals: " + ", ".join(f"{k} {v:,}" for k, v in totals.items()))
+
+
+def check_targets(floor: dict[str, Any], qostool: dict[str, Any]) -> dict[str, Any]:
+    """Compare qostool's figures with the floor and the fixed targets."""
+    ratio = qostool["rows_per_s"] / floor["rows_per_s"]
+    return {
+        "ratio": round(ratio, 4),
+        "min_ratio": MIN_RATIO,
+        "ratio_ok": ratio >= MIN_RATIO,
+        "qostool_peak_rss_mb": qostool["peak_rss_mb"],
+        "max_rss_mb": MAX_RSS_MB,
+        "rss_ok": qostool["peak_rss_mb"] < MAX_RSS_MB,
+    }
+
+
+def missed_targets(checks: dict[str, Any]) -> list[str]:
+    """Human-readable list of the targets that were not met."""
+    missed = []
+    if not checks["ratio_ok"]:
+        missed.append(f"rows/s ratio {checks['ratio']:.2f} < {checks['min_ratio']:.2f}")
+    if not checks["rss_ok"]:
+        missed.append(
+            f"peak RSS {checks['qostool_peak_rss_mb']:,.0f} MB >= {checks['max_rss_mb']:,.0f} MB"
+        )
+    return missed
+
+
+def write_json(path: Path | None, report: dict[str, Any]) -> None:
+    """Write the report as JSON if ``--json`` was given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def fail(report: dict[str, Any], json_path: Path | None, what: str, run: RunResult) -> int:
+    """Report a failed measured run (exit code 2)."""
+    print(f"FAILED: {what} (exit code {run.exit_code})", file=sys.stderr)
+    if run.stderr.strip():
+        print(f"--- stderr tail ---\n{tail(run.stderr)}", file=sys.stderr)
+    report["error"] = {"what": what, "exit_code": run.exit_code, "stderr_tail": tail(run.stderr)}
+    write_json(json_path, report)
+    return 2
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000, help="rows in the CSV export")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch dir")
+    parser.add_argument("--json", type=Path, default=None, help="write all figures here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the CSV, floor Parquet and store afterwards"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each kind (best time)")
+    parser.add_argument("--floor-only", action="store_true", help="skip the qostool run")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.repeat < 1:
+        parser.error("--rows and --repeat must be >= 1")
+    return args
+
+
+def base_report(
+    args: argparse.Namespace, csv: Path, generated: bool, gen_s: float
+) -> dict[str, Any]:
+    """Report fields known before any measured run."""
+    return {
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "csv": {
+            "path": str(csv),
+            "mb": round(csv.stat().st_size / 1024 / 1024, 1),
+            "generated": generated,
+            "generation_s": round(gen_s, 2),
+        },
+        "floor": None,
+        "qostool": None,
+        "targets": None,
+        "passed": None,
+        "env": {
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+    }
+
+
+def benchmark(args: argparse.Namespace, csv: Path, report: dict[str, Any]) -> int:
+    """Run the measured processes, fill ``report`` and return the exit code."""
+    store = args.workdir / "store"
+    env = qostool_env()
+    floor, qostool = Summary("floor"), Summary("qostool")
+    totals: dict[str, int] = {}
+    warm_page_cache(csv)
+    for _ in range(args.repeat):
+        run = run_floor(csv, args.workdir)
+        if run.exit_code != 0:
+            return fail(report, args.json, "floor run (polars read_csv/write_parquet)", run)
+        floor.add(run)
+        if args.floor_only:
+            continue
+        run = run_qostool(csv, store, env)
+        if run.exit_code != 0:
+            return fail(report, args.json, "qostool ingest", run)
+        try:
+            totals = parse_totals(run.stdout)
+        except ValueError as exc:
+            run.stderr += f"\n[stdout head]\n{run.stdout[:2000]}"
+            return fail(report, args.json, f"qostool --json output: {exc}", run)
+        if totals["read"] != args.rows:
+            return fail(report, args.json, f"totals.read {totals['read']} != {args.rows}", run)
+        qostool.add(run)
+    report["floor"] = floor.figures(args.rows)
+    if not args.floor_only:
+        report["qostool"] = qostool.figures(args.rows) | {"totals": totals}
+        report["targets"] = check_targets(report["floor"], report["qostool"])
+        report["passed"] = report["targets"]["ratio_ok"] and report["targets"]["rss_ok"]
+    print_table(report)
+    write_json(args.json, report)
+    if report["passed"] is False:
+        print("targets missed: " + ", ".join(missed_targets(report["targets"])), file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    csv, generated, gen_s = ensure_csv(args.workdir, args.rows)
+    if generated:
+        print(f"generated {csv.name} in {gen_s:.1f} s", file=sys.stderr)
+    report = base_report(args, csv, generated, gen_s)
+    try:
+        return benchmark(args, csv, report)
+    finally:
+        if not args.keep:
+            (args.workdir / "floor.parquet").unlink(missing_ok=True)
+            shutil.rmtree(args.workdir / "store", ignore_errors=True)
+            if generated:
+                csv.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
