@@ -9,25 +9,46 @@ store's ``secret.key`` can test a guessed identifier against it.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Final
 
 import polars as pl
 
-_DIGEST_BYTES: Final = 16
+_DIGEST_BYTES: Final = 8  # 64 bits: collisions need ~4 billion devices
+
+
+class Pseudonymiser:
+    """Keyed hashing of identifiers, each distinct value hashed once per run."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._known = pl.DataFrame(schema={"raw": pl.String, "pseudonym": pl.String})
+        self._lock = threading.Lock()
+
+    def __call__(self, values: pl.Series) -> pl.Series:
+        """Replace each non-empty value by its pseudonym (16 hex characters). Thread-safe."""
+        text = values.cast(pl.String).str.strip_chars()
+        text = pl.select(pl.when(text.str.len_bytes() > 0).then(text)).to_series()
+        frame = text.to_frame("raw")
+        distinct = frame.drop_nulls().unique()
+        with self._lock:
+            self._learn(distinct)
+            known = self._known
+        joined = frame.join(known, on="raw", how="left", maintain_order="left")
+        return joined["pseudonym"].alias(values.name)
+
+    def _learn(self, distinct: pl.DataFrame) -> None:
+        new = distinct.join(self._known, on="raw", how="anti")["raw"].to_list()
+        if new:
+            hashed = [
+                hashlib.blake2b(raw.encode(), key=self._key, digest_size=_DIGEST_BYTES).hexdigest()
+                for raw in new
+            ]
+            self._known = pl.concat(
+                [self._known, pl.DataFrame({"raw": new, "pseudonym": hashed})], rechunk=False
+            )
 
 
 def pseudonymise(values: pl.Series, key: bytes) -> pl.Series:
-    """Replace each non-null value by its keyed hash (32 hex characters).
-
-    Hashes each distinct value once, so the cost grows with the number of
-    devices, not of tests.
-    """
-    text = values.cast(pl.String).str.strip_chars()
-    text = pl.select(pl.when(text.str.len_bytes() > 0).then(text)).to_series()
-    uniques = text.drop_nulls().unique()
-    hashed = [
-        hashlib.blake2b(raw.encode("utf-8"), key=key, digest_size=_DIGEST_BYTES).hexdigest()
-        for raw in uniques.to_list()
-    ]
-    mapping = dict(zip(uniques.to_list(), hashed, strict=True))
-    return text.replace_strict(mapping, default=None, return_dtype=pl.String).alias(values.name)
+    """One-off pseudonymisation (see :class:`Pseudonymiser` for repeated use)."""
+    return Pseudonymiser(key)(values)

@@ -2,12 +2,18 @@
 
 Pure functions over Polars frames: no files, no store. The rules are
 documented in ``docs/ingest.md``; the reason codes in :class:`qostool.schema.Reason`.
+
+Speed matters here (millions of rows): the source fields are cleaned in one
+parallel ``select``; mappings of free text (operators, technologies) run on
+the distinct values only; the detail text of a rejection is built for
+rejected rows only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -15,7 +21,7 @@ import polars as pl
 
 from qostool.ingest import normalize as nz
 from qostool.ingest.spec import BoundSpec
-from qostool.privacy import pseudonymise
+from qostool.privacy import Pseudonymiser
 from qostool.schema import (
     EARLIEST_TIMESTAMP,
     MAX_PLAUSIBLE_MBPS,
@@ -27,9 +33,9 @@ from qostool.schema import (
 )
 
 REASON: Final = "__reason"
-DETAIL: Final = "__detail"
 FUTURE_TOLERANCE: Final = timedelta(hours=1)
 _TRUE_TEXTS: Final = ("true", "t", "1", "yes", "y")
+_RAW: Final = "__raw_"
 #: Header words of columns that may identify a person: pseudonymised in rejects too.
 SENSITIVE_HEADER_WORDS: Final = (
     "device", "imei", "imsi", "msisdn", "phone", "sodienthoai", "thietbi", "uuid", "ip",
@@ -45,8 +51,7 @@ class Context:
     """The store's (province's) time zone: reporting months and naive local times."""
     now: datetime
     """Reference time for future-timestamp checks (timezone-aware)."""
-    key: bytes
-    """Pseudonymisation key."""
+    pseudonymiser: Pseudonymiser = field(compare=False)
     decimal_comma: bool = False
     period_start: datetime | None = None
     """Tiles only: start of the quarter the rows describe (timezone-aware, local)."""
@@ -54,263 +59,277 @@ class Context:
     tile_technology: str = Technology.UNKNOWN.value
 
 
-def _raw(frame: pl.DataFrame, bound: BoundSpec, name: str) -> pl.Series | None:
-    column = bound.columns.get(name)
-    series = frame.get_column(column) if column is not None else None
-    back = bound.fallbacks.get(name)
-    if back is not None:
-        fill = frame.get_column(back)
-        series = fill if series is None else series.fill_null(fill.cast(series.dtype))
-    return series
+def raw_name(name: str) -> str:
+    """Column holding the cleaned source value of canonical field ``name``."""
+    return _RAW + name
 
 
-def _number(frame: pl.DataFrame, bound: BoundSpec, name: str, ctx: Context) -> pl.Series | None:
-    raw = _raw(frame, bound, name)
-    if raw is None:
-        return None
-    value = pl.select(nz.to_number(pl.lit(raw), raw.dtype, decimal_comma=ctx.decimal_comma))
-    return (value.to_series() * bound.factor(name)).alias(name)
+def _clean(column: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype != pl.String:
+        return pl.col(column)
+    text = pl.col(column).str.strip_chars()
+    return pl.when(text.str.len_bytes() > 0).then(text)
 
 
-def _text(series: pl.Series | None) -> pl.Series | None:
-    if series is None:
-        return None
-    text = series.cast(pl.String).str.strip_chars()
-    return pl.select(pl.when(text.str.len_bytes() > 0).then(text)).to_series().alias(series.name)
+def raw_fields(frame: pl.DataFrame, bound: BoundSpec) -> pl.DataFrame:
+    """The source value of every bound field (trimmed, empty = null, fallback applied)."""
+    exprs = []
+    for name, column in bound.columns.items():
+        expr = _clean(column, frame.schema[column])
+        back = bound.fallbacks.get(name)
+        if back is not None:
+            fill = _clean(back, frame.schema[back])
+            expr = pl.coalesce(expr.cast(pl.String), fill.cast(pl.String))
+        exprs.append(expr.alias(raw_name(name)))
+    return frame.select(exprs)
+
+
+def map_distinct(values: pl.Series, func: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """``func`` applied to each distinct value once, then spread back (for low-cardinality text)."""
+    table = values.unique().to_frame("k").with_columns(func(pl.col("k")).alias("v"))
+    joined = values.to_frame("k").join(
+        table, on="k", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined["v"]
 
 
 def is_sensitive(column: str, bound: BoundSpec) -> bool:
     """Whether a source column may identify a device or a person."""
     if column == bound.columns.get("device_id"):
         return True
+    if column == bound.columns.get("test_id"):
+        return False
     key = nz.fold(column)
-    return any(word in key for word in SENSITIVE_HEADER_WORDS) and column not in {
-        bound.columns.get("test_id"),
-    }
+    return any(word in key for word in SENSITIVE_HEADER_WORDS)
 
 
 def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.DataFrame:
-    """Canonical columns plus ``__reason``/``__detail`` (null reason = accepted)."""
-    n = frame.height
-    if bound.spec.kind == "tiles":
-        cols, raw_time = _tile_columns(frame, bound, ctx)
-    else:
-        cols, raw_time = _test_columns(frame, bound, ctx)
-    for name in ("download_mbps", "upload_mbps", "latency_ms"):
-        cols[name] = _as_float(_number(frame, bound, name, ctx), n)
-    cols.update(_operator(frame, bound))
+    """Canonical columns, the cleaned source fields (``__raw_*``) and ``__reason``.
 
-    out = pl.DataFrame([s.alias(name) for name, s in cols.items()])
+    A null ``__reason`` means the row is accepted.
+    """
+    raw = raw_fields(frame, bound)
+    has = set(bound.columns)
+    n = frame.height
+
+    def number(name: str) -> pl.Expr:
+        if name not in has:
+            return pl.lit(None, pl.Float64)
+        column = raw_name(name)
+        parsed = nz.to_number(pl.col(column), raw.schema[column], decimal_comma=ctx.decimal_comma)
+        return parsed * bound.factor(name)
+
+    exprs: dict[str, pl.Expr] = {
+        name: number(name)
+        for name in (
+            "lat",
+            "lon",
+            "download_mbps",
+            "upload_mbps",
+            "latency_ms",
+            "jitter_ms",
+            "packet_loss_pct",
+            "gps_accuracy_m",
+            "signal_dbm",
+        )
+        if name in has or name in ("lat", "lon", "download_mbps", "upload_mbps", "latency_ms")
+    }
+    if "cell_id" in has:
+        exprs["cell_id"] = pl.col(raw_name("cell_id")).cast(pl.String)
+    out = raw.with_columns(**exprs)
+
+    extra = (
+        _tile_columns(raw, bound, ctx)
+        if bound.spec.kind == "tiles"
+        else _test_columns(raw, bound, ctx)
+    )
+    extra.update(_operator(raw, has))
+    out = out.with_columns(series.alias(name) for name, series in extra.items())
+    if bound.spec.kind == "tiles":
+        out = out.with_columns(
+            lat=pl.coalesce("lat", "quad_lat"), lon=pl.coalesce("lon", "quad_lon")
+        )
+    else:
+        out = out.with_columns(weight=pl.lit(1, pl.Int64))
     out = out.with_columns(
         month=nz.local_month(pl.col("measured_at"), ctx.timezone),
         source=pl.lit(bound.spec.name),
     )
-    reasons = _reasons(frame, bound, out, raw_time=raw_time, ctx=ctx)
-    out = conform(out)
-    if "test_id" not in cols:
-        out = out.with_columns(test_id=_test_id(frame, bound, out))
-    return out.with_columns(reasons)
+    out = out.with_columns(reason_expr(bound, ctx).alias(REASON))
+    if "test_id" not in out.columns:
+        out = out.with_columns(test_id=_test_id(out, has))
+    assert out.height == n
+    raw_columns = [c for c in out.columns if c.startswith(_RAW)]
+    return conform(out).with_columns(out.select(*raw_columns, REASON))
 
 
-def _test_columns(
-    frame: pl.DataFrame, bound: BoundSpec, ctx: Context
-) -> tuple[dict[str, pl.Series], pl.Series]:
-    """Columns of per-test rows, and the raw time column (for its reject detail)."""
+def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str, pl.Series]:
     spec = bound.spec
-    n = frame.height
-    raw_time = _raw(frame, bound, "measured_at")
-    assert raw_time is not None
-    field = spec.fields["measured_at"]
-    zone = field.timezone or spec.timezone
+    field_spec = spec.fields["measured_at"]
+    zone = field_spec.timezone or spec.timezone
     zone = ctx.timezone if zone == "local" else zone
-    cols: dict[str, pl.Series] = {
-        "measured_at": nz.to_utc(raw_time, naive_timezone=zone, fmt=field.format),
-        "lat": _as_float(_number(frame, bound, "lat", ctx), n),
-        "lon": _as_float(_number(frame, bound, "lon", ctx), n),
-        "weight": pl.repeat(1, n, eager=True, dtype=pl.Int64),
+    cols = {
+        "measured_at": nz.to_utc(
+            raw[raw_name("measured_at")], naive_timezone=zone, fmt=field_spec.format
+        ),
     }
-    tech_raw = _text(_raw(frame, bound, "technology"))
-    if tech_raw is not None:
-        cols["technology_raw"] = tech_raw
-        cols["technology"] = pl.select(nz.technology(pl.lit(tech_raw))).to_series()
+    if "technology" in bound.columns:
+        tech = raw[raw_name("technology")].cast(pl.String)
+        cols["technology_raw"] = tech
+        cols["technology"] = map_distinct(tech, nz.technology)
     else:
-        cols["technology"] = pl.repeat(Technology.UNKNOWN.value, n, eager=True)
-    device = _raw(frame, bound, "device_id")
-    if device is not None:
-        cols["device_id"] = pseudonymise(device, ctx.key)
-    for name in ("jitter_ms", "packet_loss_pct", "gps_accuracy_m", "signal_dbm"):
-        value = _number(frame, bound, name, ctx)
-        if value is not None:
-            cols[name] = value
-    cell = _text(_raw(frame, bound, "cell_id"))
-    if cell is not None:
-        cols["cell_id"] = cell
-    return cols, raw_time
+        cols["technology"] = pl.repeat(Technology.UNKNOWN.value, raw.height, eager=True)
+    if "test_id" in bound.columns:
+        cols["test_id"] = raw[raw_name("test_id")].cast(pl.String)
+    if "device_id" in bound.columns:
+        cols["device_id"] = ctx.pseudonymiser(raw[raw_name("device_id")])
+    return cols
 
 
-def _tile_columns(
-    frame: pl.DataFrame, bound: BoundSpec, ctx: Context
-) -> tuple[dict[str, pl.Series], pl.Series]:
-    """Columns of aggregated tile rows: tile centre, weight = tests, the quarter."""
-    n = frame.height
-    quadkey = _text(_raw(frame, bound, "quadkey"))
-    tests = _number(frame, bound, "tests", ctx)
-    assert quadkey is not None and tests is not None and ctx.period_start is not None
-    q_lat, q_lon = nz.quadkey_centre(pl.lit(quadkey))
-    centre = pl.select(q_lat.alias("lat"), q_lon.alias("lon"))
-    lat, lon = _number(frame, bound, "lat", ctx), _number(frame, bound, "lon", ctx)
-    start = pl.Series([ctx.period_start]).dt.convert_time_zone("UTC").cast(UTC_DATETIME)
-    measured_at = pl.repeat(start[0], n, eager=True, dtype=UTC_DATETIME)
-    cols: dict[str, pl.Series] = {
-        "test_id": pl.select(
-            pl.lit(f"{bound.spec.name}:{ctx.tile_technology}:{ctx.period}:") + pl.lit(quadkey)
-        ).to_series(),
-        "measured_at": measured_at,
-        "lat": centre["lat"] if lat is None else lat.fill_null(centre["lat"]),
-        "lon": centre["lon"] if lon is None else lon.fill_null(centre["lon"]),
-        "weight": tests.round(0).cast(pl.Int64, strict=False),
-        "aggregate": pl.repeat(True, n, eager=True),
-        "period": pl.repeat(ctx.period, n, eager=True, dtype=pl.String),
-        "technology": pl.repeat(ctx.tile_technology, n, eager=True),
-    }
-    devices = _number(frame, bound, "devices", ctx)
-    if devices is not None:
-        cols["devices"] = devices.round(0).cast(pl.Int64, strict=False)
-    return cols, measured_at
+def _tile_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str, pl.Series]:
+    """Aggregated tile rows: the tile centre, weight = tests, the quarter."""
+    n = raw.height
+    assert ctx.period_start is not None
+    quadkey = pl.col(raw_name("quadkey")).cast(pl.String)
+    q_lat, q_lon = nz.quadkey_centre(quadkey)
+    start = pl.Series([ctx.period_start]).dt.convert_time_zone("UTC").cast(UTC_DATETIME)[0]
+    tests = pl.col(raw_name("tests")).cast(pl.Float64, strict=False).round(0)
+    devices = (
+        pl.col(raw_name("devices")).cast(pl.Float64, strict=False).round(0)
+        if "devices" in bound.columns
+        else pl.lit(None)
+    )
+    prefix = f"{bound.spec.name}:{ctx.tile_technology}:{ctx.period}:"
+    frame = raw.select(
+        test_id=pl.lit(prefix) + quadkey,
+        measured_at=pl.lit(start, UTC_DATETIME),
+        quad_lat=q_lat,
+        quad_lon=q_lon,
+        weight=tests.cast(pl.Int64, strict=False),
+        devices=devices.cast(pl.Int64, strict=False),
+        aggregate=pl.lit(True),
+        period=pl.lit(ctx.period, pl.String),
+        technology=pl.lit(ctx.tile_technology),
+    )
+    cols = {name: frame[name] for name in frame.columns if not name.startswith("quad_")}
+    cols["quad_lat"], cols["quad_lon"] = frame["quad_lat"], frame["quad_lon"]
+    assert frame.height == n
+    return cols
 
 
-def _as_float(series: pl.Series | None, n: int) -> pl.Series:
-    if series is None:
-        return pl.repeat(None, n, eager=True, dtype=pl.Float64)
-    return series.cast(pl.Float64)
-
-
-def _operator(frame: pl.DataFrame, bound: BoundSpec) -> dict[str, pl.Series]:
+def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:
     """Operator from MCC-MNC, else ASN, else name; the raw name (or code) kept."""
-    name = _text(_raw(frame, bound, "operator"))
-    mcc = _text(_raw(frame, bound, "mcc_mnc"))
-    asn = _text(_raw(frame, bound, "asn"))
-    candidates: list[pl.Expr] = []
-    if mcc is not None:
-        candidates.append(nz.operator_from_mcc_mnc(pl.lit(mcc)))
-    if asn is not None:
-        candidates.append(nz.operator_from_asn(pl.lit(asn)))
-    if name is not None:
-        candidates.append(nz.operator_from_name(pl.lit(name)))
-    raws = [s for s in (name, mcc, asn) if s is not None]
-    if not candidates:
+    sources = [
+        ("mcc_mnc", nz.operator_from_mcc_mnc),
+        ("asn", nz.operator_from_asn),
+        ("operator", nz.operator_from_name),
+    ]
+    found = [(name, func) for name, func in sources if name in has]
+    if not found:
         return {}
+    mapped = [map_distinct(raw[raw_name(name)].cast(pl.String), func) for name, func in found]
     operator = pl.select(
-        pl.coalesce([*candidates, pl.lit(Operator.UNKNOWN.value)]).alias("operator")
+        pl.coalesce([pl.lit(s) for s in mapped] + [pl.lit(Operator.UNKNOWN.value)])
     ).to_series()
-    raw = pl.select(pl.coalesce([pl.lit(s) for s in raws]).alias("operator_raw")).to_series()
-    return {"operator": operator, "operator_raw": raw}
+    order = [n for n in ("operator", "mcc_mnc", "asn") if n in has]
+    texts = [pl.lit(raw[raw_name(n)].cast(pl.String)) for n in order]
+    operator_raw = pl.select(pl.coalesce(texts)).to_series()
+    return {"operator": operator, "operator_raw": operator_raw}
 
 
-def _reasons(
-    frame: pl.DataFrame, bound: BoundSpec, out: pl.DataFrame, *, raw_time: pl.Series, ctx: Context
-) -> list[pl.Series]:
-    """The first failing check of each row, and a detail naming the columns and values."""
-    col = bound.columns
-    flagged = _raw(frame, bound, "flagged")
+def _checks(bound: BoundSpec, ctx: Context) -> list[tuple[Reason, pl.Expr, tuple[str, ...]]]:
+    """Each check: its reason, the failing condition, and the fields its detail shows."""
+    has = set(bound.columns)
 
     def raw(name: str) -> pl.Expr:
-        series = _raw(frame, bound, name)
-        return pl.lit(None, pl.String) if series is None else pl.lit(_text(series))
-
-    def shown(*names: str) -> pl.Expr:
-        parts: list[pl.Expr] = []
-        for i, name in enumerate(names):
-            label = col.get(name, name)
-            prefix = ("" if i == 0 else ", ") + f"{label}="
-            parts += [pl.lit(prefix), raw(name).fill_null("(empty)")]
-        return pl.concat_str(parts)
+        return pl.col(raw_name(name)) if name in has else pl.lit(None, pl.String)
 
     m = pl.col
     lat, lon = m("lat"), m("lon")
-    earliest = pl.lit(EARLIEST_TIMESTAMP).str.to_datetime().dt.replace_time_zone("UTC")
-    speeds = (m("download_mbps"), m("upload_mbps"))
-    raw_upload = raw("upload_mbps")
-    raw_latency = raw("latency_ms")
-    checks: list[tuple[Reason, pl.Expr, pl.Expr]] = []
-    if flagged is not None:
-        is_flagged = pl.lit(_text(flagged)).str.to_lowercase().is_in(_TRUE_TEXTS)
-        checks.append((Reason.FLAGGED_BY_SOURCE, is_flagged, shown("flagged")))
-    if bound.spec.kind == "tests":
-        time_raw = pl.lit(_text(raw_time.cast(pl.String)))
-        checks += [
-            (Reason.MISSING_TIMESTAMP, time_raw.is_null(), shown("measured_at")),
-            (
-                Reason.INVALID_TIMESTAMP,
-                m("measured_at").is_null() | (m("measured_at") < earliest),
-                shown("measured_at"),
-            ),
-            (
-                Reason.FUTURE_TIMESTAMP,
-                m("measured_at") > pl.lit(ctx.now + FUTURE_TOLERANCE).cast(UTC_DATETIME),
-                shown("measured_at"),
-            ),
-        ]
-    else:
+    dl, ul = m("download_mbps"), m("upload_mbps")
+    tiles = bound.spec.kind == "tiles"
+    checks: list[tuple[Reason, pl.Expr, tuple[str, ...]]] = []
+    if "flagged" in has:
+        flagged = raw("flagged").cast(pl.String).str.to_lowercase().is_in(_TRUE_TEXTS)
+        checks.append((Reason.FLAGGED_BY_SOURCE, flagged, ("flagged",)))
+    if tiles:
         checks.append(
-            (
-                Reason.INVALID_WEIGHT,
-                m("weight").is_null() | (m("weight") < 1),
-                shown("tests"),
-            )
+            (Reason.INVALID_WEIGHT, m("weight").is_null() | (m("weight") < 1), ("tests",))
         )
+        missing_position = lat.is_null() | lon.is_null()
+        position_fields: tuple[str, ...] = ("quadkey", "lat", "lon")
+    else:
+        earliest = pl.lit(EARLIEST_TIMESTAMP).str.to_datetime().dt.replace_time_zone("UTC")
+        future = pl.lit(ctx.now + FUTURE_TOLERANCE).cast(UTC_DATETIME)
+        time = m("measured_at")
+        checks += [
+            (Reason.MISSING_TIMESTAMP, raw("measured_at").is_null(), ("measured_at",)),
+            (Reason.INVALID_TIMESTAMP, time.is_null() | (time < earliest), ("measured_at",)),
+            (Reason.FUTURE_TIMESTAMP, time > future, ("measured_at",)),
+        ]
+        missing_position = raw("lat").is_null() | raw("lon").is_null()
+        position_fields = ("lat", "lon")
+    bad_position = lat.is_null() | lon.is_null() | (lat.abs() > 90) | (lon.abs() > 180)
     checks += [
-        (
-            Reason.MISSING_COORDINATES,
-            raw("lat").is_null() | raw("lon").is_null()
-            if bound.spec.kind == "tests"
-            else lat.is_null() | lon.is_null(),
-            shown("lat", "lon") if bound.spec.kind == "tests" else shown("quadkey"),
-        ),
-        (
-            Reason.INVALID_COORDINATES,
-            lat.is_null()
-            | lon.is_null()
-            | (lat.abs() > 90)
-            | (lon.abs() > 180)
-            | ((lat == 0) & (lon == 0)),
-            shown("lat", "lon"),
-        ),
-        (Reason.MISSING_DOWNLOAD, raw("download_mbps").is_null(), shown("download_mbps")),
+        (Reason.MISSING_COORDINATES, missing_position, position_fields),
+        (Reason.INVALID_COORDINATES, bad_position | ((lat == 0) & (lon == 0)), position_fields),
+        (Reason.MISSING_DOWNLOAD, raw("download_mbps").is_null(), ("download_mbps",)),
         (
             Reason.INVALID_SPEED,
-            speeds[0].is_null() | (raw_upload.is_not_null() & speeds[1].is_null()),
-            shown("download_mbps", "upload_mbps"),
+            dl.is_null() | (raw("upload_mbps").is_not_null() & ul.is_null()),
+            ("download_mbps", "upload_mbps"),
         ),
-        (
-            Reason.NEGATIVE_SPEED,
-            (speeds[0] < 0) | (speeds[1] < 0),
-            shown("download_mbps", "upload_mbps"),
-        ),
+        (Reason.NEGATIVE_SPEED, (dl < 0) | (ul < 0), ("download_mbps", "upload_mbps")),
         (
             Reason.IMPLAUSIBLE_SPEED,
-            (speeds[0] > MAX_PLAUSIBLE_MBPS) | (speeds[1] > MAX_PLAUSIBLE_MBPS),
-            shown("download_mbps", "upload_mbps"),
+            (dl > MAX_PLAUSIBLE_MBPS) | (ul > MAX_PLAUSIBLE_MBPS),
+            ("download_mbps", "upload_mbps"),
         ),
         (
             Reason.INVALID_LATENCY,
-            (raw_latency.is_not_null() & m("latency_ms").is_null()) | (m("latency_ms") < 0),
-            shown("latency_ms"),
+            (raw("latency_ms").is_not_null() & m("latency_ms").is_null()) | (m("latency_ms") < 0),
+            ("latency_ms",),
         ),
     ]
-    reason = pl.lit(None, pl.String)
-    detail = pl.lit(None, pl.String)
-    for code, failed, text in reversed(checks):
-        hit = failed.fill_null(False)
-        reason = pl.when(hit).then(pl.lit(code.value)).otherwise(reason)
-        detail = pl.when(hit).then(text).otherwise(detail)
-    result = out.select(reason.alias(REASON), detail.alias(DETAIL))
-    return [result[REASON], result[DETAIL]]
+    return checks
 
 
-def _test_id(frame: pl.DataFrame, bound: BoundSpec, out: pl.DataFrame) -> pl.Series:
-    """The source's id where it has one, else a stable hash of the canonical values."""
-    given = _text(_raw(frame, bound, "test_id"))
+def _first_match(
+    checks: list[tuple[Reason, pl.Expr, tuple[str, ...]]], value: Callable[[Reason], pl.Expr]
+) -> pl.Expr:
+    result: pl.Expr = pl.lit(None, pl.String)
+    for code, failed, _ in reversed(checks):
+        result = pl.when(failed.fill_null(False)).then(value(code)).otherwise(result)
+    return result
+
+
+def reason_expr(bound: BoundSpec, ctx: Context) -> pl.Expr:
+    """The code of the first failing check of each row (null when the row passes)."""
+    return _first_match(_checks(bound, ctx), lambda code: pl.lit(code.value))
+
+
+def detail_expr(bound: BoundSpec, ctx: Context) -> pl.Expr:
+    """For rejected rows: the source columns and values the failing check looked at."""
+    has = set(bound.columns)
+    fields_by_reason = {code: fields for code, _, fields in _checks(bound, ctx)}
+
+    def shown(code: Reason) -> pl.Expr:
+        parts: list[pl.Expr] = []
+        for name in fields_by_reason[code]:
+            if name not in has:
+                continue
+            prefix = (", " if parts else "") + f"{bound.columns[name]}="
+            value = pl.col(raw_name(name)).cast(pl.String).fill_null("(empty)")
+            parts += [pl.lit(prefix), value]
+        return pl.concat_str(parts) if parts else pl.lit("")
+
+    checks = [(code, pl.col(REASON) == code.value, f) for code, f in fields_by_reason.items()]
+    return _first_match(checks, shown)
+
+
+def _test_id(out: pl.DataFrame, has: set[str]) -> pl.Series:
+    """A stable hash of the canonical values, for sources without test ids."""
+    device = pl.col("device_id") if "device_id" in has else pl.lit(None, pl.String)
     keys = out.select(
         pl.concat_str(
             [
@@ -320,17 +339,23 @@ def _test_id(frame: pl.DataFrame, bound: BoundSpec, out: pl.DataFrame) -> pl.Ser
                 pl.col("lon").round(6).cast(pl.String),
                 pl.col("download_mbps").round(4).cast(pl.String),
                 pl.col("upload_mbps").round(4).cast(pl.String),
-                pl.col("device_id"),
+                device,
             ],
             separator="|",
             ignore_nulls=True,
         )
     ).to_series()
-    need = keys if given is None else keys.filter(given.is_null())
-    hashed = {
-        k: "h:" + hashlib.blake2b(k.encode(), digest_size=12).hexdigest()
-        for k in need.unique().to_list()
-        if k is not None
-    }
-    generated = keys.replace_strict(hashed, default=None, return_dtype=pl.String)
-    return generated if given is None else given.fill_null(generated)
+
+    distinct = keys.drop_nulls().unique()
+    table = pl.DataFrame(
+        {
+            "k": distinct,
+            "v": [
+                "h:" + hashlib.blake2b(k.encode(), digest_size=12).hexdigest()
+                for k in distinct.to_list()
+            ],
+        },
+        schema={"k": pl.String, "v": pl.String},
+    )
+    joined = keys.to_frame("k").join(table, on="k", how="left", maintain_order="left")
+    return joined["v"]

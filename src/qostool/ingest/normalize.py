@@ -247,14 +247,18 @@ def local_month(measured_at: pl.Expr, timezone: str) -> pl.Expr:
 def quadkey_centre(quadkey: pl.Expr, max_zoom: int = 23) -> tuple[pl.Expr, pl.Expr]:
     """(lat, lon) of the centre of each Bing-style quadkey tile, vectorised."""
     key = quadkey.cast(pl.String).str.strip_chars()
-    zoom = key.str.len_chars()
-    x = pl.lit(0, pl.Int64)
-    y = pl.lit(0, pl.Int64)
+    zoom = key.str.len_chars().cast(pl.Int64)
+    # Digit i (from the left) holds bit (zoom - 1 - i) of x (its low bit) and of y (its high bit).
+    x_terms: list[pl.Expr] = []
+    y_terms: list[pl.Expr] = []
     for level in range(max_zoom):
         digit = key.str.slice(level, 1).cast(pl.Int64, strict=False)
-        present = zoom > level
-        x = pl.when(present).then(x * 2 + (digit % 2)).otherwise(x)
-        y = pl.when(present).then(y * 2 + (digit // 2)).otherwise(y)
+        exponent = (zoom - 1 - level).clip(lower_bound=0)  # both branches are evaluated
+        place = pl.when(zoom > level).then(pl.lit(2, pl.Int64).pow(exponent))
+        x_terms.append(((digit % 2) * place).fill_null(0))
+        y_terms.append(((digit // 2) * place).fill_null(0))
+    x = pl.sum_horizontal(x_terms)
+    y = pl.sum_horizontal(y_terms)
     tiles = pl.lit(2.0).pow(zoom.cast(pl.Float64))
     lon = (x.cast(pl.Float64) + 0.5) / tiles * 360.0 - 180.0
     merc = math.pi * (1.0 - 2.0 * (y.cast(pl.Float64) + 0.5) / tiles)

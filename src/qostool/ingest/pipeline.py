@@ -8,10 +8,12 @@ commit the batch. ``read = accepted + rejected + duplicates`` for every file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -22,13 +24,14 @@ import polars as pl
 from qostool.errors import InputError, UsageError
 from qostool.ingest import normalize as nz
 from qostool.ingest import sources as src
-from qostool.ingest.canonical import DETAIL, REASON, Context, canonicalise, is_sensitive
+from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
 from qostool.ingest.spec import GENERIC, BoundSpec, FormatSpec, builtin, detect
-from qostool.privacy import pseudonymise
-from qostool.schema import Reason, Technology, conform
+from qostool.privacy import Pseudonymiser
+from qostool.schema import SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
 
 FLUSH_ROWS: Final = 1_000_000
+_WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
 
@@ -256,15 +259,21 @@ def _context(
 ) -> Context:
     now = options.now or datetime.now(UTC)
     decimal_comma = options.decimal == "comma"
+    pseudonymiser = Pseudonymiser(key)
     if bound.spec.kind != "tiles":
-        return Context(timezone=store.timezone, now=now, key=key, decimal_comma=decimal_comma)
+        return Context(
+            timezone=store.timezone,
+            now=now,
+            pseudonymiser=pseudonymiser,
+            decimal_comma=decimal_comma,
+        )
     period, start = tile_period(source.file_name, options.period, store.timezone)
     name = source.file_name.lower()
     tech = Technology.WIFI.value if "fixed" in name else Technology.UNKNOWN.value
     return Context(
         timezone=store.timezone,
         now=now,
-        key=key,
+        pseudonymiser=pseudonymiser,
         decimal_comma=decimal_comma,
         period=period,
         period_start=start,
@@ -326,31 +335,45 @@ def _load(
     progress: Progress | None,
 ) -> None:
     source, bound, report = job.source, job.bound, job.report
-    ctx = job.ctx
     ragged = src.Ragged()
     accepted: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = []
     pending = 0
     reasons: Counter[str] = Counter()
-    decided = options.decimal != "auto"
-    for raw in job.batches(numbered=numbered, ragged=ragged):
-        if not decided:
-            ctx = _decide_decimal(raw, bound, ctx)
-            decided = True
-        report.read += raw.height
-        canon = canonicalise(raw, bound, ctx)
+
+    def collect(raw: pl.DataFrame, work: Future[pl.DataFrame]) -> None:
+        nonlocal pending
+        canon = work.result()
         bad = canon[REASON].is_not_null()
         if bad.any():
-            rejects = _rejects(raw.filter(bad), canon.filter(bad), job, ctx.key)
+            rejects = _rejects(raw.filter(bad), canon.filter(bad), job)
             reasons.update(rejects["reason"].to_list())
             rejected.append(rejects)
-        accepted.append(canon.filter(~bad).drop(REASON, DETAIL))
+        accepted.append(canon.filter(~bad).select(list(SCHEMA)))
+        report.read += raw.height
         pending += raw.height
         if pending >= FLUSH_ROWS:
             _flush(batch, accepted, rejected)
             pending = 0
         if progress:
             progress(source.name, report.read)
+
+    # Batches are normalised two at a time (Polars releases the GIL), while this
+    # thread reads the next one and writes finished ones: all cores stay busy.
+    inflight: deque[tuple[pl.DataFrame, Future[pl.DataFrame]]] = deque()
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        try:
+            for raw in job.batches(numbered=numbered, ragged=ragged):
+                if options.decimal == "auto" and not inflight and report.read == 0:
+                    job.ctx = _decide_decimal(raw, bound, job.ctx)
+                inflight.append((raw, pool.submit(canonicalise, raw, bound, job.ctx)))
+                while len(inflight) > _WORKERS:
+                    collect(*inflight.popleft())
+            while inflight:
+                collect(*inflight.popleft())
+        finally:
+            for _, work in inflight:
+                work.cancel()
     if ragged.rows:
         rows = _ragged_rejects(ragged, job)
         report.read += rows.height
@@ -372,7 +395,7 @@ def _decide_decimal(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> Contex
         if column is not None and raw.schema[column] == pl.String:
             samples += raw[column].drop_nulls().head(200).to_list()
     if nz.looks_decimal_comma(samples):
-        return Context(**{**ctx.__dict__, "decimal_comma": True})
+        return dataclasses.replace(ctx, decimal_comma=True)
     return ctx
 
 
@@ -387,12 +410,12 @@ def _flush(batch: Batch, accepted: list[pl.DataFrame], rejected: list[pl.DataFra
     rejected.clear()
 
 
-def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob, key: bytes) -> pl.DataFrame:
+def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFrame:
     """Rejected rows: where, why, and the original values (identifiers pseudonymised)."""
     original = raw.drop(src.ROW_COLUMN)
     hidden = [c for c in original.columns if is_sensitive(c, job.bound)]
     if hidden:
-        original = original.with_columns(pseudonymise(original[c], key) for c in hidden)
+        original = original.with_columns(job.ctx.pseudonymiser(original[c]) for c in hidden)
     encoded = original.select(pl.struct(pl.all()).struct.json_encode().alias("original"))
     return pl.DataFrame(
         {
@@ -400,7 +423,7 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob, key: bytes) 
             "file_sha256": pl.repeat(job.report.sha256, raw.height, eager=True, dtype=pl.String),
             "row": raw[src.ROW_COLUMN].cast(pl.Int64),
             "reason": canon[REASON],
-            "detail": canon[DETAIL],
+            "detail": canon.select(detail_expr(job.bound, job.ctx)).to_series(),
             "original": encoded["original"],
         }
     )
@@ -421,7 +444,7 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
             original["_extra_fields"] = values[len(header) :]
         for column in header:
             if column in original and is_sensitive(column, bound):
-                value = pseudonymise(pl.Series([original[column]]), job.ctx.key)[0]
+                value = job.ctx.pseudonymiser(pl.Series([original[column]]))[0]
                 original[column] = value
         reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW
         records.append(

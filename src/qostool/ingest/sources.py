@@ -31,7 +31,7 @@ from qostool.errors import InputError, UsageError
 
 DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
 _SAMPLE_BYTES: Final = 64 * 1024
-_BLOCK_BYTES: Final = 4 << 20
+_BLOCK_BYTES: Final = 16 << 20
 _PARQUET_BATCH_ROWS: Final = 250_000
 _DELIMITERS: Final = (",", ";", "\t", "|")
 ROW_COLUMN: Final = "__row"
@@ -57,12 +57,11 @@ class Source:
         """The decompressed content as a binary stream."""
         if self.member is not None:
             return zipfile.ZipFile(self.path).open(self.member)
-        raw = self.path.open("rb")
-        if raw.read(2) == b"\x1f\x8b":
-            raw.seek(0)
-            return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-        raw.seek(0)
-        return raw
+        with self.path.open("rb") as probe:
+            gzipped = probe.read(2) == b"\x1f\x8b"
+        if gzipped:
+            return gzip.open(self.path, "rb")  # type: ignore[return-value]
+        return self.path.open("rb")
 
     def sha256(self) -> tuple[str, int]:
         """Content hash of the decompressed data, and its size in bytes."""
@@ -258,7 +257,8 @@ def read_csv(
         return "skip"
 
     names = dialect.header
-    reader = _open_csv(source, dialect, numbered=numbered, on_invalid=on_invalid)
+    stream = source.open()
+    reader = _open_csv(stream, source, dialect, numbered=numbered, on_invalid=on_invalid)
     seen = 0
     try:
         for record_batch in reader:
@@ -278,15 +278,15 @@ def read_csv(
         raise _arrow_error(source, dialect, exc) from None
     finally:
         reader.close()
+        stream.close()
 
 
 def _open_csv(
-    source: Source, dialect: Dialect, *, numbered: bool, on_invalid: object
+    stream: IO[bytes], source: Source, dialect: Dialect, *, numbered: bool, on_invalid: object
 ) -> pacsv.CSVStreamingReader:
     # Column names are given (not read) so that duplicate or odd headers are kept as they are.
     names = [f"c{i}" for i in range(len(dialect.header))]
     encoding = "utf8" if codecs.lookup(dialect.encoding).name == "utf-8" else dialect.encoding
-    stream = source.open()
     if encoding != "utf8":
         stream = io.BufferedReader(_Transcoder(stream, dialect.encoding), buffer_size=_BLOCK_BYTES)
     try:
@@ -354,14 +354,15 @@ def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
         numbers.append(row.number)
         return "skip"
 
-    reader = _open_csv(source, dialect, numbered=True, on_invalid=collect)
-    try:
-        for _ in reader:
-            pass
-    except pa.ArrowInvalid as exc:
-        raise _arrow_error(source, dialect, exc) from None
-    finally:
-        reader.close()
+    with source.open() as stream:
+        reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
+        try:
+            for _ in reader:
+                pass
+        except pa.ArrowInvalid as exc:
+            raise _arrow_error(source, dialect, exc) from None
+        finally:
+            reader.close()
     return np.sort(np.asarray(numbers, dtype=np.int64))
 
 

@@ -1,0 +1,94 @@
+"""Shared fixtures: an isolated environment, a store, file writers, and the CLI runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from qostool.cli import app
+from qostool.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TZ = "Asia/Ho_Chi_Minh"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's qostool settings, colours or terminal width."""
+    for name in ("QOSTOOL_STORE", "QOSTOOL_TIMEZONE", "QOSTOOL_CRASH_AT", "QOSTOOL_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write text (or bytes) to a file under tmp_path/in and return its path."""
+
+    def _write(name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_bytes(content.encode(encoding))
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def cli() -> Callable[..., Any]:
+    """Run the real qostool app in-process; returns the click Result."""
+    runner = CliRunner()
+
+    def _run(*args: str | Path) -> Any:
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return _run
+
+
+def stored(store_dir: Path) -> pl.DataFrame:
+    """Every committed test row of a store."""
+    return Store.open(store_dir, timezone=TZ).scan_tests().collect()
+
+
+def rejects(store_dir: Path) -> pl.DataFrame:
+    """Every committed reject of a store."""
+    return Store.open(store_dir, timezone=TZ).scan_rejects().collect()
+
+
+def ingest_json(cli: Callable[..., Any], *args: str | Path) -> dict[str, Any]:
+    """Run ``qostool ingest --json`` and return its parsed output (exit code checked <= 1)."""
+    result = cli("ingest", *args, "--json")
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def all_store_bytes(store_dir: Path) -> bytes:
+    """The content of every file of a store except its key, for privacy checks."""
+    return b"".join(
+        p.read_bytes()
+        for p in sorted(store_dir.rglob("*"))
+        if p.is_file() and p.name != "secret.key"
+    )
+
+
+@pytest.fixture
+def shared_data() -> Iterator[Path]:
+    """The shared real-data folder; tests needing it skip with the reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real public test data not found at ../shared/data (expected {SHARED_DATA})")
+    yield SHARED_DATA
