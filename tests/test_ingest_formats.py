@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+
 from tests.conftest import TZ, all_store_bytes, ingest_json, stored
 
 ISPEED_VI = """\

@@ -160,7 +160,7 @@ read = accepted + rejected + duplicates.
 [bold]Mapping file[/] (TOML; see docs/ingest.md):
 
   name = "my-export"
-  [fields]
+  \\[fields]
   measured_at = { column = "Time", format = "%d/%m/%Y %H:%M:%S" }
   lat = "Lat"
   lon = "Lon"

@@ -1,0 +1,137 @@
+"""The command line: help texts, versions, exit codes, and agreement with the library."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qostool import __version__
+from qostool.ingest import ingest_paths
+from qostool.schema import Reason
+from tests.conftest import REPO
+
+GOOD = "test_id,time,latitude,longitude,download_mbps\nc1,2025-10-10T10:00:00+07:00,21.5,103.2,40\n"
+
+
+def test_version(cli: Any) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"qostool {__version__}"
+
+
+def test_ingest_help_documents_formats_mapping_and_exit_codes(cli: Any) -> None:
+    text = cli("ingest", "--help").output
+    for word in ("ispeed", "rtr", "ookla", "mlab", "generic", "--mapping", "--map", "--unit"):
+        assert word in text
+    assert "Exit codes" in text and "3 another qostool process" in text
+    assert "[fields]" in text
+
+
+def test_every_command_and_option_has_help(cli: Any) -> None:
+    from typer.main import get_command
+
+    from qostool.cli import app
+
+    group = get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert command.help, name
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden:
+                assert param.help, f"{name} {param.name}"
+
+
+def test_readme_documents_every_reason_and_exit_code() -> None:
+    docs = (REPO / "docs" / "ingest.md").read_text(encoding="utf-8")
+    for reason in Reason:
+        assert f"`{reason.value}`" in docs, reason
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for code in ("0", "1", "2", "3"):
+        assert re.search(rf"^\|\s*{code}\s*\|", readme, re.MULTILINE), code
+
+
+def test_json_output_equals_library_result(
+    write: Callable[..., Path], cli: Any, tmp_path: Path
+) -> None:
+    path = write("a.csv", GOOD + "c2,2025-10-10T10:00:00+07:00,,103.2,40\n")
+    result = cli("ingest", path, "--store", tmp_path / "cli-store", "--json")
+    assert result.exit_code == 0
+    library = ingest_paths([str(path)], store=tmp_path / "lib-store").to_dict()
+    cli_out = json.loads(result.stdout)
+    for out in (cli_out, library):
+        out.pop("store")
+        for f in out["files"]:  # type: ignore[attr-defined]
+            f.pop("message")
+    assert cli_out == library
+
+
+def test_table_output_on_stdout(write: Callable[..., Path], cli: Any, store_dir: Path) -> None:
+    result = cli("ingest", write("a.csv", GOOD), "--store", store_dir)
+    assert result.exit_code == 0
+    assert "a.csv" in result.stdout and "ingested" in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "nope"], "--format 'nope' is not a known format"),
+        (["--decimal", "dot"], "--decimal 'dot'"),
+        (["--timezone", "Mars/Base"], "--timezone 'Mars/Base'"),
+        (["--map", "download"], "expected field=value"),
+        (["--map", "speed=DL"], "'speed' is not a field"),
+        (["--format", "generic"], "--format generic needs a column map"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(
+    args: list[str], message: str, write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    result = cli("ingest", write("a.csv", GOOD), "--store", store_dir, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_input_is_a_usage_error(cli: Any, store_dir: Path) -> None:
+    result = cli("ingest", "nowhere/*.csv", "--store", store_dir)
+    assert result.exit_code == 2
+    assert "nowhere/*.csv: no file matches" in result.output
+
+
+def test_bad_mapping_file_names_the_key(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    mapping = write(
+        "m.toml",
+        '[fields]\nlat = "Y"\nlon = "X"\nmeasured_at = "T"\ndownload_mbps = { column = "DL", unit = "kbit/h" }\n',
+    )
+    result = cli("ingest", write("a.csv", GOOD), "--store", store_dir, "--mapping", mapping)
+    assert result.exit_code == 2
+    assert "fields.download_mbps.unit" in result.output and "kbit/h" in result.output
+
+
+def test_store_from_environment(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    monkeypatch.setenv("QOSTOOL_STORE", str(tmp_path / "env-store"))
+    assert cli("ingest", write("a.csv", GOOD)).exit_code == 0
+    assert (tmp_path / "env-store" / "store.json").exists()
+
+
+def test_console_script_starts_fast_without_heavy_imports() -> None:
+    code = "import sys, qostool.cli; print(sorted(m for m in ('polars', 'pyarrow', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "qostool", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"qostool {__version__}"
