@@ -206,3 +206,47 @@ def test_quadkey_rejects_non_quadkeys() -> None:
 def test_fold_ignores_case_accents_and_punctuation() -> None:
     assert nz.fold("Tốc độ tải xuống (Mbps)") == nz.fold("toc_do_tai_xuong_mbps")
     assert nz.fold("Đường") == "duong"
+
+
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2039, 12, 31)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from([TZ, "UTC", "Europe/Vienna", "America/New_York", "Asia/Kathmandu"]),
+)
+def test_fast_local_months_match_zoneinfo(moments: list[datetime], zone: str) -> None:
+    utc = [m.replace(tzinfo=UTC) for m in moments]
+    series = pl.Series([*utc, None], dtype=pl.Datetime("us", "UTC"))
+    expected = [u.astimezone(ZoneInfo(zone)).strftime("%Y-%m") for u in utc] + [None]
+    assert nz.local_months(series, zone).to_list() == expected
+
+
+@given(
+    st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2039, 12, 31)),
+    st.integers(min_value=-12 * 60, max_value=14 * 60),
+    st.sampled_from(["T", " "]),
+    st.booleans(),
+)
+def test_iso_offsets_match_stdlib(moment: datetime, minutes: int, sep: str, colon: bool) -> None:
+    moment = moment.replace(microsecond=0)
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm = divmod(abs(minutes), 60)
+    suffix = f"{sign}{hh:02d}{':' if colon else ''}{mm:02d}"
+    text = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + suffix
+    expected = datetime.fromisoformat(text.replace(" ", "T")).astimezone(UTC)
+    assert _utc([text]) == [expected]
+
+
+def test_mixed_timestamp_forms_in_one_column() -> None:
+    texts = [
+        "2025-10-01T08:00:00+07:00",
+        "2025-10-01T08:00:00.250+07:00",  # fraction: not the fast path
+        "2025-10-01T01:00:00Z",
+        "01/10/2025 08:00:00",
+        "1759280400",
+    ]
+    got = _utc(texts)
+    assert got[0] == got[2] == got[3] == got[4] == datetime(2025, 10, 1, 1, tzinfo=UTC)
+    assert got[1] == datetime(2025, 10, 1, 1, 0, 0, 250000, tzinfo=UTC)

@@ -21,31 +21,34 @@ class Pseudonymiser:
     """Keyed hashing of identifiers, each distinct value hashed once per run."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self.key = key
         self._known = pl.DataFrame(schema={"raw": pl.String, "pseudonym": pl.String})
         self._lock = threading.Lock()
 
     def __call__(self, values: pl.Series) -> pl.Series:
         """Replace each non-empty value by its pseudonym (16 hex characters). Thread-safe."""
         text = values.cast(pl.String).str.strip_chars()
-        text = pl.select(pl.when(text.str.len_bytes() > 0).then(text)).to_series()
-        frame = text.to_frame("raw")
-        distinct = frame.drop_nulls().unique()
+        frame = pl.select(pl.when(text.str.len_bytes() > 0).then(text).alias("raw"))
         with self._lock:
-            self._learn(distinct)
             known = self._known
         joined = frame.join(known, on="raw", how="left", maintain_order="left")
+        unknown = joined.filter(pl.col("pseudonym").is_null() & pl.col("raw").is_not_null())
+        if unknown.height:  # only devices not seen before in this run are hashed
+            with self._lock:
+                self._learn(unknown.select("raw").unique())
+                known = self._known
+            joined = frame.join(known, on="raw", how="left", maintain_order="left")
         return joined["pseudonym"].alias(values.name)
 
     def _learn(self, distinct: pl.DataFrame) -> None:
         new = distinct.join(self._known, on="raw", how="anti")["raw"].to_list()
         if new:
             hashed = [
-                hashlib.blake2b(raw.encode(), key=self._key, digest_size=_DIGEST_BYTES).hexdigest()
+                hashlib.blake2b(raw.encode(), key=self.key, digest_size=_DIGEST_BYTES).hexdigest()
                 for raw in new
             ]
             self._known = pl.concat(
-                [self._known, pl.DataFrame({"raw": new, "pseudonym": hashed})], rechunk=False
+                [self._known, pl.DataFrame({"raw": new, "pseudonym": hashed})], rechunk=True
             )
 
 

@@ -335,7 +335,7 @@ class Batch:
         name = f"{self.batch_id}-{number:04d}.parquet"
         final = f"{kind}/month={month}/{name}" if month else f"{kind}/{name}"
         staged = self.staging / f"{number:04d}.parquet"
-        frame.write_parquet(staged, compression="zstd", statistics=True)
+        frame.write_parquet(staged, compression="zstd", compression_level=1, statistics=True)
         _fsync_path(staged)
         self.parts.append(Part(staged, final, kind, month, frame.height))
 
@@ -345,7 +345,7 @@ class Batch:
             part.staged.unlink()
             self.parts.remove(part)
             return
-        frame.write_parquet(part.staged, compression="zstd", statistics=True)
+        frame.write_parquet(part.staged, compression="zstd", compression_level=1, statistics=True)
         _fsync_path(part.staged)
         part.rows = frame.height
 

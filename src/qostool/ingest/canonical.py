@@ -57,6 +57,8 @@ class Context:
     """Tiles only: start of the quarter the rows describe (timezone-aware, local)."""
     period: str | None = None
     tile_technology: str = Technology.UNKNOWN.value
+    time_formats: tuple[str, ...] | None = None
+    """Timestamp formats in the order to try them (decided once per file from a sample)."""
 
 
 def raw_name(name: str) -> str:
@@ -64,10 +66,16 @@ def raw_name(name: str) -> str:
     return _RAW + name
 
 
-def _clean(column: str, dtype: pl.DataType) -> pl.Expr:
+#: Fields used as text as they are: trimmed here. Every other field goes through a
+#: parser (numbers, times, pseudonyms, name mappings) that trims what it reads.
+_TRIMMED_FIELDS: Final = frozenset({"test_id", "cell_id", "flagged"})
+
+
+def _clean(column: str, dtype: pl.DataType, *, trim: bool) -> pl.Expr:
     if dtype != pl.String:
         return pl.col(column)
-    text = pl.col(column).str.strip_chars()
+    text = pl.col(column).str.strip_chars() if trim else pl.col(column)
+    # CSV empty fields are already null; Parquet (and trimmed) text may hold "".
     return pl.when(text.str.len_bytes() > 0).then(text)
 
 
@@ -75,22 +83,28 @@ def raw_fields(frame: pl.DataFrame, bound: BoundSpec) -> pl.DataFrame:
     """The source value of every bound field (trimmed, empty = null, fallback applied)."""
     exprs = []
     for name, column in bound.columns.items():
-        expr = _clean(column, frame.schema[column])
+        trim = name in _TRIMMED_FIELDS
+        expr = _clean(column, frame.schema[column], trim=trim)
         back = bound.fallbacks.get(name)
         if back is not None:
-            fill = _clean(back, frame.schema[back])
+            fill = _clean(back, frame.schema[back], trim=trim)
             expr = pl.coalesce(expr.cast(pl.String), fill.cast(pl.String))
         exprs.append(expr.alias(raw_name(name)))
     return frame.select(exprs)
 
 
 def map_distinct(values: pl.Series, func: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
-    """``func`` applied to each distinct value once, then spread back (for low-cardinality text)."""
-    table = values.unique().to_frame("k").with_columns(func(pl.col("k")).alias("v"))
-    joined = values.to_frame("k").join(
-        table, on="k", how="left", nulls_equal=True, maintain_order="left"
+    """``func`` applied to each distinct value once, then spread back (for low-cardinality text).
+
+    Text values are trimmed before ``func`` sees them.
+    """
+    keys = values.drop_nulls().unique()
+    arg = pl.col("k").str.strip_chars() if values.dtype == pl.String else pl.col("k")
+    table = pl.concat([keys.to_frame("k"), pl.DataFrame({"k": [None]}, schema={"k": values.dtype})])
+    mapped = table.select(func(arg).alias("v"))["v"]
+    return values.replace_strict(keys, mapped.head(keys.len()), default=mapped[-1]).alias(
+        values.name
     )
-    return joined["v"]
 
 
 def is_sensitive(column: str, bound: BoundSpec) -> bool:
@@ -152,15 +166,17 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     else:
         out = out.with_columns(weight=pl.lit(1, pl.Int64))
     out = out.with_columns(
-        month=nz.local_month(pl.col("measured_at"), ctx.timezone),
-        source=pl.lit(bound.spec.name),
+        nz.local_months(out["measured_at"], ctx.timezone), source=pl.lit(bound.spec.name)
     )
     out = out.with_columns(reason_expr(bound, ctx).alias(REASON))
     if "test_id" not in out.columns:
-        out = out.with_columns(test_id=_test_id(out, has))
+        out = out.with_columns(test_id=_test_id(out, has, ctx.pseudonymiser.key))
     assert out.height == n
     raw_columns = [c for c in out.columns if c.startswith(_RAW)]
-    return conform(out).with_columns(out.select(*raw_columns, REASON))
+    canonical = conform(out).with_columns(out.select(*raw_columns, REASON))
+    if "device_id" in has:
+        canonical = canonical.with_columns(device_id=pl.col(raw_name("device_id")).cast(pl.String))
+    return canonical
 
 
 def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str, pl.Series]:
@@ -170,7 +186,10 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
     zone = ctx.timezone if zone == "local" else zone
     cols = {
         "measured_at": nz.to_utc(
-            raw[raw_name("measured_at")], naive_timezone=zone, fmt=field_spec.format
+            raw[raw_name("measured_at")],
+            naive_timezone=zone,
+            fmt=field_spec.format,
+            formats=ctx.time_formats,
         ),
     }
     if "technology" in bound.columns:
@@ -181,8 +200,8 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
         cols["technology"] = pl.repeat(Technology.UNKNOWN.value, raw.height, eager=True)
     if "test_id" in bound.columns:
         cols["test_id"] = raw[raw_name("test_id")].cast(pl.String)
-    if "device_id" in bound.columns:
-        cols["device_id"] = ctx.pseudonymiser(raw[raw_name("device_id")])
+    # device_id stays raw here: the writer pseudonymises whole flushes at once
+    # (see pipeline._flush), before anything is written.
     return cols
 
 
@@ -327,9 +346,13 @@ def detail_expr(bound: BoundSpec, ctx: Context) -> pl.Expr:
     return _first_match(checks, shown)
 
 
-def _test_id(out: pl.DataFrame, has: set[str]) -> pl.Series:
-    """A stable hash of the canonical values, for sources without test ids."""
-    device = pl.col("device_id") if "device_id" in has else pl.lit(None, pl.String)
+def _test_id(out: pl.DataFrame, has: set[str], key: bytes) -> pl.Series:
+    """A keyed hash of the canonical values, for sources without test ids.
+
+    Keyed with the store's secret, because the values include the raw device id:
+    without the key, nobody can confirm a guessed device from a stored id.
+    """
+    device = pl.col(raw_name("device_id")) if "device_id" in has else pl.lit(None, pl.String)
     keys = out.select(
         pl.concat_str(
             [
@@ -351,7 +374,7 @@ def _test_id(out: pl.DataFrame, has: set[str]) -> pl.Series:
         {
             "k": distinct,
             "v": [
-                "h:" + hashlib.blake2b(k.encode(), digest_size=12).hexdigest()
+                "h:" + hashlib.blake2b(k.encode(), key=key, digest_size=12).hexdigest()
                 for k in distinct.to_list()
             ],
         },

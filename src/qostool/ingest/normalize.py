@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -188,13 +190,20 @@ _NAIVE_FORMATS: Final = (
 _EPOCH_MS_THRESHOLD: Final = 1e11  # larger numbers are milliseconds (year > 5138 in seconds)
 
 
-def to_utc(values: pl.Series, *, naive_timezone: str, fmt: str | None = None) -> pl.Series:
+def to_utc(
+    values: pl.Series,
+    *,
+    naive_timezone: str,
+    fmt: str | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> pl.Series:
     """Parse timestamps into UTC datetimes; values that cannot be read become null.
 
     Accepts ISO 8601 with an offset or ``Z``; naive ISO or ``dd/mm/yyyy HH:MM[:SS]``
     texts, taken to be in ``naive_timezone``; epoch seconds or milliseconds; and
     datetime columns (naive ones in ``naive_timezone``). ``fmt`` forces one
-    strftime-style format.
+    strftime-style format; ``formats`` gives the order to try the known ones in
+    (see :func:`time_formats_for`).
     """
     dtype = values.dtype
     if isinstance(dtype, pl.Datetime):
@@ -202,14 +211,18 @@ def to_utc(values: pl.Series, *, naive_timezone: str, fmt: str | None = None) ->
         return local.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
     if dtype.is_numeric():
         return _from_epoch(values.cast(pl.Float64))
-    text = values.cast(pl.String).str.strip_chars().str.replace(r"\s*UTC$", "+00:00")
+    text = values.cast(pl.String).str.strip_chars()
+    if text.str.ends_with("UTC").any():
+        text = text.str.replace(r"\s*UTC$", "+00:00")
     out = pl.Series(values.name, [None] * len(text), dtype=UTC_DATETIME)
-    formats = (fmt,) if fmt else _OFFSET_FORMATS + _NAIVE_FORMATS
-    for candidate in formats:
+    if not fmt:
+        out = _iso_with_offset(text)
+    order = (fmt,) if fmt else formats or time_formats_for(text)
+    for candidate in order:
         todo = out.is_null() & text.is_not_null()
         if not todo.any():
             break
-        parsed = text.str.to_datetime(candidate, strict=False, time_unit="us")
+        parsed = text.str.to_datetime(candidate, strict=False, time_unit="us", cache=False)
         if parsed.dtype.time_zone is None:  # type: ignore[attr-defined]
             parsed = parsed.dt.replace_time_zone(
                 naive_timezone, ambiguous="earliest", non_existent="null"
@@ -219,6 +232,47 @@ def to_utc(values: pl.Series, *, naive_timezone: str, fmt: str | None = None) ->
         numbers = text.cast(pl.Float64, strict=False)
         out = out.fill_null(_from_epoch(numbers))
     return out.alias(values.name)
+
+
+def time_formats_for(values: pl.Series) -> tuple[str, ...]:
+    """The known timestamp formats, those that read most of a sample of ``values`` first."""
+    formats = _OFFSET_FORMATS + _NAIVE_FORMATS
+    sample = values.cast(pl.String).drop_nulls().str.strip_chars().head(200)
+    misses = {f: sample.str.to_datetime(f, strict=False).null_count() for f in formats}
+    return tuple(sorted(formats, key=lambda f: misses[f]))
+
+
+_ISO_SECONDS: Final = 19  # len("2025-10-01T08:00:00")
+_OFFSET: Final = re.compile(r"^(?:Z|([+-])(\d{2}):?(\d{2}))$")
+
+
+def _offset_minutes(suffix: str | None) -> int | None:
+    match = _OFFSET.match(suffix or "")
+    if match is None:
+        return None
+    if match.group(1) is None:
+        return 0
+    minutes = int(match.group(2)) * 60 + int(match.group(3))
+    return -minutes if match.group(1) == "-" else minutes
+
+
+def _iso_with_offset(text: pl.Series) -> pl.Series:
+    """Fast path for ``YYYY-MM-DD[T ]HH:MM:SS`` + ``Z``/``+07:00``/``+0700`` (null otherwise).
+
+    Parsing the fixed-width date-time and the few distinct offsets apart is
+    about three times faster than a general offset-aware parse.
+    """
+    base = text.str.slice(0, _ISO_SECONDS).str.replace("T", " ", literal=True)
+    naive = base.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us", cache=False)
+    suffixes = text.str.slice(_ISO_SECONDS).drop_nulls().unique()
+    minutes = [_offset_minutes(v) for v in suffixes.to_list()]
+    offset = text.str.slice(_ISO_SECONDS).replace_strict(
+        suffixes, pl.Series(minutes, dtype=pl.Int64), default=None
+    )
+    shifted = pl.select(
+        (pl.lit(naive) - pl.duration(minutes=pl.lit(offset))).dt.replace_time_zone("UTC")
+    ).to_series()
+    return shifted.cast(UTC_DATETIME).alias(text.name)
 
 
 def _from_epoch(numbers: pl.Series) -> pl.Series:
@@ -239,6 +293,33 @@ def _from_epoch(numbers: pl.Series) -> pl.Series:
 def local_month(measured_at: pl.Expr, timezone: str) -> pl.Expr:
     """Reporting month ``YYYY-MM`` of a UTC datetime, in the given local time zone."""
     return measured_at.dt.convert_time_zone(timezone).dt.strftime("%Y-%m")
+
+
+def local_months(measured_at: pl.Series, timezone: str) -> pl.Series:
+    """:func:`local_month` for a whole column, fast: a binary search over month starts.
+
+    Finds the UTC instants at which each local month begins (zoneinfo handles
+    any offset or daylight-saving rule) and places every value between them,
+    instead of converting every value to local time. Null where the time is null.
+    """
+    valid = measured_at.drop_nulls()
+    if valid.is_empty():
+        return pl.Series(measured_at.name, [None] * len(measured_at), dtype=pl.String)
+    zone = ZoneInfo(timezone)
+    first = valid.min().astimezone(zone)  # type: ignore[union-attr]
+    last = valid.max().astimezone(zone)  # type: ignore[union-attr]
+    labels: list[str] = []
+    starts: list[datetime] = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        labels.append(f"{year:04d}-{month:02d}")
+        starts.append(datetime(year, month, 1, tzinfo=zone).astimezone(UTC))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    bounds = pl.Series(starts, dtype=UTC_DATETIME)
+    # search_sorted gives u32: cast before subtracting (nulls sort first, to 0).
+    index = bounds.search_sorted(measured_at.cast(UTC_DATETIME), side="right").cast(pl.Int64) - 1
+    months = pl.Series(labels, dtype=pl.String).gather(index.clip(0))
+    return pl.select(pl.when(measured_at.is_not_null()).then(months)).to_series().alias("month")
 
 
 # -- Ookla tiles --------------------------------------------------------------------

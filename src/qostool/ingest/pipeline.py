@@ -326,6 +326,47 @@ class _FileJob:
         return src.read_csv(self.source, self.dialect, numbered=numbered, ragged=ragged)
 
 
+@dataclass
+class _Rows:
+    """Rows of one file on their way to staged Parquet parts, with their accounting."""
+
+    job: _FileJob
+    batch: Batch
+    writer: ThreadPoolExecutor
+    accepted: list[pl.DataFrame] = field(default_factory=list)
+    rejected: list[pl.DataFrame] = field(default_factory=list)
+    id_hashes: list[pl.Series] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    writes: list[Future[None]] = field(default_factory=list)
+    pending: int = 0
+
+    def add(self, raw: pl.DataFrame, canon: pl.DataFrame) -> None:
+        """Split a normalised batch into accepted and rejected rows, and count them."""
+        bad = canon[REASON].is_not_null()
+        if bad.any():
+            self.add_rejects(_rejects(raw.filter(bad), canon.filter(bad), self.job))
+        good = canon.filter(~bad).select(list(SCHEMA))
+        self.accepted.append(good)
+        self.id_hashes.append(good["test_id"].hash(seed=0))
+        self.job.report.read += raw.height
+        self.pending += raw.height
+        if self.pending >= FLUSH_ROWS:
+            self.flush(wait=False)
+
+    def add_rejects(self, rejects: pl.DataFrame) -> None:
+        self.reasons.update(rejects["reason"].to_list())
+        self.rejected.append(rejects)
+
+    def flush(self, *, wait: bool) -> None:
+        """Hand the rows gathered so far to the writer thread (and wait for all writes)."""
+        args = (self.batch, self.accepted, self.rejected, self.job.ctx.pseudonymiser)
+        self.writes.append(self.writer.submit(_flush, *args))
+        self.accepted, self.rejected, self.pending = [], [], 0
+        if wait:
+            for write in self.writes:
+                write.result()  # re-raises a failed write
+
+
 def _load(
     job: _FileJob,
     batch: Batch,
@@ -334,60 +375,54 @@ def _load(
     numbered: bool,
     progress: Progress | None,
 ) -> None:
-    source, bound, report = job.source, job.bound, job.report
+    report = job.report
     ragged = src.Ragged()
-    accepted: list[pl.DataFrame] = []
-    rejected: list[pl.DataFrame] = []
-    pending = 0
-    reasons: Counter[str] = Counter()
-
-    def collect(raw: pl.DataFrame, work: Future[pl.DataFrame]) -> None:
-        nonlocal pending
-        canon = work.result()
-        bad = canon[REASON].is_not_null()
-        if bad.any():
-            rejects = _rejects(raw.filter(bad), canon.filter(bad), job)
-            reasons.update(rejects["reason"].to_list())
-            rejected.append(rejects)
-        accepted.append(canon.filter(~bad).select(list(SCHEMA)))
-        report.read += raw.height
-        pending += raw.height
-        if pending >= FLUSH_ROWS:
-            _flush(batch, accepted, rejected)
-            pending = 0
-        if progress:
-            progress(source.name, report.read)
-
-    # Batches are normalised two at a time (Polars releases the GIL), while this
-    # thread reads the next one and writes finished ones: all cores stay busy.
+    # Batches are normalised two at a time (Polars releases the GIL) while this
+    # thread reads the next one and another writes finished rows to Parquet (one
+    # writer, so parts keep the file's order: the first occurrence of a test wins).
     inflight: deque[tuple[pl.DataFrame, Future[pl.DataFrame]]] = deque()
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    with (
+        ThreadPoolExecutor(max_workers=_WORKERS) as pool,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        rows = _Rows(job, batch, writer)
         try:
             for raw in job.batches(numbered=numbered, ragged=ragged):
-                if options.decimal == "auto" and not inflight and report.read == 0:
-                    job.ctx = _decide_decimal(raw, bound, job.ctx)
-                inflight.append((raw, pool.submit(canonicalise, raw, bound, job.ctx)))
-                while len(inflight) > _WORKERS:
-                    collect(*inflight.popleft())
+                if not inflight and report.read == 0:  # the first batch decides for the file
+                    job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
+                inflight.append((raw, pool.submit(canonicalise, raw, job.bound, job.ctx)))
+                while len(inflight) > _WORKERS or (inflight and inflight[0][1].done()):
+                    raw_done, work = inflight.popleft()
+                    rows.add(raw_done, work.result())
+                    if progress:
+                        progress(job.source.name, report.read)
             while inflight:
-                collect(*inflight.popleft())
+                raw_done, work = inflight.popleft()
+                rows.add(raw_done, work.result())
         finally:
             for _, work in inflight:
                 work.cancel()
-    if ragged.rows:
-        rows = _ragged_rejects(ragged, job)
-        report.read += rows.height
-        reasons.update(rows["reason"].to_list())
-        rejected.append(rows)
-    _flush(batch, accepted, rejected)
-    report.rejected = sum(reasons.values())
-    report.reasons = dict(reasons)
-    report.duplicates = _drop_duplicates(batch, batch.store)
+        if ragged.rows:
+            ragged_rejects = _ragged_rejects(ragged, job)
+            report.read += ragged_rejects.height
+            rows.add_rejects(ragged_rejects)
+        rows.flush(wait=True)
+    report.rejected = sum(rows.reasons.values())
+    report.reasons = dict(rows.reasons)
+    report.duplicates = _drop_duplicates(batch, batch.store, rows.id_hashes)
     report.accepted = report.read - report.rejected - report.duplicates
     report.months = sorted({p.month for p in batch.parts if p.kind == "tests" and p.month})
 
 
-def _decide_decimal(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> Context:
+def _decide_from_sample(
+    raw: pl.DataFrame, bound: BoundSpec, ctx: Context, options: IngestOptions
+) -> Context:
+    """Decimal mark and timestamp formats of a file, from its first rows."""
+    time_column = bound.columns.get("measured_at")
+    if time_column is not None and raw.schema[time_column] == pl.String:
+        ctx = dataclasses.replace(ctx, time_formats=nz.time_formats_for(raw[time_column]))
+    if options.decimal != "auto":
+        return ctx
     numeric = ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon")
     samples: list[str] = []
     for name in numeric:
@@ -399,15 +434,24 @@ def _decide_decimal(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> Contex
     return ctx
 
 
-def _flush(batch: Batch, accepted: list[pl.DataFrame], rejected: list[pl.DataFrame]) -> None:
+def _flush(
+    batch: Batch,
+    accepted: list[pl.DataFrame],
+    rejected: list[pl.DataFrame],
+    pseudonymiser: Pseudonymiser,
+) -> None:
+    """Write accepted rows (one part per month) and rejects as staged Parquet parts.
+
+    Device ids are pseudonymised here, a million rows at a time, just before
+    anything is written.
+    """
     if accepted:
         frame = pl.concat(accepted)
+        frame = frame.with_columns(pseudonymiser(frame["device_id"]))
         for (month,), part in frame.partition_by("month", as_dict=True).items():
             batch.write_part("tests", part, month=str(month))
     if rejected:
         batch.write_part("rejects", pl.concat(rejected))
-    accepted.clear()
-    rejected.clear()
 
 
 def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFrame:
@@ -480,10 +524,20 @@ def _adjacent_months(months: set[str]) -> list[str]:
     return sorted(out)
 
 
-def _drop_duplicates(batch: Batch, store: Store) -> int:
-    """Drop test ids repeated in this batch or already stored; return how many."""
+def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> int:
+    """Drop test ids repeated in this batch or already stored; return how many.
+
+    ``id_hashes`` are 64-bit hashes of the accepted test ids, in file order:
+    when none repeats, no id repeats, and the staged parts need not be read back
+    (a repeated hash may be a collision: then the ids themselves are compared).
+    """
     parts = [p for p in batch.parts if p.kind == "tests"]
     if not parts:
+        return 0
+    months = {p.month for p in parts if p.month}
+    nearby = _adjacent_months(months)
+    stored_nearby = bool(store.part_paths("tests", nearby))
+    if not stored_nearby and not pl.concat(id_hashes).is_duplicated().any():
         return 0
     ids = pl.concat(
         [
@@ -493,16 +547,11 @@ def _drop_duplicates(batch: Batch, store: Store) -> int:
             for i, p in enumerate(parts)
         ]
     )
-    months = {p.month for p in parts if p.month}
-    stored = store.scan_tests(_adjacent_months(months)).select("test_id").unique()
-    repeated = ~pl.col("test_id").is_first_distinct()
-    drop = (
-        ids.with_columns(repeated.alias("again"))
-        .join(stored.with_columns(known=pl.lit(True)), on="test_id", how="left")
-        .filter(pl.col("again") | pl.col("known").fill_null(False))
-        .select("part", "pos")
-        .collect()
-    )
+    drop_if = ~pl.col("test_id").is_first_distinct()
+    if stored_nearby:
+        stored = store.scan_tests(nearby).select("test_id").collect()["test_id"]
+        drop_if = drop_if | pl.col("test_id").is_in(stored.implode())
+    drop = ids.filter(drop_if).select("part", "pos").collect()
     if drop.is_empty():
         return 0
     for (i,), positions in drop.partition_by("part", as_dict=True).items():
