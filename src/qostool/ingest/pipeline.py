@@ -257,27 +257,21 @@ def _bind(source: src.Source, header: list[str], options: IngestOptions) -> Boun
 def _context(
     source: src.Source, bound: BoundSpec, options: IngestOptions, store: Store, key: bytes
 ) -> Context:
-    now = options.now or datetime.now(UTC)
-    decimal_comma = options.decimal == "comma"
-    pseudonymiser = Pseudonymiser(key)
-    if bound.spec.kind != "tiles":
-        return Context(
-            timezone=store.timezone,
-            now=now,
-            pseudonymiser=pseudonymiser,
-            decimal_comma=decimal_comma,
-        )
-    period, start = tile_period(source.file_name, options.period, store.timezone)
-    name = source.file_name.lower()
-    tech = Technology.WIFI.value if "fixed" in name else Technology.UNKNOWN.value
-    return Context(
+    ctx = Context(
         timezone=store.timezone,
-        now=now,
-        pseudonymiser=pseudonymiser,
-        decimal_comma=decimal_comma,
+        now=options.now or datetime.now(UTC),
+        pseudonymiser=Pseudonymiser(key),
+        decimal_comma=options.decimal == "comma",
+    )
+    if bound.spec.kind != "tiles":
+        return ctx
+    period, start = tile_period(source.file_name, options.period, store.timezone)
+    fixed = "fixed" in source.file_name.lower()
+    return dataclasses.replace(
+        ctx,
         period=period,
         period_start=start,
-        tile_technology=tech,
+        tile_technology=Technology.WIFI.value if fixed else Technology.UNKNOWN.value,
     )
 
 

@@ -81,6 +81,11 @@ class FormatSpec:
     def required(self) -> tuple[str, ...]:
         return REQUIRED_BY_KIND[self.kind]
 
+    @property
+    def unmapped(self) -> list[str]:
+        """Required fields for which the spec names no column."""
+        return [name for name in self.required if name not in self.fields]
+
 
 @dataclass(frozen=True)
 class BoundSpec:
@@ -167,10 +172,9 @@ def parse_spec(data: Mapping[str, Any], *, origin: str) -> FormatSpec:
         timezone=timezone,
         origin=origin,
     )
-    missing = [f for f in spec.required if f not in fields]
-    if missing:
+    if spec.unmapped:
         raise SpecError(
-            f"{origin}: no column given for required field(s) {', '.join(missing)}",
+            f"{origin}: no column given for required field(s) {', '.join(spec.unmapped)}",
             hint="add them under [fields]",
         )
     return spec
@@ -245,24 +249,14 @@ def from_options(
         if name not in fields:
             raise UsageError(f"--unit {item}: field {name!r} has no column", hint="add --map first")
         fields[name] = replace(fields[name], unit=unit)
-    data: dict[str, Any] = {
-        "name": base.name if base else GENERIC,
-        "kind": base.kind if base else "tests",
-        "timezone": base.timezone if base else "local",
-        "fields": {},
-    }
-    spec = FormatSpec(
-        name=data["name"],
-        title=base.title if base else "column map from options",
-        fields=fields,
-        kind=data["kind"],
-        timezone=data["timezone"],
-        origin=base.origin if base else "--map options",
-    )
-    missing = [f for f in spec.required if f not in fields]
-    if missing:
+    if base is None:
+        base = FormatSpec(
+            name=GENERIC, title="column map from options", fields={}, origin="--map options"
+        )
+    spec = replace(base, fields=fields)
+    if spec.unmapped:
         raise UsageError(
-            f"no column given for required field(s) {', '.join(missing)}",
+            f"no column given for required field(s) {', '.join(spec.unmapped)}",
             hint="add e.g. --map download_mbps=DL --map lat=Latitude",
         )
     return spec
