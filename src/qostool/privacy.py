@@ -50,8 +50,3 @@ class Pseudonymiser:
             self._known = pl.concat(
                 [self._known, pl.DataFrame({"raw": new, "pseudonym": hashed})], rechunk=True
             )
-
-
-def pseudonymise(values: pl.Series, key: bytes) -> pl.Series:
-    """One-off pseudonymisation (see :class:`Pseudonymiser` for repeated use)."""
-    return Pseudonymiser(key)(values)

@@ -47,6 +47,16 @@ OPTIONAL_COLUMNS: Final[dict[str, pl.DataType]] = {
 
 SCHEMA: Final[dict[str, pl.DataType]] = {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}
 
+#: A rejected row: where it was, why, and its original values as a JSON object.
+REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "file": pl.String(),
+    "file_sha256": pl.String(),
+    "row": pl.Int64(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+    "original": pl.String(),
+}
+
 #: Canonical fields a source column can be mapped to (``mcc_mnc`` is an input
 #: only: it is turned into ``operator``; ``quadkey`` and ``flag`` likewise).
 INPUT_FIELDS: Final[tuple[str, ...]] = (
@@ -138,11 +148,6 @@ REASON_HELP: Final[dict[Reason, str]] = {
 MAX_PLAUSIBLE_MBPS: Final = 10_000.0
 #: Tests before this date are rejected as invalid timestamps (epoch-0 and similar).
 EARLIEST_TIMESTAMP: Final = "2000-01-01"
-
-
-def empty_frame() -> pl.DataFrame:
-    """An empty frame with the canonical schema."""
-    return pl.DataFrame(schema=SCHEMA)
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:

@@ -38,7 +38,7 @@ import polars as pl
 
 from qostool import __version__
 from qostool.errors import StoreBusyError, StoreError, UsageError
-from qostool.schema import SCHEMA
+from qostool.schema import REJECT_SCHEMA, SCHEMA
 
 LAYOUT_VERSION: Final = 1
 DEFAULT_STORE: Final = "qostool-data"
@@ -297,16 +297,6 @@ class Store:
         staging = self.root / "staging" / batch_id
         staging.mkdir(parents=True)
         return Batch(store=self, batch_id=batch_id, staging=staging)
-
-
-REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "file": pl.String(),
-    "file_sha256": pl.String(),
-    "row": pl.Int64(),
-    "reason": pl.String(),
-    "detail": pl.String(),
-    "original": pl.String(),
-}
 
 
 @dataclass

@@ -290,17 +290,13 @@ def _from_epoch(numbers: pl.Series) -> pl.Series:
     return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
-def local_month(measured_at: pl.Expr, timezone: str) -> pl.Expr:
-    """Reporting month ``YYYY-MM`` of a UTC datetime, in the given local time zone."""
-    return measured_at.dt.convert_time_zone(timezone).dt.strftime("%Y-%m")
-
-
 def local_months(measured_at: pl.Series, timezone: str) -> pl.Series:
-    """:func:`local_month` for a whole column, fast: a binary search over month starts.
+    """Reporting month ``YYYY-MM`` of each UTC datetime, in the given local time zone.
 
-    Finds the UTC instants at which each local month begins (zoneinfo handles
-    any offset or daylight-saving rule) and places every value between them,
-    instead of converting every value to local time. Null where the time is null.
+    Fast: finds the UTC instants at which each local month begins (zoneinfo
+    handles any offset or daylight-saving rule) and places every value between
+    them by binary search, instead of converting every value to local time.
+    Null where the time is null.
     """
     valid = measured_at.drop_nulls()
     if valid.is_empty():

@@ -27,7 +27,7 @@ from qostool.ingest import sources as src
 from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
 from qostool.ingest.spec import GENERIC, BoundSpec, FormatSpec, builtin, detect
 from qostool.privacy import Pseudonymiser
-from qostool.schema import SCHEMA, Reason, Technology, conform
+from qostool.schema import REJECT_SCHEMA, SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
 
 FLUSH_ROWS: Final = 1_000_000
@@ -495,17 +495,7 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
                 "original": json.dumps(original, ensure_ascii=False),
             }
         )
-    return pl.DataFrame(records, schema=_REJECT_FRAME_SCHEMA)
-
-
-_REJECT_FRAME_SCHEMA: Final = {
-    "file": pl.String,
-    "file_sha256": pl.String,
-    "row": pl.Int64,
-    "reason": pl.String,
-    "detail": pl.String,
-    "original": pl.String,
-}
+    return pl.DataFrame(records, schema=REJECT_SCHEMA)
 
 
 def _adjacent_months(months: set[str]) -> list[str]:
