@@ -133,21 +133,9 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
         parsed = nz.to_number(pl.col(column), raw.schema[column], decimal_comma=ctx.decimal_comma)
         return parsed * bound.factor(name)
 
-    exprs: dict[str, pl.Expr] = {
-        name: number(name)
-        for name in (
-            "lat",
-            "lon",
-            "download_mbps",
-            "upload_mbps",
-            "latency_ms",
-            "jitter_ms",
-            "packet_loss_pct",
-            "gps_accuracy_m",
-            "signal_dbm",
-        )
-        if name in has or name in ("lat", "lon", "download_mbps", "upload_mbps", "latency_ms")
-    }
+    always = ("lat", "lon", "download_mbps", "upload_mbps", "latency_ms")
+    optional = ("jitter_ms", "packet_loss_pct", "gps_accuracy_m", "signal_dbm")
+    exprs = {name: number(name) for name in (*always, *(o for o in optional if o in has))}
     if "cell_id" in has:
         exprs["cell_id"] = pl.col(raw_name("cell_id")).cast(pl.String)
     out = raw.with_columns(**exprs)
