@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -19,24 +20,44 @@ _STATUS_STYLE = {
 }
 
 
+_COUNTS = ("read", "accepted", "rejected", "duplicates")
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
+
+
+def _common_folder(names: list[str]) -> str:
+    """The folder all these files are in ("" when they share none, or there is one file)."""
+    if len(names) < 2:
+        return ""
+    folder = (
+        os.path.commonpath(names)
+        if all(not n.startswith("/") for n in names) or all(n.startswith("/") for n in names)
+        else ""
+    )
+    return folder if folder and all(n.startswith(folder + "/") for n in names) else ""
 
 
 def print_ingest_report(report: IngestReport, console: Console | None = None) -> None:
     """Per-file table, totals, rejection reasons, and failures (on stderr)."""
     out = console or Console(highlight=False)
-    table = Table(title=f"Ingest into {report.store}", title_justify="left")
-    table.add_column("file", overflow="fold")
-    table.add_column("format")
-    table.add_column("status")
-    for name in ("read", "accepted", "rejected", "duplicates"):
-        table.add_column(name, justify="right")
+    folder = _common_folder([f.file for f in report.files])
+    title = f"Ingest into {report.store}" + (f" from {folder}/" if folder else "")
+    table = Table(title=title, title_justify="left")
+    # Numbers and statuses stay on one line; file names and months may wrap.
+    table.add_column("file", overflow="fold", min_width=14)
+    table.add_column("format", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    narrow = out.width < 100
+    headers = ("read", "acc.", "rej.", "dupl.") if narrow else _COUNTS
+    for name in headers:
+        table.add_column(name, justify="right", no_wrap=True)
     table.add_column("months")
     for f in report.files:
         style = _STATUS_STYLE.get(f.status, "")
         table.add_row(
-            f.file,
+            f.file[len(folder) + 1 :] if folder else f.file,
             f.format or "-",
             f"[{style}]{f.status}[/]",
             _n(f.read),
@@ -48,10 +69,10 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
     totals = report.totals
     table.add_section()
     table.add_row(
-        f"[bold]total ({len(report.files)} files)[/]",
+        f"[bold]total: {len(report.files)} files[/]",
         "",
         "",
-        *(f"[bold]{_n(totals[k])}[/]" for k in ("read", "accepted", "rejected", "duplicates")),
+        *(f"[bold]{_n(totals[k])}[/]" for k in _COUNTS),
         "",
     )
     out.print(table)
