@@ -282,3 +282,75 @@ def test_one_bad_file_does_not_stop_the_others(
     assert [f["status"] for f in out["files"]] == ["failed", "ingested"]
     assert out["failed_files"] == 1
     assert stored(store_dir)["test_id"].to_list() == ["k1"]
+
+
+def test_typed_parquet_export_of_per_test_format(tmp_path: Path, cli: Any, store_dir: Path) -> None:
+    """Parquet with real datetime and number columns: naive times are local, aware ones kept."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = ZoneInfo("Asia/Ho_Chi_Minh")
+    frame = pl.DataFrame(
+        {
+            "test_id": ["p1", "p2", "p3"],
+            "time": [datetime(2025, 10, 1, 3, 0), datetime(2025, 10, 15, 12, 0), None],
+            "latitude": [21.5, 21.6, 21.7],
+            "longitude": [103.2, 103.3, 103.4],
+            "download_mbps": [45.5, None, 12.0],
+            "device_id": ["imei-111", "imei-222", "imei-111"],
+        }
+    )
+    path = tmp_path / "export.parquet"
+    frame.write_parquet(path)
+    out = ingest_json(cli, path, "--store", store_dir)
+    f = out["files"][0]
+    assert (f["format"], f["accepted"], f["rejected"]) == ("ispeed", 1, 2)
+    assert f["rejected_by_reason"] == {"missing_download": 1, "missing_timestamp": 1}
+    row = stored(store_dir).row(0, named=True)
+    assert row["measured_at"] == datetime(2025, 10, 1, 3, 0, tzinfo=local)
+    assert row["month"] == "2025-10"
+    assert sorted(rejects(store_dir)["row"]) == [2, 3]  # Parquet rows count from 1
+
+
+def test_bad_bytes_after_the_sample_fail_the_file_cleanly(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    good = "".join(GOOD.format(id=f"b{i}") + "\n" for i in range(3000))  # > 64 KB sample
+    path = write(
+        "late.csv",
+        (HEADER + "\n" + good).encode() + b"x\xff\xfe,2025-10-10T10:00:00Z,21,103,1,1,1,d\n",
+    )
+    result = cli("ingest", path, "--store", store_dir)
+    assert result.exit_code == 1
+    assert "late.csv" in result.output and "--encoding" in result.output
+    assert "nothing from it was stored" in result.output
+    assert stored(store_dir).height == 0
+
+
+def test_forced_format_that_does_not_fit(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    path = write("a.csv", _csv([GOOD.format(id="f1")]))
+    result = cli("ingest", path, "--store", store_dir, "--format", "rtr")
+    assert result.exit_code == 1
+    assert "format 'rtr' needs columns" in result.output
+    assert "time_utc" in result.output and "the header has: test_id" in result.output
+
+
+def test_map_overrides_one_column_of_a_builtin_format(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    text = "test_id,time,lat_wgs84,longitude,download_mbps\nm1,2025-10-10T10:00:00Z,21.5,103.2,40\n"
+    path = write("m.csv", text)
+    out = ingest_json(
+        cli, path, "--store", store_dir, "--format", "ispeed", "--map", "lat=lat_wgs84"
+    )
+    assert out["files"][0]["accepted"] == 1
+    assert stored(store_dir)["lat"].to_list() == [21.5]
+
+
+def test_tab_delimiter_option(write: Callable[..., Path], cli: Any, store_dir: Path) -> None:
+    # One column only would be ambiguous to detect: the option says it.
+    text = _csv([GOOD.format(id="t1")]).replace(",", "\t")
+    out = ingest_json(cli, write("t.txt", text), "--store", store_dir, "--delimiter", "tab")
+    assert out["files"][0]["accepted"] == 1

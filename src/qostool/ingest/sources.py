@@ -258,7 +258,11 @@ def read_csv(
 
     names = dialect.header
     stream = source.open()
-    reader = _open_csv(stream, source, dialect, numbered=numbered, on_invalid=on_invalid)
+    try:  # open_csv reads the first block at once: it can fail before the loop
+        reader = _open_csv(stream, source, dialect, numbered=numbered, on_invalid=on_invalid)
+    except BaseException:
+        stream.close()
+        raise
     seen = 0
     try:
         for record_batch in reader:
