@@ -102,6 +102,7 @@ def test_missing_input_is_a_usage_error(cli: Any, store_dir: Path) -> None:
     result = cli("ingest", "nowhere/*.csv", "--store", store_dir)
     assert result.exit_code == 2
     assert "nowhere/*.csv: no file matches" in result.output
+    assert not store_dir.exists()  # nothing made for a mistyped path
 
 
 def test_bad_mapping_file_names_the_key(

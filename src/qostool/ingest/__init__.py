@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qostool.ingest.pipeline import FileReport, IngestOptions, IngestReport, Progress, ingest
+from qostool.ingest.sources import expand
 from qostool.ingest.spec import builtin_names, load_mapping
 from qostool.store import Store
 
@@ -35,6 +36,7 @@ def ingest_paths(
     wait_seconds: float = 0.0,
 ) -> IngestReport:
     """Ingest files, folders or glob patterns into the store at ``store`` (made if absent)."""
+    sources = expand(paths)  # a mistyped path fails before any store is made
     opened = Store.open(store, timezone=timezone, create=True)
     with opened.write_lock(wait_seconds=wait_seconds):
-        return ingest(paths, opened, options or IngestOptions(), progress=progress)
+        return ingest(sources, opened, options or IngestOptions(), progress=progress)

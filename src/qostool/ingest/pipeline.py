@@ -119,14 +119,13 @@ Progress = Callable[[str, int], None]
 
 
 def ingest(
-    inputs: list[str],
+    sources: list[src.Source],
     store: Store,
     options: IngestOptions,
     *,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest files, folders or glob patterns into ``store`` (call under its write lock)."""
-    sources = src.expand(inputs)
+    """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock)."""
     report = IngestReport(store=str(store.root))
     key = store.secret()
     for source in sources:
