@@ -354,3 +354,21 @@ def test_tab_delimiter_option(write: Callable[..., Path], cli: Any, store_dir: P
     text = _csv([GOOD.format(id="t1")]).replace(",", "\t")
     out = ingest_json(cli, write("t.txt", text), "--store", store_dir, "--delimiter", "tab")
     assert out["files"][0]["accepted"] == 1
+
+
+def test_nan_and_infinity_are_not_numbers(tmp_path: Path, cli: Any, store_dir: Path) -> None:
+    nan, inf = float("nan"), float("inf")
+    frame = pl.DataFrame(
+        {
+            "test_id": ["a", "b", "c", "d"],
+            "time": ["2025-10-10T10:00:00Z"] * 4,
+            "latitude": [21.5, nan, 21.5, 21.5],
+            "longitude": [103.2, 103.2, 103.2, 103.2],
+            "download_mbps": [nan, 40.0, inf, 40.0],
+        }
+    )
+    path = tmp_path / "nan.parquet"
+    frame.write_parquet(path)
+    out = ingest_json(cli, path, "--store", store_dir)
+    assert out["files"][0]["rejected_by_reason"] == {"invalid_coordinates": 1, "invalid_speed": 2}
+    assert stored(store_dir)["test_id"].to_list() == ["d"]

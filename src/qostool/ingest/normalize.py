@@ -162,13 +162,18 @@ def looks_decimal_comma(samples: list[str]) -> bool:
 
 
 def to_number(expr: pl.Expr, dtype: pl.DataType, *, decimal_comma: bool) -> pl.Expr:
-    """Parse number texts (or pass numbers through); unparseable values become null."""
+    """Parse number texts (or pass numbers through); unreadable values become null.
+
+    NaN and infinities count as unreadable: they are not measurements.
+    """
     if dtype.is_numeric():
-        return expr.cast(pl.Float64)
-    text = expr.cast(pl.String).str.strip_chars()
-    if decimal_comma:
-        text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    return text.cast(pl.Float64, strict=False)
+        number = expr.cast(pl.Float64)
+    else:
+        text = expr.cast(pl.String).str.strip_chars()
+        if decimal_comma:
+            text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        number = text.cast(pl.Float64, strict=False)
+    return pl.when(number.is_finite()).then(number)
 
 
 # -- timestamps ----------------------------------------------------------------
