@@ -127,10 +127,11 @@ def ingest(
 ) -> IngestReport:
     """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock)."""
     report = IngestReport(store=str(store.root))
-    key = store.secret()
+    # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
+    pseudonymiser = Pseudonymiser(store.secret())
     for source in sources:
         try:
-            result = _ingest_source(source, store, options, key, progress)
+            result = _ingest_source(source, store, options, pseudonymiser, progress)
         except InputError as exc:
             result = FileReport(file=source.name, status="failed", message=str(exc))
         report.files.append(result)
@@ -141,7 +142,7 @@ def _ingest_source(
     source: src.Source,
     store: Store,
     options: IngestOptions,
-    key: bytes,
+    pseudonymiser: Pseudonymiser,
     progress: Progress | None,
 ) -> FileReport:
     digest, size = source.sha256()
@@ -162,21 +163,18 @@ def _ingest_source(
         dialect = src.sniff(source, encoding=options.encoding, delimiter=options.delimiter)
         header = list(dialect.header) if dialect else []
     bound = _bind(source, header, options) if header else None
-    report = FileReport(
-        file=source.name,
-        status="ingested",
-        format=bound.spec.name if bound else None,
-        sha256=digest,
-    )
     if bound is None:
-        report.status = "empty"
+        report = FileReport(file=source.name, status="empty", sha256=digest)
         report.message = "no header and no rows" if not header else None
         _commit(store, store.new_batch(), source, report, size)
         return report
-    ctx = _context(source, bound, options, store, key)
+    ctx = _context(source, bound, options, store, pseudonymiser)
     numbered = parquet
     while True:
         batch = store.new_batch()
+        report = FileReport(
+            file=source.name, status="ingested", format=bound.spec.name, sha256=digest
+        )
         job = _FileJob(source, dialect, bound, ctx, report)
         try:
             _load(job, batch, options=options, numbered=numbered, progress=progress)
@@ -185,9 +183,6 @@ def _ingest_source(
             # Ragged rows met by the fast multi-threaded reader: read again, numbering rows.
             batch.abort()
             numbered = True
-            report = FileReport(
-                file=source.name, status="ingested", format=bound.spec.name, sha256=digest
-            )
         except BaseException:
             batch.abort()
             raise
@@ -254,12 +249,16 @@ def _bind(source: src.Source, header: list[str], options: IngestOptions) -> Boun
 
 
 def _context(
-    source: src.Source, bound: BoundSpec, options: IngestOptions, store: Store, key: bytes
+    source: src.Source,
+    bound: BoundSpec,
+    options: IngestOptions,
+    store: Store,
+    pseudonymiser: Pseudonymiser,
 ) -> Context:
     ctx = Context(
         timezone=store.timezone,
         now=options.now or datetime.now(UTC),
-        pseudonymiser=Pseudonymiser(key),
+        pseudonymiser=pseudonymiser,
         decimal_comma=options.decimal == "comma",
     )
     if bound.spec.kind != "tiles":
@@ -379,19 +378,22 @@ def _load(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         rows = _Rows(job, batch, writer)
+
+        def collect(keep: int) -> None:
+            """Take finished batches in order, leaving at most ``keep`` in flight."""
+            while len(inflight) > keep or (inflight and inflight[0][1].done()):
+                raw_done, work = inflight.popleft()
+                rows.add(raw_done, work.result())
+                if progress:
+                    progress(job.source.name, report.read)
+
         try:
             for raw in job.batches(numbered=numbered, ragged=ragged):
                 if not inflight and report.read == 0:  # the first batch decides for the file
                     job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
                 inflight.append((raw, pool.submit(canonicalise, raw, job.bound, job.ctx)))
-                while len(inflight) > _WORKERS or (inflight and inflight[0][1].done()):
-                    raw_done, work = inflight.popleft()
-                    rows.add(raw_done, work.result())
-                    if progress:
-                        progress(job.source.name, report.read)
-            while inflight:
-                raw_done, work = inflight.popleft()
-                rows.add(raw_done, work.result())
+                collect(keep=_WORKERS)
+            collect(keep=0)
         finally:
             for _, work in inflight:
                 work.cancel()
