@@ -124,7 +124,6 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     """
     raw = raw_fields(frame, bound)
     has = set(bound.columns)
-    n = frame.height
 
     def number(name: str) -> pl.Expr:
         if name not in has:
@@ -159,7 +158,6 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     out = out.with_columns(reason_expr(bound, ctx).alias(REASON))
     if "test_id" not in out.columns:
         out = out.with_columns(test_id=_test_id(out, has, ctx.pseudonymiser.key))
-    assert out.height == n
     raw_columns = [c for c in out.columns if c.startswith(_RAW)]
     canonical = conform(out).with_columns(out.select(*raw_columns, REASON))
     if "device_id" in has:
@@ -195,7 +193,6 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
 
 def _tile_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str, pl.Series]:
     """Aggregated tile rows: the tile centre, weight = tests, the quarter."""
-    n = raw.height
     assert ctx.period_start is not None
     quadkey = pl.col(raw_name("quadkey")).cast(pl.String)
     q_lat, q_lon = nz.quadkey_centre(quadkey)
@@ -218,10 +215,7 @@ def _tile_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
         period=pl.lit(ctx.period, pl.String),
         technology=pl.lit(ctx.tile_technology),
     )
-    cols = {name: frame[name] for name in frame.columns if not name.startswith("quad_")}
-    cols["quad_lat"], cols["quad_lon"] = frame["quad_lat"], frame["quad_lon"]
-    assert frame.height == n
-    return cols
+    return {name: frame[name] for name in frame.columns}
 
 
 def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:

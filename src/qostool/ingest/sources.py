@@ -276,8 +276,6 @@ def read_csv(
             yield frame.with_columns(pl.Series(ROW_COLUMN, _row_numbers(index, known_ragged)))
         if ragged.rows and not numbered:
             raise RowNumbersNeededError
-    except RowNumbersNeededError:
-        raise
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
     finally:
