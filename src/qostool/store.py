@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import secrets
@@ -318,10 +319,11 @@ class Batch:
     batch_id: str
     staging: Path
     parts: list[Part] = field(default_factory=list)
+    _numbers: Iterator[int] = field(default_factory=itertools.count)
 
     def write_part(self, kind: str, frame: pl.DataFrame, month: str | None = None) -> None:
         """Write one Parquet part to staging; it becomes visible only on commit."""
-        number = len(self.parts)
+        number = next(self._numbers)  # never reused, even after rewrite_part drops a part
         name = f"{self.batch_id}-{number:04d}.parquet"
         final = f"{kind}/month={month}/{name}" if month else f"{kind}/{name}"
         staged = self.staging / f"{number:04d}.parquet"

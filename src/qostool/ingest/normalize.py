@@ -219,10 +219,12 @@ def to_utc(
     text = values.cast(pl.String).str.strip_chars()
     if text.str.ends_with("UTC").any():
         text = text.str.replace(r"\s*UTC$", "+00:00")
-    out = pl.Series(values.name, [None] * len(text), dtype=UTC_DATETIME)
-    if not fmt:
+    if fmt:
+        out = pl.Series(values.name, [None] * len(text), dtype=UTC_DATETIME)
+        order: tuple[str, ...] = (fmt,)
+    else:
         out = _iso_with_offset(text)
-    order = (fmt,) if fmt else formats or time_formats_for(text)
+        order = formats or time_formats_for(text)
     for candidate in order:
         todo = out.is_null() & text.is_not_null()
         if not todo.any():
