@@ -1,0 +1,1 @@
+"""Compliance statistics per commune, operator and technology for one reporting month."""

@@ -1,0 +1,1 @@
+"""Commune boundaries: import (any format and CRS) and assignment of tests to communes."""
