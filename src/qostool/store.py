@@ -7,6 +7,8 @@ Layout of a store folder::
     secret.key                      key for pseudonymising device ids (made on first use)
     tests/month=YYYY-MM/<batch>-NNN.parquet    canonical rows
     rejects/<batch>-NNN.parquet     rejected rows with their reason and original values
+    boundaries/<version>/           imported commune boundaries (GeoParquet) and their report
+    results/YYYY-MM/<run>/          one analysis of a month: Parquet tables and analysis.json
     staging/<batch>/                a batch being written (never read)
 
 Commit protocol: a batch writes every part under ``staging/<batch>/``, renames
@@ -15,6 +17,12 @@ transaction. That transaction is the commit point: readers list parts from the
 catalog only, so a part renamed into place but not yet recorded is invisible,
 and the next writer deletes it (with any staging folder) when it takes the lock.
 A run killed at any moment therefore leaves either the whole batch or nothing.
+
+Boundaries and analysis results are *artifacts*: a folder written under
+``staging/``, renamed into place, then recorded in the ``artifacts`` table (the
+commit point). Recording a new result for a month replaces the old record in
+the same transaction; the old folder is deleted afterwards, and unrecorded
+folders are deleted by the next writer, as for parts.
 """
 
 from __future__ import annotations
@@ -68,7 +76,28 @@ CREATE TABLE IF NOT EXISTS parts (
     month    TEXT,
     rows     INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS artifacts (
+    path       TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    meta       TEXT NOT NULL
+);
 """
+#: Kinds of artifact, and whether a new one replaces the one with the same key.
+ARTIFACT_KINDS: Final = {"boundaries": False, "results": True}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A committed artifact: imported boundaries, or the analysis of a month."""
+
+    kind: str
+    key: str
+    """The boundaries' version label, or the month of a result."""
+    path: Path
+    created_at: str
+    meta: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -210,14 +239,19 @@ class Store:
             os.close(fd)  # closing the descriptor releases the flock
 
     def recover(self) -> None:
-        """Delete what a killed run left behind: staging folders and unrecorded parts."""
+        """Delete what a killed run left behind: staging, unrecorded parts and artifacts."""
         shutil.rmtree(self.root / "staging", ignore_errors=True)
         with self._catalog() as db:
             known = {row[0] for row in db.execute("SELECT path FROM parts")}
+            known |= {row[0] for row in db.execute("SELECT path FROM artifacts")}
         for kind in ("tests", "rejects"):
             for part in (self.root / kind).rglob("*.parquet"):
                 if part.relative_to(self.root).as_posix() not in known:
                     part.unlink(missing_ok=True)
+        for kind in ARTIFACT_KINDS:
+            for folder in _artifact_folders(self.root / kind):
+                if folder.relative_to(self.root).as_posix() not in known:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     # -- secret ------------------------------------------------------------
 
@@ -290,11 +324,73 @@ class Store:
             return pl.LazyFrame(schema=REJECT_SCHEMA)
         return pl.scan_parquet(paths)
 
+    def artifacts(self, kind: str, key: str | None = None) -> list[Artifact]:
+        """Committed artifacts of ``kind`` (optionally with ``key``), newest first."""
+        query, args = "SELECT * FROM artifacts WHERE kind = ?", [kind]
+        if key is not None:
+            query += " AND key = ?"
+            args.append(key)
+        with self._catalog() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(query + " ORDER BY created_at DESC, path DESC", args).fetchall()
+        return [
+            Artifact(
+                kind=row["kind"],
+                key=row["key"],
+                path=self.root / row["path"],
+                created_at=row["created_at"],
+                meta=json.loads(row["meta"]),
+            )
+            for row in rows
+        ]
+
     # -- writing -----------------------------------------------------------
+
+    def stage_artifact(self) -> Path:
+        """A fresh, empty staging folder for an artifact (call under the lock)."""
+        folder = self.root / "staging" / (_stamp() + "-" + uuid.uuid4().hex[:8])
+        folder.mkdir(parents=True)
+        return folder
+
+    def publish(
+        self, kind: str, key: str, staged: Path, meta: dict[str, Any], *, created_at: str
+    ) -> Artifact:
+        """Move a staged artifact folder into place and record it: the commit point.
+
+        For kinds that replace (results), the older record of the same key goes
+        in the same transaction, and its folder is deleted afterwards.
+        """
+        replaces = ARTIFACT_KINDS[kind]
+        final = f"{kind}/{key}/{staged.name}"
+        target = self.root / final
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for item in staged.iterdir():
+            _fsync_path(item)
+        os.replace(staged, target)
+        _fsync_path(target.parent)
+        crash_point(f"{kind}-moved")
+        with self._catalog() as db:
+            old = []
+            if replaces:
+                old = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT path FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
+                    )
+                ]
+                db.execute("DELETE FROM artifacts WHERE kind = ? AND key = ?", (kind, key))
+            db.execute(
+                "INSERT INTO artifacts VALUES (?,?,?,?,?)",
+                (final, kind, key, created_at, json.dumps(meta, sort_keys=True)),
+            )
+        crash_point(f"{kind}-committed")
+        for path in old:
+            shutil.rmtree(self.root / path, ignore_errors=True)
+        return Artifact(kind, key, target, created_at, meta)
 
     def new_batch(self) -> Batch:
         """Start a batch: its parts go to staging until :meth:`Batch.commit`."""
-        batch_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        batch_id = _stamp() + "-" + uuid.uuid4().hex[:8]
         staging = self.root / "staging" / batch_id
         staging.mkdir(parents=True)
         return Batch(store=self, batch_id=batch_id, staging=staging)
@@ -383,6 +479,17 @@ class Batch:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def _artifact_folders(root: Path) -> list[Path]:
+    """Folders that hold one artifact each: ``<kind>/<key>/<id>/``."""
+    if not root.is_dir():
+        return []
+    return [leaf for key in root.iterdir() if key.is_dir() for leaf in key.iterdir()]
 
 
 def _record_from_row(row: sqlite3.Row) -> FileRecord:

@@ -26,6 +26,7 @@ from qostool.ingest import normalize as nz
 from qostool.ingest import sources as src
 from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
 from qostool.ingest.spec import GENERIC, BoundSpec, FormatSpec, builtin, detect
+from qostool.months import shift_month
 from qostool.privacy import Pseudonymiser
 from qostool.schema import REJECT_SCHEMA, SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
@@ -500,13 +501,7 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
 
 
 def _adjacent_months(months: set[str]) -> list[str]:
-    out: set[str] = set()
-    for month in months:
-        year, mon = int(month[:4]), int(month[5:])
-        for delta in (-1, 0, 1):
-            y, m = divmod(year * 12 + mon - 1 + delta, 12)
-            out.add(f"{y:04d}-{m + 1:02d}")
-    return sorted(out)
+    return sorted({shift_month(month, delta) for month in months for delta in (-1, 0, 1)})
 
 
 def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> int:

@@ -1,0 +1,106 @@
+"""The compliance rule: targets, the statistic compared, and when data is too thin.
+
+Defaults and the reasons for them are in ``docs/methodology.md``; every value
+can be changed on the command line (and, later, in the configuration file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from qostool.errors import UsageError
+from qostool.schema import Technology
+
+
+class Statistic(StrEnum):
+    """What is compared with the target."""
+
+    MEAN = "mean"
+    MEDIAN = "median"
+    SHARE = "share"
+
+
+class Verdict(StrEnum):
+    """The outcome for one group (commune, operator, technology, ...)."""
+
+    MEETS = "meets_target"
+    BELOW = "below_target"
+    INSUFFICIENT = "insufficient_data"
+    INCONCLUSIVE = "inconclusive"
+
+
+#: Download targets in Mbps per technology. 4G: the national policy target.
+DEFAULT_TARGETS: Final = {Technology.G4.value: 40.0, Technology.G5.value: 100.0}
+#: Technology label of the roll-up over every cellular technology.
+ALL: Final = "all"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a group's verdict is decided. See ``docs/methodology.md``."""
+
+    targets: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    statistic: Statistic = Statistic.MEAN
+    min_tests: int = 30
+    min_devices: int = 5
+    min_share: float = 0.8
+    """With ``statistic = share``: the share of tests at or above the target needed."""
+    confidence: float = 0.95
+    peak_hours: tuple[int, int] = (19, 22)
+    """Local hours [start, end) of the evening peak."""
+
+    def __post_init__(self) -> None:
+        for tech, target in self.targets.items():
+            if not target > 0:
+                raise UsageError(
+                    f"target for {tech} must be a positive speed in Mbps, not {target}",
+                    hint="for example --target 4G=40",
+                )
+        if self.min_tests < 1 or self.min_devices < 0:
+            raise UsageError(
+                "--min-tests must be at least 1 and --min-devices at least 0",
+                hint="the defaults are --min-tests 30 --min-devices 5",
+            )
+        if not 0 < self.min_share <= 1:
+            raise UsageError(f"--min-share must be in (0, 1], not {self.min_share}")
+        if not 0.5 <= self.confidence < 1:
+            raise UsageError(
+                f"--confidence must be in [0.5, 1), not {self.confidence}", hint="e.g. 0.95"
+            )
+        start, end = self.peak_hours
+        if not 0 <= start < end <= 24:
+            raise UsageError(f"peak hours must satisfy 0 <= start < end <= 24, not {start}-{end}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "targets_mbps": dict(sorted(self.targets.items())),
+            "statistic": self.statistic.value,
+            "min_tests": self.min_tests,
+            "min_devices": self.min_devices,
+            "min_share": self.min_share,
+            "confidence": self.confidence,
+            "peak_hours": list(self.peak_hours),
+        }
+
+
+def parse_targets(options: list[str]) -> dict[str, float]:
+    """``["4G=40", "5G=100"]`` -> targets, on top of the defaults."""
+    targets = dict(DEFAULT_TARGETS)
+    known = {t.value.lower(): t.value for t in Technology} | {ALL: ALL}
+    for option in options:
+        tech, sep, value = option.partition("=")
+        canonical = known.get(tech.strip().lower())
+        if not sep or canonical is None:
+            raise UsageError(
+                f"--target {option!r}: expected TECHNOLOGY=MBPS",
+                hint=f"technologies: {', '.join(sorted(known.values()))}; e.g. --target 5G=100",
+            )
+        try:
+            targets[canonical] = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--target {option!r}: {value!r} is not a number of Mbps", hint="e.g. 4G=40"
+            ) from None
+    return targets

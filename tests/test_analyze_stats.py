@@ -1,0 +1,266 @@
+"""Statistics and verdicts, each checked against a second, independent computation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats as sps
+
+from qostool.analyze.rules import Rule, Statistic, Verdict, parse_targets
+from qostool.analyze.stats import add_history, dedupe_bursts, statistics, zero_rows
+from qostool.errors import UsageError
+
+T0 = datetime(2025, 10, 10, 5, 0, tzinfo=UTC)
+
+
+def frame(
+    download: list[float],
+    *,
+    commune: str = "99001",
+    operator: str = "Viettel",
+    technology: str = "4G",
+    weight: list[int] | None = None,
+    devices: list[str | None] | None = None,
+    upload: list[float | None] | None = None,
+    latency: list[float | None] | None = None,
+    peak: list[bool] | None = None,
+) -> pl.DataFrame:
+    n = len(download)
+    weight = weight or [1] * n
+    return pl.DataFrame(
+        {
+            "commune_code": [commune] * n,
+            "operator": [operator] * n,
+            "technology": [technology] * n,
+            "download_mbps": download,
+            "upload_mbps": upload or [d / 3 for d in download],
+            "latency_ms": latency or [20.0 + i for i in range(n)],
+            "device_id": devices or [f"d{i}" for i in range(n)],
+            "weight": weight,
+            "aggregate": [w > 1 for w in weight],
+            "devices": [w // 2 if w > 1 else None for w in weight],
+            "peak": peak or [i % 4 == 0 for i in range(n)],
+        },
+        schema_overrides={"devices": pl.Int64, "upload_mbps": pl.Float64},
+    )
+
+
+def row(stats: pl.DataFrame, level: str, technology: str = "4G", **keys: str) -> dict:
+    selected = stats.filter(pl.col("level") == level, pl.col("technology") == technology)
+    for key, value in keys.items():
+        selected = selected.filter(pl.col(key) == value)
+    assert selected.height == 1, selected
+    return selected.row(0, named=True)
+
+
+def test_single_tests_match_numpy_and_scipy() -> None:
+    rng = np.random.default_rng(7)
+    values = np.round(rng.lognormal(3.6, 0.6, 57), 3)
+    data = frame(values.tolist())
+    result = row(statistics(data.lazy(), Rule()), "commune_operator")
+    assert result["tests"] == 57
+    assert result["devices"] == 57
+    assert result["download_mean_mbps"] == pytest.approx(values.mean(), rel=1e-12)
+    assert result["download_median_mbps"] == pytest.approx(np.median(values), rel=1e-12)
+    assert result["download_p10_mbps"] == pytest.approx(np.percentile(values, 10), rel=1e-12)
+    assert result["download_p90_mbps"] == pytest.approx(np.percentile(values, 90), rel=1e-12)
+    assert result["share_ge_target"] == pytest.approx((values >= 40).mean())
+    low, high = sps.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=sps.sem(values))
+    assert result["download_mean_ci_low"] == pytest.approx(low, rel=1e-9)
+    assert result["download_mean_ci_high"] == pytest.approx(high, rel=1e-9)
+    assert result["upload_mean_mbps"] == pytest.approx((values / 3).mean())
+    assert result["latency_median_ms"] == pytest.approx(np.median(20.0 + np.arange(57)))
+    peak = values[np.arange(57) % 4 == 0]
+    assert result["peak_download_mean_mbps"] == pytest.approx(peak.mean())
+    assert result["peak_tests"] == len(peak)
+
+
+def test_tiles_weight_means_and_never_give_percentiles() -> None:
+    singles = frame([10.0, 20.0, 30.0], devices=["a", "b", "a"])
+    tiles = frame([50.0, 80.0], weight=[10, 4])
+    result = row(statistics(pl.concat([singles, tiles]).lazy(), Rule()), "commune")
+    assert result["tests"] == 3 + 14
+    assert result["tile_tests"] == 14
+    assert result["devices"] == 2 + (5 + 2)  # distinct single devices + tiles' device counts
+    expected_mean = (10 + 20 + 30 + 50 * 10 + 80 * 4) / 17
+    assert result["download_mean_mbps"] == pytest.approx(expected_mean)
+    # Percentiles and shares come from the single tests only.
+    assert result["download_median_mbps"] == 20.0
+    assert result["share_ge_target"] == 0.0
+    # Frequency-weighted variance over the 5 rows, standard error over 17 tests.
+    values = np.array([10, 20, 30, 50, 80.0])
+    weights = np.array([1, 1, 1, 10, 4.0])
+    ss = sum(w * (v - expected_mean) ** 2 for v, w in zip(values, weights, strict=True))
+    se = (ss / (len(values) - 1) / weights.sum()) ** 0.5
+    half = sps.t.ppf(0.975, len(values) - 1) * se
+    assert result["download_mean_ci_low"] == pytest.approx(expected_mean - half)
+    assert result["download_mean_ci_high"] == pytest.approx(expected_mean + half)
+
+
+def test_tiles_only_group_has_null_percentiles_not_invented_ones() -> None:
+    result = row(statistics(frame([50.0, 70.0], weight=[40, 60]).lazy(), Rule()), "commune")
+    assert result["download_mean_mbps"] == pytest.approx((50 * 40 + 70 * 60) / 100)
+    for column in ("download_median_mbps", "download_p10_mbps", "share_ge_target"):
+        assert result[column] is None
+    assert result["peak_download_mean_mbps"] is None
+
+
+def test_verdicts_at_the_edges() -> None:
+    rule = Rule(min_tests=5, min_devices=3)
+    exactly = frame([40.0] * 6, commune="A")  # zero spread, mean == target: meets
+    few = frame([90.0] * 4, commune="B")  # too few tests
+    one_device = frame([90.0] * 8, commune="C", devices=["x"] * 8)
+    straddle = frame([20.0, 60.0, 30.0, 55.0, 41.0, 39.0], commune="D")
+    below = frame([10.0, 11.0, 12.0, 13.0, 12.5, 11.5], commune="E")
+    above = frame([80.0, 81.0, 82.0, 79.0, 80.5, 81.5], commune="F")
+    data = pl.concat([exactly, few, one_device, straddle, below, above])
+    stats = statistics(data.lazy(), rule)
+    verdict = {c: row(stats, "commune", commune_code=c)["verdict"] for c in "ABCDEF"}
+    assert verdict == {
+        "A": Verdict.MEETS,
+        "B": Verdict.INSUFFICIENT,
+        "C": Verdict.INSUFFICIENT,
+        "D": Verdict.INCONCLUSIVE,
+        "E": Verdict.BELOW,
+        "F": Verdict.MEETS,
+    }
+    d = row(stats, "commune", commune_code="D")
+    assert d["download_mean_ci_low"] < 40 < d["download_mean_ci_high"]
+
+
+def test_technologies_without_target_get_no_verdict_and_all_excludes_wifi() -> None:
+    data = pl.concat([frame([50.0] * 40, technology="4G"), frame([500.0] * 40, technology="wifi")])
+    stats = statistics(data.lazy(), Rule())
+    assert row(stats, "province", "wifi")["verdict"] is None
+    everything = row(stats, "province", "all")
+    assert everything["tests"] == 40
+    assert everything["download_mean_mbps"] == pytest.approx(50.0)
+    assert everything["operator"] == "all"
+
+
+def test_rollups_add_up_across_levels() -> None:
+    rng = np.random.default_rng(3)
+    parts = []
+    for commune in ("A", "B"):
+        for operator in ("Viettel", "MobiFone"):
+            for tech in ("4G", "5G"):
+                n = int(rng.integers(5, 30))
+                parts.append(
+                    frame(
+                        rng.uniform(5, 200, n).round(2).tolist(),
+                        commune=commune,
+                        operator=operator,
+                        technology=tech,
+                        devices=[f"{commune}{operator}{i % 7}" for i in range(n)],
+                    )
+                )
+    data = pl.concat(parts)
+    stats = statistics(data.lazy(), Rule())
+    for tech in ("4G", "5G"):
+        subset = data.filter(pl.col("technology") == tech)
+        province = row(stats, "province", tech)
+        assert province["tests"] == subset.height
+        assert province["devices"] == subset["device_id"].n_unique()
+        assert province["download_median_mbps"] == pytest.approx(
+            float(np.median(subset["download_mbps"].to_numpy()))
+        )
+        for operator in ("Viettel", "MobiFone"):
+            mine = subset.filter(pl.col("operator") == operator)["download_mbps"].to_numpy()
+            got = row(stats, "operator", tech, operator=operator)
+            assert got["download_mean_mbps"] == pytest.approx(mine.mean())
+            assert got["commune_code"] is None
+
+
+def test_median_rule_uses_an_order_statistic_interval() -> None:
+    values = list(range(1, 101))  # median 50.5
+    rule = Rule(statistic=Statistic.MEDIAN, min_tests=10, min_devices=1)
+    result = row(statistics(frame([float(v) for v in values]).lazy(), rule), "commune")
+    assert result["statistic_value"] == 50.5
+    # 1-based ranks floor(n/2 - 1.96*sqrt(n)/2) = 40 and ceil(1 + n/2 + 1.96*sqrt(n)/2) = 61.
+    assert result["statistic_ci_low"] == 40.0
+    assert result["statistic_ci_high"] == 61.0
+    assert result["verdict"] == Verdict.MEETS
+
+
+def test_share_rule_uses_a_wilson_interval() -> None:
+    values = [50.0] * 45 + [10.0] * 5  # 90 % at or above 40
+    rule = Rule(statistic=Statistic.SHARE, min_share=0.8, min_tests=10, min_devices=1)
+    result = row(statistics(frame(values).lazy(), rule), "commune")
+    assert result["statistic_value"] == pytest.approx(0.9)
+    z = sps.norm.ppf(0.975)
+    n, p = 50, 0.9
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    assert result["statistic_ci_low"] == pytest.approx(centre - half)
+    assert result["statistic_ci_high"] == pytest.approx(centre + half)
+    assert result["statistic_ci_low"] < 0.8 < result["statistic_ci_high"]
+    assert result["verdict"] == Verdict.INCONCLUSIVE
+
+
+def test_zero_rows_for_communes_without_tests() -> None:
+    rows = zero_rows(["99006", "99025"], ["4G", "5G", "all"], Rule())
+    assert rows.height == 6
+    assert set(rows["tests"]) == {0}
+    by_tech = dict(zip(rows["technology"], rows["verdict"], strict=True))
+    assert by_tech == {"4G": Verdict.INSUFFICIENT, "5G": Verdict.INSUFFICIENT, "all": None}
+
+
+def test_history_gives_previous_mean_and_months_in_a_row_below() -> None:
+    rule = Rule(min_tests=3, min_devices=1)
+
+    def month(values: list[float]) -> pl.DataFrame:
+        return statistics(frame(values).lazy(), rule)
+
+    now = month([10.0, 11.0, 12.0])
+    history = [month([12.0, 13.0, 14.0]), month([9.0, 10.0, 11.0]), month([70.0, 71.0, 72.0])]
+    result = row(add_history(now, history), "commune")
+    assert result["prev_download_mean_mbps"] == pytest.approx(13.0)
+    assert result["download_mean_change_mbps"] == pytest.approx(-2.0)
+    assert result["months_below_target"] == 3  # this month and the two before; then it met
+    first = row(add_history(now, []), "commune")
+    assert first["prev_download_mean_mbps"] is None
+    assert first["months_below_target"] == 1
+
+
+def test_bursts_from_one_device_count_once() -> None:
+    base = pl.DataFrame(
+        {
+            "device_id": ["a", "a", "a", "a", "b", None, None],
+            "measured_at": [
+                T0,
+                T0 + timedelta(minutes=30),  # same place, soon after: burst
+                T0 + timedelta(hours=2, minutes=40),  # within 3 h of the previous: burst
+                T0 + timedelta(hours=9),  # long after: new
+                T0 + timedelta(minutes=1),  # another device
+                T0,
+                T0,  # no device id: always kept
+            ],
+            "lat": [21.0, 21.0003, 21.0, 21.0, 21.0, 21.0, 21.0],  # 0.0003 deg ~ 33 m
+            "lon": [105.0] * 7,
+            "aggregate": [False] * 7,
+            "download_mbps": [1.0, 2, 3, 4, 5, 6, 7],
+        },
+        schema_overrides={"measured_at": pl.Datetime("us", "UTC")},
+    )
+    far = base.with_columns(lat=pl.when(pl.int_range(pl.len()) == 1).then(21.01).otherwise("lat"))
+    kept, dropped = dedupe_bursts(base, hours=3, metres=100)
+    assert dropped == 2
+    assert kept["download_mbps"].to_list() == [1.0, 4, 5, 6, 7]
+    kept_far, dropped_far = dedupe_bursts(far, hours=3, metres=100)
+    assert dropped_far == 0  # 1.1 km away: a new place, and the third test is far from it too
+    assert kept_far.height == 7
+
+
+def test_rule_values_are_checked_with_clear_messages() -> None:
+    with pytest.raises(UsageError, match="--min-share"):
+        Rule(min_share=1.5)
+    with pytest.raises(UsageError, match="target for 4G"):
+        Rule(targets={"4G": 0})
+    assert parse_targets(["5g=150"]) == {"4G": 40.0, "5G": 150.0}
+    with pytest.raises(UsageError, match="TECHNOLOGY=MBPS"):
+        parse_targets(["6G=1000"])
+    with pytest.raises(UsageError, match="not a number"):
+        parse_targets(["4G=fast"])
