@@ -25,7 +25,8 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "
     "could not be read: nothing from it was stored, the other files were); 2 wrong usage; "
-    "3 another qostool process is writing to the store."
+    "3 another qostool process is writing to the store; 4 (only with analyze --fail-below) "
+    "some commune is below target."
 )
 
 app = typer.Typer(
@@ -264,6 +265,201 @@ def ingest(
         print_ingest_report(report)
     if report.failed:
         raise typer.Exit(int(ExitCode.ERROR))
+
+
+# -- boundaries ---------------------------------------------------------------------
+
+boundaries_app = typer.Typer(
+    help="Commune boundaries: import them into the store, list the stored versions.",
+    no_args_is_help=True,
+)
+app.add_typer(boundaries_app, name="boundaries")
+
+BOUNDARIES_IMPORT_HELP = """Import commune boundaries into the store as a new version.
+
+Reads GeoJSON, Shapefile (.shp with its .prj/.cpg, or zipped), GeoPackage
+(--layer) and GeoParquet, in any CRS (reprojected to WGS84). Invalid
+geometries are repaired and reported; names are Unicode-normalised (NFC);
+the code and name fields are detected or given; duplicate codes are refused.
+Overlaps and gaps between neighbouring communes are reported. The version
+label (file stem + content hash) is recorded by every analysis that uses it;
+importing the same boundaries again changes nothing. See docs/boundaries.md.
+
+[bold]Examples[/]:
+
+  qostool boundaries import laichau_communes.shp --store ./qostool-data
+  qostool boundaries import vietnam_communes.geojson --province "Lai Châu"
+  qostool boundaries import communes.gpkg --layer xa --code-field ma_xa --name-field ten_xa
+"""
+
+
+@boundaries_app.command("import", help=BOUNDARIES_IMPORT_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def boundaries_import(
+    path: Annotated[Path, typer.Argument(help="Boundary file.", show_default=False)],
+    *,
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    province: Annotated[
+        str | None,
+        typer.Option(help="Keep one province of a national file: its code or name."),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage.")] = None,
+    code_field: Annotated[
+        str | None, typer.Option(help="Field holding the commune code (default: detect).")
+    ] = None,
+    name_field: Annotated[
+        str | None, typer.Option(help="Field holding the commune name (default: detect).")
+    ] = None,
+    population_field: Annotated[
+        str | None, typer.Option(help="Field holding the population (default: detect).")
+    ] = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from qostool.geo.boundaries import BoundaryOptions
+    from qostool.geo.versions import import_boundaries
+    from qostool.render import print_boundaries_import
+    from qostool.store import Store
+
+    options = BoundaryOptions(
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        province=province,
+        population_field=population_field,
+    )
+    opened = Store.open(store, timezone=_check_timezone(timezone), create=True)
+    result = import_boundaries(opened, path, options)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_boundaries_import(result)
+
+
+@boundaries_app.command("list", epilog=EXIT_CODES_HELP)
+@handle_errors
+def boundaries_list(
+    *,
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the boundaries versions in the store, newest first (analyze uses the newest)."""
+    from qostool.geo.versions import KIND
+    from qostool.render import print_boundaries_list
+    from qostool.store import Store
+
+    found = Store.open(store, timezone=_check_timezone(timezone)).artifacts(KIND)
+    if json_output:
+        rows = [{"version": a.key, "imported_at": a.created_at, **a.meta} for a in found]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print_boundaries_list(found)
+
+
+# -- analyze ------------------------------------------------------------------------
+
+ANALYZE_HELP = """Compute the month's statistics and verdicts per commune, operator and technology.
+
+Assigns every stored test of the month (and the quarter's tiles) to a commune
+of the latest imported boundaries (or --boundaries VERSION), then computes,
+per commune x operator x technology and the roll-ups (commune, operator,
+province): tests, devices, mean/median/p10/p90 download, upload, latency,
+share of tests at or above the target, a confidence interval, and a verdict:
+meets target, below target, insufficient data or inconclusive; plus last
+month's mean and the months in a row below target. Results are stored (a new
+analysis of a month replaces the old one) and can be exported. The rules are
+explained in docs/methodology.md.
+
+[bold]Examples[/]:
+
+  qostool analyze --month 2025-10 --store ./qostool-data
+  qostool analyze --month 2025-10 --export xlsx --out results/
+  qostool analyze --month 2025-10 --statistic median --target 5G=150 --min-tests 50
+"""
+
+
+@app.command(help=ANALYZE_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def analyze(
+    *,
+    month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    boundaries: Annotated[
+        str | None, typer.Option(help="Boundaries version (default: the latest imported).")
+    ] = None,
+    statistic: Annotated[
+        str, typer.Option(help="Compared with the target: mean, median or share.")
+    ] = "mean",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="TECH=MBPS download target, repeatable (default 4G=40, 5G=100)."),
+    ] = None,
+    min_tests: Annotated[int, typer.Option(help="Fewer tests: insufficient data.")] = 30,
+    min_devices: Annotated[int, typer.Option(help="Fewer devices: insufficient data.")] = 5,
+    min_share: Annotated[
+        float, typer.Option(help="With --statistic share: share of tests >= target needed.")
+    ] = 0.8,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    tolerance: Annotated[
+        float, typer.Option(help="Snap points in gaps to a commune within this many metres.")
+    ] = 100.0,
+    dedupe_bursts: Annotated[
+        bool,
+        typer.Option(help="Count a burst of tests from one device (3 h, 100 m) once."),
+    ] = False,
+    export: Annotated[
+        str | None,
+        typer.Option(help="Also write csv, xlsx, gpkg and/or geojson (comma-separated)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for --export files.")] = Path("results"),
+    fail_below: Annotated[
+        bool, typer.Option(help="Exit with code 4 when any commune is below target.")
+    ] = False,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from qostool.analyze.export import export_analysis, parse_formats
+    from qostool.analyze.rules import Rule, Statistic, parse_targets
+    from qostool.analyze.run import AnalyzeOptions, analyze_month
+    from qostool.errors import UsageError
+    from qostool.months import parse_month
+    from qostool.render import print_analysis, status_reporter
+    from qostool.store import Store
+
+    if statistic not in [s.value for s in Statistic]:
+        raise UsageError(f"--statistic {statistic!r}: use mean, median or share")
+    formats = parse_formats(export) if export else []
+    rule = Rule(
+        targets=parse_targets(target or []),
+        statistic=Statistic(statistic),
+        min_tests=min_tests,
+        min_devices=min_devices,
+        min_share=min_share,
+        confidence=confidence,
+    )
+    if tolerance < 0:
+        raise UsageError(f"--tolerance {tolerance}: give a distance in metres, 0 or more")
+    options = AnalyzeOptions(
+        month=parse_month(month),
+        rule=rule,
+        boundaries=boundaries,
+        tolerance_m=tolerance,
+        dedupe_bursts=dedupe_bursts,
+    )
+    opened = Store.open(store, timezone=_check_timezone(timezone))
+    with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
+        analysis = analyze_month(opened, options, progress=progress)
+        written = export_analysis(analysis, opened, formats, out) if formats else []
+    if json_output:
+        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False, indent=2))
+    else:
+        print_analysis(analysis, written)
+    if fail_below and analysis.below_target():
+        raise typer.Exit(int(ExitCode.BELOW_TARGET))
 
 
 def main() -> None:

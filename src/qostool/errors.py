@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     """The command line was wrong: unknown option, bad value, missing argument."""
     STORE_BUSY = 3
     """Another qostool process is writing to the same store."""
+    BELOW_TARGET = 4
+    """``analyze --fail-below``: the analysis ran and some commune is below target."""
 
 
 class QostoolError(Exception):

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from qostool.ingest.pipeline import IngestReport, Progress
 from qostool.schema import REASON_HELP, Reason
+
+if TYPE_CHECKING:
+    from qostool.analyze.run import Analysis
+    from qostool.geo.versions import ImportResult
+    from qostool.store import Artifact
 
 _STATUS_STYLE = {
     "ingested": "green",
@@ -120,3 +127,152 @@ def progress_reporter(*, enabled: bool) -> Iterator[Progress | None]:
 
     with bar:
         yield update
+
+
+@contextlib.contextmanager
+def status_reporter(*, enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A callback showing the current step with a spinner on stderr (None off a terminal)."""
+    if not enabled:
+        yield None
+        return
+    console = Console(stderr=True)
+    with console.status("starting") as status:
+
+        def update(message: str) -> None:
+            status.update(message)
+
+        yield update
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def print_boundaries_import(result: ImportResult, console: Console | None = None) -> None:
+    """What was imported: the version, counts, repairs, overlaps and gaps."""
+    out = console or Console(highlight=False)
+    report = result.report
+    verb = "already imported as" if result.already_imported else "imported as"
+    out.print(
+        f"[bold]{report.source}[/]: {report.communes:,} communes {verb} [cyan]{result.version}[/]"
+    )
+    out.print(
+        f"source CRS {report.source_crs}; code field {report.code_field!r}, "
+        f"name field {report.name_field!r}"
+        + (f", population field {report.population_field!r}" if report.population_field else "")
+        + (f"; province {report.province}" if report.province else "")
+    )
+    if report.repaired:
+        table = Table(title="Repaired geometries", title_justify="left")
+        for name in ("code", "name", "problem"):
+            table.add_column(name)
+        for row in report.repaired:
+            table.add_row(*row)
+        out.print(table)
+    if report.overlaps or report.gaps:
+        overlap_m2 = sum(a for _, _, a in report.overlaps)
+        gap_m2 = sum(a for a, _ in report.gaps)
+        out.print(
+            f"{len(report.overlaps)} overlaps between neighbours ({overlap_m2 / 1e6:,.3f} km²) and "
+            f"{len(report.gaps)} gaps ({gap_m2 / 1e6:,.3f} km²): tests there are assigned by "
+            "the rules in docs/methodology.md"
+        )
+
+
+def print_boundaries_list(found: list[Artifact], console: Console | None = None) -> None:
+    out = console or Console(highlight=False)
+    if not found:
+        out.print("No boundaries imported yet: run 'qostool boundaries import FILE'.")
+        return
+    table = Table(title="Boundaries versions (newest first; analyze uses the first)")
+    for name in ("version", "imported", "communes", "province", "source"):
+        table.add_column(name)
+    for a in found:
+        table.add_row(
+            a.key, a.created_at[:19], f"{a.meta.get('communes', 0):,}",
+            str(a.meta.get("province") or "-"), str(a.meta.get("source", "")),
+        )  # fmt: skip
+    out.print(table)
+
+
+_VERDICT_STYLE = {
+    "meets_target": "green",
+    "below_target": "bold red",
+    "insufficient_data": "yellow",
+    "inconclusive": "magenta",
+}
+
+
+def print_analysis(
+    analysis: Analysis, exports: list[Path], console: Console | None = None, worst: int = 10
+) -> None:
+    """Province figures, verdict counts, the slowest communes, and where things went."""
+    import polars as pl
+
+    out = console or Console(highlight=False)
+    meta = analysis.meta
+    counts = meta["counts"]
+    out.print(
+        f"[bold]{analysis.month}[/]: {counts['rows']:,} rows ({counts['tests']:,} tests) "
+        f"with boundaries {meta['boundaries']['version']}"
+    )
+    out.print(
+        f"  outside the province: {counts['outside_rows']:,} rows; snapped from gaps: "
+        f"{counts['snapped_rows']:,}"
+        + (
+            f"; burst duplicates removed: {counts['burst_duplicates']:,}"
+            if "burst_duplicates" in counts
+            else ""
+        )
+    )
+    province = analysis.stats.filter(pl.col("level") == "province")
+    table = Table(title="Province, all operators", title_justify="left")
+    for name in ("technology", "tests", "devices", "mean", "median", "p10", "p90", "verdict"):
+        table.add_column(name, justify="left" if name in ("technology", "verdict") else "right")
+    for row in province.iter_rows(named=True):
+        verdict = row["verdict"] or "-"
+        style = _VERDICT_STYLE.get(verdict, "")
+        table.add_row(
+            row["technology"], f"{row['tests']:,}", f"{row['devices']:,}",
+            _f(row["download_mean_mbps"]), _f(row["download_median_mbps"]),
+            _f(row["download_p10_mbps"]), _f(row["download_p90_mbps"]),
+            f"[{style}]{verdict}[/]" if style else verdict,
+        )  # fmt: skip
+    out.print(table)
+    verdicts = Table(title="Communes by verdict (all operators)", title_justify="left")
+    verdicts.add_column("technology")
+    names = list(_VERDICT_STYLE)
+    for name in names:
+        verdicts.add_column(name.replace("_", " "), justify="right")
+    for tech, by in analysis.verdict_counts().items():
+        verdicts.add_row(tech, *(f"{by.get(n, 0):,}" for n in names))
+    out.print(verdicts)
+    slow = (
+        analysis.commune_rows("4G")
+        .filter(pl.col("download_mean_mbps").is_not_null())
+        .sort("download_mean_mbps")
+        .head(worst)
+    )
+    if slow.height:
+        table = Table(title=f"Slowest communes on 4G (up to {worst})", title_justify="left")
+        for name in ("commune", "tests", "mean", "interval", "verdict", "months below"):
+            table.add_column(name, justify="left" if name in ("commune", "verdict") else "right")
+        for row in slow.iter_rows(named=True):
+            verdict = row["verdict"] or "-"
+            table.add_row(
+                f"{row['commune_name']} ({row['commune_code']})", f"{row['tests']:,}",
+                _f(row["download_mean_mbps"]),
+                f"{_f(row['download_mean_ci_low'])}-{_f(row['download_mean_ci_high'])}",
+                f"[{_VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
+                str(row["months_below_target"] or 0),
+            )  # fmt: skip
+        out.print(table)
+    no_tests = analysis.communes.filter(~pl.col("has_tests"))
+    if no_tests.height:
+        out.print(
+            f"Communes with no tests ({no_tests.height}): "
+            + ", ".join(no_tests["commune_name"].to_list())
+        )
+    out.print(f"Results stored in {analysis.path}")
+    for path in exports:
+        out.print(f"Exported {path}")

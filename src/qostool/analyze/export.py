@@ -1,0 +1,168 @@
+"""``analyze --export``: the stored results as CSV, XLSX, GeoPackage or GeoJSON files.
+
+Files go to ``<out>/<month>/``: ``stats.csv`` and ``communes.csv`` (UTF-8 with a
+byte-order mark, so spreadsheet programs show Vietnamese names correctly);
+``qostool-<month>.xlsx`` with one sheet per table and readable headers;
+``communes-<month>.gpkg`` / ``.geojson``: each commune's geometry with its
+figures, for QGIS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from qostool.analyze.run import Analysis
+from qostool.errors import StoreError, UsageError
+from qostool.geo import versions
+from qostool.store import Store
+
+FORMATS: Final = ("csv", "xlsx", "gpkg", "geojson")
+
+#: Readable headers (XLSX), for every column of the stored tables.
+LABELS: Final = {
+    "level": "Level",
+    "commune_code": "Commune code",
+    "commune_name": "Commune",
+    "commune_type": "Type",
+    "population": "Population",
+    "operator": "Operator",
+    "technology": "Technology",
+    "tests": "Tests",
+    "tile_tests": "Tests in tiles",
+    "devices": "Devices",
+    "download_mean_mbps": "Download mean (Mbps)",
+    "download_median_mbps": "Download median (Mbps)",
+    "download_p10_mbps": "Download p10 (Mbps)",
+    "download_p90_mbps": "Download p90 (Mbps)",
+    "upload_mean_mbps": "Upload mean (Mbps)",
+    "upload_median_mbps": "Upload median (Mbps)",
+    "latency_median_ms": "Latency median (ms)",
+    "share_ge_target": "Share of tests >= target",
+    "download_mean_ci_low": "Download mean, interval low",
+    "download_mean_ci_high": "Download mean, interval high",
+    "peak_download_mean_mbps": "Peak-hour download mean (Mbps)",
+    "peak_tests": "Peak-hour tests",
+    "target_mbps": "Target (Mbps)",
+    "statistic": "Statistic compared",
+    "statistic_value": "Statistic value",
+    "statistic_ci_low": "Statistic interval low",
+    "statistic_ci_high": "Statistic interval high",
+    "verdict": "Verdict",
+    "prev_download_mean_mbps": "Last month's download mean (Mbps)",
+    "download_mean_change_mbps": "Change of the mean (Mbps)",
+    "months_below_target": "Months in a row below target",
+    "tests_5g": "5G tests",
+    "download_median_5g_mbps": "5G download median (Mbps)",
+    "download_mean_5g_mbps": "5G download mean (Mbps)",
+    "tests_4g": "4G tests",
+    "download_mean_4g_mbps": "4G download mean (Mbps)",
+    "verdict_4g": "4G verdict",
+    "tests_per_1000": "Tests per 1,000 inhabitants",
+    "devices_per_1000": "Devices per 1,000 inhabitants",
+    "share_5g": "Share of tests on 5G",
+    "has_tests": "Has tests",
+    "has_5g": "Has 5G tests",
+}
+
+#: XLSX sheets: name -> (level of the statistics table, or None for the commune table).
+_SHEETS: Final = {
+    "Province": "province",
+    "Operators": "operator",
+    "Communes": None,
+    "Commune statistics": "commune",
+    "Commune x operator": "commune_operator",
+}
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"xlsx,csv"`` -> ``["xlsx", "csv"]``, checked."""
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(
+            f"--export {text!r}: unknown format {', '.join(unknown) or '(none)'}",
+            hint=f"use one or more of {', '.join(FORMATS)}, comma-separated",
+        )
+    return list(dict.fromkeys(formats))
+
+
+def export_analysis(analysis: Analysis, store: Store, formats: list[str], out: Path) -> list[Path]:
+    """Write the requested files; return their paths."""
+    folder = out / analysis.month
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create {folder} ({exc.strerror})") from None
+    written: list[Path] = []
+    for fmt in formats:
+        if fmt == "csv":
+            for name, frame in (("stats", analysis.stats), ("communes", analysis.communes)):
+                path = folder / f"{name}.csv"
+                frame.write_csv(path, include_bom=True)
+                written.append(path)
+        elif fmt == "xlsx":
+            written.append(_xlsx(analysis, folder / f"qostool-{analysis.month}.xlsx"))
+        else:
+            written.append(_geo(analysis, store, folder / f"communes-{analysis.month}.{fmt}"))
+    return written
+
+
+def _xlsx(analysis: Analysis, path: Path) -> Path:
+    from xlsxwriter import Workbook
+
+    with Workbook(path) as workbook:
+        for sheet, level in _SHEETS.items():
+            frame = (
+                analysis.communes
+                if level is None
+                else analysis.stats.filter(pl.col("level") == level).drop("level")
+            )
+            frame.rename({c: LABELS.get(c, c) for c in frame.columns}).write_excel(
+                workbook=workbook,
+                worksheet=sheet,
+                autofit=True,
+                float_precision=2,
+                freeze_panes=(1, 0),
+            )
+        method = pl.DataFrame(
+            {
+                "item": list(analysis.meta),
+                "value": [
+                    v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                    for v in analysis.meta.values()
+                ],
+            }
+        )
+        method.write_excel(workbook=workbook, worksheet="Method", autofit=True)
+    return path
+
+
+def _geo(analysis: Analysis, store: Store, path: Path) -> Path:
+    import geopandas as gpd
+
+    version = analysis.meta["boundaries"]["version"]
+    found = store.artifacts(versions.KIND, version)
+    if not found:
+        raise StoreError(
+            f"{store.root}: boundaries {version} used by this analysis are no longer stored",
+            hint="import them again, or analyse the month again",
+        )
+    communes = versions.load_communes(found[0])
+    order = communes.table.select("code").with_row_index("__shape")
+    table = analysis.communes.join(
+        order, left_on="commune_code", right_on="code", how="left", maintain_order="left"
+    )
+    merged = gpd.GeoDataFrame(
+        table.drop("__shape").to_pandas(),
+        geometry=communes.geometries[table["__shape"].to_numpy()],
+        crs="EPSG:4326",
+    )
+    if path.exists():
+        path.unlink()
+    driver = "GPKG" if path.suffix == ".gpkg" else "GeoJSON"
+    merged.to_file(path, driver=driver, layer="communes" if driver == "GPKG" else None)
+    return path

@@ -1,0 +1,348 @@
+"""``analyze --month``: stored tests + stored boundaries -> stored results.
+
+Reads the month's tests (and the quarterly tiles covering it), assigns each to
+a commune, computes the statistics and verdicts (``analyze/stats.py``), adds
+last month's figures and the run of months below target, and saves the
+tables with a description of the run as one results artifact of the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from qostool import __version__
+from qostool.analyze.rules import ALL, Rule, Verdict
+from qostool.analyze.stats import (
+    INPUT_COLUMNS,
+    KEYS,
+    add_history,
+    dedupe_bursts,
+    statistics,
+    zero_rows,
+)
+from qostool.errors import StoreError
+from qostool.geo import versions
+from qostool.months import quarter_of, quarter_start, shift_month
+from qostool.schema import Technology
+from qostool.store import Artifact, Store
+
+KIND: Final = "results"
+STATS_FILE: Final = "stats.parquet"
+COMMUNES_FILE: Final = "communes.parquet"
+META_FILE: Final = "analysis.json"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """What the user chose for one analysis."""
+
+    month: str
+    rule: Rule = field(default_factory=Rule)
+    boundaries: str | None = None
+    """Boundaries version label; default: the latest imported."""
+    tolerance_m: float = 100.0
+    dedupe_bursts: bool = False
+    burst_hours: float = 3.0
+    burst_metres: float = 100.0
+    history_months: int = 12
+    generated_at: datetime | None = None
+
+
+@dataclass
+class Analysis:
+    """The results of one month, as stored."""
+
+    month: str
+    stats: pl.DataFrame
+    communes: pl.DataFrame
+    meta: dict[str, Any]
+    path: Path | None = None
+
+    def commune_rows(self, technology: str | None = None) -> pl.DataFrame:
+        """Commune-level rows (all operators), optionally of one technology."""
+        rows = self.stats.filter(pl.col("level") == "commune")
+        return rows if technology is None else rows.filter(pl.col("technology") == technology)
+
+    def verdict_counts(self) -> dict[str, dict[str, int]]:
+        """Communes per verdict, for each technology that has a target."""
+        rows = self.commune_rows().filter(pl.col("verdict").is_not_null())
+        counts: dict[str, dict[str, int]] = {}
+        for tech, verdict, n in rows.group_by("technology", "verdict").len().iter_rows():
+            counts.setdefault(tech, {v.value: 0 for v in Verdict})[verdict] = n
+        return dict(sorted(counts.items()))
+
+    def below_target(self) -> bool:
+        """Whether any commune (all operators together) is below target."""
+        return bool((self.commune_rows()["verdict"] == Verdict.BELOW.value).any())
+
+    def to_dict(self, exports: list[Path] | None = None) -> dict[str, Any]:
+        """Everything a script needs: the run, the province rows, the verdicts, each commune."""
+        province = self.stats.filter(pl.col("level") == "province")
+        return {
+            "month": self.month,
+            "results": None if self.path is None else str(self.path),
+            **{k: v for k, v in self.meta.items() if k != "month"},
+            "verdict_counts": self.verdict_counts(),
+            "province": province.drop("level", "commune_code", "commune_name").to_dicts(),
+            "communes": self.communes.to_dicts(),
+            "exports": [str(p) for p in exports or []],
+        }
+
+
+def analyze_month(
+    store: Store,
+    options: AnalyzeOptions,
+    *,
+    progress: Progress | None = None,
+    wait_seconds: float = 0.0,
+) -> Analysis:
+    """Analyse one month and store the results (replacing an earlier analysis of it)."""
+    from qostool.geo.assign import CommuneIndex
+
+    say = progress or (lambda _: None)
+    boundaries = versions.find_version(store, options.boundaries)
+    communes = versions.load_communes(boundaries)
+    say(f"boundaries {boundaries.key}: {communes.table.height} communes")
+    index = CommuneIndex.build(communes.geometries, tolerance_m=options.tolerance_m)
+    codes = communes.table["code"].to_list()
+
+    current = _load_month(store, options.month)
+    if current.is_empty():
+        raise StoreError(
+            f"{store.root}: no tests stored for {options.month}",
+            hint="months with tests: "
+            + (", ".join(store.months()) or "none; run 'qostool ingest'"),
+        )
+    say(f"{options.month}: assigning {current.height:,} rows to communes")
+    assigned, counts = _assign(current, index, codes)
+    if options.dedupe_bursts:
+        assigned, counts["burst_duplicates"] = dedupe_bursts(
+            assigned, hours=options.burst_hours, metres=options.burst_metres
+        )
+    say("computing statistics")
+    stats = _month_stats(assigned, codes, options.rule, store.timezone)
+
+    history = []
+    for back in range(1, options.history_months + 1):
+        month = shift_month(options.month, -back)
+        earlier = _load_month(store, month)
+        if earlier.is_empty():
+            break
+        say(f"{month}: statistics for the trend")
+        frame, _ = _assign(earlier, index, codes)
+        if options.dedupe_bursts:
+            frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
+        history.append(_month_stats(frame, codes, options.rule, store.timezone))
+    stats = add_history(stats, history)
+
+    names = communes.table.select(commune_code="code", commune_name="name")
+    stats = stats.join(names, on="commune_code", how="left").select(
+        *stats.columns[:2], "commune_name", *stats.columns[2:]
+    )
+    table = commune_table(assigned, stats, communes.table)
+    meta = _meta(store, options, boundaries, counts, len(history))
+    analysis = Analysis(options.month, stats, table, meta)
+    analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
+    return analysis
+
+
+def _load_month(store: Store, month: str) -> pl.DataFrame:
+    """The month's single tests, and the tiles of its quarter (stored in its first month)."""
+    months = sorted({month, quarter_start(month)})
+    aggregate = pl.col("aggregate").fill_null(False)
+    wanted = (~aggregate & (pl.col("month") == month)) | (
+        aggregate & (pl.col("period") == quarter_of(month))
+    )
+    columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
+    return (
+        store.scan_tests(months)
+        .filter(wanted)
+        .select(*columns, "lat", "lon", "measured_at")
+        .with_columns(aggregate)
+        .collect()
+    )
+
+
+def _assign(
+    tests: pl.DataFrame, index: Any, codes: list[str]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Add ``commune_code``; keep the rows inside the province; count where rows went."""
+    from qostool.geo.assign import OUTSIDE, SNAPPED
+
+    result = index.assign(tests["lon"].to_numpy(), tests["lat"].to_numpy())
+    code_of = np.asarray([*codes, None], dtype=object)
+    weights = tests["weight"].to_numpy()
+    outside = result.how == OUTSIDE
+    counts = {
+        "rows": tests.height,
+        "tests": int(weights.sum()),
+        "tile_rows": int(tests["aggregate"].sum()),
+        "tile_tests": int(weights[tests["aggregate"].to_numpy()].sum()),
+        "snapped_rows": int((result.how == SNAPPED).sum()),
+        "outside_rows": int(outside.sum()),
+        "outside_tests": int(weights[outside].sum()),
+    }
+    frame = tests.with_columns(
+        commune_code=pl.Series(code_of[result.index], dtype=pl.String)
+    ).filter(pl.Series(~outside))
+    return frame, counts
+
+
+def _month_stats(tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str) -> pl.DataFrame:
+    start, end = rule.peak_hours
+    hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
+    frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
+    stats = statistics(frame, rule)
+    technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
+    present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
+    missing = zero_rows(codes, technologies, rule).join(
+        present, on=["commune_code", "technology"], how="anti"
+    )
+    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False)
+
+
+def commune_table(tests: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
+    """One row per commune: adoption, 5G, and the headline 4G figures and verdict."""
+    single = ~pl.col("aggregate")
+    usage = tests.group_by("commune_code").agg(
+        tests=pl.col("weight").sum(),
+        devices=pl.col("device_id").filter(single).drop_nulls().n_unique()
+        + pl.col("devices").filter(~single).sum(),
+    )
+    base = communes.select(
+        commune_code="code",
+        commune_name="name",
+        commune_type=pl.col("type").cast(pl.String),
+        population=pl.col("population").cast(pl.Int64),
+    )
+    commune = stats.filter(pl.col("level") == "commune")
+
+    def pick(technology: str, **columns: str) -> pl.DataFrame:
+        return commune.filter(pl.col("technology") == technology).select(
+            "commune_code", **{new: pl.col(old) for new, old in columns.items()}
+        )
+
+    out = (
+        base.join(usage, on="commune_code", how="left")
+        .join(pick(ALL, cellular_tests="tests"), on="commune_code", how="left")
+        .join(
+            pick(
+                Technology.G5.value,
+                tests_5g="tests",
+                download_median_5g_mbps="download_median_mbps",
+                download_mean_5g_mbps="download_mean_mbps",
+            ),
+            on="commune_code",
+            how="left",
+        )
+        .join(
+            pick(
+                Technology.G4.value,
+                tests_4g="tests",
+                download_mean_4g_mbps="download_mean_mbps",
+                verdict_4g="verdict",
+            ),
+            on="commune_code",
+            how="left",
+        )
+    )
+    per_thousand = 1000 / pl.col("population").cast(pl.Float64)
+    positive = pl.col("population") > 0
+    return (
+        out.with_columns(
+            tests=pl.col("tests").fill_null(0),
+            devices=pl.col("devices").fill_null(0),
+            tests_5g=pl.col("tests_5g").fill_null(0),
+            tests_4g=pl.col("tests_4g").fill_null(0),
+        )
+        .with_columns(
+            tests_per_1000=pl.when(positive).then(pl.col("tests") * per_thousand),
+            devices_per_1000=pl.when(positive).then(pl.col("devices") * per_thousand),
+            share_5g=pl.when(pl.col("cellular_tests") > 0).then(
+                pl.col("tests_5g") / pl.col("cellular_tests")
+            ),
+            has_tests=pl.col("tests") > 0,
+            has_5g=pl.col("tests_5g") > 0,
+        )
+        .drop("cellular_tests")
+        .sort("commune_code")
+    )
+
+
+def _meta(
+    store: Store,
+    options: AnalyzeOptions,
+    boundaries: Artifact,
+    counts: dict[str, int],
+    history_months: int,
+) -> dict[str, Any]:
+    generated = options.generated_at or datetime.now(UTC)
+    quarter = quarter_of(options.month)
+    inputs = [
+        {"file": f.name, "sha256": f.sha256, "format": f.format, "ingested_at": f.ingested_at}
+        for f in store.files()
+        if options.month in f.months or quarter_start(options.month) in f.months
+    ]
+    return {
+        "month": options.month,
+        "quarter_of_tiles": quarter,
+        "generated_at": generated.isoformat(timespec="seconds"),
+        "tool_version": __version__,
+        "timezone": store.timezone,
+        "boundaries": {"version": boundaries.key, **boundaries.meta},
+        "rule": options.rule.to_dict(),
+        "tolerance_m": options.tolerance_m,
+        "bursts": {
+            "deduplicated": options.dedupe_bursts,
+            "hours": options.burst_hours,
+            "metres": options.burst_metres,
+        },
+        "counts": counts,
+        "history_months": history_months,
+        "inputs": inputs,
+    }
+
+
+def _save(store: Store, analysis: Analysis, *, wait_seconds: float) -> Path:
+    with store.write_lock(wait_seconds=wait_seconds):
+        staged = store.stage_artifact()
+        analysis.stats.write_parquet(staged / STATS_FILE, compression="zstd")
+        analysis.communes.write_parquet(staged / COMMUNES_FILE, compression="zstd")
+        (staged / META_FILE).write_text(
+            json.dumps(analysis.meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        summary = {k: analysis.meta[k] for k in ("generated_at", "tool_version", "counts")}
+        summary["boundaries"] = analysis.meta["boundaries"]["version"]
+        artifact = store.publish(
+            KIND, analysis.month, staged, summary, created_at=analysis.meta["generated_at"]
+        )
+    return artifact.path
+
+
+def load_analysis(store: Store, month: str) -> Analysis:
+    """The stored results of a month."""
+    found = store.artifacts(KIND, month)
+    if not found:
+        raise StoreError(
+            f"{store.root}: {month} has not been analysed",
+            hint=f"run 'qostool analyze --month {month}' first",
+        )
+    path = found[0].path
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    return Analysis(
+        month,
+        pl.read_parquet(path / STATS_FILE),
+        pl.read_parquet(path / COMMUNES_FILE),
+        meta,
+        path,
+    )
