@@ -1,5 +1,6 @@
 # Two entry points, both installing what they need first (see README Quickstart):
-#   make demo   ingest the bundled samples into ./demo-store and print the summary
+#   make demo   ingest the bundled samples into ./demo-store, import their communes,
+#               analyse October 2025 and export the results to ./demo-results
 #   make test   lint, type-check and run the whole test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -18,8 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf demo-store
+	rm -rf demo-store demo-results
 	$(BIN)/qostool ingest data/samples/ --store demo-store
+	$(BIN)/qostool boundaries import data/samples/province.geojson --store demo-store
+	$(BIN)/qostool analyze --month 2025-10 --store demo-store --export xlsx,csv,gpkg --out demo-results
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
@@ -36,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 
 clean:
-	rm -rf $(VENV) demo-store .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-store demo-results .pytest_cache .mypy_cache .ruff_cache
