@@ -1,0 +1,236 @@
+"""``analyze --month`` end to end on the samples, checked by an independent computation.
+
+The second computation uses plain shapely (prepared polygons, one commune at a
+time) and numpy, on the rows read straight from the store's Parquet parts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import unicodedata
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import polars as pl
+import pytest
+import shapely
+
+from qostool.analyze.rules import Rule, Verdict
+from qostool.analyze.run import AnalyzeOptions, analyze_month, load_analysis
+from qostool.errors import ExitCode, StoreError
+from qostool.geo.boundaries import BoundaryOptions
+from qostool.geo.versions import import_boundaries
+from qostool.ingest import ingest_paths
+from qostool.store import Store
+from tests.conftest import REPO, TZ
+
+SAMPLES = REPO / "data" / "samples"
+PROVINCE = SAMPLES / "province.geojson"
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The samples ingested and their province imported (shared, read-only in tests)."""
+    root = tmp_path_factory.mktemp("samples") / "store"
+    ingest_paths([str(SAMPLES)], store=root)
+    import_boundaries(Store.open(root, timezone=TZ), PROVINCE, BoundaryOptions())
+    return root
+
+
+@pytest.fixture
+def store(sample_store: Path, tmp_path: Path) -> Store:
+    """A private copy of the sample store, so a test may analyse and export freely."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_store, root)
+    return Store.open(root, timezone=TZ)
+
+
+def independent(store: Store, month: str) -> pl.DataFrame:
+    """The month's rows with the commune found by a plain covers test, lowest code first."""
+    parts = store.part_paths("tests")
+    rows = pl.read_parquet(parts)
+    quarter = f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
+    rows = rows.filter(
+        (~pl.col("aggregate").fill_null(False) & (pl.col("month") == month))
+        | (pl.col("aggregate").fill_null(False) & (pl.col("period") == quarter))
+    )
+    communes = gpd.read_file(PROVINCE).sort_values("id")
+    points = shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy())
+    code = np.full(rows.height, None, dtype=object)
+    for commune_code, shape in zip(communes["id"], communes.geometry, strict=True):
+        shapely.prepare(shape)
+        inside = shapely.covers(shape, points) & (code == None)  # noqa: E711
+        code[inside] = commune_code
+    return rows.with_columns(commune_code=pl.Series(code, dtype=pl.String))
+
+
+def test_commune_figures_equal_an_independent_computation(store: Store) -> None:
+    analysis = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    rows = independent(store, "2025-10")
+    inside = rows.filter(pl.col("commune_code").is_not_null())
+    assert analysis.meta["counts"]["outside_rows"] == rows.height - inside.height
+    assert analysis.meta["counts"]["rows"] == rows.height
+    for code in sorted(inside["commune_code"].unique()):
+        mine = inside.filter(pl.col("commune_code") == code, pl.col("technology") == "4G")
+        got = analysis.commune_rows("4G").filter(pl.col("commune_code") == code).row(0, named=True)
+        values = mine["download_mbps"].to_numpy()
+        assert got["tests"] == len(values)
+        if len(values) == 0:
+            continue
+        assert got["download_mean_mbps"] == pytest.approx(values.mean())
+        assert got["download_median_mbps"] == pytest.approx(np.median(values))
+        assert got["download_p10_mbps"] == pytest.approx(np.percentile(values, 10))
+        assert got["devices"] == mine["device_id"].drop_nulls().n_unique()
+
+
+def test_tiles_are_weighted_in_the_unknown_and_all_rows(store: Store) -> None:
+    analysis = analyze_month(store, AnalyzeOptions(month="2025-11"))
+    rows = independent(store, "2025-11").filter(pl.col("commune_code").is_not_null())
+    tiles = rows.filter(pl.col("aggregate"))
+    assert tiles.height > 0  # the Q4 tiles stored under October describe November too
+    province = analysis.stats.filter(
+        pl.col("level") == "province", pl.col("technology") == "unknown"
+    )
+    got = province.row(0, named=True)
+    weights = tiles["weight"].to_numpy()
+    assert got["tests"] == weights.sum()
+    assert got["tile_tests"] == weights.sum()
+    expected = (tiles["download_mbps"].to_numpy() * weights).sum() / weights.sum()
+    assert got["download_mean_mbps"] == pytest.approx(expected)
+    assert got["download_median_mbps"] is None
+    assert analysis.meta["quarter_of_tiles"] == "2025-Q4"
+
+
+def test_communes_without_tests_and_thin_ones(store: Store) -> None:
+    analysis = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    table = analysis.communes
+    empty = table.filter(~pl.col("has_tests"))["commune_code"].to_list()
+    assert sorted(empty) == ["99006", "99025"]  # planted in scripts/make_samples.py
+    for code in empty:
+        row = analysis.commune_rows("4G").filter(pl.col("commune_code") == code).row(0, named=True)
+        assert row["tests"] == 0
+        assert row["verdict"] == Verdict.INSUFFICIENT
+    population = table["population"].to_numpy().astype(float)
+    per_1000 = table["tests"].to_numpy() * 1000 / population
+    assert table["tests_per_1000"].to_numpy() == pytest.approx(per_1000)
+    assert set(analysis.verdict_counts()["4G"]) == {v.value for v in Verdict}
+    assert sum(analysis.verdict_counts()["4G"].values()) == 30
+
+
+def test_history_and_the_months_below_target(store: Store) -> None:
+    analysis = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    september = analyze_month(store, AnalyzeOptions(month="2025-09"))
+    october = (
+        analysis.commune_rows("4G").filter(pl.col("commune_code") == "99012").row(0, named=True)
+    )
+    before = (
+        september.commune_rows("4G").filter(pl.col("commune_code") == "99012").row(0, named=True)
+    )
+    assert october["prev_download_mean_mbps"] == pytest.approx(before["download_mean_mbps"])
+    assert october["download_mean_change_mbps"] == pytest.approx(
+        october["download_mean_mbps"] - before["download_mean_mbps"]
+    )
+    both_below = before["verdict"] == october["verdict"] == Verdict.BELOW
+    assert october["months_below_target"] == (
+        2 if both_below else int(october["verdict"] == Verdict.BELOW)
+    )
+    assert analysis.meta["history_months"] == 1  # September; August has no data
+
+
+def test_results_are_stored_and_replaced_atomically(store: Store) -> None:
+    first = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    second = analyze_month(store, AnalyzeOptions(month="2025-10", rule=Rule(min_tests=10)))
+    assert first.path is not None and second.path is not None
+    assert not first.path.exists()
+    loaded = load_analysis(store, "2025-10")
+    assert loaded.path == second.path
+    assert loaded.stats.equals(second.stats)
+    assert loaded.meta["rule"]["min_tests"] == 10
+    assert len(store.artifacts("results", "2025-10")) == 1
+
+
+def test_a_month_without_tests_is_a_clear_error(store: Store) -> None:
+    with pytest.raises(StoreError, match="no tests stored for 2024-01") as info:
+        analyze_month(store, AnalyzeOptions(month="2024-01"))
+    assert "2025-09, 2025-10, 2025-11" in str(info.value.hint)
+
+
+def test_projected_and_decomposed_boundaries_give_the_same_results(
+    store: Store, tmp_path: Path
+) -> None:
+    plain = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    odd = gpd.read_file(PROVINCE).to_crs("EPSG:32648")
+    odd["name"] = [unicodedata.normalize("NFD", n) for n in odd["name"]]
+    path = tmp_path / "projected.gpkg"
+    odd.to_file(path, driver="GPKG")
+    version = import_boundaries(store, path, BoundaryOptions()).version
+    other = analyze_month(store, AnalyzeOptions(month="2025-10", boundaries=version))
+    assert other.meta["boundaries"]["version"] == version
+    columns = [
+        c for c in plain.stats.columns if c not in ("download_mean_ci_low", "download_mean_ci_high")
+    ]
+    assert other.stats.select(columns).equals(plain.stats.select(columns))
+
+
+def test_cli_analyze_json_exports_and_fail_below(
+    sample_store: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    root = tmp_path / "store"
+    shutil.copytree(sample_store, root)
+    out = tmp_path / "out"
+    result = cli(
+        "analyze", "--month", "2025-10", "--store", root, "--json",
+        "--export", "csv,xlsx,gpkg,geojson", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    stored = load_analysis(Store.open(root, timezone=TZ), "2025-10")
+    assert data["communes"] == json.loads(json.dumps(stored.communes.to_dicts(), default=str))
+    assert data["verdict_counts"] == stored.verdict_counts()
+    folder = out / "2025-10"
+    csv = pl.read_csv(folder / "stats.csv", infer_schema_length=None)
+    assert csv.height == stored.stats.height
+    with zipfile.ZipFile(folder / "qostool-2025-10.xlsx") as book:
+        workbook = book.read("xl/workbook.xml").decode()
+    for sheet in ("Province", "Operators", "Communes", "Commune statistics", "Method"):
+        assert f'name="{sheet}"' in workbook
+    layer = gpd.read_file(folder / "communes-2025-10.gpkg")
+    assert len(layer) == 30
+    assert layer.geometry.notna().all()
+    assert "Mường So" in set(layer["commune_name"])
+    assert gpd.read_file(folder / "communes-2025-10.geojson").shape == layer.shape
+
+    below = cli("analyze", "--month", "2025-10", "--store", root, "--fail-below")
+    assert below.exit_code == ExitCode.BELOW_TARGET
+    assert "Slowest communes on 4G" in below.stdout
+
+
+def test_cli_boundaries_import_twice_and_list(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    root = tmp_path / "store"
+    first = cli("boundaries", "import", PROVINCE, "--store", root)
+    assert first.exit_code == 0, first.output
+    assert "30 communes imported as province-" in first.stdout
+    again = cli("boundaries", "import", PROVINCE, "--store", root, "--json")
+    assert json.loads(again.stdout)["already_imported"] is True
+    listed = json.loads(cli("boundaries", "list", "--store", root, "--json").stdout)
+    assert [v["communes"] for v in listed] == [30]
+
+
+def test_cli_usage_errors_name_the_option(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    root = tmp_path / "store"
+    cli("boundaries", "import", PROVINCE, "--store", root)
+    for args, message in [
+        (("--month", "2025-13"), "expected a month as YYYY-MM"),
+        (("--month", "2025-10", "--statistic", "mode"), "use mean, median or share"),
+        (("--month", "2025-10", "--target", "4G=fast"), "not a number"),
+        (("--month", "2025-10", "--export", "pdf"), "unknown format pdf"),
+        (("--month", "2025-10", "--boundaries", "nope"), "no such boundaries version"),
+    ]:
+        result = cli("analyze", *args, "--store", root)
+        assert result.exit_code == ExitCode.USAGE, (args, result.output)
+        assert message in result.stderr
