@@ -234,3 +234,22 @@ def test_cli_usage_errors_name_the_option(tmp_path: Path, cli: Callable[..., Any
         result = cli("analyze", *args, "--store", root)
         assert result.exit_code == ExitCode.USAGE, (args, result.output)
         assert message in result.stderr
+
+
+def test_the_month_edge_is_in_local_time(tmp_path: Path) -> None:
+    """18:00 UTC on 30 September is 01:00 on 1 October in Vietnam: an October test."""
+    communes = gpd.read_file(PROVINCE).sort_values("id")
+    spot = communes.geometry.iloc[0].representative_point()
+    lines = ["test_id,time,latitude,longitude,download_mbps,network_type,device_id"]
+    times = {"a": "2025-09-30T18:00:00Z", "b": "2025-09-30T16:59:59Z", "c": "2025-10-31T16:59:59Z"}
+    lines += [f"{k},{t},{spot.y},{spot.x},50,LTE,dev-{k}" for k, t in times.items()]
+    csv = tmp_path / "edge.csv"
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    root = tmp_path / "store"
+    ingest_paths([str(csv)], store=root)
+    store = Store.open(root, timezone=TZ)
+    import_boundaries(store, PROVINCE, BoundaryOptions())
+    october = analyze_month(store, AnalyzeOptions(month="2025-10"))
+    row = october.commune_rows("4G").filter(pl.col("commune_code") == communes["id"].iloc[0])
+    assert row["tests"].to_list() == [2]  # a and c; b is 23:59:59 on 30 September locally
+    assert analyze_month(store, AnalyzeOptions(month="2025-09")).meta["counts"]["rows"] == 1
