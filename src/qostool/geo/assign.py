@@ -1,22 +1,57 @@
-"""Assign test points to communes: exactly one commune per point, or outside.
+"""Assign speed-test points to communes: a multi-level grid lookup with an exact fallback.
 
-Rules (also in ``docs/methodology.md``):
+Millions of points (longitude, latitude in WGS84 degrees) are matched against a few
+thousand commune polygons. :class:`CommuneIndex` answers most points with a few array
+lookups in a grid built once per boundary set; only the points the grid cannot decide
+(in cells a boundary crosses, or in empty cells within the snapping tolerance of a
+commune) are tested exactly, by the same code as :func:`assign_reference`, the simple
+method the tests use as the oracle. Both give the same answer for every point.
 
-1. A point inside a commune or on its border belongs to it ("covers"); where
-   several communes cover it (a shared border, an overlap sliver), the one with
-   the lowest position wins. Callers sort communes by code, so the lowest code
-   wins.
-2. A point covered by no commune but within ``tolerance_m`` metres of one is
-   snapped to the nearest (ties: lowest position). The distance is from the
-   point to the nearest point of the commune in longitude/latitude, measured
-   on the WGS84 ellipsoid.
-3. Any other point, and any point with missing coordinates, is outside.
+Rules
+-----
+1. A point inside or on the boundary of one or more communes (shapely "covers") is
+   INSIDE the one with the lowest position in the geometries given. Shared borders,
+   shared vertices and the overlap slivers of simplified boundaries thus go to the lowest
+   position; callers sort communes by code, so the lowest commune code wins.
+2. A point inside no commune but within ``tolerance_m`` metres of at least one is
+   SNAPPED to the nearest one (ties: lowest position). The distance is geodesic on the
+   WGS84 ellipsoid (``pyproj.Geod``), from the point to the nearest point of the
+   commune's boundary. ``tolerance_m = 0`` disables snapping.
+3. Any other point is OUTSIDE (index -1, distance NaN); so is a point with a NaN, an
+   infinite or an out-of-range coordinate.
 
-Speed: a grid over the communes answers most points with one array lookup.
-A cell is answered by lookup only when one commune alone touches it and holds
-the whole (slightly enlarged) cell in its interior, or when no commune comes
-within the tolerance of it; every other point goes through the exact method,
-:func:`assign_reference`. Both therefore give the same result for every point.
+Edges are straight in longitude/latitude, as in GeoJSON and shapely. The nearest
+boundary point is found in the local ellipsoidal metric at the test point (metres per
+degree of longitude and of latitude there), and the distance reported is the exact
+geodesic distance to that boundary point. It is never less than the true geodesic
+distance to the commune, and exceeds it by at most about ``2 * tan(lat) * d / R``
+relative (under 2e-5 for d = 100 m in Vietnam); by a second-order amount (about 1e-9)
+unless two parts of the boundary are almost equally near.
+
+Why the grid gives exactly the reference's answer
+-------------------------------------------------
+The grid is a tree of cells: a root grid of at most 65,536 cells, each cell decided or
+split into 4 x 4 children, down to a finest cell of a power-of-two fraction of a degree
+(about 1/128 of a typical commune's side: 2**-10 degree, about 100 m, for the 3,321
+communes of 2025). A point's finest cell is computed once, ``floor((x - x0) / cell)``,
+and its coarser cells by integer division, so every level agrees on where a point is.
+Every test on a cell is made on the cell grown by a margin (1e-7 degree, about 1 cm, far
+above the rounding of that floor), so a point counted in a cell lies in the grown cell.
+
+* A cell is decided only if no boundary edge touches the grown cell. Then every
+  commune either covers the whole cell or misses it entirely, so all its points have the
+  same covering communes, none of them on a boundary. These are read at one point of
+  the cell by counting boundary crossings along a row (the winding number, 0 or 1 per
+  commune because the polygons are valid); where several communes cover a cell, the
+  lowest position is found with the reference's own test.
+* A decided cell covered by some commune answers the lowest covering position: what the
+  reference answers for each of its points (nothing is snapped inside a commune).
+* A decided cell covered by none answers OUTSIDE only if no edge comes within the
+  snapping window of the grown cell: a box of longitude and latitude degrees that no
+  point within ``tolerance_m`` metres (geodesic or local metric) can leave, computed from
+  the fewest metres per degree over the communes' latitudes, with 1 % to spare.
+  Otherwise it is split, or left to the exact test once cells are as small as the window.
+* A cell an edge touches is split, and at the finest level left to the exact test.
 """
 
 from __future__ import annotations
@@ -24,270 +59,748 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from pyproj import Geod
+
+Floats = npt.NDArray[np.floating[Any]]
+Ints = npt.NDArray[np.int64]
 
 INSIDE: Final = 0
 SNAPPED: Final = 1
 OUTSIDE: Final = 2
 
-_TARGET_CELLS: Final = 16_000_000
-_BLOCK: Final = 16
-"""Cells per side of a block, the unit for which candidate communes are listed."""
-_MIN_CELL: Final = 2e-4
-"""Degrees (about 20 m): finer cells would not send fewer points to the exact method."""
-_CHUNK: Final = 1_000_000
-_SAFE_OUTSIDE: Final = -1
-_EXACT: Final = -2
+_NONE: Final = -1  # index of a point outside every commune; grid value "outside"
+_EXACT: Final = -2  # grid value: the point needs the exact test
+_FIRST_BLOCK: Final = -3  # grid value v <= -3: the cell is split into block -3 - v
+
 _GEOD: Final = Geod(ellps="WGS84")
+_POLYGON: Final = 3  # shapely geometry type ids
+_MULTIPOLYGON: Final = 6
+
+_MAX_ABS_LAT: Final = 85.0  # communes must lie within this latitude ...
+_MAX_WINDOW_LAT: Final = 89.0  # ... and their snapping window within this one
+_WINDOW_SPARE: Final = 1.01  # the snapping window is this much wider than needed
+_MARGIN_DEG: Final = 1e-7  # cells are grown by this in every test (about 1 cm)
+_MAX_REACH: Final = 2  # cells searched around an empty cell for an edge near it ...
+_MAX_DENSE_CELLS: Final = 1 << 25  # ... in a level with at most this many cells
+
+_BRANCH_BITS: Final = 2  # a split cell has 2**2 x 2**2 children
+_BRANCH: Final = 1 << _BRANCH_BITS
+_ROOT_MAX_CELLS: Final = 1 << 16
+_FINE_CELLS_ACROSS: Final = 128  # finest cells across a typical commune
+_MAX_BOUNDARY_CELLS: Final = 4_000_000  # cap on finest cells along all boundaries
+_MIN_CELL_LOG2: Final = -16  # finest cell between 2**-16 (about 1.7 m) ...
+_MAX_CELL_LOG2: Final = -4  # ... and 2**-4 degrees
+_EDGES_PER_CHUNK: Final = 16  # snapping finds candidate edges by runs of this many
+_CHUNK: Final = 1 << 20  # points per chunk in CommuneIndex.assign, to bound memory
+_BATCH: Final = 1 << 16  # edges or cells per batch while building, to bound memory
+_SNAP_POINTS: Final = 1 << 13  # points per query of the edges near them ...
+_SNAP_PAIRS: Final = 1 << 20  # ... and about this many (point, edge) pairs at once
+_PRUNE_SPARE: Final = 1.1  # edges this much farther than a known distance are left out
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    """Where each point went; arrays in the order of the points given."""
+
+    index: npt.NDArray[np.int32]
+    """Position of the commune in the geometries given to build(); -1 for OUTSIDE."""
+    how: npt.NDArray[np.uint8]
+    """INSIDE, SNAPPED or OUTSIDE."""
+    distance_m: npt.NDArray[np.float64]
+    """0 for INSIDE, geodesic metres to the commune for SNAPPED, NaN for OUTSIDE."""
+
+
+# -- input checks ---------------------------------------------------------------------
+
+
+def _polygons(
+    geometries: Sequence[shapely.Geometry] | npt.NDArray[np.object_],
+) -> npt.NDArray[np.object_]:
+    """The geometries as an object array, checked: valid (multi)polygons in lon/lat degrees.
+
+    Validity matters: the grid counts boundary crossings, which gives the covering
+    communes only for valid polygons (repair with ``shapely.make_valid`` first).
+    """
+    geoms = np.asarray(geometries, dtype=object)
+    if geoms.ndim != 1 or len(geoms) == 0:
+        raise ValueError("geometries must be a non-empty one-dimensional sequence")
+    kinds = shapely.get_type_id(geoms)
+    wrong = np.flatnonzero((kinds != _POLYGON) & (kinds != _MULTIPOLYGON))
+    if wrong.size:
+        raise ValueError(f"geometries must be Polygon or MultiPolygon; not at {_positions(wrong)}")
+    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    if invalid.size:
+        raise ValueError(
+            f"invalid geometries at {_positions(invalid)}; repair them (shapely.make_valid)"
+        )
+    if shapely.is_empty(geoms).all():
+        raise ValueError("every geometry is empty")
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+    if xmin < -180 or xmax > 180 or ymin < -_MAX_ABS_LAT or ymax > _MAX_ABS_LAT:
+        raise ValueError(
+            "geometries must be in WGS84 longitude/latitude degrees within "
+            f"±{_MAX_ABS_LAT:g}° latitude; their bounds are {xmin, ymin, xmax, ymax}"
+        )
+    return geoms
+
+
+def _positions(where: Ints) -> str:
+    shown = ", ".join(str(i) for i in where[:5])
+    return f"position {shown}" + (f" and {where.size - 5} more" if where.size > 5 else "")
+
+
+def _tolerance(tolerance_m: float) -> float:
+    if not 0 <= tolerance_m < math.inf:
+        raise ValueError(f"tolerance_m must be a distance in metres, 0 or more, not {tolerance_m}")
+    return float(tolerance_m)
+
+
+def _points(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Floats, Floats, npt.NDArray[np.bool_]]:
+    """Coordinates as float64 arrays, and which of them are usable (finite, in range)."""
+    x = np.asarray(lon, dtype=np.float64)
+    y = np.asarray(lat, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(
+            f"lon and lat must be 1-D arrays of one length, not {x.shape} and {y.shape}"
+        )
+    with np.errstate(invalid="ignore"):
+        usable = (np.abs(x) <= 180) & (np.abs(y) <= 90)  # False for NaN
+    return x, y, usable
+
+
+# -- geometry shared by both methods --------------------------------------------------
+
+
+def _window_deg(geoms: npt.NDArray[np.object_], tolerance_m: float) -> tuple[float, float]:
+    """Half-sides (longitude, latitude degrees) of a box no point within tolerance can leave.
+
+    On the ellipsoid a path covers at least a * (1 - e²) metres per radian of latitude
+    and a * cos(lat) per radian of longitude. A point within tolerance of a commune, and
+    the geodesic to it, stay within the latitude window of the communes' latitudes, so
+    the cosine is taken there; 1 % is added on top. The same bounds hold for the local
+    metric used to find the nearest boundary point.
+    """
+    _, ymin, _, ymax = shapely.total_bounds(geoms)
+    spare = tolerance_m * _WINDOW_SPARE
+    window_lat = math.degrees(spare / (_GEOD.a * (1 - _GEOD.es)))
+    lat_cap = max(abs(ymin), abs(ymax)) + window_lat
+    if lat_cap > _MAX_WINDOW_LAT:
+        raise ValueError(f"tolerance_m {tolerance_m} reaches beyond {_MAX_WINDOW_LAT}° latitude")
+    return math.degrees(spare / (_GEOD.a * math.cos(math.radians(lat_cap)))), window_lat
+
+
+def _metres_per_degree(lat: Floats) -> tuple[Floats, Floats]:
+    """Metres per degree of longitude and of latitude at ``lat`` on the WGS84 ellipsoid."""
+    phi = np.radians(lat)
+    w = 1 - _GEOD.es * np.sin(phi) ** 2
+    prime_vertical = _GEOD.a / np.sqrt(w)
+    meridional = _GEOD.a * (1 - _GEOD.es) / w**1.5
+    return np.radians(prime_vertical * np.cos(phi)), np.radians(meridional)
 
 
 @dataclass(frozen=True)
-class Assignment:
-    """Where each point went."""
+class _Edges:
+    """Every edge of every ring, with its commune and its winding sign.
 
-    index: np.ndarray
-    """int32 position of the commune; -1 outside."""
-    how: np.ndarray
-    """uint8: INSIDE, SNAPPED or OUTSIDE."""
-    distance_m: np.ndarray
-    """0 inside, metres to the commune when snapped, NaN outside."""
+    ``winding`` is what crossing the edge eastwards adds to the number of times the
+    commune winds around a point: +1 entering, -1 leaving, 0 for horizontal edges.
+    """
 
+    xa: Floats
+    ya: Floats
+    xb: Floats
+    yb: Floats
+    commune: Ints
+    winding: Ints
+    chunks: Ints
+    """Where runs of up to _EDGES_PER_CHUNK edges of one ring begin, and the edge count."""
 
-def _degrees(tolerance_m: float, max_abs_lat: float) -> float:
-    """A distance in degrees at least as large as ``tolerance_m`` anywhere up to that latitude."""
-    if tolerance_m <= 0:
-        return 0.0
-    cos = math.cos(math.radians(min(max_abs_lat + 1.0, 89.0)))
-    return tolerance_m / (110_000.0 * cos)
+    @classmethod
+    def of(cls, geoms: npt.NDArray[np.object_]) -> _Edges:
+        parts, part_commune = shapely.get_parts(geoms, return_index=True)
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+        exterior = np.ones(len(rings), dtype=bool)
+        exterior[1:] = ring_part[1:] != ring_part[:-1]  # get_rings lists the shell first
+        # +1 where the commune lies left of the ring's direction (ccw shell, cw hole).
+        left = np.where(shapely.is_ccw(rings) == exterior, 1, -1)
+        start = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
+        ring = coord_ring[start]
+        xa, ya = coords[start, 0], coords[start, 1]
+        xb, yb = coords[start + 1, 0], coords[start + 1, 1]
+        # Eastwards across a downward edge is from its right to its left side.
+        direction = (yb < ya).astype(np.int64) - (yb > ya).astype(np.int64)
+        in_ring = np.arange(len(ring)) - np.searchsorted(ring, ring)
+        chunks = np.append(np.flatnonzero(in_ring % _EDGES_PER_CHUNK == 0), len(ring))
+        commune = part_commune[ring_part[ring]]
+        return cls(xa, ya, xb, yb, commune, left[ring] * direction, chunks)
 
 
 class _Exact:
-    """The plain method: covering communes, then the nearest within the tolerance."""
+    """The simple method: STRtree candidates, prepared covers, then nearest within tolerance."""
 
-    def __init__(self, geometries: np.ndarray, tolerance_m: float) -> None:
-        self.geometries = geometries
-        shapely.prepare(geometries)
-        self.tree = shapely.STRtree(geometries)
+    def __init__(self, geoms: npt.NDArray[np.object_], edges: _Edges, tolerance_m: float) -> None:
+        shapely.prepare(geoms)
+        self.geoms = geoms
+        self.tree = shapely.STRtree(geoms)
+        self.edges = edges
         self.tolerance_m = tolerance_m
-        bounds = shapely.total_bounds(geometries)
-        self.tolerance_deg = _degrees(tolerance_m, float(np.abs(bounds[[1, 3]]).max()))
-
-    def assign(self, lon: np.ndarray, lat: np.ndarray) -> Assignment:
-        n = len(lon)
-        index = np.full(n, -1, dtype=np.int32)
-        how = np.full(n, OUTSIDE, dtype=np.uint8)
-        distance = np.full(n, np.nan)
-        valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-        rows = np.flatnonzero(valid)
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            self._chunk(chunk, lon[chunk], lat[chunk], index=index, how=how, distance=distance)
-        return Assignment(index, how, distance)
-
-    def _chunk(
-        self,
-        rows: np.ndarray,
-        lon: np.ndarray,
-        lat: np.ndarray,
-        *,
-        index: np.ndarray,
-        how: np.ndarray,
-        distance: np.ndarray,
-    ) -> None:
-        points = shapely.points(lon, lat)
-        point_idx, geom_idx = self.tree.query(points, predicate="intersects")
-        best = np.full(len(rows), np.iinfo(np.int32).max, dtype=np.int64)
-        np.minimum.at(best, point_idx, geom_idx)
-        covered = best < np.iinfo(np.int32).max
-        index[rows[covered]] = best[covered]
-        how[rows[covered]] = INSIDE
-        distance[rows[covered]] = 0.0
-        if self.tolerance_m <= 0 or covered.all():
-            return
-        loose = np.flatnonzero(~covered)
-        near_point, near_geom = self.tree.query(
-            points[loose], predicate="dwithin", distance=self.tolerance_deg
+        self.window = _window_deg(geoms, tolerance_m)
+        first = edges.chunks[:-1]
+        self.chunk_bounds = (
+            np.minimum.reduceat(np.minimum(edges.xa, edges.xb), first),
+            np.minimum.reduceat(np.minimum(edges.ya, edges.yb), first),
+            np.maximum.reduceat(np.maximum(edges.xa, edges.xb), first),
+            np.maximum.reduceat(np.maximum(edges.ya, edges.yb), first),
         )
-        if len(near_point) == 0:
-            return
-        lines = shapely.shortest_line(self.geometries[near_geom], points[loose][near_point])
-        coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
-        # coords[:, 0] is on the commune, coords[:, 1] is the point.
-        _, _, metres = _GEOD.inv(coords[:, 1, 0], coords[:, 1, 1], coords[:, 0, 0], coords[:, 0, 1])
-        metres = np.asarray(metres, dtype=np.float64)
-        ok = metres <= self.tolerance_m
-        near_point, near_geom, metres = near_point[ok], near_geom[ok], metres[ok]
-        # Nearest first, then the lowest position: the first row of each point wins.
-        order = np.lexsort((near_geom, metres, near_point))
-        near_point, near_geom, metres = near_point[order], near_geom[order], metres[order]
-        first = np.ones(len(near_point), dtype=bool)
-        first[1:] = near_point[1:] != near_point[:-1]
-        target = rows[loose[near_point[first]]]
-        index[target] = near_geom[first]
-        how[target] = SNAPPED
-        distance[target] = metres[first]
+        self.chunk_tree = shapely.STRtree(shapely.box(*self.chunk_bounds))
+
+    def covering(self, x: Floats, y: Floats) -> Ints:
+        """Lowest position of a commune covering each point, or -1.
+
+        ``intersects_xy`` is "covers" for a point: both hold when the point is in the
+        polygon or on its boundary.
+        """
+        point, commune = self.tree.query(shapely.points(x, y))
+        hit = shapely.intersects_xy(self.geoms[commune], x[point], y[point])
+        lowest = np.full(len(x), len(self.geoms), dtype=np.int64)
+        np.minimum.at(lowest, point[hit], commune[hit])
+        return np.where(lowest < len(self.geoms), lowest, _NONE)
+
+    def nearest(self, x: Floats, y: Floats) -> tuple[Ints, Floats]:
+        """Nearest commune within tolerance (ties: lowest position) and the metres to it.
+
+        -1 and NaN where no commune is that near. The candidates are the edges whose
+        bounding box meets the snapping window around the point, found by chunks of
+        edges; points go a few thousand at a time, fewer when their windows hold many
+        edges, so that memory stays bounded.
+        """
+        index = np.full(len(x), _NONE, dtype=np.int64)
+        metres = np.full(len(x), np.nan)
+        if self.tolerance_m == 0:
+            return index, metres
+        wx, wy = self.window
+        chunks = self.edges.chunks
+        for batch in _batches(len(x), _SNAP_POINTS):
+            bx, by = x[batch], y[batch]
+            point, chunk = self.chunk_tree.query(shapely.box(bx - wx, by - wy, bx + wx, by + wy))
+            point, chunk = self._unpruned(bx, by, point, chunk)
+            count = chunks[chunk + 1] - chunks[chunk]
+            load = np.bincount(point, weights=count, minlength=len(bx))
+            for part in _parts(load, _SNAP_PAIRS):
+                keep = (point >= part.start) & (point < part.stop)
+                edge = np.repeat(chunks[chunk[keep]], count[keep]) + _ramp(count[keep])
+                found, commune, distance = self._nearest_edge(
+                    bx, by, np.repeat(point[keep], count[keep]), edge
+                )
+                index[batch.start + found] = commune
+                metres[batch.start + found] = distance
+        return index, metres
+
+    def _unpruned(self, x: Floats, y: Floats, point: Ints, chunk: Ints) -> tuple[Ints, Ints]:
+        """The (point, chunk) pairs left once chunks that cannot hold the nearest edge go.
+
+        In the local metric at the point, a chunk whose bounding box is farther than the
+        tolerance, or than the nearest chunk's first vertex, by more than _PRUNE_SPARE
+        (far above the local metric's error) cannot hold the nearest edge.
+        """
+        xmin, ymin, xmax, ymax = (bound[chunk] for bound in self.chunk_bounds)
+        px, py = x[point], y[point]
+        kx, ky = _metres_per_degree(py)
+        gap_x = np.maximum(np.maximum(xmin - px, px - xmax), 0) * kx
+        gap_y = np.maximum(np.maximum(ymin - py, py - ymax), 0) * ky
+        lower = np.hypot(gap_x, gap_y)
+        vertex = self.edges.chunks[chunk]
+        reach = np.hypot((self.edges.xa[vertex] - px) * kx, (self.edges.ya[vertex] - py) * ky)
+        upper = np.full(len(x), self.tolerance_m)
+        np.minimum.at(upper, point, reach)
+        keep = lower <= upper[point] * _PRUNE_SPARE
+        return point[keep], chunk[keep]
+
+    def _nearest_edge(
+        self, x: Floats, y: Floats, point: Ints, edge: Ints
+    ) -> tuple[Ints, Ints, Floats]:
+        """Given (point, edge) pairs: the points with a commune within tolerance, the
+        nearest such commune (ties: lowest position) and the metres to it."""
+        e = self.edges
+        px, py = x[point], y[point]
+        kx, ky = _metres_per_degree(py)
+        ax, ay = (e.xa[edge] - px) * kx, (e.ya[edge] - py) * ky
+        dx, dy = (e.xb[edge] - e.xa[edge]) * kx, (e.yb[edge] - e.ya[edge]) * ky
+        length2 = dx * dx + dy * dy
+        t = np.clip(-(ax * dx + ay * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+        local2 = (ax + t * dx) ** 2 + (ay + t * dy) ** 2
+        commune = e.commune[edge]
+        # Per (point, commune): the edge nearest in the local metric (ties: first edge).
+        order = np.lexsort((edge, local2, commune, point))
+        first = order[_starts(point[order], commune[order])]
+        tf, ef = t[first], edge[first]
+        qx = np.where(tf == 1, e.xb[ef], e.xa[ef] + tf * (e.xb[ef] - e.xa[ef]))
+        qy = np.where(tf == 1, e.yb[ef], e.ya[ef] + tf * (e.yb[ef] - e.ya[ef]))
+        _, _, geodesic = _GEOD.inv(px[first], py[first], qx, qy)
+        near = geodesic <= self.tolerance_m
+        candidate, commune, geodesic = point[first][near], commune[first][near], geodesic[near]
+        # Per point: the nearest commune, ties to the lowest position.
+        order = np.lexsort((commune, geodesic, candidate))
+        best = order[_starts(candidate[order])]
+        return candidate[best], commune[best], geodesic[best]
+
+    def assign(self, x: Floats, y: Floats) -> tuple[Ints, npt.NDArray[np.uint8], Floats]:
+        """Index, how and distance for usable points (finite, in range)."""
+        index = self.covering(x, y)
+        how = np.full(len(x), INSIDE, dtype=np.uint8)
+        distance = np.zeros(len(x))
+        outside = np.flatnonzero(index == _NONE)
+        near_index, near_metres = self.nearest(x[outside], y[outside])
+        index[outside] = near_index
+        how[outside] = np.where(near_index == _NONE, OUTSIDE, SNAPPED)
+        distance[outside] = near_metres
+        return index, how, distance
+
+
+def _ramp(counts: Ints) -> Ints:
+    """0, 1, ..., n - 1 for each n in ``counts``, end to end (to expand runs)."""
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _starts(*keys: Ints) -> npt.NDArray[np.bool_]:
+    """Where a run of equal keys begins, in arrays sorted by those keys."""
+    same = np.ones(max(len(keys[0]) - 1, 0), dtype=bool)
+    for key in keys:
+        same &= key[1:] == key[:-1]
+    return np.concatenate([np.ones(min(len(keys[0]), 1), dtype=bool), ~same])
 
 
 def assign_reference(
-    geometries: Sequence[shapely.Geometry] | np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
+    geometries: Sequence[shapely.Geometry] | npt.NDArray[np.object_],
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
     *,
     tolerance_m: float = 100.0,
 ) -> Assignment:
-    """The plain, obviously-correct method: the oracle for tests and benchmarks."""
-    exact = _Exact(np.asarray(geometries, dtype=object), tolerance_m)
-    return exact.assign(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+    """The simple, obviously-correct method (STRtree candidates + prepared contains/covers,
+    then nearest within tolerance): the oracle for tests and the benchmark."""
+    geoms = _polygons(geometries)
+    exact = _Exact(geoms, _Edges.of(geoms), _tolerance(tolerance_m))
+    x, y, usable = _points(lon, lat)
+    result = _outside(len(x))
+    usable_at = np.flatnonzero(usable)
+    for batch in _batches(len(usable_at), _CHUNK):
+        where = usable_at[batch]
+        _fill(result, where, *exact.assign(x[where], y[where]))
+    return result
+
+
+def _outside(n: int) -> Assignment:
+    return Assignment(
+        np.full(n, _NONE, dtype=np.int32), np.full(n, OUTSIDE, dtype=np.uint8), np.full(n, np.nan)
+    )
+
+
+def _fill(
+    result: Assignment,
+    where: Ints,
+    index: Ints,
+    how: npt.NDArray[np.uint8],
+    distance: Floats,
+) -> None:
+    result.index[where] = index
+    result.how[where] = how
+    result.distance_m[where] = distance
+
+
+# -- the grid ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where the cells are: origin, finest side (a power of two, degrees), levels, shape."""
+
+    x0: float
+    y0: float
+    cell: float
+    levels: int
+    """Splits from a root cell down to a finest cell."""
+    nx: int
+    """Finest cells across (a multiple of the root cells across)."""
+    ny: int
+
+    @classmethod
+    def around(cls, geoms: npt.NDArray[np.object_], window: tuple[float, float]) -> _Frame:
+        """A frame over the communes and their snapping window.
+
+        The finest side is about 1/128 of a typical commune's (the square root of the
+        mean area), coarser if the boundaries would cross more than 4 million finest
+        cells; the root grid has at most 65,536 cells.
+        """
+        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+        typical = math.sqrt(shapely.area(geoms).sum() / np.count_nonzero(~shapely.is_empty(geoms)))
+        log2 = max(
+            round(math.log2(typical / _FINE_CELLS_ACROSS)),
+            math.ceil(math.log2(shapely.length(geoms).sum() / _MAX_BOUNDARY_CELLS)),
+        )
+        cell = 2.0 ** min(max(log2, _MIN_CELL_LOG2), _MAX_CELL_LOG2)
+        pad_x, pad_y = window[0] + 2 * _MARGIN_DEG, window[1] + 2 * _MARGIN_DEG
+        x0 = math.floor((xmin - pad_x) / cell) * cell
+        y0 = math.floor((ymin - pad_y) / cell) * cell
+        width, height = (xmax + pad_x - x0) / cell, (ymax + pad_y - y0) / cell
+        levels = 0
+        while math.ceil(width / _BRANCH**levels) * math.ceil(height / _BRANCH**levels) > (
+            _ROOT_MAX_CELLS
+        ):
+            levels += 1
+        root = _BRANCH**levels
+        return cls(
+            x0, y0, cell, levels, math.ceil(width / root) * root, math.ceil(height / root) * root
+        )
+
+    def shift(self, level: int) -> int:
+        """Bits from a finest cell's column or row to its column or row at ``level``."""
+        return _BRANCH_BITS * (self.levels - level)
+
+
+def _touched(edges: _Edges, frame: _Frame) -> Ints:
+    """Finest cells (row * nx + column, sorted) that an edge touches, cells grown by the margin.
+
+    Each edge is cut into pieces no longer than a cell; a piece can touch only the
+    cells its bounding box, grown by the margin, overlaps: at most 3 x 3. Work is in
+    finest-cell units east and north of the origin, a batch of edges at a time.
+    """
+    inv = 1 / frame.cell
+    margin = _MARGIN_DEG * inv
+    found = []
+    for batch in _batches(len(edges.xa)):
+        u0, v0 = (edges.xa[batch] - frame.x0) * inv, (edges.ya[batch] - frame.y0) * inv
+        du, dv = (edges.xb[batch] - frame.x0) * inv - u0, (edges.yb[batch] - frame.y0) * inv - v0
+        pieces = np.maximum(np.ceil(np.maximum(np.abs(du), np.abs(dv))), 1).astype(np.int64)
+        k = _ramp(pieces)
+        step_u, step_v = np.repeat(du / pieces, pieces), np.repeat(dv / pieces, pieces)
+        u, v = np.repeat(u0, pieces) + k * step_u, np.repeat(v0, pieces) + k * step_v
+        col = np.floor(u + np.minimum(step_u, 0) - margin).astype(np.int64)
+        cols = np.floor(u + np.maximum(step_u, 0) + margin).astype(np.int64) - col
+        row = np.floor(v + np.minimum(step_v, 0) - margin).astype(np.int64)
+        rows = np.floor(v + np.maximum(step_v, 0) + margin).astype(np.int64) - row
+        first = row * frame.nx + col
+        cells = [
+            (first + i * frame.nx + j)[(rows >= i) & (cols >= j)]
+            for i in range(int(rows.max(initial=0)) + 1)
+            for j in range(int(cols.max(initial=0)) + 1)
+        ]
+        found.append(_unique(np.concatenate(cells)))
+    return _unique(np.concatenate(found))
+
+
+def _batches(n: int, size: int = _BATCH) -> list[slice]:
+    """Slices of ``size`` items covering ``range(n)``, to bound memory."""
+    return [slice(start, start + size) for start in range(0, n, size)]
+
+
+def _parts(load: npt.NDArray[np.number[Any]], cap: int) -> list[slice]:
+    """Consecutive ranges of items whose loads add up to about ``cap`` (at most the cap
+    plus one item's load)."""
+    group = (np.cumsum(load) - load) // cap
+    starts = np.flatnonzero(np.diff(group, prepend=-1))
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], len(load)], strict=True)]
+
+
+@dataclass(frozen=True)
+class _Crossings:
+    """Where edges cross the centre lines of the finest rows, ordered by row then eastwards.
+
+    ``depth`` and ``positions`` are cumulative sums over the crossings (with a leading
+    0) of the winding and of the winding times the commune's position: west of a point
+    of a row line, they count the communes covering the point and sum their positions.
+    Each ring's crossings of one line sum to 0, so earlier rows add nothing.
+    """
+
+    key: Floats
+    depth: Ints
+    positions: Ints
+    stride: int
+
+    @classmethod
+    def of(cls, edges: _Edges, frame: _Frame) -> _Crossings:
+        inv = 1 / frame.cell
+        stride = frame.nx + 2
+        keys, windings, communes = [], [], []
+        for batch in _batches(len(edges.xa)):
+            xa, ya, xb, yb = edges.xa[batch], edges.ya[batch], edges.xb[batch], edges.yb[batch]
+            low, high = np.minimum(ya, yb), np.maximum(ya, yb)
+            slanted = np.flatnonzero(low < high)
+            first = np.floor((low[slanted] - frame.y0) * inv - 0.5).astype(np.int64)
+            count = np.floor((high[slanted] - frame.y0) * inv - 0.5).astype(np.int64) + 2 - first
+            edge = np.repeat(slanted, count)
+            row = np.repeat(first, count) + _ramp(count)
+            line = frame.y0 + (row + 0.5) * frame.cell
+            keep = (low[edge] <= line) & (line < high[edge])  # half-open: vertices count once
+            edge, row, line = edge[keep], row[keep], line[keep]
+            x = xa[edge] + (line - ya[edge]) * (xb[edge] - xa[edge]) / (yb[edge] - ya[edge])
+            keys.append(row * stride + ((x - frame.x0) * inv + 1))
+            windings.append(edges.winding[batch][edge])
+            communes.append(edges.commune[batch][edge])
+        key = np.concatenate(keys)
+        order = np.argsort(key)
+        winding = np.concatenate(windings)[order]
+        zero = np.zeros(1, dtype=np.int64)
+        return cls(
+            key[order],
+            np.concatenate([zero, np.cumsum(winding)]),
+            np.concatenate([zero, np.cumsum(winding * np.concatenate(communes)[order])]),
+            stride,
+        )
+
+    def covering(self, row: Ints, column: Floats) -> tuple[Ints, Ints]:
+        """Communes covering, and the sum of their positions, at points of finest row lines.
+
+        ``column`` is in finest cells east of the origin; no boundary may be near the points.
+        """
+        at = np.searchsorted(self.key, row * self.stride + column + 1)
+        return self.depth[at], self.positions[at]
+
+
+class _Grid:
+    """The tree of cells: a root grid; every cell a commune, outside, exact, or split."""
+
+    def __init__(
+        self, frame: _Frame, root: npt.NDArray[np.int32], blocks: list[npt.NDArray[np.int32]]
+    ) -> None:
+        self.frame = frame
+        self.root = root
+        self.blocks = blocks
+        """Per level below the root: the children of each split cell, 4 x 4 row-major."""
+
+    def lookup(self, x: Floats, y: Floats) -> npt.NDArray[np.int32]:
+        """Per point: a commune's position, -1 (outside) or _EXACT."""
+        frame = self.frame
+        inv = 1 / frame.cell
+        u, v = (x - frame.x0) * inv, (y - frame.y0) * inv
+        with np.errstate(invalid="ignore"):
+            inside = np.flatnonzero((u >= 0) & (u < frame.nx) & (v >= 0) & (v < frame.ny))
+        col, row = u[inside].astype(np.int64), v[inside].astype(np.int64)  # floor: u, v >= 0
+        shift = frame.shift(0)
+        value = self.root[(row >> shift) * (frame.nx >> shift) + (col >> shift)]
+        for level, blocks in enumerate(self.blocks, start=1):
+            split = np.flatnonzero(value <= _FIRST_BLOCK)
+            shift = frame.shift(level)
+            local = ((row[split] >> shift) & (_BRANCH - 1)) << _BRANCH_BITS | (
+                (col[split] >> shift) & (_BRANCH - 1)
+            )
+            block = (_FIRST_BLOCK - value[split]).astype(np.int64)
+            value[split] = blocks[block << (2 * _BRANCH_BITS) | local]
+        out = np.full(len(x), _NONE, dtype=np.int32)
+        out[inside] = value
+        return out
+
+
+class _GridBuilder:
+    """Decides the cells level by level, from the root down, splitting undecided ones."""
+
+    def __init__(self, edges: _Edges, exact: _Exact, frame: _Frame) -> None:
+        self.exact = exact
+        self.frame = frame
+        self.crossings = _Crossings.of(edges, frame)
+        touched = _touched(edges, frame)
+        self.touched_rows, self.touched_cols = np.divmod(touched, frame.nx)
+
+    def build(self) -> _Grid:
+        """Decide the root cells, then the children of every split cell, down to the finest.
+
+        ``at`` follows each touched finest cell down the tree: the position, in the
+        current level's cells, of the cell holding it (always a split cell).
+        """
+        frame = self.frame
+        shift = frame.shift(0)
+        wide = frame.nx >> shift
+        rows, cols = (
+            c.astype(np.int32) for c in np.divmod(np.arange(wide * (frame.ny >> shift)), wide)
+        )
+        at = (self.touched_rows >> shift) * wide + (self.touched_cols >> shift)
+        values = []
+        for level in range(frame.levels + 1):
+            touched = np.zeros(len(rows), dtype=bool)
+            touched[at] = True
+            near = self.near(level)
+            value = np.empty(len(rows), dtype=np.int32)
+            split = np.empty(len(rows), dtype=bool)
+            for batch in _batches(len(rows)):
+                value[batch], split[batch] = self.decide(
+                    level,
+                    rows[batch].astype(np.int64),
+                    cols[batch].astype(np.int64),
+                    touched[batch],
+                    near,
+                )
+            values.append(value)
+            if level == frame.levels:
+                value[split] = _EXACT
+                break
+            parents = np.flatnonzero(split)
+            value[parents] = _FIRST_BLOCK - np.arange(len(parents))
+            rows, cols = _children(rows[parents], cols[parents])
+            block = np.full(len(value), -1, dtype=np.int64)
+            block[parents] = np.arange(len(parents))
+            shift = frame.shift(level + 1)
+            local = ((self.touched_rows >> shift) & (_BRANCH - 1)) << _BRANCH_BITS | (
+                (self.touched_cols >> shift) & (_BRANCH - 1)
+            )
+            at = block[at] << (2 * _BRANCH_BITS) | local
+        return _Grid(frame, values[0], values[1:])
+
+    def decide(
+        self,
+        level: int,
+        rows: Ints,
+        cols: Ints,
+        touched: npt.NDArray[np.bool_],
+        near: _Near | None,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+        """Each cell's value at a level (a commune, outside, exact), and which to split.
+
+        Cells an edge touches are split. The others are covered, all over, by the same
+        communes: one point tells which. Uncovered ones within the snapping window of a
+        boundary are split, or left to the exact test once cells are about as small as
+        the window, or when nearness cannot be checked (no ``near``).
+        """
+        frame, shift = self.frame, self.frame.shift(level)
+        free = np.flatnonzero(~touched)
+        # A free cell just east of another is covered like it (no edge between them):
+        # only the first cell of each run is looked at.
+        follows = np.zeros(len(free), dtype=bool)
+        follows[1:] = (rows[free[1:]] == rows[free[:-1]]) & (cols[free[1:]] == cols[free[:-1]] + 1)
+        first = free[~follows]
+        row = (rows[first] << shift) + ((1 << shift) >> 1)  # a finest row line through the cell
+        column = (cols[first] << shift) + (1 << shift) / 2  # the cell's centre on it
+        depth, positions = self.crossings.covering(row, column)
+        label = np.where(depth == 1, positions, _NONE)
+        several = np.flatnonzero((depth != 0) & (depth != 1))  # overlaps: ask the exact test
+        if several.size:
+            label[several] = self.exact.covering(
+                frame.x0 + column[several] * frame.cell,
+                frame.y0 + (row[several] + 0.5) * frame.cell,
+            )
+        value = np.full(len(rows), _NONE, dtype=np.int32)
+        value[free] = label[np.cumsum(~follows) - 1]
+        split = touched.copy()
+        empty = free[value[free] == _NONE]
+        if self.exact.tolerance_m == 0 or empty.size == 0:
+            return value, split
+        if near is None:
+            value[empty] = _EXACT
+            return value, split
+        close = near.cells(rows[empty], cols[empty])
+        if level < frame.levels and frame.cell * (1 << shift) > 2 * max(self.exact.window):
+            split[empty[close]] = True
+        else:
+            value[empty[close]] = _EXACT
+        return value, split
+
+    def near(self, level: int) -> _Near | None:
+        """The level's touched cells, to tell which cells an edge may come near.
+
+        None (cannot tell) when the snapping window spans more than _MAX_REACH cells,
+        or the level has more than _MAX_DENSE_CELLS cells.
+        """
+        frame, shift = self.frame, self.frame.shift(level)
+        side = frame.cell * (1 << shift)
+        reach_x = math.ceil((self.exact.window[0] + _MARGIN_DEG) / side)
+        reach_y = math.ceil((self.exact.window[1] + _MARGIN_DEG) / side)
+        wide, high = frame.nx >> shift, frame.ny >> shift
+        if (
+            self.exact.tolerance_m == 0
+            or max(reach_x, reach_y) > _MAX_REACH
+            or wide * high > _MAX_DENSE_CELLS
+        ):
+            return None
+        touched = np.zeros((high + 2 * reach_y, wide + 2 * reach_x), dtype=bool)
+        touched[(self.touched_rows >> shift) + reach_y, (self.touched_cols >> shift) + reach_x] = (
+            True
+        )
+        return _Near(touched, reach_y, reach_x)
+
+
+@dataclass(frozen=True)
+class _Near:
+    """A level's touched cells, padded by ``reach`` cells on every side.
+
+    An edge point within the snapping window of a cell lies in a touched cell of the
+    same level at most ``reach`` cells away (``reach`` = window / cell side, rounded up).
+    """
+
+    touched: npt.NDArray[np.bool_]
+    reach_y: int
+    reach_x: int
+
+    def cells(self, rows: Ints, cols: Ints) -> npt.NDArray[np.bool_]:
+        """Whether an edge may come within the snapping window of each cell."""
+        near = np.zeros(len(rows), dtype=bool)
+        for dr in range(2 * self.reach_y + 1):
+            for dc in range(2 * self.reach_x + 1):
+                near |= self.touched[rows + dr, cols + dc]
+        return near
+
+
+def _unique(values: Ints) -> Ints:
+    """Sorted distinct values (numpy's hash-based unique is much slower on millions)."""
+    ordered: Ints = np.sort(values)
+    distinct = np.ones(len(ordered), dtype=bool)
+    distinct[1:] = ordered[1:] != ordered[:-1]
+    return ordered[distinct]
+
+
+def _children(
+    rows: npt.NDArray[np.int32], cols: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """The 4 x 4 children of each cell, cell by cell, row-major within a cell."""
+    down = np.repeat(np.arange(_BRANCH, dtype=np.int32), _BRANCH)
+    across = np.tile(np.arange(_BRANCH, dtype=np.int32), _BRANCH)
+    return (
+        ((rows << _BRANCH_BITS)[:, None] + down).ravel(),
+        ((cols << _BRANCH_BITS)[:, None] + across).ravel(),
+    )
 
 
 class CommuneIndex:
-    """Communes prepared for fast assignment (grid lookup + exact method near borders)."""
+    """Communes prepared for fast assignment; the rules are in the module docstring."""
 
-    def __init__(
-        self,
-        exact: _Exact,
-        origin: tuple[float, float],
-        cell: float,
-        cells: np.ndarray,
-        candidates: tuple[np.ndarray, np.ndarray],
-    ) -> None:
+    def __init__(self, exact: _Exact, grid: _Grid) -> None:
         self._exact = exact
-        self._x0, self._y0 = origin
-        self._cell = cell
-        self._cells = cells
-        """int32 per cell: commune position, _SAFE_OUTSIDE, or _EXACT."""
-        self._block_start, self._block_polys = candidates
-        """Per block of _BLOCK x _BLOCK cells: the communes touching it (CSR arrays)."""
+        self._grid = grid
 
     @classmethod
     def build(
-        cls, geometries: Sequence[shapely.Geometry] | np.ndarray, *, tolerance_m: float = 100.0
+        cls,
+        geometries: Sequence[shapely.Geometry] | npt.NDArray[np.object_],
+        *,
+        tolerance_m: float = 100.0,
     ) -> CommuneIndex:
-        """Rasterise the communes' borders and label the border-free areas between them.
+        """Check the communes and build the grid (valid (multi)polygons, WGS84 degrees)."""
+        geoms = _polygons(geometries)
+        edges = _Edges.of(geoms)
+        exact = _Exact(geoms, edges, _tolerance(tolerance_m))
+        return cls(exact, _GridBuilder(edges, exact, _Frame.around(geoms, exact.window)).build())
 
-        Cells a border passes through, and their 8 neighbours, need the exact
-        method. Every other cell lies in a connected area that no border
-        crosses, so one exact test of one point per area answers all its
-        cells. Outside every commune, cells within the tolerance of a border
-        need the exact method too (snapping).
-        """
-        from scipy import ndimage
+    def assign(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Assignment:
+        """Assign every point; the same result as :func:`assign_reference`, faster."""
+        x, y, usable = _points(lon, lat)
+        result = _outside(len(x))
+        for start in range(0, len(x), _CHUNK):
+            part = np.arange(start, min(start + _CHUNK, len(x)))
+            value = self._lookup(x[part], y[part], usable[part])
+            inside = value >= 0
+            result.index[part[inside]] = value[inside]
+            result.how[part[inside]] = INSIDE
+            result.distance_m[part[inside]] = 0.0
+            todo = part[value == _EXACT]
+            _fill(result, todo, *self._exact.assign(x[todo], y[todo]))
+        return result
 
-        exact = _Exact(np.asarray(geometries, dtype=object), tolerance_m)
-        x0, y0, x1, y1 = shapely.total_bounds(exact.geometries)
-        cell = max(math.sqrt((x1 - x0) * (y1 - y0) / _TARGET_CELLS), _MIN_CELL)
-        margin = exact.tolerance_deg + 3 * cell
-        x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
-        nx, ny = math.ceil((x1 - x0) / cell), math.ceil((y1 - y0) / cell)
-        borders = shapely.segmentize(shapely.boundary(exact.geometries), cell / 2)
-        xy = shapely.get_coordinates(borders)
-        border = np.zeros((ny, nx), dtype=bool)
-        border[
-            ((xy[:, 1] - y0) // cell).astype(np.int64), ((xy[:, 0] - x0) // cell).astype(np.int64)
-        ] = True
-        near = ndimage.binary_dilation(border, structure=np.ones((3, 3), dtype=bool))
-        labels, count = ndimage.label(~near)
-        # Any one cell of each area will do (the last written wins; which one does not matter).
-        flat = labels.ravel()
-        first = np.empty(count + 1, dtype=np.int64)
-        first[flat] = np.arange(flat.size)
-        first = first[1:]  # label 0 is the border cells
-        row, col = np.divmod(first, nx)
-        owner = _Exact(exact.geometries, 0.0).assign(
-            x0 + (col + 0.5) * cell, y0 + (row + 0.5) * cell
-        )
-        answer = np.concatenate([[_EXACT], np.where(owner.index >= 0, owner.index, _SAFE_OUTSIDE)])
-        cells = answer[labels].astype(np.int32)
-        if exact.tolerance_deg > 0:
-            reach = math.ceil(exact.tolerance_deg / cell) + 1
-            band = ndimage.binary_dilation(
-                border, structure=np.ones((3, 3), dtype=bool), iterations=reach
-            )
-            cells[band & (cells == _SAFE_OUTSIDE)] = _EXACT
-        return cls(exact, (x0, y0), cell, cells, _block_candidates(exact, (x0, y0), cell, cells))
-
-    @property
-    def exact_share(self) -> float:
-        """Share of grid cells that need the exact method (a measure of border density)."""
-        return float((self._cells == _EXACT).mean())
-
-    def assign(self, lon: np.ndarray, lat: np.ndarray) -> Assignment:
-        lon = np.asarray(lon, dtype=np.float64)
-        lat = np.asarray(lat, dtype=np.float64)
-        n = len(lon)
-        ny, nx = self._cells.shape
-        with np.errstate(invalid="ignore"):
-            ix = np.floor((lon - self._x0) / self._cell)
-            iy = np.floor((lat - self._y0) / self._cell)
-        in_grid = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)  # False for NaN
-        state = np.full(n, _SAFE_OUTSIDE, dtype=np.int32)
-        state[in_grid] = self._cells[iy[in_grid].astype(np.int64), ix[in_grid].astype(np.int64)]
-        index = np.where(state >= 0, state, -1).astype(np.int32)
-        how = np.where(state >= 0, INSIDE, OUTSIDE).astype(np.uint8)
-        distance = np.where(state >= 0, 0.0, np.nan)
-        todo = np.flatnonzero(state == _EXACT)
-        if len(todo):
-            block = (iy[todo].astype(np.int64) // _BLOCK) * self._blocks_x + (
-                ix[todo].astype(np.int64) // _BLOCK
-            )
-            covering = self._covering(lon[todo], lat[todo], block)
-            hit = covering >= 0
-            index[todo[hit]], how[todo[hit]], distance[todo[hit]] = covering[hit], INSIDE, 0.0
-            rest = todo[~hit]
-            if len(rest) and self._exact.tolerance_m > 0:
-                part = self._exact.assign(lon[rest], lat[rest])
-                index[rest], how[rest], distance[rest] = part.index, part.how, part.distance_m
-        return Assignment(index, how, distance)
-
-    @property
-    def _blocks_x(self) -> int:
-        return int(-(-self._cells.shape[1] // _BLOCK))
-
-    def _covering(self, lon: np.ndarray, lat: np.ndarray, block: np.ndarray) -> np.ndarray:
-        """Lowest position of a commune covering each point (-1: none), from block candidates."""
-        start, stop = self._block_start[block], self._block_start[block + 1]
-        counts = stop - start
-        point = np.repeat(np.arange(len(lon)), counts)
-        offset = np.arange(len(point)) - np.repeat(np.cumsum(counts) - counts, counts)
-        poly = self._block_polys[np.repeat(start, counts) + offset]
-        order = np.argsort(poly, kind="stable")
-        point, poly = point[order], poly[order]
-        bounds = np.flatnonzero(np.diff(poly)) + 1
-        hits = np.zeros(len(point), dtype=bool)
-        for lo, hi in zip(
-            np.concatenate([[0], bounds]), np.concatenate([bounds, [len(poly)]]), strict=True
-        ):
-            if hi > lo:
-                at = point[lo:hi]
-                hits[lo:hi] = shapely.intersects_xy(
-                    self._exact.geometries[poly[lo]], lon[at], lat[at]
-                )
-        best = np.full(len(lon), np.iinfo(np.int32).max, dtype=np.int64)
-        np.minimum.at(best, point[hits], poly[hits])
-        return np.where(best < np.iinfo(np.int32).max, best, -1).astype(np.int32)
-
-
-def _block_candidates(
-    exact: _Exact, origin: tuple[float, float], cell: float, cells: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each block of cells holding an exact cell: the communes whose shape touches it."""
-    ny, nx = cells.shape
-    by, bx = -(-ny // _BLOCK), -(-nx // _BLOCK)
-    padded = np.zeros((by * _BLOCK, bx * _BLOCK), dtype=bool)
-    padded[:ny, :nx] = cells == _EXACT
-    needed = np.flatnonzero(padded.reshape(by, _BLOCK, bx, _BLOCK).any(axis=(1, 3)))
-    row, col = np.divmod(needed, bx)
-    size = cell * _BLOCK
-    left, bottom = origin[0] + col * size, origin[1] + row * size
-    pad = 2 * cell  # generous: a point's cell index may round to a neighbouring cell
-    boxes = shapely.box(left - pad, bottom - pad, left + size + pad, bottom + size + pad)
-    box_idx, poly = exact.tree.query(boxes, predicate="intersects")
-    block = needed[box_idx]
-    order = np.lexsort((poly, block))
-    block, poly = block[order], poly[order]
-    start = np.searchsorted(block, np.arange(by * bx + 1))
-    return start.astype(np.int64), poly.astype(np.int32)
+    def _lookup(self, x: Floats, y: Floats, usable: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
+        """Grid value per point: a commune's position, -1 (outside) or -2 (exact test)."""
+        value = self._grid.lookup(x, y)
+        value[~usable] = _NONE
+        return value
