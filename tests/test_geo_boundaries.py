@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
 
@@ -203,23 +202,3 @@ def test_report_is_json_serialisable() -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert data["communes"] == 30
     assert data["code_field"] == "id"
-
-
-def test_one_province_is_kept_from_the_national_file(shared_data: Path) -> None:
-    folder = shared_data / "boundaries_2025"
-    alone, _ = read_boundaries(folder / "vn2025_communes_lai_chau.geojson")
-    national = folder / "vn2025_communes_all_34prov.geojson"
-    by_name, report = read_boundaries(national, BoundaryOptions(province="tinh lai chau"))
-    by_code, _ = read_boundaries(national, BoundaryOptions(province="12"))
-    assert report.features_read == 3321
-    assert report.province == "12 Lai Châu"
-    assert by_name["code"].tolist() == by_code["code"].tolist() == alone["code"].tolist()
-    assert len(alone) == 38
-    assert same_shapes(by_name, alone)
-    with pytest.raises(UsageError, match="no province matches 'Atlantis'") as info:
-        read_boundaries(national, BoundaryOptions(province="Atlantis"))
-    assert "52 Gia Lai" in str(info.value.hint)
-    # Overlaps between simplified neighbours exist in the real file and are reported.
-    assert report.overlaps
-    assert all(a < b for a, b, _ in report.overlaps)
-    assert np.isfinite([m2 for *_, m2 in report.overlaps]).all()
