@@ -264,3 +264,91 @@ def test_rule_values_are_checked_with_clear_messages() -> None:
         parse_targets(["6G=1000"])
     with pytest.raises(UsageError, match="not a number"):
         parse_targets(["4G=fast"])
+
+
+def mixed_frame(rows: int, seed: int, communes: int = 4) -> pl.DataFrame:
+    """Several communes, operators and technologies; tiles among the tests; hex pseudonyms."""
+    rng = np.random.default_rng(seed)
+    tile = rng.random(rows) < 0.05
+    weight = np.where(tile, rng.integers(2, 50, rows), 1)
+    devices = [f"{d:016x}" for d in rng.integers(0, 2**63, max(rows // 3, 1))]
+    return pl.DataFrame(
+        {
+            "commune_code": rng.choice([f"{10001 + i}" for i in range(communes)], rows),
+            "operator": rng.choice(["Viettel", "MobiFone", "VNPT-VinaPhone"], rows),
+            "technology": rng.choice(["4G", "5G", "3G", "wifi"], rows, p=[0.6, 0.2, 0.1, 0.1]),
+            "download_mbps": np.round(rng.lognormal(3.6, 0.7, rows), 2),
+            "upload_mbps": np.where(rng.random(rows) < 0.1, np.nan, rng.lognormal(2.5, 0.5, rows)),
+            "latency_ms": np.round(rng.lognormal(3.5, 0.3, rows), 1),
+            "device_id": [None if t else devices[i % len(devices)] for i, t in enumerate(tile)],
+            "weight": weight,
+            "aggregate": tile,
+            "devices": np.where(tile, weight // 2, 0),
+            "peak": rng.random(rows) < 0.2,
+        }
+    ).with_columns(
+        pl.col("upload_mbps").fill_nan(None),
+        devices=pl.when(pl.col("aggregate")).then(pl.col("devices")),
+    )
+
+
+def expected_group(rows: list[dict], target: float | None) -> dict[str, float | int | None]:
+    """One group's figures in plain Python and numpy, straight from the definitions."""
+    singles = [r for r in rows if not r["aggregate"]]
+    tiles = [r for r in rows if r["aggregate"]]
+    weights = np.array([r["weight"] for r in rows], dtype=float)
+    dl = np.array([r["download_mbps"] for r in rows])
+    single_dl = np.array([r["download_mbps"] for r in singles])
+    uploads = [(r["upload_mbps"], r["weight"]) for r in rows if r["upload_mbps"] is not None]
+    peak = [r["download_mbps"] for r in singles if r["peak"]]
+    return {
+        "tests": int(weights.sum()),
+        "tile_tests": sum(r["weight"] for r in tiles),
+        "devices": len({r["device_id"] for r in singles}) + sum(r["devices"] for r in tiles),
+        "download_mean_mbps": float((dl * weights).sum() / weights.sum()),
+        "download_median_mbps": float(np.median(single_dl)) if singles else None,
+        "download_p10_mbps": float(np.percentile(single_dl, 10)) if singles else None,
+        "upload_mean_mbps": sum(u * w for u, w in uploads) / sum(w for _, w in uploads),
+        "latency_median_ms": float(np.median([r["latency_ms"] for r in singles])),
+        "share_ge_target": None if target is None else float((single_dl >= target).mean()),
+        "peak_download_mean_mbps": float(np.mean(peak)) if peak else None,
+    }
+
+
+def test_every_level_equals_a_plain_computation() -> None:
+    data = mixed_frame(6000, seed=11)
+    stats = statistics(data.lazy(), Rule())
+    records = data.to_dicts()
+    cellular = {"2G", "3G", "4G", "5G"}
+    levels = {
+        "commune_operator": ("commune_code", "operator"),
+        "commune": ("commune_code",),
+        "operator": ("operator",),
+        "province": (),
+    }
+    checked = 0
+    for level, keys in levels.items():
+        for out in stats.filter(pl.col("level") == level).iter_rows(named=True):
+            tech = out["technology"]
+            rows = [
+                r
+                for r in records
+                if all(r[k] == out[k] for k in keys)
+                and (r["technology"] in cellular if tech == "all" else r["technology"] == tech)
+            ]
+            expected = expected_group(rows, Rule().targets.get(tech))
+            for column, value in expected.items():
+                if value is None:
+                    assert out[column] is None, (level, column)
+                else:
+                    assert out[column] == pytest.approx(value, rel=1e-9), (level, keys, column)
+            checked += 1
+    # 4 communes x 3 operators x 4 technologies, + "all", at each level.
+    assert checked == 4 * 3 * 5 + 4 * 5 + 3 * 5 + 5
+
+
+def test_the_same_input_gives_bit_identical_statistics() -> None:
+    data = mixed_frame(300_000, seed=3, communes=500).lazy()
+    first = statistics(data, Rule())
+    for _ in range(3):
+        assert statistics(data, Rule()).equals(first)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import polars as pl
 
 from qostool import __version__
@@ -50,7 +49,7 @@ class AnalyzeOptions:
     rule: Rule = field(default_factory=Rule)
     boundaries: str | None = None
     """Boundaries version label; default: the latest imported."""
-    tolerance_m: float = 100.0
+    tolerance_m: float = versions.DEFAULT_TOLERANCE_M
     dedupe_bursts: bool = False
     burst_hours: float = 3.0
     burst_metres: float = 100.0
@@ -107,13 +106,11 @@ def analyze_month(
     wait_seconds: float = 0.0,
 ) -> Analysis:
     """Analyse one month and store the results (replacing an earlier analysis of it)."""
-    from qostool.geo.assign import CommuneIndex
-
     say = progress or (lambda _: None)
     boundaries = versions.find_version(store, options.boundaries)
     communes = versions.load_communes(boundaries)
     say(f"boundaries {boundaries.key}: {communes.table.height} communes")
-    index = CommuneIndex.build(communes.geometries, tolerance_m=options.tolerance_m)
+    index = versions.commune_index(boundaries, communes, options.tolerance_m)
     codes = communes.table["code"].to_list()
 
     current = _load_month(store, options.month)
@@ -180,7 +177,6 @@ def _assign(
     from qostool.geo.assign import OUTSIDE, SNAPPED
 
     result = index.assign(tests["lon"].to_numpy(), tests["lat"].to_numpy())
-    code_of = np.asarray([*codes, None], dtype=object)
     weights = tests["weight"].to_numpy()
     outside = result.how == OUTSIDE
     counts = {
@@ -192,9 +188,11 @@ def _assign(
         "outside_rows": int(outside.sum()),
         "outside_tests": int(weights[outside].sum()),
     }
-    frame = tests.with_columns(
-        commune_code=pl.Series(code_of[result.index], dtype=pl.String)
-    ).filter(pl.Series(~outside))
+    inside = pl.Series(~outside)
+    position = pl.Series(result.index, dtype=pl.Int32).filter(inside)
+    frame = tests.filter(inside).with_columns(
+        commune_code=pl.Series(codes, dtype=pl.String).gather(position)
+    )
     return frame, counts
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from qostool.analyze.rules import ALL, Rule, Statistic, Verdict
+from qostool.errors import StoreError
 from qostool.schema import Technology
 
 #: Levels of the statistics table, finest first, with the columns that key them.
@@ -62,7 +63,8 @@ STATS_COLUMNS: Final = tuple(STATS_SCHEMA)
 
 EARTH_RADIUS_M: Final = 6_371_008.8
 
-#: Columns :func:`group_stats` needs in its input.
+_KEYS: Final = ("commune_code", "operator", "technology")
+#: Columns :func:`statistics` needs in its input.
 INPUT_COLUMNS: Final = (
     "commune_code",
     "operator",
@@ -78,41 +80,168 @@ INPUT_COLUMNS: Final = (
 )
 
 
-def _aggregations(target: pl.Expr, rule: Rule) -> list[pl.Expr]:
-    """Per-group aggregations; ``target`` is the group's target (null: none)."""
-    single = ~pl.col("aggregate").fill_null(False)
-    w = pl.col("weight")
-    dl, ul = pl.col("download_mbps"), pl.col("upload_mbps")
-    dl_single = dl.filter(single)
-    mean = (dl * w).sum() / w.sum()
-    has_ul = ul.is_not_null()
-    n_single = single.sum()
+def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
+    """The input once, compact: categorical keys, integer devices, per-row flags.
+
+    Grouping on categorical keys and counting integer devices is several times
+    faster than on texts; every level reads this one frame. Device pseudonyms are
+    16 hex digits (64 bits) and become that integer exactly; other texts are
+    numbered instead.
+    """
+    target = pl.col("technology").replace_strict(
+        rule.targets, default=None, return_dtype=pl.Float64
+    )
+    dl = pl.col("download_mbps")
+    tests = tests.with_columns(pl.col("commune_code", "operator", "technology").cast(pl.String))
+    # Enums of the sorted values, not categoricals: their codes, and so the order in
+    # which rows meet in each group, do not depend on what was seen before.
+    kinds = tests.select(pl.col(k).unique().sort().implode() for k in _KEYS).collect().row(0)
+    frame = tests.select(
+        *(
+            pl.col(k).cast(pl.Enum([v for v in values if v is not None]))
+            for k, values in zip(_KEYS, kinds, strict=True)
+        ),
+        "download_mbps",
+        "upload_mbps",
+        "latency_ms",
+        "weight",
+        "devices",
+        "device_id",
+        single=~pl.col("aggregate").fill_null(False),
+        __all=pl.lit(0, pl.Int8),
+        peak=pl.col("peak").fill_null(False),
+        cellular=pl.col("technology").is_in(CELLULAR).fill_null(False),
+        ge_target=dl >= target,
+        ge_target_all=dl >= pl.lit(rule.targets.get(ALL), pl.Float64),
+    ).collect()
+    if (frame["single"] & (frame["weight"] != 1)).any():
+        raise StoreError(
+            "single tests (aggregate = false) with a weight other than 1",
+            hint="only aggregated tiles carry a weight; re-ingest the files of this month",
+        )
+    device = frame["device_id"].cast(pl.String)
+    as_number = device.str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    if (as_number.is_null() & device.is_not_null()).any() or not (
+        device.str.len_bytes().fill_null(16) == 16
+    ).all():
+        as_number = device.cast(pl.Categorical).to_physical().cast(pl.UInt64)
+    return frame.with_columns(device_id=as_number)
+
+
+#: Per-test sums kept for the finest groups, from which every coarser level is summed.
+_ADDITIVE: Final = (
+    "__singles",
+    "__ul_sum",
+    "__ul_n",
+    "__ge",
+    "__ge_n",
+    "__ge_all",
+    "__ge_all_n",
+    "__peak_sum",
+    "peak_tests",
+)
+
+
+def _additive() -> list[pl.Expr]:
+    """Counts and sums over single tests (each of weight 1), the download mean and spread.
+
+    Only aggregations that Polars computes in one pass per group: the spread is
+    ``n * var`` (its variance is numerically stable, and exactly 0 for equal values).
+    """
+    dl, ul, peak = pl.col("download_mbps"), pl.col("upload_mbps"), pl.col("peak")
+    return [
+        pl.len().alias("__singles"),
+        dl.mean().alias("__mean"),
+        (dl.var(ddof=0) * pl.len()).alias("__ss"),
+        ul.sum().alias("__ul_sum"),
+        ul.count().alias("__ul_n"),
+        pl.col("ge_target").sum().alias("__ge"),
+        pl.col("ge_target").count().alias("__ge_n"),
+        pl.col("ge_target_all").sum().alias("__ge_all"),
+        pl.col("ge_target_all").count().alias("__ge_all_n"),
+        (dl * peak).sum().alias("__peak_sum"),
+        peak.sum().cast(pl.Int64).alias("peak_tests"),
+    ]
+
+
+def _order_statistics(rule: Rule) -> list[pl.Expr]:
+    """What cannot be summed from finer groups: distinct devices, medians, percentiles."""
+    dl = pl.col("download_mbps")
     exprs = [
-        w.sum().alias("tests"),
-        w.filter(~single).sum().alias("tile_tests"),
-        (
-            pl.col("device_id").filter(single).drop_nulls().n_unique()
-            + pl.col("devices").filter(~single).sum()
-        ).alias("devices"),
-        pl.len().alias("__rows"),
-        n_single.alias("__singles"),
-        mean.alias("download_mean_mbps"),
-        # Weighted spread about the weighted mean, for the interval of the mean.
-        (w * (dl - mean) ** 2).sum().alias("__ss"),
-        dl_single.median().alias("download_median_mbps"),
-        dl_single.quantile(0.1, "linear").alias("download_p10_mbps"),
-        dl_single.quantile(0.9, "linear").alias("download_p90_mbps"),
-        ((ul * w).filter(has_ul).sum() / w.filter(has_ul).sum()).alias("upload_mean_mbps"),
-        ul.filter(single).median().alias("upload_median_mbps"),
-        pl.col("latency_ms").filter(single).median().alias("latency_median_ms"),
-        (dl_single >= target.first()).mean().alias("share_ge_target"),
-        dl.filter(single & pl.col("peak")).mean().alias("peak_download_mean_mbps"),
-        (single & pl.col("peak")).sum().alias("peak_tests"),
-        target.first().alias("target_mbps"),
+        pl.col("device_id").drop_nulls().n_unique().alias("__devices"),
+        dl.median().alias("download_median_mbps"),
+        dl.quantile(0.1, "linear").alias("download_p10_mbps"),
+        dl.quantile(0.9, "linear").alias("download_p90_mbps"),
+        pl.col("upload_mbps").median().alias("upload_median_mbps"),
+        pl.col("latency_ms").median().alias("latency_median_ms"),
     ]
     if rule.statistic is Statistic.MEDIAN:
-        exprs += _median_interval(dl_single, rule.confidence)
+        exprs += _median_interval(dl, rule.confidence)
     return exprs
+
+
+def _roll_up(finest: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The sums of coarser groups from the finest ones; the spread by the parallel rule.
+
+    Spread about the coarse mean M: the sum over finest groups g of
+    ``ss_g + w_g * (mean_g - M)**2``.
+    """
+    sums = finest.group_by(keys, maintain_order=True).agg(
+        *(pl.col(name).sum() for name in _ADDITIVE),
+        __wm=(pl.col("__mean") * pl.col("__singles")).sum(),
+    )
+    sums = sums.with_columns(__mean=pl.col("__wm") / pl.col("__singles")).drop("__wm")
+    spread = (
+        finest.select(*keys, "__ss", __w="__singles", __g="__mean")
+        .join(sums.select(*keys, "__mean"), on=keys, nulls_equal=True, maintain_order="left")
+        .group_by(keys, maintain_order=True)
+        .agg(__ss=(pl.col("__ss") + pl.col("__w") * (pl.col("__g") - pl.col("__mean")) ** 2).sum())
+    )
+    return sums.join(spread, on=keys, nulls_equal=True)
+
+
+def _tile_aggregations() -> list[pl.Expr]:
+    """Aggregations over tiles: each is the mean of ``weight`` tests, so only weighted sums."""
+    w = pl.col("weight")
+    dl, ul = pl.col("download_mbps"), pl.col("upload_mbps")
+    has_ul = ul.is_not_null()
+    mean = (dl * w).sum() / w.sum()
+    return [
+        w.sum().alias("__tw"),
+        pl.col("devices").sum().alias("__tdevices"),
+        pl.len().alias("__trows"),
+        mean.alias("__tmean"),
+        (w * (dl - mean) ** 2).sum().alias("__tss"),
+        (ul * w).filter(has_ul).sum().alias("__tul_sum"),
+        w.filter(has_ul).sum().alias("__tul_w"),
+    ]
+
+
+def _combined(keys: list[str]) -> list[pl.Expr]:
+    """Single tests and tiles together: counts and weighted means, exactly.
+
+    The spread about the joint mean adds the two spreads and the between-part term
+    ``Ws * Wt / (Ws + Wt) * (mean_s - mean_t)**2`` (the parallel form of the
+    weighted sum of squares), so no large sums of squares are subtracted.
+    """
+    zero = {name: pl.col(name).fill_null(0) for name in ("__tw", "__singles", "__trows")}
+    ws, wt = zero["__singles"], zero["__tw"]
+    total = ws + wt
+    ms, mt = pl.col("__mean").fill_null(0.0), pl.col("__tmean").fill_null(0.0)
+    between = pl.when((ws > 0) & (wt > 0)).then(ws * wt / total * (ms - mt) ** 2).otherwise(0.0)
+    ul_w = pl.col("__ul_n").fill_null(0) + pl.col("__tul_w").fill_null(0)
+    ul_sum = pl.col("__ul_sum").fill_null(0.0) + pl.col("__tul_sum").fill_null(0.0)
+    return [
+        total.alias("tests"),
+        wt.alias("tile_tests"),
+        (pl.col("__devices").fill_null(0) + pl.col("__tdevices").fill_null(0)).alias("devices"),
+        (zero["__singles"] + zero["__trows"]).alias("__rows"),
+        zero["__singles"].alias("__singles"),
+        ((ms * ws + mt * wt) / total).alias("download_mean_mbps"),
+        (pl.col("__ss").fill_null(0.0) + pl.col("__tss").fill_null(0.0) + between).alias("__ss"),
+        pl.when(ul_w > 0).then(ul_sum / ul_w).alias("upload_mean_mbps"),
+        pl.col("peak_tests").fill_null(0),
+    ]
 
 
 def _median_interval(values: pl.Expr, confidence: float) -> list[pl.Expr]:
@@ -139,25 +268,48 @@ def _normal_quantile(p: float) -> float:
     return float(ndtri(p))
 
 
-def group_stats(
-    tests: pl.LazyFrame, level: str, rule: Rule, *, all_technologies: bool
-) -> pl.LazyFrame:
-    """Statistics for one level, per technology or (``all_technologies``) over cellular ones."""
-    keys = list(LEVELS[level])
-    if all_technologies:
-        frame = tests.filter(pl.col("technology").is_in(CELLULAR)).with_columns(
-            technology=pl.lit(ALL)
-        )
+def _level_keys(level: str, *, all_technologies: bool) -> list[str]:
+    keys = list(LEVELS[level]) + ([] if all_technologies else ["technology"])
+    return keys or ["__all"]
+
+
+def _level_frame(
+    sums: pl.DataFrame,
+    order: pl.DataFrame,
+    tile: pl.DataFrame,
+    *,
+    keys: list[str],
+    level: str,
+    rule: Rule,
+) -> pl.DataFrame:
+    """One level's rows: single-test sums, order statistics and tiles joined and combined."""
+    single = sums.join(order, on=keys, nulls_equal=True)
+    if tile.height:
+        joined = single.join(tile, on=keys, how="full", coalesce=True, nulls_equal=True)
     else:
-        frame = tests
+        absent = {name: dtype for name, dtype in tile.schema.items() if name not in keys}
+        joined = single.with_columns(pl.lit(None, t).alias(n) for n, t in absent.items())
+    frame = joined.with_columns(pl.col(k).cast(pl.String) for k in keys if k != "__all")
+    ge, n = ("__ge", "__ge_n") if "technology" in keys else ("__ge_all", "__ge_all_n")
+    if "technology" not in keys:
+        frame = frame.with_columns(technology=pl.lit(ALL))
     target = pl.col("technology").replace_strict(
         rule.targets, default=None, return_dtype=pl.Float64
     )
-    out = frame.group_by([*keys, "technology"]).agg(_aggregations(target, rule))
-    missing = {k: pl.lit(None, pl.String) for k in ("commune_code", "operator") if k not in keys}
+    missing = {
+        k: pl.lit(None, pl.String) for k in ("commune_code", "operator") if k not in LEVELS[level]
+    }
     if level in ("commune", "province"):
         missing["operator"] = pl.lit(ALL)
-    return out.with_columns(level=pl.lit(level), **missing)
+    peak = pl.col("peak_tests").fill_null(0)
+    return frame.with_columns(
+        *_combined(keys),
+        share_ge_target=pl.when(pl.col(n) > 0).then(pl.col(ge) / pl.col(n)),
+        peak_download_mean_mbps=pl.when(peak > 0).then(pl.col("__peak_sum") / peak),
+        target_mbps=target,
+        level=pl.lit(level),
+        **missing,
+    )
 
 
 def finish(raw: pl.DataFrame, rule: Rule) -> pl.DataFrame:
@@ -247,16 +399,52 @@ def _verdict(rule: Rule) -> pl.Expr:
 
 
 def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
-    """Every level, per technology and over all cellular technologies, with verdicts."""
-    plans = [
-        group_stats(tests, level, rule, all_technologies=all_tech)
-        for level in LEVELS
-        for all_tech in (False, True)
-    ]
-    frames = pl.collect_all(plans)
-    columns = frames[0].columns
-    raw = pl.concat([f.select(columns) for f in frames], how="vertical")
-    return finish(raw, rule)
+    """Every level, per technology and over all cellular technologies, with verdicts.
+
+    ``tests`` has the columns of ``INPUT_COLUMNS``, one row per test or tile.
+    Sums come from one group-by of the finest groups; distinct devices, medians and
+    percentiles need one group-by per level, over the single tests.
+    """
+    frame = _encoded(tests, rule)
+    singles = frame.filter(pl.col("single")).lazy()
+    tiles = frame.filter(~pl.col("single")).lazy()
+    finest_keys = [*LEVELS["commune_operator"], "technology"]
+    levels = [(level, all_tech) for level in LEVELS for all_tech in (False, True)]
+    plans = [singles.group_by(finest_keys).agg(*_additive(), pl.col("cellular").first())]
+    for level, all_tech in levels:
+        keys = _level_keys(level, all_technologies=all_tech)
+        selected = (
+            (singles, tiles)
+            if not all_tech
+            else (
+                singles.filter(pl.col("cellular")),
+                tiles.filter(pl.col("cellular")),
+            )
+        )
+        plans.append(selected[0].group_by(keys).agg(_order_statistics(rule)))
+        plans.append(selected[1].group_by(keys).agg(_tile_aggregations()))
+    # The in-memory engine adds each group's values in row order; the streaming one
+    # merges partial sums in whatever order its threads finish, so means would differ
+    # in the last bits from run to run (tests/test_analyze_stats.py checks this).
+    done = pl.collect_all(plans, engine="in-memory")
+    # Sorted, so that every sum of the roll-up adds the same numbers in the same order.
+    finest = (
+        done[0]
+        .with_columns(__all=pl.lit(0, pl.Int8))
+        .sort([pl.col(k).cast(pl.String) for k in finest_keys])
+    )
+    parts = []
+    for i, (level, all_tech) in enumerate(levels):
+        keys = _level_keys(level, all_technologies=all_tech)
+        rows = finest.filter(pl.col("cellular")) if all_tech else finest
+        sums = rows if keys == finest_keys else _roll_up(rows, keys)
+        order, tile = done[1 + 2 * i], done[2 + 2 * i]
+        parts.append(_level_frame(sums, order, tile, keys=keys, level=level, rule=rule))
+    internal = ["__rows", "__singles", "__ss"]
+    if rule.statistic is Statistic.MEDIAN:
+        internal += ["__median_low", "__median_high"]
+    columns = [c for c in STATS_SCHEMA if c in parts[0].columns] + internal
+    return finish(pl.concat([part.select(columns) for part in parts], how="vertical"), rule)
 
 
 def zero_rows(codes: list[str], technologies: list[str], rule: Rule) -> pl.DataFrame:

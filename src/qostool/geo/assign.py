@@ -57,8 +57,11 @@ above the rounding of that floor), so a point counted in a cell lies in the grow
 from __future__ import annotations
 
 import math
+import os
+import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -101,6 +104,7 @@ _BATCH: Final = 1 << 16  # edges or cells per batch while building, to bound mem
 _SNAP_POINTS: Final = 1 << 13  # points per query of the edges near them ...
 _SNAP_PAIRS: Final = 1 << 20  # ... and about this many (point, edge) pairs at once
 _PRUNE_SPARE: Final = 1.1  # edges this much farther than a known distance are left out
+_CACHE_FORMAT: Final = 1  # of CommuneIndex.save's file; change it when the grid changes
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,6 +243,9 @@ class _Edges:
         chunks = np.append(np.flatnonzero(in_ring % _EDGES_PER_CHUNK == 0), len(ring))
         commune = part_commune[ring_part[ring]]
         return cls(xa, ya, xb, yb, commune, left[ring] * direction, chunks)
+
+
+_EDGE_FIELDS: Final = tuple(f.name for f in fields(_Edges))
 
 
 class _Exact:
@@ -783,6 +790,66 @@ class CommuneIndex:
         edges = _Edges.of(geoms)
         exact = _Exact(geoms, edges, _tolerance(tolerance_m))
         return cls(exact, _GridBuilder(edges, exact, _Frame.around(geoms, exact.window)).build())
+
+    @property
+    def tolerance_m(self) -> float:
+        return self._exact.tolerance_m
+
+    def save(self, path: Path) -> None:
+        """Write the built grid and edges to ``path`` (``.npz``), atomically.
+
+        :meth:`load` then skips the build, which costs about a second for the
+        national boundaries. The file holds no geometry: it is valid only with the
+        same geometries, in the same order, as the index was built from.
+        """
+        frame, edges, grid = self._grid.frame, self._exact.edges, self._grid
+        arrays = {
+            "format": np.array([_CACHE_FORMAT]),
+            "tolerance_m": np.array([self._exact.tolerance_m]),
+            "communes": np.array([len(self._exact.geoms)]),
+            "frame": np.array([frame.x0, frame.y0, frame.cell]),
+            "shape": np.array([frame.levels, frame.nx, frame.ny, len(grid.blocks)]),
+            "root": grid.root,
+            **{f"block{i}": block for i, block in enumerate(grid.blocks)},
+            **{f"edge_{name}": getattr(edges, name) for name in _EDGE_FIELDS},
+        }
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        with partial.open("wb") as out:
+            np.savez(out, allow_pickle=False, **arrays)
+        os.replace(partial, path)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        geometries: Sequence[shapely.Geometry] | npt.NDArray[np.object_],
+        *,
+        tolerance_m: float,
+    ) -> CommuneIndex | None:
+        """The index saved at ``path`` for these geometries, or None if it does not fit.
+
+        None when the file is missing, unreadable, of another format version, or made
+        for another tolerance or number of communes: the caller then builds anew.
+        """
+        geoms = np.asarray(geometries, dtype=object)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            if (
+                arrays["format"][0] != _CACHE_FORMAT
+                or arrays["tolerance_m"][0] != _tolerance(tolerance_m)
+                or arrays["communes"][0] != len(geoms)
+            ):
+                return None
+            levels, nx, ny, depth = (int(v) for v in arrays["shape"])
+            x0, y0, cell = (float(v) for v in arrays["frame"])
+            blocks = [arrays[f"block{i}"] for i in range(depth)]
+            edges = _Edges(*(arrays[f"edge_{name}"] for name in _EDGE_FIELDS))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            return None
+        frame = _Frame(x0, y0, cell, levels, nx, ny)
+        exact = _Exact(geoms, edges, float(arrays["tolerance_m"][0]))
+        return cls(exact, _Grid(frame, arrays["root"], blocks))
 
     def assign(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Assignment:
         """Assign every point; the same result as :func:`assign_reference`, faster."""

@@ -9,6 +9,7 @@ exactly the boundaries it used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -26,11 +27,14 @@ from qostool.store import Artifact, Store
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from qostool.geo.assign import CommuneIndex
     from qostool.geo.boundaries import BoundaryOptions, BoundaryReport
 
 KIND: Final = "boundaries"
 COMMUNES_FILE: Final = "communes.parquet"
 REPORT_FILE: Final = "report.json"
+#: Metres within which a point in a gap between communes is snapped to the nearest one.
+DEFAULT_TOLERANCE_M: Final = 100.0
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,18 @@ def import_boundaries(
             "province": report.province,
             "source_crs": report.source_crs,
         }
+        _save_default_grid(staged, communes)
         store.publish(KIND, version, staged, meta, created_at=_now())
     return ImportResult(version, report, already_imported=False)
+
+
+def _save_default_grid(staged: Path, communes: gpd.GeoDataFrame) -> None:
+    """Build the grid for the default tolerance now, so the first analysis need not."""
+    from qostool.geo.assign import CommuneIndex
+
+    geometries = communes.geometry.to_numpy()
+    index = CommuneIndex.build(geometries, tolerance_m=DEFAULT_TOLERANCE_M)
+    index.save(grid_file(staged, DEFAULT_TOLERANCE_M))
 
 
 def find_version(store: Store, version: str | None) -> Artifact:
@@ -124,6 +138,29 @@ def load_communes(artifact: Artifact) -> Communes:
     frame = pl.read_parquet(artifact.path / COMMUNES_FILE)
     geometries = shapely.from_wkb(frame["geometry"].to_numpy())
     return Communes(frame.drop("geometry"), geometries)
+
+
+def grid_file(artifact_path: Path, tolerance_m: float) -> Path:
+    """Where the prepared assignment grid of a version, for one tolerance, is kept."""
+    return artifact_path / f"grid-{tolerance_m:g}m.npz"
+
+
+def commune_index(artifact: Artifact, communes: Communes, tolerance_m: float) -> CommuneIndex:
+    """The version's prepared assignment grid: saved at import, built (and saved) if missing.
+
+    The grid depends only on the geometries and the tolerance, so it is derived data:
+    saving it needs no lock (an atomic rename), and a missing, damaged or outdated
+    file is simply built again.
+    """
+    from qostool.geo.assign import CommuneIndex
+
+    path = grid_file(artifact.path, tolerance_m)
+    index = CommuneIndex.load(path, communes.geometries, tolerance_m=tolerance_m)
+    if index is None:
+        index = CommuneIndex.build(communes.geometries, tolerance_m=tolerance_m)
+        with contextlib.suppress(OSError):  # a read-only store still analyses, only slower
+            index.save(path)
+    return index
 
 
 def _now() -> str:
