@@ -455,7 +455,8 @@ def analyze(
         analysis = analyze_month(opened, options, progress=progress)
         written = export_analysis(analysis, opened, formats, out) if formats else []
     if json_output:
-        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False, indent=2))
+        # Compact: the encoder's fast path, for thousands of communes.
+        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
     else:
         print_analysis(analysis, written)
     if fail_below and analysis.below_target():

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from qostool.ingest.pipeline import IngestReport, Progress
 from qostool.schema import REASON_HELP, Reason
 
 if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
     from qostool.geo.versions import ImportResult
+    from qostool.ingest.pipeline import IngestReport, Progress
     from qostool.store import Artifact
 
 _STATUS_STYLE = {

@@ -24,7 +24,7 @@ from qostool.analyze.stats import (
     KEYS,
     add_history,
     dedupe_bursts,
-    statistics,
+    month_statistics,
     zero_rows,
 )
 from qostool.errors import StoreError
@@ -127,7 +127,7 @@ def analyze_month(
             assigned, hours=options.burst_hours, metres=options.burst_metres
         )
     say("computing statistics")
-    stats = _month_stats(assigned, codes, options.rule, store.timezone)
+    stats, usage = _month_stats(assigned, codes, options.rule, store.timezone)
 
     history = []
     for back in range(1, options.history_months + 1):
@@ -139,14 +139,14 @@ def analyze_month(
         frame, _ = _assign(earlier, index, codes)
         if options.dedupe_bursts:
             frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        history.append(_month_stats(frame, codes, options.rule, store.timezone))
+        history.append(_month_stats(frame, codes, options.rule, store.timezone)[0])
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
     stats = stats.join(names, on="commune_code", how="left").select(
         *stats.columns[:2], "commune_name", *stats.columns[2:]
     )
-    table = commune_table(assigned, stats, communes.table)
+    table = commune_table(usage, stats, communes.table)
     meta = _meta(store, options, boundaries, counts, len(history))
     analysis = Analysis(options.month, stats, table, meta)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
@@ -196,27 +196,28 @@ def _assign(
     return frame, counts
 
 
-def _month_stats(tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str) -> pl.DataFrame:
+def _month_stats(
+    tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The month's statistics (with a zero row for each commune without tests), and use."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
     frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
-    stats = statistics(frame, rule)
+    stats, usage = month_statistics(frame, rule)
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
     missing = zero_rows(codes, technologies, rule).join(
         present, on=["commune_code", "technology"], how="anti"
     )
-    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False)
+    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False), usage
 
 
-def commune_table(tests: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
-    """One row per commune: adoption, 5G, and the headline 4G figures and verdict."""
-    single = ~pl.col("aggregate")
-    usage = tests.group_by("commune_code").agg(
-        tests=pl.col("weight").sum(),
-        devices=pl.col("device_id").filter(single).drop_nulls().n_unique()
-        + pl.col("devices").filter(~single).sum(),
-    )
+def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
+    """One row per commune: adoption, 5G, and the headline 4G figures and verdict.
+
+    ``usage`` is the second table of :func:`month_statistics`: tests and devices per
+    commune, every technology counted.
+    """
     base = communes.select(
         commune_code="code",
         commune_name="name",

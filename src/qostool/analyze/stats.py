@@ -402,10 +402,29 @@ def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
     """Every level, per technology and over all cellular technologies, with verdicts.
 
     ``tests`` has the columns of ``INPUT_COLUMNS``, one row per test or tile.
-    Sums come from one group-by of the finest groups; distinct devices, medians and
-    percentiles need one group-by per level, over the single tests.
+    """
+    return month_statistics(tests, rule)[0]
+
+
+def month_statistics(tests: pl.LazyFrame, rule: Rule) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The statistics table, and the use of each commune (every technology, wifi too).
+
+    The use table has ``commune_code``, ``tests`` (weighted) and ``devices``
+    (distinct devices of single tests plus the tiles' device counts). Sums come from
+    one group-by of the finest groups; distinct devices, medians and percentiles
+    need one group-by per level, over the single tests.
     """
     frame = _encoded(tests, rule)
+    single = pl.col("single")
+    usage = (
+        frame.lazy()
+        .group_by("commune_code")
+        .agg(
+            tests=pl.col("weight").sum(),
+            devices=pl.col("device_id").filter(single).drop_nulls().n_unique()
+            + pl.col("devices").filter(~single).sum(),
+        )
+    )
     singles = frame.filter(pl.col("single")).lazy()
     tiles = frame.filter(~pl.col("single")).lazy()
     finest_keys = [*LEVELS["commune_operator"], "technology"]
@@ -426,7 +445,7 @@ def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
     # The in-memory engine adds each group's values in row order; the streaming one
     # merges partial sums in whatever order its threads finish, so means would differ
     # in the last bits from run to run (tests/test_analyze_stats.py checks this).
-    done = pl.collect_all(plans, engine="in-memory")
+    *done, use = pl.collect_all([*plans, usage], engine="in-memory")
     # Sorted, so that every sum of the roll-up adds the same numbers in the same order.
     finest = (
         done[0]
@@ -444,7 +463,8 @@ def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
     if rule.statistic is Statistic.MEDIAN:
         internal += ["__median_low", "__median_high"]
     columns = [c for c in STATS_SCHEMA if c in parts[0].columns] + internal
-    return finish(pl.concat([part.select(columns) for part in parts], how="vertical"), rule)
+    table = finish(pl.concat([part.select(columns) for part in parts], how="vertical"), rule)
+    return table, use.with_columns(pl.col("commune_code").cast(pl.String))
 
 
 def zero_rows(codes: list[str], technologies: list[str], rule: Rule) -> pl.DataFrame:
