@@ -24,6 +24,7 @@ from qostool.analyze.stats import (
     KEYS,
     add_history,
     dedupe_bursts,
+    encode_keys,
     month_statistics,
     zero_rows,
 )
@@ -161,13 +162,14 @@ def _load_month(store: Store, month: str) -> pl.DataFrame:
         aggregate & (pl.col("period") == quarter_of(month))
     )
     columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
-    return (
+    frame = (
         store.scan_tests(months)
         .filter(wanted)
         .select(*columns, "lat", "lon", "measured_at")
         .with_columns(aggregate)
         .collect()
     )
+    return encode_keys(frame)
 
 
 def _assign(
@@ -191,7 +193,7 @@ def _assign(
     inside = pl.Series(~outside)
     position = pl.Series(result.index, dtype=pl.Int32).filter(inside)
     frame = tests.filter(inside).with_columns(
-        commune_code=pl.Series(codes, dtype=pl.String).gather(position)
+        commune_code=pl.Series(codes, dtype=pl.Enum(codes)).gather(position)
     )
     return frame, counts
 

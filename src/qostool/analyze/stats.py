@@ -12,6 +12,7 @@ percentiles, shares and the peak-hour mean, which need single tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -80,52 +81,63 @@ INPUT_COLUMNS: Final = (
 )
 
 
-def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
-    """The input once, compact: categorical keys, integer devices, per-row flags.
+def encode_keys(tests: pl.DataFrame, keys: Sequence[str] = _KEYS) -> pl.DataFrame:
+    """Group keys as enums of their sorted values, device ids as 64-bit integers.
 
-    Grouping on categorical keys and counting integer devices is several times
-    faster than on texts; every level reads this one frame. Device pseudonyms are
-    16 hex digits (64 bits) and become that integer exactly; other texts are
-    numbered instead.
+    Grouping on enums and counting integer devices is several times faster than on
+    texts, and filtering and copying such rows is cheap. Enums (not categoricals):
+    their codes, and so the order in which rows meet in each group, do not depend on
+    what this process saw before. Device pseudonyms are 16 hex digits (64 bits) and
+    become that integer exactly; any other text is numbered instead. Columns already
+    encoded are left as they are.
     """
-    target = pl.col("technology").replace_strict(
-        rule.targets, default=None, return_dtype=pl.Float64
+    texts = [k for k in keys if k in tests.columns and not isinstance(tests.schema[k], pl.Enum)]
+    kinds = tests.select(pl.col(k).cast(pl.String).unique().sort().implode() for k in texts)
+    out = tests.with_columns(
+        pl.col(k).cast(pl.String).cast(pl.Enum(kinds[k][0].drop_nulls().to_list())) for k in texts
+    )
+    if "device_id" in out.columns and not out.schema["device_id"].is_integer():
+        device = out["device_id"].cast(pl.String)
+        number = device.str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+        if (number.is_null() & device.is_not_null()).any() or not (
+            device.str.len_bytes().fill_null(16) == 16
+        ).all():
+            number = device.cast(pl.Categorical).to_physical().cast(pl.UInt64)
+        out = out.with_columns(device_id=number)
+    return out
+
+
+def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
+    """The input once, compact (:func:`encode_keys`), with the per-row flags of every level."""
+    target = (
+        pl.col("technology")
+        .cast(pl.String)
+        .replace_strict(rule.targets, default=None, return_dtype=pl.Float64)
     )
     dl = pl.col("download_mbps")
-    tests = tests.with_columns(pl.col("commune_code", "operator", "technology").cast(pl.String))
-    # Enums of the sorted values, not categoricals: their codes, and so the order in
-    # which rows meet in each group, do not depend on what was seen before.
-    kinds = tests.select(pl.col(k).unique().sort().implode() for k in _KEYS).collect().row(0)
-    frame = tests.select(
-        *(
-            pl.col(k).cast(pl.Enum([v for v in values if v is not None]))
-            for k, values in zip(_KEYS, kinds, strict=True)
-        ),
-        "download_mbps",
-        "upload_mbps",
-        "latency_ms",
-        "weight",
-        "devices",
-        "device_id",
-        single=~pl.col("aggregate").fill_null(False),
-        __all=pl.lit(0, pl.Int8),
-        peak=pl.col("peak").fill_null(False),
-        cellular=pl.col("technology").is_in(CELLULAR).fill_null(False),
-        ge_target=dl >= target,
-        ge_target_all=dl >= pl.lit(rule.targets.get(ALL), pl.Float64),
-    ).collect()
+    frame = encode_keys(
+        tests.select(
+            *_KEYS,
+            "download_mbps",
+            "upload_mbps",
+            "latency_ms",
+            "weight",
+            "devices",
+            "device_id",
+            single=~pl.col("aggregate").fill_null(False),
+            __all=pl.lit(0, pl.Int8),
+            peak=pl.col("peak").fill_null(False),
+            cellular=pl.col("technology").cast(pl.String).is_in(CELLULAR).fill_null(False),
+            ge_target=dl >= target,
+            ge_target_all=dl >= pl.lit(rule.targets.get(ALL), pl.Float64),
+        ).collect()
+    )
     if (frame["single"] & (frame["weight"] != 1)).any():
         raise StoreError(
             "single tests (aggregate = false) with a weight other than 1",
             hint="only aggregated tiles carry a weight; re-ingest the files of this month",
         )
-    device = frame["device_id"].cast(pl.String)
-    as_number = device.str.to_integer(base=16, dtype=pl.UInt64, strict=False)
-    if (as_number.is_null() & device.is_not_null()).any() or not (
-        device.str.len_bytes().fill_null(16) == 16
-    ).all():
-        as_number = device.cast(pl.Categorical).to_physical().cast(pl.UInt64)
-    return frame.with_columns(device_id=as_number)
+    return frame
 
 
 #: Per-test sums kept for the finest groups, from which every coarser level is summed.

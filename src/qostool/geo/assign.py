@@ -32,7 +32,7 @@ Why the grid gives exactly the reference's answer
 -------------------------------------------------
 The grid is a tree of cells: a root grid of at most 65,536 cells, each cell decided or
 split into 4 x 4 children, down to a finest cell of a power-of-two fraction of a degree
-(about 1/128 of a typical commune's side: 2**-10 degree, about 100 m, for the 3,321
+(about 1/256 of a typical commune's side: 2**-11 degree, about 50 m, for the 3,321
 communes of 2025). A point's finest cell is computed once, ``floor((x - x0) / cell)``,
 and its coarser cells by integer division, so every level agrees on where a point is.
 Every test on a cell is made on the cell grown by a margin (1e-7 degree, about 1 cm, far
@@ -94,7 +94,7 @@ _MAX_DENSE_CELLS: Final = 1 << 25  # ... in a level with at most this many cells
 _BRANCH_BITS: Final = 2  # a split cell has 2**2 x 2**2 children
 _BRANCH: Final = 1 << _BRANCH_BITS
 _ROOT_MAX_CELLS: Final = 1 << 16
-_FINE_CELLS_ACROSS: Final = 128  # finest cells across a typical commune
+_FINE_CELLS_ACROSS: Final = 256  # finest cells across a typical commune
 _MAX_BOUNDARY_CELLS: Final = 4_000_000  # cap on finest cells along all boundaries
 _MIN_CELL_LOG2: Final = -16  # finest cell between 2**-16 (about 1.7 m) ...
 _MAX_CELL_LOG2: Final = -4  # ... and 2**-4 degrees
@@ -104,7 +104,7 @@ _BATCH: Final = 1 << 16  # edges or cells per batch while building, to bound mem
 _SNAP_POINTS: Final = 1 << 13  # points per query of the edges near them ...
 _SNAP_PAIRS: Final = 1 << 20  # ... and about this many (point, edge) pairs at once
 _PRUNE_SPARE: Final = 1.1  # edges this much farther than a known distance are left out
-_CACHE_FORMAT: Final = 1  # of CommuneIndex.save's file; change it when the grid changes
+_CACHE_FORMAT: Final = 2  # of CommuneIndex.save's file; change it when the grid changes
 
 
 @dataclass(frozen=True, eq=False)
@@ -441,7 +441,7 @@ class _Frame:
     def around(cls, geoms: npt.NDArray[np.object_], window: tuple[float, float]) -> _Frame:
         """A frame over the communes and their snapping window.
 
-        The finest side is about 1/128 of a typical commune's (the square root of the
+        The finest side is about 1/256 of a typical commune's (the square root of the
         mean area), coarser if the boundaries would cross more than 4 million finest
         cells; the root grid has at most 65,536 cells.
         """
