@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint samples bench clean
+.PHONY: demo test lint samples bench bench-analyze clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -37,6 +37,9 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
+
+bench-analyze: $(STAMP)
+	$(BIN)/python bench/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) demo-store demo-results .pytest_cache .mypy_cache .ruff_cache
