@@ -1,0 +1,173 @@
+"""The report's charts as SVG text: the commune map by 4G verdict, and the trend.
+
+Drawn with matplotlib on its Agg canvas (no pyplot, no global backend change),
+imported only when a chart is drawn. The SVG is deterministic: a fixed
+``svg.hashsalt`` for the element ids, and no date in the metadata. Text stays
+text (``svg.fonttype = none``), so names keep their diacritics and can be
+searched and copied.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from qostool.report.context import VERDICTS, Trend
+from qostool.report.i18n import Formatter
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+#: Fill colour of each 4G verdict on the map (and of a commune without a verdict).
+VERDICT_COLOURS: Final = {
+    "meets_target": "#2c7bb6",
+    "below_target": "#d7191c",
+    "inconclusive": "#fdae61",
+    "insufficient_data": "#d9d9d9",
+}
+NO_VERDICT_COLOUR: Final = "#ffffff"
+_RC: Final[dict[str, Any]] = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8}
+
+
+@dataclass(frozen=True)
+class MapData:
+    """Commune shapes (WGS84 shapely polygons) with their names and 4G verdicts."""
+
+    names: list[str]
+    verdicts: list[str | None]
+    geometries: np.ndarray
+
+
+def _rc(salt: str) -> Any:
+    """Settings for one chart: fixed ids (the salt), text kept as text, one font."""
+    return {**_RC, "svg.hashsalt": salt}
+
+
+def _svg(figure: Figure, salt: str) -> str:
+    """The figure as SVG markup without the XML prolog (ready to inline in HTML)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :].strip() + "\n"
+
+
+def _rings_path(geometry: Any) -> Any:
+    """One matplotlib path for a (multi)polygon, holes included."""
+    import numpy as np
+    import shapely
+    from matplotlib.path import Path
+
+    paths = []
+    for polygon in shapely.get_parts(geometry):
+        for ring in (polygon.exterior, *polygon.interiors):
+            coords = np.asarray(ring.coords)[:, :2]
+            if len(coords) >= 3:
+                paths.append(Path(coords, closed=True))
+    return Path.make_compound_path(*paths)
+
+
+def commune_map_svg(data: MapData, fmt: Formatter) -> str:
+    """A choropleth of the communes coloured by 4G verdict, with a legend and labels."""
+    import matplotlib
+    import shapely
+    from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch, PathPatch
+
+    salt = "qostool-map"
+    with matplotlib.rc_context(_rc(salt)):
+        xmin, ymin, xmax, ymax = shapely.total_bounds(data.geometries)
+        aspect = 1 / max(math.cos(math.radians((ymin + ymax) / 2)), 0.1)
+        width = 6.7
+        height = min(max(width * (ymax - ymin) * aspect / max(xmax - xmin, 1e-9), 3.0), 9.0)
+        figure = Figure(figsize=(width, height))
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        for geometry, verdict in zip(data.geometries, data.verdicts, strict=True):
+            colour = VERDICT_COLOURS.get(verdict or "", NO_VERDICT_COLOUR)
+            axes.add_patch(
+                PathPatch(
+                    _rings_path(geometry), facecolor=colour, edgecolor="#404040", linewidth=0.4
+                )
+            )
+        size = 6.5 if len(data.names) <= 40 else 5.0 if len(data.names) <= 120 else 3.5
+        halo = [patheffects.withStroke(linewidth=1.6, foreground="white")]
+        for name, point in zip(data.names, shapely.point_on_surface(data.geometries), strict=True):
+            axes.text(
+                point.x,
+                point.y,
+                name,
+                ha="center",
+                va="center",
+                fontsize=size,
+                path_effects=halo,
+            )
+        axes.set_xlim(xmin, xmax)
+        axes.set_ylim(ymin, ymax)
+        axes.set_aspect(aspect)
+        axes.set_axis_off()
+        counts = {v: data.verdicts.count(v) for v in VERDICTS}
+        handles = [
+            Patch(
+                facecolor=VERDICT_COLOURS[v],
+                edgecolor="#404040",
+                label=f"{fmt.verdict(v)} ({fmt.integer(counts[v])})",
+            )
+            for v in VERDICTS
+        ]
+        axes.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=2,
+            frameon=False,
+            fontsize=8,
+        )
+        return _svg(figure, salt)
+
+
+def trend_svg(trend: Trend, fmt: Formatter) -> str:
+    """Province mean download per month (4G and 5G), with the 4G target."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    salt = "qostool-trend"
+    with matplotlib.rc_context(_rc(salt)):
+        figure = Figure(figsize=(6.7, 2.8))
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        x = list(range(len(trend.points)))
+
+        def values(name: str) -> list[float]:
+            return [
+                math.nan if getattr(p, name) is None else float(getattr(p, name))
+                for p in trend.points
+            ]
+
+        axes.plot(x, values("mean_4g"), marker="o", color="#2c7bb6", label="4G")
+        mean_5g = values("mean_5g")
+        if any(not math.isnan(v) for v in mean_5g):
+            axes.plot(x, mean_5g, marker="s", color="#7b3294", label="5G")
+        if trend.target_4g is not None:
+            axes.axhline(
+                trend.target_4g,
+                color="#d7191c",
+                linestyle="--",
+                linewidth=1,
+                label=fmt.fill(fmt.labels["target_line"], tech="4G"),
+            )
+        axes.set_xticks(x, [fmt.month_short(p.month) for p in trend.points])
+        axes.set_ylabel(fmt.labels["trend_axis"])
+        axes.set_title(fmt.labels["trend_chart_title"], fontsize=9)
+        axes.set_ylim(bottom=0)
+        axes.yaxis.set_major_formatter(lambda v, _pos: fmt.number(v, 0))
+        axes.grid(axis="y", color="#e0e0e0", linewidth=0.5)
+        axes.spines[["top", "right"]].set_visible(False)
+        axes.margins(x=0.08)
+        axes.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _svg(figure, salt)

@@ -1,0 +1,660 @@
+"""The report context: everything a template shows, built once from the stored analysis.
+
+:func:`build_context` reads the month's stored analysis (and the stored
+analyses of up to 11 earlier months, for the trend) and returns plain data:
+frozen dataclasses of numbers, strings, booleans and lists, never Polars
+objects. Numbers are raw (``None`` when missing); the templates format them
+with the filters of ``report/i18n.py``. Every field is documented in
+``docs/report.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Final
+
+from qostool import __version__
+from qostool.months import shift_month
+
+if TYPE_CHECKING:
+    from qostool.analyze.run import Analysis
+    from qostool.store import Store
+
+#: Order of technologies in every table.
+TECHNOLOGIES: Final = ("4G", "5G", "3G", "2G", "unknown", "all", "wifi")
+#: Order of verdicts in every table.
+VERDICTS: Final = ("meets_target", "below_target", "insufficient_data", "inconclusive")
+TREND_MONTHS: Final = 12
+G4: Final = "4G"
+G5: Final = "5G"
+ALL: Final = "all"
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One row of the statistics table (a group: commune/operator/province x technology)."""
+
+    level: str
+    commune_code: str | None
+    commune_name: str | None
+    operator: str | None
+    technology: str
+    tests: int
+    tile_tests: int
+    devices: int
+    mean: float | None
+    median: float | None
+    p10: float | None
+    p90: float | None
+    upload_mean: float | None
+    upload_median: float | None
+    latency_median: float | None
+    share_ge_target: float | None
+    ci_low: float | None
+    ci_high: float | None
+    peak_mean: float | None
+    peak_tests: int
+    target: float | None
+    statistic: str | None
+    statistic_value: float | None
+    statistic_ci_low: float | None
+    statistic_ci_high: float | None
+    verdict: str | None
+    prev_mean: float | None
+    change: float | None
+    months_below: int
+
+
+@dataclass(frozen=True)
+class CommuneRow:
+    """One commune: its 4G figures and verdict, 5G, adoption."""
+
+    code: str
+    name: str
+    type: str | None
+    population: int | None
+    tests: int
+    devices: int
+    tests_per_1000: float | None
+    devices_per_1000: float | None
+    has_tests: bool
+    tests_4g: int
+    devices_4g: int
+    mean_4g: float | None
+    median_4g: float | None
+    ci_low_4g: float | None
+    ci_high_4g: float | None
+    verdict_4g: str | None
+    prev_mean_4g: float | None
+    change_4g: float | None
+    months_below_4g: int
+    thin_reasons: list[str]
+    """Why the 4G verdict is ``insufficient_data``: ``no_tests``, ``few_tests``,
+    ``few_devices``, ``no_statistic`` (empty otherwise)."""
+    tests_5g: int
+    share_5g: float | None
+    mean_5g: float | None
+    median_5g: float | None
+    has_5g: bool
+
+
+@dataclass(frozen=True)
+class VerdictCount:
+    verdict: str
+    count: int
+
+
+@dataclass(frozen=True)
+class VerdictTable:
+    """Communes per verdict for one technology with a target."""
+
+    technology: str
+    target: float | None
+    counts: list[VerdictCount]
+    total: int
+
+    def count(self, verdict: str) -> int:
+        return next((c.count for c in self.counts if c.verdict == verdict), 0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    tests: int
+    """Cellular tests of the province (every cellular technology; Wi-Fi apart)."""
+    tile_tests: int
+    devices: int
+    wifi_tests: int
+    communes_total: int
+    communes_with_tests: int
+    communes_without_tests: int
+    target_4g: float | None
+    meets_4g: int
+    below_4g: int
+    insufficient_4g: int
+    inconclusive_4g: int
+    verdicts: list[VerdictTable]
+    verdict_names: list[str]
+    """The verdict codes, in table order."""
+    has_previous: bool
+    """Whether last month's figures are known (the change columns are filled)."""
+    prev_month: str
+    prev_tests: int | None
+    """Last month's cellular tests, from its stored analysis (None when not analysed)."""
+
+
+@dataclass(frozen=True)
+class OperatorBlock:
+    operator: str | None
+    rows: list[StatRow]
+
+
+@dataclass(frozen=True)
+class FiveG:
+    has_tests: bool
+    tests: int
+    share: float | None
+    """5G tests out of the province's cellular tests."""
+    target: float | None
+    province: StatRow | None
+    communes_with: list[CommuneRow]
+    communes_without: list[CommuneRow]
+
+
+@dataclass(frozen=True)
+class Adoption:
+    communes: list[CommuneRow]
+    tests: int
+    population: int | None
+    tests_per_1000: float | None
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    month: str
+    tests: int
+    mean_4g: float | None
+    median_4g: float | None
+    mean_5g: float | None
+    meets_4g: int
+    below_4g: int
+    communes_with_tests: int
+    boundaries: str
+
+
+@dataclass(frozen=True)
+class Trend:
+    points: list[TrendPoint]
+    """Analysed months within the last 12, oldest first (the report month last)."""
+    has_history: bool
+    same_boundaries: bool
+    target_4g: float | None
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str
+    """The file's name (without its folder)."""
+    format: str | None
+    sha256: str
+    rows_read: int | None
+    accepted: int | None
+    rejected: int | None
+    duplicates: int | None
+    months: list[str]
+
+
+@dataclass(frozen=True)
+class Count:
+    key: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Target:
+    technology: str
+    mbps: float
+
+
+@dataclass(frozen=True)
+class Annex:
+    inputs: list[InputFile]
+    input_totals: dict[str, int]
+    """``rows_read``, ``accepted``, ``rejected``, ``duplicates`` over the input files."""
+    rejects: list[Count]
+    counts: list[Count]
+    targets: list[Target]
+    statistic: str
+    min_tests: int
+    min_devices: int
+    min_share: float
+    confidence: float
+    peak_hours: list[int]
+    tolerance_m: float | None
+    bursts_deduplicated: bool
+    boundaries_version: str
+    boundaries_communes: int
+    tool_version_analysis: str
+    tool_version_report: str
+    analysed_at: str
+    timezone: str
+    quarter_of_tiles: str | None
+    history_months: int
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the templates can use (see docs/report.md)."""
+
+    month: str
+    generated_at: str
+    """ISO date or datetime of the report (``--generated-at``, default now)."""
+    province_name: str
+    province_code: str
+    summary: Summary
+    province_rows: list[StatRow]
+    operators: list[OperatorBlock]
+    communes: list[CommuneRow]
+    below: list[OperatorBlock]
+    """Per operator (every operator with a verdict), its communes below target."""
+    no_tests: list[CommuneRow]
+    insufficient: list[CommuneRow]
+    inconclusive: list[CommuneRow]
+    five_g: FiveG
+    adoption: Adoption
+    trend: Trend
+    annex: Annex
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free room for user templates (empty by default)."""
+
+
+# -- building -------------------------------------------------------------------------
+
+
+def build_context(
+    store: Store, analysis: Analysis, *, generated_at: datetime | str | None = None
+) -> ReportContext:
+    """The report context of a stored analysis (and the earlier analyses of the store)."""
+    import polars as pl
+
+    stats = analysis.stats
+    meta = analysis.meta
+    rule = meta.get("rule", {})
+    targets = {str(k): float(v) for k, v in rule.get("targets_mbps", {}).items()}
+    min_tests = int(rule.get("min_tests", 30))
+    min_devices = int(rule.get("min_devices", 5))
+
+    province_rows = _sorted_rows(
+        [_stat_row(r) for r in stats.filter(pl.col("level") == "province").to_dicts()]
+    )
+    by_tech = {r.technology: r for r in province_rows}
+    commune_4g = {
+        r["commune_code"]: _stat_row(r)
+        for r in stats.filter(pl.col("level") == "commune", pl.col("technology") == G4).to_dicts()
+    }
+    communes = [
+        _commune_row(r, commune_4g.get(r["commune_code"]), min_tests, min_devices)
+        for r in analysis.communes.sort("commune_code").to_dicts()
+    ]
+    verdicts = _verdict_tables(analysis.verdict_counts(), targets)
+    trend = _trend(store, analysis, targets.get(G4))
+    summary = _summary(by_tech, communes, verdicts, targets, trend)
+
+    operator_rows = [_stat_row(r) for r in stats.filter(pl.col("level") == "operator").to_dicts()]
+    shown = {*targets, ALL} - {"wifi"}
+    operators = _by_operator([r for r in operator_rows if r.technology in shown])
+    pair_rows = [
+        _stat_row(r)
+        for r in stats.filter(
+            pl.col("level") == "commune_operator", pl.col("verdict").is_not_null()
+        ).to_dicts()
+    ]
+    below = [
+        OperatorBlock(
+            block.operator,
+            sorted(
+                (r for r in block.rows if r.verdict == "below_target"),
+                key=lambda r: (r.commune_code or "", _tech_rank(r.technology)),
+            ),
+        )
+        for block in _by_operator(pair_rows)
+    ]
+
+    g5 = by_tech.get(G5)
+    cellular = by_tech.get(ALL)
+    g5_tests = g5.tests if g5 else 0
+    five_g = FiveG(
+        has_tests=g5_tests > 0,
+        tests=g5_tests,
+        share=g5_tests / cellular.tests if cellular and cellular.tests > 0 else None,
+        target=targets.get(G5),
+        province=g5 if g5_tests > 0 else None,
+        communes_with=[c for c in communes if c.has_5g],
+        communes_without=[c for c in communes if not c.has_5g],
+    )
+    population = [c.population for c in communes]
+    known_population = (
+        None if any(p is None for p in population) else sum(p or 0 for p in population)
+    )
+    tests_total = sum(c.tests for c in communes)
+    adoption = Adoption(
+        communes=communes,
+        tests=tests_total,
+        population=known_population,
+        tests_per_1000=tests_total * 1000 / known_population if known_population else None,
+    )
+    province_code, province_name = _province(store, meta)
+    return ReportContext(
+        month=analysis.month,
+        generated_at=_generated_at(generated_at, store.timezone),
+        province_name=province_name,
+        province_code=province_code,
+        summary=summary,
+        province_rows=province_rows,
+        operators=operators,
+        communes=communes,
+        below=below,
+        no_tests=[c for c in communes if not c.has_tests],
+        insufficient=[c for c in communes if c.has_tests and c.verdict_4g == "insufficient_data"],
+        inconclusive=[c for c in communes if c.verdict_4g == "inconclusive"],
+        five_g=five_g,
+        adoption=adoption,
+        trend=trend,
+        annex=_annex(store, meta, targets),
+    )
+
+
+def _province(store: Store, meta: dict[str, Any]) -> tuple[str, str]:
+    """Code and name of the province, from the boundaries version the analysis used."""
+    import polars as pl
+
+    from qostool.errors import QostoolError
+    from qostool.geo import versions
+
+    boundaries = meta.get("boundaries", {})
+    try:
+        artifact = versions.find_version(store, boundaries.get("version"))
+        table = pl.read_parquet(
+            artifact.path / versions.COMMUNES_FILE, columns=["province_code", "province_name"]
+        )
+    except (QostoolError, OSError, pl.exceptions.PolarsError):
+        return "", str(boundaries.get("province") or "")
+    pairs = table.unique().drop_nulls().sort("province_code").rows()
+    if len(pairs) != 1:
+        return "", str(boundaries.get("province") or "")
+    return str(pairs[0][0]), str(pairs[0][1])
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or None."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _stat_row(row: dict[str, Any]) -> StatRow:
+    return StatRow(
+        level=row["level"],
+        commune_code=row.get("commune_code") or None,
+        commune_name=row.get("commune_name") or None,
+        operator=row.get("operator"),
+        technology=row["technology"],
+        tests=_int(row.get("tests")),
+        tile_tests=_int(row.get("tile_tests")),
+        devices=_int(row.get("devices")),
+        mean=_num(row.get("download_mean_mbps")),
+        median=_num(row.get("download_median_mbps")),
+        p10=_num(row.get("download_p10_mbps")),
+        p90=_num(row.get("download_p90_mbps")),
+        upload_mean=_num(row.get("upload_mean_mbps")),
+        upload_median=_num(row.get("upload_median_mbps")),
+        latency_median=_num(row.get("latency_median_ms")),
+        share_ge_target=_num(row.get("share_ge_target")),
+        ci_low=_num(row.get("download_mean_ci_low")),
+        ci_high=_num(row.get("download_mean_ci_high")),
+        peak_mean=_num(row.get("peak_download_mean_mbps")),
+        peak_tests=_int(row.get("peak_tests")),
+        target=_num(row.get("target_mbps")),
+        statistic=row.get("statistic"),
+        statistic_value=_num(row.get("statistic_value")),
+        statistic_ci_low=_num(row.get("statistic_ci_low")),
+        statistic_ci_high=_num(row.get("statistic_ci_high")),
+        verdict=row.get("verdict"),
+        prev_mean=_num(row.get("prev_download_mean_mbps")),
+        change=_num(row.get("download_mean_change_mbps")),
+        months_below=_int(row.get("months_below_target")),
+    )
+
+
+def _tech_rank(technology: str) -> int:
+    return TECHNOLOGIES.index(technology) if technology in TECHNOLOGIES else len(TECHNOLOGIES)
+
+
+def _sorted_rows(rows: list[StatRow]) -> list[StatRow]:
+    return sorted(rows, key=lambda r: (_tech_rank(r.technology), r.technology))
+
+
+def _by_operator(rows: list[StatRow]) -> list[OperatorBlock]:
+    """Rows grouped per operator: named operators by name, then the unknown one."""
+    names = sorted({r.operator for r in rows}, key=lambda o: (o is None, o or ""))
+    return [
+        OperatorBlock(name, _sorted_rows([r for r in rows if r.operator == name]))
+        for name in names
+        if name != ALL
+    ]
+
+
+def _commune_row(
+    row: dict[str, Any], g4: StatRow | None, min_tests: int, min_devices: int
+) -> CommuneRow:
+    verdict = row.get("verdict_4g")
+    reasons: list[str] = []
+    if verdict == "insufficient_data":
+        tests_4g = _int(row.get("tests_4g"))
+        if tests_4g == 0:
+            reasons.append("no_tests")
+        else:
+            if tests_4g < min_tests:
+                reasons.append("few_tests")
+            if g4 is not None and g4.devices < min_devices:
+                reasons.append("few_devices")
+            if not reasons:
+                reasons.append("no_statistic")
+    population = row.get("population")
+    return CommuneRow(
+        code=str(row["commune_code"]),
+        name=str(row["commune_name"]),
+        type=row.get("commune_type"),
+        population=None if population is None else int(population),
+        tests=_int(row.get("tests")),
+        devices=_int(row.get("devices")),
+        tests_per_1000=_num(row.get("tests_per_1000")),
+        devices_per_1000=_num(row.get("devices_per_1000")),
+        has_tests=bool(row.get("has_tests")),
+        tests_4g=_int(row.get("tests_4g")),
+        devices_4g=g4.devices if g4 else 0,
+        mean_4g=_num(row.get("download_mean_4g_mbps")),
+        median_4g=g4.median if g4 else None,
+        ci_low_4g=g4.ci_low if g4 else None,
+        ci_high_4g=g4.ci_high if g4 else None,
+        verdict_4g=verdict,
+        prev_mean_4g=g4.prev_mean if g4 else None,
+        change_4g=g4.change if g4 else None,
+        months_below_4g=g4.months_below if g4 else 0,
+        thin_reasons=reasons,
+        tests_5g=_int(row.get("tests_5g")),
+        share_5g=_num(row.get("share_5g")),
+        mean_5g=_num(row.get("download_mean_5g_mbps")),
+        median_5g=_num(row.get("download_median_5g_mbps")),
+        has_5g=bool(row.get("has_5g")),
+    )
+
+
+def _verdict_tables(
+    counts: dict[str, dict[str, int]], targets: dict[str, float]
+) -> list[VerdictTable]:
+    technologies = sorted({*counts, *(t for t in targets if t != "wifi")}, key=_tech_rank)
+    tables = []
+    for tech in technologies:
+        found = counts.get(tech, {})
+        rows = [VerdictCount(v, int(found.get(v, 0))) for v in VERDICTS]
+        tables.append(VerdictTable(tech, targets.get(tech), rows, sum(c.count for c in rows)))
+    return tables
+
+
+def _summary(
+    by_tech: dict[str, StatRow],
+    communes: list[CommuneRow],
+    verdicts: list[VerdictTable],
+    targets: dict[str, float],
+    trend: Trend,
+) -> Summary:
+    cellular = by_tech.get(ALL)
+    wifi = by_tech.get("wifi")
+    g4 = next((t for t in verdicts if t.technology == G4), None)
+    with_tests = sum(c.has_tests for c in communes)
+    current = trend.points[-1].month if trend.points else ""
+    prev_month = shift_month(current, -1) if current else ""
+    previous = next((p for p in trend.points if p.month == prev_month), None)
+    return Summary(
+        tests=cellular.tests if cellular else 0,
+        tile_tests=cellular.tile_tests if cellular else 0,
+        devices=cellular.devices if cellular else 0,
+        wifi_tests=wifi.tests if wifi else 0,
+        communes_total=len(communes),
+        communes_with_tests=with_tests,
+        communes_without_tests=len(communes) - with_tests,
+        target_4g=targets.get(G4),
+        meets_4g=g4.count("meets_target") if g4 else 0,
+        below_4g=g4.count("below_target") if g4 else 0,
+        insufficient_4g=g4.count("insufficient_data") if g4 else 0,
+        inconclusive_4g=g4.count("inconclusive") if g4 else 0,
+        verdicts=verdicts,
+        verdict_names=list(VERDICTS),
+        has_previous=any(r.prev_mean is not None for r in by_tech.values()),
+        prev_month=prev_month,
+        prev_tests=previous.tests if previous else None,
+    )
+
+
+def _trend_point(analysis: Analysis) -> TrendPoint:
+    import polars as pl
+
+    province = {
+        r["technology"]: _stat_row(r)
+        for r in analysis.stats.filter(pl.col("level") == "province").to_dicts()
+    }
+    g4 = analysis.verdict_counts().get(G4, {})
+    cellular, p4, p5 = province.get(ALL), province.get(G4), province.get(G5)
+    return TrendPoint(
+        month=analysis.month,
+        tests=cellular.tests if cellular else 0,
+        mean_4g=p4.mean if p4 else None,
+        median_4g=p4.median if p4 else None,
+        mean_5g=p5.mean if p5 and p5.tests > 0 else None,
+        meets_4g=int(g4.get("meets_target", 0)),
+        below_4g=int(g4.get("below_target", 0)),
+        communes_with_tests=int(analysis.communes["has_tests"].sum()),
+        boundaries=str(analysis.meta.get("boundaries", {}).get("version", "")),
+    )
+
+
+def _trend(store: Store, analysis: Analysis, target_4g: float | None) -> Trend:
+    """The report month and every stored analysis of the 11 months before it."""
+    from qostool.analyze.run import KIND, load_analysis
+
+    window = {shift_month(analysis.month, -back) for back in range(1, TREND_MONTHS)}
+    earlier = sorted({a.key for a in store.artifacts(KIND)} & window)
+    points = [_trend_point(load_analysis(store, month)) for month in earlier]
+    points.append(_trend_point(analysis))
+    return Trend(
+        points=points,
+        has_history=len(points) > 1,
+        same_boundaries=len({p.boundaries for p in points}) == 1,
+        target_4g=target_4g,
+    )
+
+
+def _annex(store: Store, meta: dict[str, Any], targets: dict[str, float]) -> Annex:
+    catalog = {f.sha256: f for f in store.files()}
+    inputs = []
+    rejects: dict[str, int] = {}
+    for item in sorted(meta.get("inputs", []), key=lambda i: PurePath(str(i["file"])).name):
+        record = catalog.get(item["sha256"])
+        inputs.append(
+            InputFile(
+                name=PurePath(str(item["file"])).name,
+                format=item.get("format"),
+                sha256=str(item["sha256"]),
+                rows_read=record.rows_read if record else None,
+                accepted=record.accepted if record else None,
+                rejected=record.rejected if record else None,
+                duplicates=record.duplicates if record else None,
+                months=list(record.months) if record else [],
+            )
+        )
+        for reason, n in (record.reasons if record else {}).items():
+            rejects[reason] = rejects.get(reason, 0) + int(n)
+    totals = {
+        key: sum(getattr(f, key) or 0 for f in inputs)
+        for key in ("rows_read", "accepted", "rejected", "duplicates")
+    }
+    rule = meta.get("rule", {})
+    boundaries = meta.get("boundaries", {})
+    bursts = meta.get("bursts", {})
+    return Annex(
+        inputs=inputs,
+        input_totals=totals,
+        rejects=[Count(k, v) for k, v in sorted(rejects.items())],
+        counts=[Count(str(k), int(v)) for k, v in meta.get("counts", {}).items()],
+        targets=[Target(t, v) for t, v in sorted(targets.items(), key=lambda i: _tech_rank(i[0]))],
+        statistic=str(rule.get("statistic", "mean")),
+        min_tests=int(rule.get("min_tests", 30)),
+        min_devices=int(rule.get("min_devices", 5)),
+        min_share=float(rule.get("min_share", 0.8)),
+        confidence=float(rule.get("confidence", 0.95)),
+        peak_hours=[int(h) for h in rule.get("peak_hours", [19, 22])],
+        tolerance_m=_num(meta.get("tolerance_m")),
+        bursts_deduplicated=bool(bursts.get("deduplicated", False)),
+        boundaries_version=str(boundaries.get("version", "")),
+        boundaries_communes=int(boundaries.get("communes", 0)),
+        tool_version_analysis=str(meta.get("tool_version", "")),
+        tool_version_report=__version__,
+        analysed_at=_local(str(meta.get("generated_at", "")), store.timezone),
+        timezone=str(meta.get("timezone", store.timezone)),
+        quarter_of_tiles=meta.get("quarter_of_tiles"),
+        history_months=int(meta.get("history_months", 0)),
+    )
+
+
+def _local(moment: str, timezone: str) -> str:
+    """An ISO datetime in the store's time zone (kept as given when it cannot be read)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    if parsed.tzinfo is None:
+        return moment
+    return parsed.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
+def _generated_at(value: datetime | str | None, timezone: str) -> str:
+    """The report's date: an ISO date kept as given, a datetime in the store's time zone."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    if value is None:
+        return datetime.now(UTC).astimezone(zone).isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return value
+    moment = value if value.tzinfo else value.replace(tzinfo=zone)
+    return moment.astimezone(zone).isoformat(timespec="seconds")

@@ -1,0 +1,659 @@
+"""Words and number formats of the report, in Vietnamese (the default) and English.
+
+Every label a template shows comes from :data:`LABELS` (one dictionary per
+language, with the same keys), and every number, date and code is turned into
+text by a :class:`Formatter` of the report's language. A missing value always
+becomes words ("không có dữ liệu" / "no data"), never a blank, ``nan`` or
+``None``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Final
+
+LANGUAGES: Final = ("vi", "en")
+DEFAULT_LANGUAGE: Final = "vi"
+
+_VI: Final[dict[str, str]] = {
+    # document
+    "title": "Báo cáo chất lượng Internet di động",
+    "province": "Tỉnh",
+    "report_month": "Tháng báo cáo",
+    "generated": "Ngày lập",
+    "contents": "Mục lục",
+    "source_line": "Số liệu từ phép đo tốc độ của người dân (i-Speed và các nguồn cộng đồng khác).",
+    # sections
+    "s_summary": "1. Tóm tắt",
+    "s_operators": "2. Kết quả theo nhà mạng",
+    "s_communes": "3. Kết quả theo xã, phường",
+    "s_below": "4. Các xã, phường chưa đạt chỉ tiêu, theo nhà mạng",
+    "s_thin": "5. Các xã, phường chưa đủ dữ liệu hoặc không có dữ liệu",
+    "s_5g": "6. Mạng 5G",
+    "s_adoption": "7. Mức độ tham gia đo",
+    "s_trend": "8. Xu hướng 12 tháng",
+    "s_annex": "Phụ lục: phương pháp và chất lượng dữ liệu",
+    # summary
+    "k_tests": "Số phép đo di động",
+    "k_tile_tests": "Trong đó từ ô tổng hợp (Ookla)",
+    "k_wifi_tests": "Phép đo Wi-Fi (tính riêng)",
+    "k_devices": "Số thiết bị",
+    "k_communes_with_data": "Xã, phường có dữ liệu",
+    "k_communes_without_data": "Xã, phường không có phép đo",
+    "headline": "{meets} trên {total} xã, phường đạt chỉ tiêu tốc độ tải xuống trung bình 4G "
+    "({target} Mbps); {below} chưa đạt; {insufficient} chưa đủ dữ liệu; "
+    "{inconclusive} chưa kết luận.",
+    "t_key_figures": "Số liệu chính",
+    "t_verdicts": "Số xã, phường theo kết luận",
+    "t_province": "Tốc độ tải xuống toàn tỉnh theo công nghệ",
+    "change_note": "Thay đổi so với tháng trước: tính lại tháng trước với cùng quy tắc và "
+    "cùng ranh giới.",
+    "no_previous_month": "Chưa có số liệu tháng trước để so sánh.",
+    # columns
+    "c_technology": "Công nghệ",
+    "c_operator": "Nhà mạng",
+    "c_tests": "Số phép đo",
+    "c_devices": "Số thiết bị",
+    "c_mean": "Trung bình (Mbps)",
+    "c_median": "Trung vị (Mbps)",
+    "c_p10": "Phân vị 10 (Mbps)",
+    "c_p90": "Phân vị 90 (Mbps)",
+    "c_interval": "Khoảng tin cậy (Mbps)",
+    "c_target": "Chỉ tiêu (Mbps)",
+    "c_verdict": "Kết luận",
+    "c_prev": "Tháng trước (Mbps)",
+    "c_change": "Thay đổi (Mbps)",
+    "c_months_below": "Số tháng liên tiếp chưa đạt",
+    "c_code": "Mã",
+    "c_commune": "Xã, phường",
+    "c_type": "Loại",
+    "c_population": "Dân số",
+    "c_tests_4g": "Phép đo 4G",
+    "c_mean_4g": "Trung bình 4G (Mbps)",
+    "c_verdict_4g": "Kết luận 4G",
+    "c_tests_5g": "Phép đo 5G",
+    "c_share_5g": "Tỷ lệ phép đo 5G",
+    "c_mean_5g": "Trung bình 5G (Mbps)",
+    "c_median_5g": "Trung vị 5G (Mbps)",
+    "c_tests_per_1000": "Phép đo trên 1.000 dân",
+    "c_devices_per_1000": "Thiết bị trên 1.000 dân",
+    "c_reason": "Lý do",
+    "c_month": "Tháng",
+    "c_meets_4g": "Xã đạt chỉ tiêu 4G",
+    "c_below_4g": "Xã chưa đạt 4G",
+    "c_with_tests": "Xã có phép đo",
+    "c_file": "Tệp",
+    "c_format": "Định dạng",
+    "c_sha256": "SHA-256",
+    "c_read": "Dòng đọc",
+    "c_accepted": "Được nhận",
+    "c_rejected": "Bị loại",
+    "c_duplicates": "Trùng lặp",
+    "c_rows": "Số dòng",
+    "c_item": "Mục",
+    "c_value": "Giá trị",
+    "c_total": "Tổng",
+    "c_count": "Số lượng",
+    # operators
+    "t_operators": "Tốc độ tải xuống theo nhà mạng, toàn tỉnh",
+    "operators_note": "Mỗi nhà mạng: các công nghệ có chỉ tiêu và tổng các công nghệ di động.",
+    # communes
+    "t_communes": "Kết quả 4G theo xã, phường (tất cả nhà mạng)",
+    "map_title": "Bản đồ kết luận 4G theo xã, phường",
+    "map_caption": "Màu thể hiện kết luận về tốc độ tải xuống 4G của mỗi xã, phường "
+    "(tất cả nhà mạng).",
+    "map_unavailable": "Không vẽ được bản đồ: không đọc được ranh giới của phiên bản đã dùng.",
+    # below
+    "below_intro": "Các xã, phường mà kết luận của một nhà mạng là chưa đạt chỉ tiêu.",
+    "no_below_operator": "Không có xã, phường nào chưa đạt chỉ tiêu.",
+    "no_below_any": "Không có xã, phường nào chưa đạt chỉ tiêu với bất kỳ nhà mạng nào.",
+    # thin data
+    "t_no_tests": "Xã, phường không có phép đo",
+    "t_insufficient": "Xã, phường chưa đủ dữ liệu (4G)",
+    "t_inconclusive": "Xã, phường chưa kết luận (4G): khoảng tin cậy chứa ngưỡng chỉ tiêu, "
+    "cần thêm phép đo",
+    "none": "Không có.",
+    "reason_no_tests": "không có phép đo 4G",
+    "reason_few_tests": "ít hơn {n} phép đo",
+    "reason_few_devices": "ít hơn {n} thiết bị",
+    "reason_no_statistic": "không tính được đại lượng so sánh",
+    "thin_rule": "Một xã, phường chưa đủ dữ liệu khi có ít hơn {tests} phép đo hoặc ít hơn "
+    "{devices} thiết bị.",
+    # 5G
+    "no_5g": "Không có phép đo 5G nào trong tháng này.",
+    "k_share_5g": "Tỷ lệ phép đo trên mạng 5G (toàn tỉnh)",
+    "k_tests_5g": "Số phép đo 5G",
+    "k_communes_5g": "Xã, phường có phép đo 5G",
+    "k_communes_no_5g": "Xã, phường không có phép đo 5G",
+    "k_mean_5g": "Tốc độ tải xuống trung bình 5G (Mbps)",
+    "k_median_5g": "Tốc độ tải xuống trung vị 5G (Mbps)",
+    "t_5g_communes": "Tốc độ 5G theo xã, phường có phép đo 5G",
+    "t_no_5g_communes": "Xã, phường không có phép đo 5G",
+    # adoption
+    "adoption_intro": "Số phép đo và số thiết bị của mỗi xã, phường (mọi công nghệ, kể cả "
+    "Wi-Fi), và trên 1.000 dân.",
+    "t_adoption": "Mức độ tham gia đo theo xã, phường",
+    "whole_province": "Toàn tỉnh",
+    "not_summed": "không cộng (xem ghi chú)",
+    "adoption_devices_note": "Không cộng số thiết bị của các xã: một thiết bị có thể đo ở "
+    "nhiều xã.",
+    # trend
+    "first_month": "Đây là tháng đầu tiên được phân tích: chưa có xu hướng.",
+    "trend_intro": "Các tháng đã phân tích trong 12 tháng gần nhất (mỗi tháng theo kết quả "
+    "phân tích đã lưu của tháng đó).",
+    "t_trend": "Xu hướng theo tháng",
+    "trend_chart_title": "Tốc độ tải xuống trung bình toàn tỉnh",
+    "trend_axis": "Mbps",
+    "target_line": "Chỉ tiêu {tech}",
+    "trend_boundaries_changed": "Lưu ý: các tháng không cùng một phiên bản ranh giới.",
+    # annex
+    "a_method": "Phương pháp",
+    "method_text": "Mỗi phép đo của tháng (theo giờ {timezone}) được gán cho đúng một xã, "
+    "phường theo tọa độ. Ô tổng hợp Ookla của quý được dùng với trọng số bằng số phép đo. "
+    "Kết luận so sánh {statistic} tốc độ tải xuống với chỉ tiêu, có tính khoảng tin cậy "
+    "{confidence}: một xã chưa đủ dữ liệu khi có ít hơn {min_tests} phép đo hoặc ít hơn "
+    "{min_devices} thiết bị; chưa kết luận khi khoảng tin cậy chứa ngưỡng chỉ tiêu.",
+    "a_inputs": "Tệp đầu vào",
+    "inputs_note": "Số dòng tính cho cả tệp (một tệp có thể chứa phép đo của nhiều tháng): "
+    "dòng đọc = được nhận + bị loại + trùng lặp.",
+    "no_inputs": "Không có thông tin về tệp đầu vào.",
+    "a_rejects": "Dòng bị loại theo lý do",
+    "a_counts": "Số dòng của tháng được phân tích",
+    "a_rule": "Quy tắc đánh giá",
+    "a_boundaries": "Ranh giới hành chính và phiên bản",
+    "r_target": "Chỉ tiêu tải xuống {tech} (Mbps)",
+    "r_statistic": "Đại lượng so sánh",
+    "r_min_tests": "Số phép đo tối thiểu",
+    "r_min_devices": "Số thiết bị tối thiểu",
+    "r_min_share": "Tỷ lệ phép đo đạt chỉ tiêu cần có",
+    "r_confidence": "Độ tin cậy",
+    "r_peak_hours": "Giờ cao điểm buổi tối",
+    "r_tolerance": "Dung sai gán điểm vào xã gần nhất (m)",
+    "r_bursts": "Gộp các phép đo lặp liên tiếp",
+    "b_version": "Phiên bản ranh giới",
+    "b_communes": "Số xã, phường",
+    "v_tool_analysis": "Phiên bản qostool khi phân tích",
+    "v_tool_report": "Phiên bản qostool khi lập báo cáo",
+    "v_analysed_at": "Thời điểm phân tích",
+    "v_timezone": "Múi giờ",
+    "v_quarter_of_tiles": "Quý của ô tổng hợp",
+    "v_history_months": "Số tháng trước dùng để so sánh",
+    "yes": "có",
+    "no": "không",
+    # counts of analysis.json
+    "n_rows": "Số dòng",
+    "n_tests": "Số phép đo",
+    "n_tile_rows": "Dòng ô tổng hợp",
+    "n_tile_tests": "Phép đo trong ô tổng hợp",
+    "n_snapped_rows": "Dòng trong khe hở ranh giới, gán vào xã gần nhất",
+    "n_outside_rows": "Dòng ngoài tỉnh",
+    "n_outside_tests": "Phép đo ngoài tỉnh",
+    "n_burst_duplicates": "Phép đo lặp liên tiếp bị bỏ",
+    # XLSX sheets (at most 31 characters)
+    "x_summary": "Tóm tắt",
+    "x_verdicts": "Kết luận",
+    "x_province": "Toàn tỉnh",
+    "x_operators": "Nhà mạng",
+    "x_communes": "Xã phường",
+    "x_below": "Chưa đạt theo nhà mạng",
+    "x_thin": "Thiếu dữ liệu",
+    "x_5g": "5G",
+    "x_adoption": "Tham gia đo",
+    "x_trend": "Xu hướng",
+    "x_inputs": "Tệp đầu vào",
+    "x_rejects": "Dòng bị loại",
+    "x_method": "Phương pháp",
+    "c_share_ge_target": "Tỷ lệ phép đo đạt chỉ tiêu",
+    "c_tile_tests": "Phép đo từ ô tổng hợp",
+    "c_status": "Tình trạng",
+    "c_months": "Các tháng trong tệp",
+    "c_median_4g": "Trung vị 4G (Mbps)",
+    "c_ci_low": "Cận dưới khoảng tin cậy (Mbps)",
+    "c_ci_high": "Cận trên khoảng tin cậy (Mbps)",
+    # values
+    "no_data": "không có dữ liệu",
+    "verdict_meets_target": "đạt chỉ tiêu",
+    "verdict_below_target": "chưa đạt",
+    "verdict_insufficient_data": "chưa đủ dữ liệu",
+    "verdict_inconclusive": "chưa kết luận",
+    "verdict_none": "không có chỉ tiêu",
+    "operator_all": "Tất cả nhà mạng",
+    "operator_unknown": "Không rõ nhà mạng",
+    "tech_all": "Tất cả (di động)",
+    "tech_unknown": "Không rõ công nghệ",
+    "tech_wifi": "Wi-Fi",
+    "type_xa": "Xã",
+    "type_phuong": "Phường",
+    "type_dac_khu": "Đặc khu",
+    "type_thi_tran": "Thị trấn",
+    "statistic_mean": "trung bình",
+    "statistic_median": "trung vị",
+    "statistic_share": "tỷ lệ phép đo đạt chỉ tiêu",
+    # reject reasons
+    "reason_short_row": "dòng thiếu trường (dòng bị cắt)",
+    "reason_long_row": "dòng thừa trường (dấu phân cách không nằm trong ngoặc kép?)",
+    "reason_flagged_by_source": "nguồn dữ liệu đánh dấu phép đo không hợp lý",
+    "reason_missing_timestamp": "không có thời điểm đo",
+    "reason_invalid_timestamp": "thời điểm đo không đọc được hoặc trước năm 2000",
+    "reason_future_timestamp": "thời điểm đo ở tương lai",
+    "reason_missing_coordinates": "không có vĩ độ hoặc kinh độ",
+    "reason_invalid_coordinates": "tọa độ không hợp lệ, ngoài phạm vi hoặc bằng 0,0",
+    "reason_missing_download": "không có tốc độ tải xuống",
+    "reason_invalid_speed": "tốc độ không phải là số",
+    "reason_negative_speed": "tốc độ âm",
+    "reason_implausible_speed": "tốc độ vượt mức hợp lý",
+    "reason_invalid_latency": "độ trễ không phải là số hoặc âm",
+    "reason_invalid_weight": "số phép đo của dòng tổng hợp thiếu hoặc nhỏ hơn 1",
+}
+
+_EN: Final[dict[str, str]] = {
+    "title": "Mobile internet quality report",
+    "province": "Province",
+    "report_month": "Reporting month",
+    "generated": "Generated",
+    "contents": "Contents",
+    "source_line": "Figures from citizens' speed tests (i-Speed and other crowdsourced sources).",
+    "s_summary": "1. Summary",
+    "s_operators": "2. Results by operator",
+    "s_communes": "3. Results by commune",
+    "s_below": "4. Communes below target, by operator",
+    "s_thin": "5. Communes with insufficient or no data",
+    "s_5g": "6. 5G",
+    "s_adoption": "7. Adoption",
+    "s_trend": "8. 12-month trend",
+    "s_annex": "Annex: method and data quality",
+    "k_tests": "Mobile tests",
+    "k_tile_tests": "Of which from aggregated tiles (Ookla)",
+    "k_wifi_tests": "Wi-Fi tests (counted separately)",
+    "k_devices": "Devices",
+    "k_communes_with_data": "Communes with data",
+    "k_communes_without_data": "Communes without tests",
+    "headline": "{meets} of {total} communes meet the 4G average download target "
+    "({target} Mbps); {below} below target; {insufficient} with insufficient data; "
+    "{inconclusive} inconclusive.",
+    "t_key_figures": "Key figures",
+    "t_verdicts": "Communes by verdict",
+    "t_province": "Province download speed by technology",
+    "change_note": "Change since last month: last month computed again with the same rule "
+    "and the same boundaries.",
+    "no_previous_month": "No figures for last month to compare with.",
+    "c_technology": "Technology",
+    "c_operator": "Operator",
+    "c_tests": "Tests",
+    "c_devices": "Devices",
+    "c_mean": "Mean (Mbps)",
+    "c_median": "Median (Mbps)",
+    "c_p10": "10th percentile (Mbps)",
+    "c_p90": "90th percentile (Mbps)",
+    "c_interval": "Confidence interval (Mbps)",
+    "c_target": "Target (Mbps)",
+    "c_verdict": "Verdict",
+    "c_prev": "Last month (Mbps)",
+    "c_change": "Change (Mbps)",
+    "c_months_below": "Months in a row below target",
+    "c_code": "Code",
+    "c_commune": "Commune",
+    "c_type": "Type",
+    "c_population": "Population",
+    "c_tests_4g": "4G tests",
+    "c_mean_4g": "4G mean (Mbps)",
+    "c_verdict_4g": "4G verdict",
+    "c_tests_5g": "5G tests",
+    "c_share_5g": "Share of tests on 5G",
+    "c_mean_5g": "5G mean (Mbps)",
+    "c_median_5g": "5G median (Mbps)",
+    "c_tests_per_1000": "Tests per 1,000 inhabitants",
+    "c_devices_per_1000": "Devices per 1,000 inhabitants",
+    "c_reason": "Reason",
+    "c_month": "Month",
+    "c_meets_4g": "Communes meeting the 4G target",
+    "c_below_4g": "Communes below the 4G target",
+    "c_with_tests": "Communes with tests",
+    "c_file": "File",
+    "c_format": "Format",
+    "c_sha256": "SHA-256",
+    "c_read": "Rows read",
+    "c_accepted": "Accepted",
+    "c_rejected": "Rejected",
+    "c_duplicates": "Duplicates",
+    "c_rows": "Rows",
+    "c_item": "Item",
+    "c_value": "Value",
+    "c_total": "Total",
+    "c_count": "Count",
+    "t_operators": "Download speed by operator, whole province",
+    "operators_note": "For each operator: the technologies with a target, and all cellular "
+    "technologies together.",
+    "t_communes": "4G results by commune (all operators)",
+    "map_title": "Map of 4G verdicts by commune",
+    "map_caption": "Colours show the verdict on each commune's 4G download speed (all operators).",
+    "map_unavailable": "The map could not be drawn: the boundaries version used could not be read.",
+    "below_intro": "Communes where an operator's verdict is below target.",
+    "no_below_operator": "No commune below target.",
+    "no_below_any": "No commune is below target for any operator.",
+    "t_no_tests": "Communes without tests",
+    "t_insufficient": "Communes with insufficient data (4G)",
+    "t_inconclusive": "Inconclusive communes (4G): the interval contains the target; more "
+    "tests are needed",
+    "none": "None.",
+    "reason_no_tests": "no 4G test",
+    "reason_few_tests": "fewer than {n} tests",
+    "reason_few_devices": "fewer than {n} devices",
+    "reason_no_statistic": "the statistic could not be computed",
+    "thin_rule": "A commune has insufficient data with fewer than {tests} tests or fewer "
+    "than {devices} devices.",
+    "no_5g": "No 5G test this month.",
+    "k_share_5g": "Share of tests on 5G (whole province)",
+    "k_tests_5g": "5G tests",
+    "k_communes_5g": "Communes with 5G tests",
+    "k_communes_no_5g": "Communes without 5G tests",
+    "k_mean_5g": "5G mean download (Mbps)",
+    "k_median_5g": "5G median download (Mbps)",
+    "t_5g_communes": "5G speeds in the communes with 5G tests",
+    "t_no_5g_communes": "Communes without 5G tests",
+    "adoption_intro": "Tests and devices in each commune (every technology, Wi-Fi "
+    "included), and per 1,000 inhabitants.",
+    "t_adoption": "Adoption by commune",
+    "whole_province": "Whole province",
+    "not_summed": "not added up (see note)",
+    "adoption_devices_note": "Devices are not added up over communes: one device may test "
+    "in several communes.",
+    "first_month": "This is the first month analysed: there is no trend yet.",
+    "trend_intro": "The months analysed within the last 12 months (each as stored by its "
+    "own analysis).",
+    "t_trend": "Trend by month",
+    "trend_chart_title": "Province mean download speed",
+    "trend_axis": "Mbps",
+    "target_line": "{tech} target",
+    "trend_boundaries_changed": "Note: the months do not all use the same boundaries version.",
+    "a_method": "Method",
+    "method_text": "Every test of the month (in {timezone} time) is assigned to exactly one "
+    "commune by its coordinates. The quarter's Ookla tiles are used, weighted by their "
+    "test counts. The verdict compares the {statistic} download speed with the target, "
+    "with a {confidence} confidence interval: a commune has insufficient data with fewer "
+    "than {min_tests} tests or fewer than {min_devices} devices, and is inconclusive when "
+    "the interval contains the target.",
+    "a_inputs": "Input files",
+    "inputs_note": "Row counts are for the whole file (a file may hold tests of several "
+    "months): rows read = accepted + rejected + duplicates.",
+    "no_inputs": "No information on the input files.",
+    "a_rejects": "Rejected rows by reason",
+    "a_counts": "Rows of the month analysed",
+    "a_rule": "Rule",
+    "a_boundaries": "Boundaries and versions",
+    "r_target": "{tech} download target (Mbps)",
+    "r_statistic": "Statistic compared",
+    "r_min_tests": "Minimum tests",
+    "r_min_devices": "Minimum devices",
+    "r_min_share": "Share of tests at or above the target needed",
+    "r_confidence": "Confidence level",
+    "r_peak_hours": "Evening peak hours",
+    "r_tolerance": "Snapping tolerance to the nearest commune (m)",
+    "r_bursts": "Bursts of tests counted once",
+    "b_version": "Boundaries version",
+    "b_communes": "Communes",
+    "v_tool_analysis": "qostool version of the analysis",
+    "v_tool_report": "qostool version of the report",
+    "v_analysed_at": "Analysed at",
+    "v_timezone": "Time zone",
+    "v_quarter_of_tiles": "Quarter of the tiles",
+    "v_history_months": "Earlier months used for comparison",
+    "yes": "yes",
+    "no": "no",
+    "n_rows": "Rows",
+    "n_tests": "Tests",
+    "n_tile_rows": "Tile rows",
+    "n_tile_tests": "Tests in tiles",
+    "n_snapped_rows": "Rows in boundary gaps, snapped to the nearest commune",
+    "n_outside_rows": "Rows outside the province",
+    "n_outside_tests": "Tests outside the province",
+    "n_burst_duplicates": "Burst duplicates dropped",
+    "x_summary": "Summary",
+    "x_verdicts": "Verdicts",
+    "x_province": "Province",
+    "x_operators": "Operators",
+    "x_communes": "Communes",
+    "x_below": "Below target by operator",
+    "x_thin": "Insufficient data",
+    "x_5g": "5G",
+    "x_adoption": "Adoption",
+    "x_trend": "Trend",
+    "x_inputs": "Input files",
+    "x_rejects": "Rejected rows",
+    "x_method": "Method",
+    "c_share_ge_target": "Share of tests at or above the target",
+    "c_tile_tests": "Tests from tiles",
+    "c_status": "Status",
+    "c_months": "Months in the file",
+    "c_median_4g": "4G median (Mbps)",
+    "c_ci_low": "Interval low (Mbps)",
+    "c_ci_high": "Interval high (Mbps)",
+    "no_data": "no data",
+    "verdict_meets_target": "meets target",
+    "verdict_below_target": "below target",
+    "verdict_insufficient_data": "insufficient data",
+    "verdict_inconclusive": "inconclusive",
+    "verdict_none": "no target",
+    "operator_all": "All operators",
+    "operator_unknown": "Unknown operator",
+    "tech_all": "All cellular",
+    "tech_unknown": "Unknown technology",
+    "tech_wifi": "Wi-Fi",
+    "type_xa": "Commune",
+    "type_phuong": "Ward",
+    "type_dac_khu": "Special zone",
+    "type_thi_tran": "Town",
+    "statistic_mean": "mean",
+    "statistic_median": "median",
+    "statistic_share": "share of tests at or above the target",
+    "reason_short_row": "the row has fewer fields than the header (a truncated line)",
+    "reason_long_row": "the row has more fields than the header (an unquoted delimiter?)",
+    "reason_flagged_by_source": "the source itself marks the test as implausible",
+    "reason_missing_timestamp": "no test time",
+    "reason_invalid_timestamp": "the test time cannot be read, or is before 2000",
+    "reason_future_timestamp": "the test time is in the future",
+    "reason_missing_coordinates": "no latitude or longitude",
+    "reason_invalid_coordinates": "latitude/longitude not numbers, out of range, or 0,0",
+    "reason_missing_download": "no download speed",
+    "reason_invalid_speed": "a download or upload speed that is not a number",
+    "reason_negative_speed": "a negative download or upload speed",
+    "reason_implausible_speed": "a download or upload speed above the plausible maximum",
+    "reason_invalid_latency": "a latency that is not a number, or negative",
+    "reason_invalid_weight": "an aggregate row whose test count is missing or below 1",
+}
+
+#: Every label, per language (the same keys in each).
+LABELS: Final[dict[str, dict[str, str]]] = {"vi": _VI, "en": _EN}
+
+_MONTHS_EN: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+#: Commune types as written in boundary files (lower case, no accents kept) -> label key.
+_TYPES: Final = {
+    "xã": "type_xa",
+    "xa": "type_xa",
+    "phường": "type_phuong",
+    "phuong": "type_phuong",
+    "đặc khu": "type_dac_khu",
+    "dac khu": "type_dac_khu",
+    "thị trấn": "type_thi_tran",
+    "thi tran": "type_thi_tran",
+}
+_PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+class Formatter:
+    """Numbers, dates and codes as text in one language.
+
+    Parameters
+    ----------
+    lang
+        ``"vi"`` (``1.234,5``, ``ngày 15 tháng 11 năm 2025``) or ``"en"``
+        (``1,234.5``, ``15 November 2025``).
+    """
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LABELS:
+            raise ValueError(f"unknown language {lang!r}")
+        self.lang = lang
+        self.labels = LABELS[lang]
+
+    # -- numbers -----------------------------------------------------------
+
+    @property
+    def no_data(self) -> str:
+        return self.labels["no_data"]
+
+    def _digits(self, value: float, digits: int) -> str:
+        text = f"{abs(value):,.{digits}f}"
+        if self.lang == "vi":
+            text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+        return text
+
+    def number(self, value: float | None, digits: int = 1) -> str:
+        """``1234.56`` -> ``1.234,6`` (vi) or ``1,234.6`` (en); missing -> words."""
+        if _missing(value):
+            return self.no_data
+        assert value is not None
+        text = self._digits(value, digits)
+        negative = value < 0 and any(c not in "0.," for c in text)
+        return ("-" if negative else "") + text
+
+    def integer(self, value: float | None) -> str:
+        """A count with thousands separators."""
+        return self.number(value, 0)
+
+    def signed(self, value: float | None, digits: int = 1) -> str:
+        """A change, with its sign: ``+1,2`` / ``-3,4`` / ``0,0``."""
+        text = self.number(value, digits)
+        if _missing(value) or text.startswith("-"):
+            return text
+        assert value is not None
+        return ("+" if any(c not in "0.," for c in text) else "") + text
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        """A share (0-1) as a percentage: ``0.125`` -> ``12,5%``."""
+        if _missing(value):
+            return self.no_data
+        assert value is not None
+        return self.number(value * 100, digits) + "%"
+
+    def interval(self, low: float | None, high: float | None, digits: int = 1) -> str:
+        """``low–high``, or words when either end is missing."""
+        if _missing(low) or _missing(high):
+            return self.no_data
+        return f"{self.number(low, digits)}–{self.number(high, digits)}"
+
+    # -- dates -------------------------------------------------------------
+
+    def date(self, value: str | date | None) -> str:
+        """An ISO date or datetime: ``ngày 15 tháng 11 năm 2025`` / ``15 November 2025``.
+
+        A datetime keeps its time of day (hours and minutes, as given).
+        """
+        if value is None or value == "":
+            return self.no_data
+        moment: date = value if isinstance(value, date) else _parse_iso(value)
+        if self.lang == "vi":
+            text = f"ngày {moment.day} tháng {moment.month} năm {moment.year}"
+        else:
+            text = f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}"
+        if isinstance(moment, datetime):
+            text += (" lúc " if self.lang == "vi" else ", ") + moment.strftime("%H:%M")
+        return text
+
+    def month(self, value: str) -> str:
+        """``2025-10`` -> ``tháng 10 năm 2025`` / ``October 2025``."""
+        year, mon = int(value[:4]), int(value[5:7])
+        if self.lang == "vi":
+            return f"tháng {mon} năm {year}"
+        return f"{_MONTHS_EN[mon - 1]} {year}"
+
+    def month_short(self, value: str) -> str:
+        """``2025-10`` -> ``10/2025`` / ``Oct 2025`` (chart axes)."""
+        year, mon = int(value[:4]), int(value[5:7])
+        if self.lang == "vi":
+            return f"{mon:02d}/{year}"
+        return f"{_MONTHS_EN[mon - 1][:3]} {year}"
+
+    # -- codes -------------------------------------------------------------
+
+    def verdict(self, value: str | None) -> str:
+        """``meets_target`` -> ``đạt chỉ tiêu`` / ``meets target``; none -> no target."""
+        if value is None:
+            return self.labels["verdict_none"]
+        return self.labels.get(f"verdict_{value}", value)
+
+    def technology(self, value: str | None) -> str:
+        """``4G`` stays; ``all``, ``unknown``, ``wifi`` become words."""
+        if value is None:
+            return self.no_data
+        return self.labels.get(f"tech_{value}", value)
+
+    def operator(self, value: str | None) -> str:
+        """An operator's name; ``all`` and a missing operator become words."""
+        if value is None or value == "":
+            return self.labels["operator_unknown"]
+        if value == "all":
+            return self.labels["operator_all"]
+        return value
+
+    def commune_type(self, value: str | None) -> str:
+        """``Xã`` / ``Phường`` / ``Đặc khu`` in the report's language (others as given)."""
+        if value is None or value.strip() == "" or value.strip().lower() in ("none", "nan"):
+            return self.no_data
+        key = _TYPES.get(value.strip().lower())
+        return self.labels[key] if key else value
+
+    def statistic(self, value: str) -> str:
+        """``mean`` -> ``trung bình`` / ``mean``."""
+        return self.labels.get(f"statistic_{value}", value)
+
+    def reason(self, value: str) -> str:
+        """A reject reason code, explained."""
+        return self.labels.get(f"reason_{value}", value)
+
+    def count_label(self, key: str) -> str:
+        """A count of ``analysis.json`` (``rows``, ``outside_rows``, ...) in words."""
+        return self.labels.get(f"n_{key}", key)
+
+    def yes_no(self, value: bool) -> str:
+        return self.labels["yes" if value else "no"]
+
+    def text(self, value: object) -> str:
+        """A string from the data, or words when it is missing."""
+        if _missing(value) or value == "":
+            return self.no_data
+        return str(value)
+
+    def fill(self, template: str, **values: object) -> str:
+        """A label with ``{name}`` placeholders filled in (unknown names are an error)."""
+
+        def one(match: re.Match[str]) -> str:
+            return str(values[match.group(1)])
+
+        return _PLACEHOLDER.sub(one, template)
+
+
+def _parse_iso(text: str) -> date:
+    """``2025-11-15`` -> a date; ``2025-11-15T08:30:00+07:00`` -> a datetime."""
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text)

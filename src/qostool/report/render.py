@@ -1,0 +1,118 @@
+"""The report's one Jinja2 environment, and rendering a context into HTML or Markdown.
+
+Templates are packaged in ``report/templates/``; a user folder given with
+``--template-dir`` comes first, so any single file can be overridden (the
+others are still the packaged ones). Autoescaping is on for ``.html``
+templates, undefined names are errors (``StrictUndefined``), and the filters
+are the formatting functions of ``report/i18n.py`` in the report's language.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final
+
+from qostool.report.i18n import Formatter
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
+
+    from qostool.report.context import ReportContext
+
+#: The template rendered for each text format.
+TEMPLATES: Final = {"html": "report.html", "md": "report.md"}
+_MD_SPECIAL: Final = re.compile(r"([\\`*_\[\]<>|#&!~])")
+
+
+@dataclass(frozen=True)
+class Charts:
+    """The charts of one report: SVG markup for HTML, data URIs for Markdown.
+
+    ``None`` when a chart cannot be drawn (no boundaries, no history).
+    """
+
+    map_svg: Markup | None
+    trend_svg: Markup | None
+
+    @staticmethod
+    def data_uri(svg: str | None) -> str | None:
+        if svg is None:
+            return None
+        return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode()
+
+    @property
+    def map_uri(self) -> str | None:
+        return self.data_uri(self.map_svg)
+
+    @property
+    def trend_uri(self) -> str | None:
+        return self.data_uri(self.trend_svg)
+
+
+def md_escape(value: object) -> str:
+    """Text from the data made safe inside Markdown (tables included): no markup, no pipes."""
+    text = " ".join(str(value).split())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and name.endswith((".html", ".htm", ".xml", ".svg"))
+
+
+def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Environment:
+    """The report's Jinja2 environment for one language (user templates first)."""
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    loaders.append(jinja2.PackageLoader("qostool.report", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    fmt = Formatter(lang)
+    env.filters.update(
+        number=fmt.number,
+        integer=fmt.integer,
+        signed=fmt.signed,
+        percent=fmt.percent,
+        interval=fmt.interval,
+        date=fmt.date,
+        month=fmt.month,
+        month_short=fmt.month_short,
+        verdict=fmt.verdict,
+        tech=fmt.technology,
+        operator=fmt.operator,
+        commune_type=fmt.commune_type,
+        statistic=fmt.statistic,
+        reason=fmt.reason,
+        yes_no=fmt.yes_no,
+        count_label=fmt.count_label,
+        text=fmt.text,
+        fill=fmt.fill,
+        md=md_escape,
+    )
+    env.globals.update(L=SimpleNamespace(**fmt.labels), lang=lang)
+    return env
+
+
+def template_variables(context: ReportContext, charts: Charts) -> dict[str, Any]:
+    """What a template sees: every field of the context at top level, ``report`` and ``charts``."""
+    fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
+    return {**fields, "report": context, "charts": charts}
+
+
+def render_text(env: jinja2.Environment, fmt: str, context: ReportContext, charts: Charts) -> str:
+    """The report as HTML or Markdown text."""
+    return env.get_template(TEMPLATES[fmt]).render(template_variables(context, charts))

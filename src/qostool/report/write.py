@@ -1,0 +1,237 @@
+"""``report --month``: the stored analysis of a month -> report files.
+
+Builds the context once, draws the charts once, renders every requested
+format with the one Jinja environment, and writes ``<out>/<YYYY-MM>/report.<ext>``
+atomically (a temporary file in the same folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from qostool.errors import QostoolError, UsageError
+from qostool.report.i18n import DEFAULT_LANGUAGE, LANGUAGES, Formatter
+
+if TYPE_CHECKING:
+    from qostool.analyze.run import Analysis
+    from qostool.report.charts import MapData
+    from qostool.report.context import ReportContext
+    from qostool.report.render import Charts
+    from qostool.store import Store
+
+#: Formats that can be written now, and those planned (a clear error for now).
+FORMATS: Final = ("html", "md", "xlsx")
+PLANNED_FORMATS: Final = ("docx", "pdf")
+DEFAULT_FORMATS: Final = ("html",)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the user chose for one report."""
+
+    month: str
+    lang: str = DEFAULT_LANGUAGE
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    out: Path = Path("reports")
+    template_dir: Path | None = None
+    generated_at: str | None = None
+    """ISO date or datetime (see :func:`parse_generated_at`); default: now."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``report`` wrote."""
+
+    month: str
+    lang: str
+    files: dict[str, Path] = field(default_factory=dict)
+    generated_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "lang": self.lang,
+            "generated_at": self.generated_at,
+            "files": {fmt: str(path) for fmt, path in self.files.items()},
+        }
+
+
+def parse_language(text: str) -> str:
+    """``--lang``: ``vi`` or ``en``."""
+    lang = text.strip().lower()
+    if lang not in LANGUAGES:
+        raise UsageError(
+            f"--lang {text!r} is not a known language", hint=f"use one of: {', '.join(LANGUAGES)}"
+        )
+    return lang
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``--format html,md,xlsx`` -> the formats, in the order given, without repeats."""
+    formats: list[str] = []
+    for item in (part.strip().lower() for part in text.split(",")):
+        if not item:
+            continue
+        if item in PLANNED_FORMATS:
+            raise UsageError(
+                f"--format {item}: {item.upper()} output is not available yet",
+                hint=f"use one or more of: {', '.join(FORMATS)}",
+            )
+        if item not in FORMATS:
+            raise UsageError(
+                f"--format {item!r} is not a known report format",
+                hint=f"use one or more of: {', '.join(FORMATS)} (comma-separated)",
+            )
+        if item not in formats:
+            formats.append(item)
+    if not formats:
+        raise UsageError("--format: give at least one format", hint=f"e.g. {', '.join(FORMATS)}")
+    return tuple(formats)
+
+
+def parse_generated_at(text: str, timezone: str) -> str:
+    """``--generated-at``: an ISO date (kept as a date) or datetime (in the store's zone)."""
+    from zoneinfo import ZoneInfo
+
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value).isoformat()
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--generated-at {text!r}: expected an ISO date or datetime",
+            hint="e.g. 2025-11-05 or 2025-11-05T08:30:00+07:00",
+        ) from None
+    zone = ZoneInfo(timezone)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def check_template_dir(path: Path | None) -> Path | None:
+    if path is not None and not path.is_dir():
+        raise UsageError(
+            f"--template-dir {str(path)!r}: no such folder",
+            hint="give a folder holding templates named like the packaged ones (docs/report.md)",
+        )
+    return path
+
+
+def load_map(store: Store, analysis: Analysis) -> MapData | None:
+    """The communes' shapes of the boundaries version the analysis used (None if gone)."""
+    from qostool.geo import versions
+    from qostool.report.charts import MapData
+
+    try:
+        artifact = versions.find_version(store, analysis.meta["boundaries"]["version"])
+        communes = versions.load_communes(artifact)
+    except (QostoolError, KeyError, OSError):
+        return None
+    verdicts = dict(
+        zip(analysis.communes["commune_code"], analysis.communes["verdict_4g"], strict=True)
+    )
+    codes = communes.table["code"].to_list()
+    return MapData(
+        names=[str(n) for n in communes.table["name"].to_list()],
+        verdicts=[verdicts.get(code) for code in codes],
+        geometries=communes.geometries,
+    )
+
+
+def draw_charts(context: ReportContext, data: MapData | None, fmt: Formatter) -> Charts:
+    """The map and the trend chart of a report, as SVG markup."""
+    from markupsafe import Markup
+
+    from qostool.report.charts import commune_map_svg, trend_svg
+    from qostool.report.render import Charts
+
+    map_svg = Markup(commune_map_svg(data, fmt)) if data is not None else None
+    trend = Markup(trend_svg(context.trend, fmt)) if context.trend.has_history else None
+    return Charts(map_svg=map_svg, trend_svg=trend)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def render_formats(
+    context: ReportContext,
+    charts: Charts,
+    lang: str,
+    formats: tuple[str, ...],
+    template_dir: Path | None = None,
+) -> dict[str, bytes]:
+    """Every requested format's bytes, from one context and one Jinja environment."""
+    import jinja2
+
+    from qostool.report.render import make_environment, render_text
+    from qostool.report.xlsx import render_xlsx
+
+    env = make_environment(lang, template_dir)
+    fmt = Formatter(lang)
+    out: dict[str, bytes] = {}
+    for name in formats:
+        if name == "xlsx":
+            out[name] = render_xlsx(context, fmt)
+            continue
+        try:
+            out[name] = render_text(env, name, context, charts).encode("utf-8")
+        except jinja2.TemplateError as exc:
+            if template_dir is None:
+                raise
+            where = getattr(exc, "name", None) or getattr(exc, "filename", None)
+            line = getattr(exc, "lineno", None)
+            place = f"{where}" + (f", line {line}" if line else "") if where else "a template"
+            raise UsageError(
+                f"--template-dir {str(template_dir)!r}: {place}: {exc.message or exc}",
+                hint="fix the template, or remove it to use the packaged one (docs/report.md)",
+            ) from None
+    return out
+
+
+def _no_charts() -> Charts:
+    from qostool.report.render import Charts
+
+    return Charts(map_svg=None, trend_svg=None)
+
+
+def write_report(store: Store, options: ReportOptions) -> ReportResult:
+    """Render the stored analysis of ``options.month`` into report files."""
+    from qostool.analyze.run import load_analysis
+    from qostool.report.context import build_context
+
+    lang = parse_language(options.lang)
+    template_dir = check_template_dir(options.template_dir)
+    analysis = load_analysis(store, options.month)
+    generated = (
+        parse_generated_at(options.generated_at, store.timezone) if options.generated_at else None
+    )
+    context = build_context(store, analysis, generated_at=generated)
+    fmt = Formatter(lang)
+    needs_charts = any(f in ("html", "md") for f in options.formats)
+    data = load_map(store, analysis) if needs_charts else None
+    charts = draw_charts(context, data, fmt) if needs_charts else _no_charts()
+    rendered = render_formats(context, charts, lang, options.formats, template_dir)
+    folder = options.out / options.month
+    files: dict[str, Path] = {}
+    for name, content in rendered.items():
+        path = folder / f"report.{name}"
+        write_atomic(path, content)
+        files[name] = path
+    return ReportResult(options.month, lang, files, context.generated_at)
