@@ -73,7 +73,6 @@ def commune_map_svg(data: MapData, fmt: Formatter) -> str:
     """A choropleth of the communes coloured by 4G verdict, with a legend and labels."""
     import matplotlib
     import shapely
-    from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, PathPatch
@@ -95,7 +94,9 @@ def commune_map_svg(data: MapData, fmt: Formatter) -> str:
                 )
             )
         size = 6.5 if len(data.names) <= 40 else 5.0 if len(data.names) <= 120 else 3.5
-        halo = [patheffects.withStroke(linewidth=1.6, foreground="white")]
+        # A light box, not a stroked halo: path effects would turn the text into outlines.
+        box: dict[str, Any] = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7}
+        box["edgecolor"] = "none"
         for name, point in zip(data.names, shapely.point_on_surface(data.geometries), strict=True):
             axes.text(
                 point.x,
@@ -104,7 +105,7 @@ def commune_map_svg(data: MapData, fmt: Formatter) -> str:
                 ha="center",
                 va="center",
                 fontsize=size,
-                path_effects=halo,
+                bbox=box,
             )
         axes.set_xlim(xmin, xmax)
         axes.set_ylim(ymin, ymax)

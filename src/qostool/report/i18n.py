@@ -337,7 +337,7 @@ _EN: Final[dict[str, str]] = {
     "t_insufficient": "Communes with insufficient data (4G)",
     "t_inconclusive": "Inconclusive communes (4G): the interval contains the target; more "
     "tests are needed",
-    "none": "None.",
+    "none": "Nothing to list.",
     "reason_no_tests": "no 4G test",
     "reason_few_tests": "fewer than {n} tests",
     "reason_few_devices": "fewer than {n} devices",

@@ -1,0 +1,661 @@
+"""``report --month``: every format rendered from the samples and read back.
+
+The expected texts are formatted here, independently of ``report/i18n.py``:
+numbers with Python's own format specification and the separators swapped
+for Vietnamese, verdicts from the wording agreed for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import polars as pl
+import pytest
+import shapely
+
+from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month, load_analysis
+from qostool.geo.boundaries import BoundaryOptions
+from qostool.geo.versions import import_boundaries
+from qostool.ingest import ingest_paths
+from qostool.report import ReportOptions, write_report
+from qostool.report.i18n import LABELS, Formatter
+from qostool.store import Store
+from tests.conftest import REPO, TZ
+
+SAMPLES = REPO / "data" / "samples"
+PROVINCE = SAMPLES / "province.geojson"
+GENERATED = "2025-11-05"
+NO_DATA = {"vi": "không có dữ liệu", "en": "no data"}
+VERDICTS = {
+    "vi": {
+        "meets_target": "đạt chỉ tiêu",
+        "below_target": "chưa đạt",
+        "insufficient_data": "chưa đủ dữ liệu",
+        "inconclusive": "chưa kết luận",
+    },
+    "en": {
+        "meets_target": "meets target",
+        "below_target": "below target",
+        "insufficient_data": "insufficient data",
+        "inconclusive": "inconclusive",
+    },
+}
+EVIL = 'Xã <b>&"Thử"'
+
+
+# -- independent formatting and parsing ------------------------------------------------
+
+
+def num(value: float | None, lang: str, digits: int = 1) -> str:
+    if value is None:
+        return NO_DATA[lang]
+    text = f"{value:,.{digits}f}"
+    if lang == "vi":
+        text = text.translate(str.maketrans({",": ".", ".": ","}))
+    return "-" + text[1:] if text.startswith("-") and text.strip("-0.,") else text.lstrip("-")
+
+
+def signed(value: float | None, lang: str) -> str:
+    text = num(value, lang)
+    if value is None or text.startswith("-") or not text.strip("0.,"):
+        return text
+    return "+" + text
+
+
+class Page(HTMLParser):
+    """Tables by id (rows of cell texts) and the visible text of an HTML page."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[str]]] = {}
+        self.text: list[str] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self._hidden = 0
+        self._section = ""
+        self.sections: dict[str, list[str]] = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "svg", "script"):
+            self._hidden += 1
+        elif tag == "table":
+            self._table = dict(attrs).get("id") or f"table-{len(self.tables)}"
+            self.tables[self._table] = []
+            self.sections[self._table] = []
+        elif tag in ("thead", "tbody", "tfoot"):
+            self._section = tag
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+            self.sections[self._table].append(self._section)
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "svg", "script"):
+            self._hidden -= 1
+        elif tag == "table":
+            self._table = None
+            self._section = ""
+        elif tag in ("td", "th") and self._cell is not None and self._table:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def visible(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+    def body(self, table: str) -> list[list[str]]:
+        """The rows of the table's body (not its header or footer)."""
+        rows = zip(self.tables[table], self.sections[table], strict=True)
+        return [cells for cells, section in rows if section == "tbody"]
+
+
+def without_data_uris(text: str) -> str:
+    return re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", text)
+
+
+# -- stores ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The samples ingested, their province imported, September and October analysed."""
+    root = tmp_path_factory.mktemp("report") / "store"
+    ingest_paths([str(SAMPLES)], store=root)
+    store = Store.open(root, timezone=TZ)
+    import_boundaries(store, PROVINCE, BoundaryOptions())
+    analyze_month(store, AnalyzeOptions(month="2025-09"))
+    analyze_month(store, AnalyzeOptions(month="2025-10"))
+    return store
+
+
+@pytest.fixture(scope="module")
+def october(sample_store: Store) -> Analysis:
+    return load_analysis(sample_store, "2025-10")
+
+
+@pytest.fixture(scope="module")
+def reports(sample_store: Store, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """October in every format, in Vietnamese (``vi``) and English (``en``)."""
+    out = {}
+    for lang in ("vi", "en"):
+        folder = tmp_path_factory.mktemp(f"out-{lang}")
+        options = ReportOptions(
+            month="2025-10",
+            lang=lang,
+            formats=("html", "md", "xlsx"),
+            out=folder,
+            generated_at=GENERATED,
+        )
+        write_report(sample_store, options)
+        out[lang] = folder / "2025-10"
+    return out
+
+
+def _thin_csv(path: Path) -> Path:
+    """March 2025: 4G only; 40 tests from 8 devices in 99012, 3 tests in 99001, none elsewhere."""
+    communes = json.loads(PROVINCE.read_text(encoding="utf-8"))["features"]
+    points = {
+        f["properties"]["id"]: shapely.point_on_surface(shapely.geometry.shape(f["geometry"]))
+        for f in communes
+    }
+    header = (
+        "open_uuid,open_test_uuid,time_utc,cat_technology,network_type,lat,long,loc_accuracy,"
+        "download_kbit,upload_kbit,ping_ms,network_mcc_mnc,network_name,implausible,pinned,"
+        "signal_strength"
+    )
+    lines = [header]
+    rows = [("99012", i, f"P{i % 8}", 30000 + 500 * i) for i in range(40)]
+    rows += [("99001", 100 + i, f"Q{i}", 50000) for i in range(3)]
+    for code, i, device, kbit in rows:
+        p = points[code]
+        lines.append(
+            f"{device},T{i:04d},2025-03-{1 + i % 27:02d} 05:00:00,4G,LTE,{p.y:.6f},{p.x:.6f},"
+            f"5,{kbit},10000,30,452-04,Viettel,false,true,-90"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def thin_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One month (March 2025): no 5G, no earlier month, communes without tests, and a
+    commune whose name holds HTML special characters."""
+    folder = tmp_path_factory.mktemp("thin")
+    province = json.loads(PROVINCE.read_text(encoding="utf-8"))
+    for feature in province["features"]:
+        if feature["properties"]["id"] == "99001":
+            feature["properties"]["name"] = EVIL
+    boundaries = folder / "province.geojson"
+    boundaries.write_text(json.dumps(province, ensure_ascii=False), encoding="utf-8")
+    ingest_paths([str(_thin_csv(folder / "rtr_2025-03.csv"))], store=folder / "store")
+    store = Store.open(folder / "store", timezone=TZ)
+    import_boundaries(store, boundaries, BoundaryOptions())
+    analyze_month(store, AnalyzeOptions(month="2025-03"))
+    return store
+
+
+@pytest.fixture(scope="module")
+def thin_reports(thin_store: Store, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for lang in ("vi", "en"):
+        folder = tmp_path_factory.mktemp(f"thin-{lang}")
+        options = ReportOptions(
+            month="2025-03", lang=lang, formats=("html", "md", "xlsx"), out=folder
+        )
+        write_report(thin_store, options)
+        out[lang] = folder / "2025-03"
+    return out
+
+
+def page(folder: Path) -> Page:
+    return Page((folder / "report.html").read_text(encoding="utf-8"))
+
+
+# -- HTML: the numbers are the analysis' numbers ---------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_html_commune_table_equals_the_analysis(
+    lang: str, reports: dict[str, Path], october: Analysis
+) -> None:
+    rows = page(reports[lang]).body("commune-table")
+    g4 = october.commune_rows("4G")
+    assert len(rows) == october.communes.height == 30
+    for cells, commune in zip(
+        rows, october.communes.sort("commune_code").iter_rows(named=True), strict=True
+    ):
+        stat = g4.filter(pl.col("commune_code") == commune["commune_code"]).row(0, named=True)
+        assert cells[0] == commune["commune_code"]
+        assert cells[1] == commune["commune_name"]
+        assert cells[3] == num(commune["tests_4g"], lang, 0)
+        assert cells[4] == num(stat["devices"], lang, 0)
+        assert cells[5] == num(commune["download_mean_4g_mbps"], lang)
+        assert cells[6] == num(stat["download_median_mbps"], lang)
+        low, high = stat["download_mean_ci_low"], stat["download_mean_ci_high"]
+        interval = NO_DATA[lang] if low is None else f"{num(low, lang)}–{num(high, lang)}"
+        assert cells[7] == interval
+        assert cells[8] == VERDICTS[lang][commune["verdict_4g"]]
+        assert cells[9] == signed(stat["download_mean_change_mbps"], lang)
+        assert cells[10] == num(stat["months_below_target"], lang, 0)
+
+
+def test_html_summary_province_and_operators_equal_the_analysis(
+    reports: dict[str, Path], october: Analysis, sample_store: Store
+) -> None:
+    html = page(reports["vi"])
+    province = {
+        r["technology"]: r
+        for r in october.stats.filter(pl.col("level") == "province").iter_rows(named=True)
+    }
+    figures = dict(html.body("key-figures"))
+    assert figures["Số phép đo di động"] == num(province["all"]["tests"], "vi", 0)
+    assert figures["Số thiết bị"] == num(province["all"]["devices"], "vi", 0)
+    with_tests = int(october.communes["has_tests"].sum())
+    assert figures["Xã, phường có dữ liệu"] == f"{with_tests} / 30"
+
+    counts = october.verdict_counts()["4G"]
+    row_4g = next(r for r in html.body("verdicts") if r[0] == "4G")
+    assert row_4g[2:] == [str(counts[v]) for v in VERDICTS["vi"]] + ["30"]
+
+    by_tech = {r[0]: r for r in html.body("province")}
+    for tech in ("4G", "5G", "3G"):
+        expected = province[tech]
+        cells = by_tech[tech]
+        assert cells[1] == num(expected["tests"], "vi", 0)
+        assert cells[3] == num(expected["download_mean_mbps"], "vi")
+        assert cells[4] == num(expected["download_median_mbps"], "vi")
+        assert cells[7] == num(expected["prev_download_mean_mbps"], "vi")
+        assert cells[8] == signed(expected["download_mean_change_mbps"], "vi")
+    assert by_tech["4G"][6] == VERDICTS["vi"][province["4G"]["verdict"]]
+
+    operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
+    table = {(r[0], r[1]): r for r in html.body("operator-table")}
+    for row in operators.iter_rows(named=True):
+        cells = table[(row["operator"], "4G")]
+        assert cells[2] == num(row["tests"], "vi", 0)
+        assert cells[4] == num(row["download_mean_mbps"], "vi")
+
+    below = october.stats.filter(
+        pl.col("level") == "commune_operator", pl.col("verdict") == "below_target"
+    )
+    listed = [
+        (r[0], r[2])
+        for name, rows in html.tables.items()
+        if name.startswith("below-")
+        for r in rows[1:]
+    ]
+    assert sorted(listed) == sorted(
+        (r["commune_code"], r["technology"]) for r in below.iter_rows(named=True)
+    )
+    assert listed  # the samples have slow communes
+
+    files = {f.sha256: f for f in sample_store.files()}
+    inputs = html.body("inputs")
+    assert [r[-1] for r in inputs] == sorted(
+        (i["sha256"] for i in october.meta["inputs"]),
+        key=lambda h: Path(files[h].name).name,
+    )
+    for cells in inputs:
+        record = files[cells[-1]]
+        assert cells[0] == Path(record.name).name
+        assert cells[2:6] == [
+            num(v, "vi", 0)
+            for v in (record.rows_read, record.accepted, record.rejected, record.duplicates)
+        ]
+
+
+def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysis) -> None:
+    html = page(reports["en"])
+    no_tests = october.communes.filter(~pl.col("has_tests"))
+    assert [r[0] for r in html.body("no-tests")] == no_tests["commune_code"].to_list()
+    insufficient = october.communes.filter(
+        pl.col("has_tests"), pl.col("verdict_4g") == "insufficient_data"
+    )
+    rows = html.body("insufficient")
+    assert [r[0] for r in rows] == insufficient["commune_code"].to_list()
+    assert all("fewer than 30 tests" in r[-1] for r in rows if int(r[2]) < 30)
+    with_5g = october.communes.filter(pl.col("has_5g"))
+    five_g = {r[0]: r for r in html.body("five-g-communes")}
+    assert sorted(five_g) == with_5g["commune_code"].to_list()
+    for row in with_5g.iter_rows(named=True):
+        cells = five_g[row["commune_code"]]
+        assert cells[2] == num(row["tests_5g"], "en", 0)
+        assert cells[3] == num(row["share_5g"] * 100, "en") + "%"
+        assert cells[5] == num(row["download_median_5g_mbps"], "en")
+    adoption = {r[0]: r for r in html.body("adoption-table")}
+    for row in october.communes.iter_rows(named=True):
+        cells = adoption[row["commune_code"]]
+        assert cells[3] == num(row["tests"], "en", 0)
+        assert cells[5] == num(row["tests_per_1000"], "en", 2)
+
+
+def test_html_trend_has_both_months(
+    reports: dict[str, Path], october: Analysis, sample_store: Store
+) -> None:
+    html = page(reports["en"])
+    september = load_analysis(sample_store, "2025-09")
+    rows = html.body("trend-table")
+    assert [r[0] for r in rows] == ["September 2025", "October 2025"]
+    for cells, analysis in zip(rows, (september, october), strict=True):
+        g4 = analysis.stats.filter(pl.col("level") == "province", pl.col("technology") == "4G")
+        assert cells[3] == num(g4["download_mean_mbps"][0], "en")
+    text = (reports["en"] / "report.html").read_text(encoding="utf-8")
+    assert text.count("<svg") == 2  # the map and the trend, inline
+
+
+def test_html_is_self_contained_and_print_ready(reports: dict[str, Path]) -> None:
+    text = (reports["vi"] / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="vi">' in text
+    assert "@page { size: A4" in text
+    assert "tr { break-inside: avoid" in text
+    assert "thead { display: table-header-group" in text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
+    assert "<link" not in text and "<script" not in text
+    svg = text[text.index("<svg") : text.index("</svg>")]  # the map comes first
+    for name in ("Mường Tè", "Sì Lở Lầu", "Hồng Thu"):  # its labels keep their diacritics
+        assert re.search(rf"<text[^>]*>\s*{name}\s*</text>", svg), name
+    assert "chưa đạt (3)" in svg  # the legend, with the counts
+
+
+# -- Markdown and XLSX -----------------------------------------------------------------
+
+
+def test_markdown_rows_equal_the_analysis(reports: dict[str, Path], october: Analysis) -> None:
+    text = (reports["vi"] / "report.md").read_text(encoding="utf-8")
+    assert text.startswith("# Báo cáo chất lượng Internet di động\n")
+    for row in october.communes.iter_rows(named=True):
+        prefix = f"| {row['commune_code']} | {row['commune_name']} | "
+        line = next(line for line in text.splitlines() if line.startswith(prefix))
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        assert cells[3] == num(row["tests_4g"], "vi", 0)
+        assert cells[5] == num(row["download_mean_4g_mbps"], "vi")
+        assert cells[7] == VERDICTS["vi"][row["verdict_4g"]]
+    assert "](data:image/svg+xml;base64," in text  # the map, embedded
+
+
+def test_xlsx_sheets_and_cells_equal_the_analysis(
+    reports: dict[str, Path], october: Analysis
+) -> None:
+    book = openpyxl.load_workbook(reports["en"] / "report.xlsx")
+    assert book.sheetnames == [
+        "Summary",
+        "Verdicts",
+        "Province",
+        "Operators",
+        "Communes",
+        "Below target by operator",
+        "Insufficient data",
+        "5G",
+        "Adoption",
+        "Trend",
+        "Input files",
+        "Rejected rows",
+        "Method",
+    ]
+    sheet = book["Communes"]
+    header = [c.value for c in sheet[1]]
+    assert header[:4] == ["Code", "Commune", "Type", "4G tests"]
+    assert header[5] == "4G mean (Mbps)" and header[9] == "4G verdict"
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 30
+    for cells, row in zip(rows, october.communes.iter_rows(named=True), strict=True):
+        assert cells[0] == row["commune_code"]
+        assert cells[1] == row["commune_name"]
+        assert cells[3] == row["tests_4g"]
+        if row["download_mean_4g_mbps"] is None:
+            assert cells[5] == "no data"
+        else:
+            assert cells[5] == pytest.approx(row["download_mean_4g_mbps"])
+        assert cells[9] == VERDICTS["en"][row["verdict_4g"]]
+    province = {r[0]: r for r in book["Province"].iter_rows(min_row=2, values_only=True)}
+    g4 = october.stats.filter(pl.col("level") == "province", pl.col("technology") == "4G")
+    assert province["4G"][1] == g4["tests"][0]
+    assert province["4G"][3] == pytest.approx(g4["download_mean_mbps"][0])
+    for ws in book.worksheets:
+        for line in ws.iter_rows(values_only=True):
+            assert all(v is not None and v != "" for v in line), (ws.title, line)
+    vi = openpyxl.load_workbook(reports["vi"] / "report.xlsx")
+    assert vi.sheetnames[0] == "Tóm tắt" and "Xã phường" in vi.sheetnames
+
+
+# -- thin data, escaping, languages ------------------------------------------------------
+
+
+def test_thin_month_says_so_in_words(thin_reports: dict[str, Path], thin_store: Store) -> None:
+    analysis = load_analysis(thin_store, "2025-03")
+    assert not analysis.communes["has_5g"].any()
+    assert (~analysis.communes["has_tests"]).sum() == 28
+    expected = {
+        "vi": ("Không có phép đo 5G nào trong tháng này.", "Đây là tháng đầu tiên được phân tích"),
+        "en": ("No 5G test this month.", "This is the first month analysed"),
+    }
+    for lang, folder in thin_reports.items():
+        html = page(folder)
+        visible = html.visible()
+        markdown = without_data_uris((folder / "report.md").read_text(encoding="utf-8"))
+        for sentence in expected[lang]:
+            assert sentence in visible and sentence in markdown
+        for text in (visible, markdown):
+            assert not re.search(r"\b(nan|NaN|None|null)\b", text), lang
+        empty = next(r for r in html.body("commune-table") if r[0] == "99006")
+        assert empty[5] == NO_DATA[lang] and empty[3] == "0"
+        assert all(cell for table in html.tables.values() for row in table for cell in row[:-1])
+        assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")  # the map
+        assert "trend-table" not in html.tables
+        book = openpyxl.load_workbook(folder / "report.xlsx")
+        for ws in book.worksheets:
+            for line in ws.iter_rows(values_only=True):
+                if line[0] in ("Không có.", "Nothing to list."):  # an empty table
+                    continue
+                assert all(v is not None and v not in ("", "nan") for v in line), ws.title
+
+
+def test_names_are_escaped(thin_reports: dict[str, Path]) -> None:
+    raw = (thin_reports["vi"] / "report.html").read_text(encoding="utf-8")
+    assert EVIL not in raw and "<b>" not in raw
+    assert "&lt;b&gt;&amp;" in raw
+    rows = page(thin_reports["vi"]).body("commune-table")
+    assert next(r for r in rows if r[0] == "99001")[1] == EVIL
+    markdown = (thin_reports["vi"] / "report.md").read_text(encoding="utf-8")
+    assert EVIL not in markdown and "\\<b\\>\\&" in markdown
+
+
+VI_LABELS = [
+    "Tóm tắt",
+    "Kết quả theo nhà mạng",
+    "đạt chỉ tiêu",
+    "chưa đạt",
+    "chưa đủ dữ liệu",
+    "chưa kết luận",
+    "không có dữ liệu",
+    "Số phép đo",
+    "Nhà mạng",
+    "Phụ lục",
+    "tháng",
+    "Xã",
+    "Phường",
+]
+EN_LABELS = [
+    "Summary",
+    "Results by operator",
+    "meets target",
+    "below target",
+    "insufficient data",
+    "inconclusive",
+    "no data",
+    "Tests",
+    "Operator",
+    "Annex",
+    "October",
+    "Commune",
+    "Ward",
+]
+
+
+def test_one_language_per_report(reports: dict[str, Path]) -> None:
+    for lang, foreign in (("en", VI_LABELS), ("vi", EN_LABELS)):
+        visible = page(reports[lang]).visible()
+        markdown = without_data_uris((reports[lang] / "report.md").read_text(encoding="utf-8"))
+        for label in foreign:
+            pattern = rf"(?<!\w){re.escape(label)}(?!\w)"
+            assert not re.search(pattern, visible), (lang, label)
+            assert not re.search(pattern, markdown), (lang, label)
+        assert not re.search(r"\b(nan|NaN|None|null)\b", visible + markdown), lang
+    assert set(LABELS["vi"]) == set(LABELS["en"])
+
+
+# -- determinism and templates ------------------------------------------------------------
+
+
+def test_same_options_give_the_same_bytes(sample_store: Store, tmp_path: Path) -> None:
+    outputs = []
+    for run in ("a", "b"):
+        options = ReportOptions(
+            month="2025-10",
+            formats=("html", "md", "xlsx"),
+            out=tmp_path / run,
+            generated_at="2025-11-05T08:30:00+07:00",
+        )
+        result = write_report(sample_store, options)
+        outputs.append({name: path.read_bytes() for name, path in result.files.items()})
+    assert outputs[0] == outputs[1]
+    html = outputs[0]["html"].decode()
+    assert "<dc:date>" not in html
+    assert "ngày 5 tháng 11 năm 2025 lúc 08:30" in html
+    assert sorted(p.name for p in (tmp_path / "a" / "2025-10").iterdir()) == [
+        "report.html",
+        "report.md",
+        "report.xlsx",
+    ]  # no temporary file left behind
+
+
+def test_a_user_template_overrides_one_file(sample_store: Store, tmp_path: Path) -> None:
+    templates = tmp_path / "templates" / "html"
+    templates.mkdir(parents=True)
+    (templates / "five_g.html").write_text(
+        '<section id="five-g"><p id="custom">MY 5G {{ five_g.tests | integer }}</p></section>\n',
+        encoding="utf-8",
+    )
+    options = ReportOptions(
+        month="2025-10", out=tmp_path / "out", template_dir=tmp_path / "templates"
+    )
+    html = write_report(sample_store, options).files["html"].read_text(encoding="utf-8")
+    october = load_analysis(sample_store, "2025-10")
+    tests_5g = october.stats.filter(pl.col("level") == "province", pl.col("technology") == "5G")
+    assert f"MY 5G {num(tests_5g['tests'][0], 'vi', 0)}" in html
+    assert 'id="five-g-figures"' not in html  # replaced
+    assert 'id="commune-table"' in html  # the other templates are the packaged ones
+
+
+# -- i18n ------------------------------------------------------------------------------
+
+
+def test_formatter_numbers_and_dates() -> None:
+    vi, en = Formatter("vi"), Formatter("en")
+    assert vi.number(1234.56) == "1.234,6" and en.number(1234.56) == "1,234.6"
+    assert vi.integer(1234567) == "1.234.567" and en.integer(1234567) == "1,234,567"
+    assert vi.signed(-0.04) == "0,0" and en.signed(2.25) == "+2.2"
+    assert vi.percent(0.125) == "12,5%"
+    assert vi.date("2025-11-15") == "ngày 15 tháng 11 năm 2025"
+    assert en.date("2025-11-15") == "15 November 2025"
+    assert vi.month("2025-10") == "tháng 10 năm 2025" and en.month("2025-10") == "October 2025"
+    for value in (None, float("nan"), float("inf")):
+        assert vi.number(value) == "không có dữ liệu" and en.percent(value) == "no data"
+    assert vi.verdict("inconclusive") == "chưa kết luận"
+    assert en.commune_type("Phường") == "Ward" and vi.commune_type(None) == "không có dữ liệu"
+    assert en.operator(None) == "Unknown operator"
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+@pytest.fixture
+def store_copy(sample_store: Store, tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    shutil.copytree(sample_store.root, root)
+    return root
+
+
+def test_cli_writes_every_format(cli: Any, store_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = cli(
+        "report", "--month", "2025-10", "--store", store_copy, "--out", out,
+        "--format", "html,md,xlsx", "--generated-at", GENERATED,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for ext in ("html", "md", "xlsx"):
+        path = out / "2025-10" / f"report.{ext}"
+        assert path.is_file()
+        assert str(path) in result.stdout
+    json_result = cli(
+        "report", "--month", "2025-10", "--store", store_copy, "--out", out, "--json",
+        "--lang", "en",
+    )  # fmt: skip
+    assert json_result.exit_code == 0
+    data = json.loads(json_result.stdout)
+    assert data["files"] == {"html": str(out / "2025-10" / "report.html")}
+    assert data["lang"] == "en"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lang", "fr"], "--lang 'fr' is not a known language"),
+        (["--format", "docx"], "--format docx: DOCX output is not available yet"),
+        (["--format", "html,pdf"], "--format pdf: PDF output is not available yet"),
+        (["--format", "csv"], "--format 'csv' is not a known report format"),
+        (["--generated-at", "yesterday"], "--generated-at 'yesterday'"),
+        (["--template-dir", "nowhere"], "--template-dir 'nowhere': no such folder"),
+        (["--month", "2025-13"], "--month '2025-13'"),
+    ],
+)
+def test_cli_usage_errors(args: list[str], message: str, cli: Any, store_copy: Path) -> None:
+    base = ["report", "--month", "2025-10", "--store", store_copy]
+    result = cli(*base, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_month_not_analysed(cli: Any, store_copy: Path) -> None:
+    result = cli("report", "--month", "2025-11", "--store", store_copy)
+    assert result.exit_code == 1
+    assert "2025-11 has not been analysed" in result.output
+    assert "qostool analyze --month 2025-11" in result.output
+
+
+def test_cli_broken_user_template(cli: Any, store_copy: Path, tmp_path: Path) -> None:
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "report.html").write_text("{{ no_such_thing }}\n", encoding="utf-8")
+    result = cli(
+        "report", "--month", "2025-10", "--store", store_copy, "--out", tmp_path / "o",
+        "--template-dir", tmp_path / "tpl",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--template-dir" in result.output and "no_such_thing" in result.output
+    assert not (tmp_path / "o" / "2025-10" / "report.html").exists()
+
+
+def test_cli_import_stays_light() -> None:
+    code = (
+        "import sys, qostool.cli; "
+        "print(sorted(m for m in ('jinja2', 'matplotlib', 'polars') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
