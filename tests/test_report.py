@@ -659,3 +659,16 @@ def test_cli_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_context_field_is_documented() -> None:
+    import dataclasses
+
+    from qostool.report import context
+
+    docs = (REPO / "docs" / "report.md").read_text(encoding="utf-8")
+    for name in dir(context):
+        cls = getattr(context, name)
+        if dataclasses.is_dataclass(cls) and cls.__module__ == context.__name__:
+            for f in dataclasses.fields(cls):
+                assert f"`{f.name}`" in docs, f"{name}.{f.name}"
