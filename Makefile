@@ -1,6 +1,7 @@
 # Two entry points, both installing what they need first (see README Quickstart):
 #   make demo   ingest the bundled samples into ./demo-store, import their communes,
-#               analyse October 2025 and export the results to ./demo-results
+#               analyse September and October 2025, export October's results to
+#               ./demo-results and write its report to ./demo-reports
 #   make test   lint, type-check and run the whole test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -19,10 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf demo-store demo-results
+	rm -rf demo-store demo-results demo-reports
 	$(BIN)/qostool ingest data/samples/ --store demo-store
 	$(BIN)/qostool boundaries import data/samples/province.geojson --store demo-store
+	$(BIN)/qostool analyze --month 2025-09 --store demo-store > /dev/null
 	$(BIN)/qostool analyze --month 2025-10 --store demo-store --export xlsx,csv,gpkg --out demo-results
+	$(BIN)/qostool report --month 2025-10 --store demo-store --format html,md,xlsx --out demo-reports
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
@@ -42,4 +45,4 @@ bench-analyze: $(STAMP)
 	$(BIN)/python bench/bench_analyze.py
 
 clean:
-	rm -rf $(VENV) demo-store demo-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-store demo-results demo-reports .pytest_cache .mypy_cache .ruff_cache
