@@ -91,6 +91,9 @@ def encode_keys(tests: pl.DataFrame, keys: Sequence[str] = _KEYS) -> pl.DataFram
     become that integer exactly; any other text is numbered instead. Columns already
     encoded are left as they are.
     """
+    if "operator" in tests.columns and tests["operator"].null_count():
+        # Stores ingested before tiles were given the "unknown" operator hold nulls.
+        tests = tests.with_columns(pl.col("operator").cast(pl.String).fill_null("unknown"))
     texts = [k for k in keys if k in tests.columns and not isinstance(tests.schema[k], pl.Enum)]
     kinds = tests.select(pl.col(k).cast(pl.String).unique().sort().implode() for k in texts)
     out = tests.with_columns(

@@ -226,8 +226,8 @@ def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:
         ("operator", nz.operator_from_name),
     ]
     found = [(name, func) for name, func in sources if name in has]
-    if not found:
-        return {}
+    if not found:  # e.g. Ookla tiles: no operator information at all
+        return {"operator": pl.repeat(Operator.UNKNOWN.value, raw.height, eager=True)}
     mapped = [map_distinct(raw[raw_name(name)].cast(pl.String), func) for name, func in found]
     operator = pl.select(
         pl.coalesce([pl.lit(s) for s in mapped] + [pl.lit(Operator.UNKNOWN.value)])

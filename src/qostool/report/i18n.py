@@ -25,6 +25,18 @@ _VI: Final[dict[str, str]] = {
     "generated": "Ngày lập",
     "contents": "Mục lục",
     "source_line": "Số liệu từ phép đo tốc độ của người dân (i-Speed và các nguồn cộng đồng khác).",
+    # the Word document (an administrative report: header, addressee, signature)
+    "d_parent": "UBND TỈNH {province}",
+    "d_issuer": "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
+    "d_number": "Số: ..../BC-SKHCN",
+    "d_motto_gloss": "",
+    "d_motto_sub_gloss": "",
+    "d_place_date": "{place}, {date}",
+    "d_subtitle": "Kỳ báo cáo: {month}, trên địa bàn tỉnh {province}",
+    "d_recipient": "Kính gửi: Ủy ban nhân dân tỉnh {province}.",
+    "d_recipients_title": "Nơi nhận:",
+    "d_recipients": "Như trên; Bộ Khoa học và Công nghệ; Lưu: VT",
+    "d_signer": "GIÁM ĐỐC",
     # sections
     "s_summary": "1. Tóm tắt",
     "s_operators": "2. Kết quả theo nhà mạng",
@@ -255,6 +267,17 @@ _EN: Final[dict[str, str]] = {
     "generated": "Generated",
     "contents": "Contents",
     "source_line": "Figures from citizens' speed tests (i-Speed and other crowdsourced sources).",
+    "d_parent": "PEOPLE'S COMMITTEE OF {province} PROVINCE",
+    "d_issuer": "DEPARTMENT OF SCIENCE AND TECHNOLOGY",
+    "d_number": "No.: ..../BC-SKHCN",
+    "d_motto_gloss": "Socialist Republic of Viet Nam",
+    "d_motto_sub_gloss": "Independence - Freedom - Happiness",
+    "d_place_date": "{place}, {date}",
+    "d_subtitle": "Reporting month: {month}, {province} province",
+    "d_recipient": "To: the People's Committee of {province} province.",
+    "d_recipients_title": "Recipients:",
+    "d_recipients": "As above; Ministry of Science and Technology; Archive",
+    "d_signer": "DIRECTOR",
     "s_summary": "1. Summary",
     "s_operators": "2. Results by operator",
     "s_communes": "3. Results by commune",
@@ -563,6 +586,21 @@ class Formatter:
 
     # -- dates -------------------------------------------------------------
 
+    def document_date(self, value: str | date | None) -> str:
+        """The date line of an administrative document (the day only, no time of day).
+
+        Vietnamese writes a day below 10 and the months 1 and 2 with a leading
+        zero (Decree 30/2020/NĐ-CP): ``ngày 05 tháng 02 năm 2026``;
+        English: ``5 February 2026``.
+        """
+        if value is None or value == "":
+            return self.no_data
+        moment: date = value if isinstance(value, date) else _parse_iso(value)
+        if self.lang == "vi":
+            month = f"{moment.month:02d}" if moment.month < 3 else str(moment.month)
+            return f"ngày {moment.day:02d} tháng {month} năm {moment.year}"
+        return f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}"
+
     def date(self, value: str | date | None) -> str:
         """An ISO date or datetime: ``ngày 15 tháng 11 năm 2025`` / ``15 November 2025``.
 
@@ -609,7 +647,7 @@ class Formatter:
 
     def operator(self, value: str | None) -> str:
         """An operator's name; ``all`` and a missing operator become words."""
-        if value is None or value == "":
+        if value is None or value in ("", "unknown"):  # schema.Operator.UNKNOWN
             return self.labels["operator_unknown"]
         if value == "all":
             return self.labels["operator_all"]
