@@ -617,8 +617,7 @@ def test_cli_writes_every_format(cli: Any, store_copy: Path, tmp_path: Path) -> 
     ("args", "message"),
     [
         (["--lang", "fr"], "--lang 'fr' is not a known language"),
-        (["--format", "docx"], "--format docx: DOCX output is not available yet"),
-        (["--format", "html,pdf"], "--format pdf: PDF output is not available yet"),
+        (["--format", "html,doc"], "--format 'doc' is not a known report format"),
         (["--format", "csv"], "--format 'csv' is not a known report format"),
         (["--generated-at", "yesterday"], "--generated-at 'yesterday'"),
         (["--template-dir", "nowhere"], "--template-dir 'nowhere': no such folder"),

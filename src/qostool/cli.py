@@ -470,7 +470,9 @@ REPORT_HELP = """Render the monthly report from the stored analysis of a month.
 Reads the results of 'qostool analyze --month' (and the stored analyses of
 the 11 months before, for the trend) and writes <out>/<YYYY-MM>/report.<ext>:
 a self-contained HTML file (charts and map inline, print-ready on A4), a
-Markdown file, and/or an XLSX annex with one sheet per table. Vietnamese by
+Markdown file, an XLSX annex with one sheet per table, an editable Word
+document (DOCX, in the layout of an administrative report) and/or a PDF
+(the HTML printed by WeasyPrint: pip install 'qostool[pdf]'). Vietnamese by
 default, English with --lang en. The same store and options give the same
 bytes; pass --generated-at to fix the report's date. Templates can be
 overridden file by file with --template-dir. See docs/report.md.
@@ -479,6 +481,7 @@ overridden file by file with --template-dir. See docs/report.md.
 
   qostool report --month 2025-10 --store ./qostool-data
   qostool report --month 2025-10 --lang en --format html,md,xlsx --out reports/
+  qostool report --month 2025-10 --format docx,pdf --generated-at 2025-11-15
   qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
 """
 
@@ -493,7 +496,7 @@ def report(
     lang: Annotated[str, typer.Option("--lang", help="Language: vi or en.")] = "vi",
     format: Annotated[
         str,
-        typer.Option("--format", "-f", help="html, md and/or xlsx (comma-separated)."),
+        typer.Option("--format", "-f", help="html, md, xlsx, docx and/or pdf (comma-separated)."),
     ] = "html",
     out: Annotated[Path, typer.Option(help="Folder for the reports (one folder per month).")] = (
         Path("reports")

@@ -2,9 +2,11 @@
 
 - ``context.py`` builds the report's data once (plain dataclasses);
 - ``i18n.py`` holds the Vietnamese and English words and number formats;
-- ``charts.py`` draws the commune map and the trend (matplotlib, SVG);
+- ``charts.py`` draws the commune map and the trend (matplotlib, SVG and PNG);
 - ``render.py`` is the Jinja2 environment (packaged templates, user overrides);
 - ``xlsx.py`` writes the XLSX annex;
+- ``word.py`` renders the Word template (docxtpl) into the DOCX report;
+- ``pdf.py`` prints the HTML report to PDF (WeasyPrint, the optional ``pdf`` extra);
 - ``write.py`` ties them together and writes the files atomically.
 
 Usage from a notebook::

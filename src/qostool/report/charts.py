@@ -1,10 +1,11 @@
-"""The report's charts as SVG text: the commune map by 4G verdict, and the trend.
+"""The report's charts: the commune map by 4G verdict, and the trend.
 
 Drawn with matplotlib on its Agg canvas (no pyplot, no global backend change),
-imported only when a chart is drawn. The SVG is deterministic: a fixed
-``svg.hashsalt`` for the element ids, and no date in the metadata. Text stays
-text (``svg.fonttype = none``), so names keep their diacritics and can be
-searched and copied.
+imported only when a chart is drawn. Each figure is built once by one function
+and saved as SVG (HTML, Markdown) or PNG (DOCX). The SVG is deterministic: a
+fixed ``svg.hashsalt`` for the element ids, and no date in the metadata. Text
+stays text (``svg.fonttype = none``), so names keep their diacritics and can be
+searched and copied. The PNG has no metadata but the size and pixels.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ VERDICT_COLOURS: Final = {
 }
 NO_VERDICT_COLOUR: Final = "#ffffff"
 _RC: Final[dict[str, Any]] = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8}
+#: Resolution of the PNG charts (a 17 cm wide figure stays sharp when printed).
+PNG_DPI: Final = 200
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,30 @@ def _rc(salt: str) -> Any:
     return {**_RC, "svg.hashsalt": salt}
 
 
-def _svg(figure: Figure, salt: str) -> str:
+def _svg(figure: Figure) -> str:
     """The figure as SVG markup without the XML prolog (ready to inline in HTML)."""
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
     return text[text.index("<svg") :].strip() + "\n"
+
+
+def _png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, on a white background, without metadata."""
+    buffer = io.BytesIO()
+    figure.savefig(
+        buffer,
+        format="png",
+        dpi=PNG_DPI,
+        metadata={"Software": None},
+        bbox_inches="tight",
+        facecolor="white",
+    )
+    return buffer.getvalue()
+
+
+def _save(figure: Figure, kind: str) -> str | bytes:
+    return _svg(figure) if kind == "svg" else _png(figure)
 
 
 def _rings_path(geometry: Any) -> Any:
@@ -70,6 +91,34 @@ def _rings_path(geometry: Any) -> Any:
 
 
 def commune_map_svg(data: MapData, fmt: Formatter) -> str:
+    """The commune map as SVG markup."""
+    svg = _commune_map(data, fmt, "svg")
+    assert isinstance(svg, str)
+    return svg
+
+
+def commune_map_png(data: MapData, fmt: Formatter) -> bytes:
+    """The same commune map as PNG bytes."""
+    png = _commune_map(data, fmt, "png")
+    assert isinstance(png, bytes)
+    return png
+
+
+def trend_svg(trend: Trend, fmt: Formatter) -> str:
+    """The trend chart as SVG markup."""
+    svg = _trend(trend, fmt, "svg")
+    assert isinstance(svg, str)
+    return svg
+
+
+def trend_png(trend: Trend, fmt: Formatter) -> bytes:
+    """The same trend chart as PNG bytes."""
+    png = _trend(trend, fmt, "png")
+    assert isinstance(png, bytes)
+    return png
+
+
+def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
     """A choropleth of the communes coloured by 4G verdict, with a legend and labels."""
     import matplotlib
     import shapely
@@ -77,8 +126,7 @@ def commune_map_svg(data: MapData, fmt: Formatter) -> str:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, PathPatch
 
-    salt = "qostool-map"
-    with matplotlib.rc_context(_rc(salt)):
+    with matplotlib.rc_context(_rc("qostool-map")):
         xmin, ymin, xmax, ymax = shapely.total_bounds(data.geometries)
         aspect = 1 / max(math.cos(math.radians((ymin + ymax) / 2)), 0.1)
         width = 6.7
@@ -128,17 +176,16 @@ def commune_map_svg(data: MapData, fmt: Formatter) -> str:
             frameon=False,
             fontsize=8,
         )
-        return _svg(figure, salt)
+        return _save(figure, kind)
 
 
-def trend_svg(trend: Trend, fmt: Formatter) -> str:
+def _trend(trend: Trend, fmt: Formatter, kind: str) -> str | bytes:
     """Province mean download per month (4G and 5G), with the 4G target."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    salt = "qostool-trend"
-    with matplotlib.rc_context(_rc(salt)):
+    with matplotlib.rc_context(_rc("qostool-trend")):
         figure = Figure(figsize=(6.7, 2.8))
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
@@ -171,4 +218,4 @@ def trend_svg(trend: Trend, fmt: Formatter) -> str:
         axes.spines[["top", "right"]].set_visible(False)
         axes.margins(x=0.08)
         axes.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        return _svg(figure, salt)
+        return _save(figure, kind)

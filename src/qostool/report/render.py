@@ -89,6 +89,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         percent=fmt.percent,
         interval=fmt.interval,
         date=fmt.date,
+        document_date=fmt.document_date,
         month=fmt.month,
         month_short=fmt.month_short,
         verdict=fmt.verdict,

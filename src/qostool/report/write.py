@@ -1,8 +1,10 @@
 """``report --month``: the stored analysis of a month -> report files.
 
-Builds the context once, draws the charts once, renders every requested
-format with the one Jinja environment, and writes ``<out>/<YYYY-MM>/report.<ext>``
-atomically (a temporary file in the same folder, then ``os.replace``).
+Builds the context once, draws the charts once (SVG for HTML and Markdown,
+PNG for DOCX), renders every requested format with the one Jinja environment
+(the PDF is the HTML printed by WeasyPrint), and writes
+``<out>/<YYYY-MM>/report.<ext>`` atomically (a temporary file in the same
+folder, then ``os.replace``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ if TYPE_CHECKING:
     from qostool.report.charts import MapData
     from qostool.report.context import ReportContext
     from qostool.report.render import Charts
+    from qostool.report.word import Pictures
     from qostool.store import Store
 
-#: Formats that can be written now, and those planned (a clear error for now).
-FORMATS: Final = ("html", "md", "xlsx")
-PLANNED_FORMATS: Final = ("docx", "pdf")
+#: Every report format (``pdf`` needs the optional PDF engine: ``qostool[pdf]``).
+FORMATS: Final = ("html", "md", "xlsx", "docx", "pdf")
 DEFAULT_FORMATS: Final = ("html",)
+#: Formats with the map and the trend chart.
+_CHART_FORMATS: Final = ("html", "md", "docx", "pdf")
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
     for item in (part.strip().lower() for part in text.split(",")):
         if not item:
             continue
-        if item in PLANNED_FORMATS:
-            raise UsageError(
-                f"--format {item}: {item.upper()} output is not available yet",
-                hint=f"use one or more of: {', '.join(FORMATS)}",
-            )
         if item not in FORMATS:
             raise UsageError(
                 f"--format {item!r} is not a known report format",
@@ -156,6 +155,16 @@ def draw_charts(context: ReportContext, data: MapData | None, fmt: Formatter) ->
     return Charts(map_svg=map_svg, trend_svg=trend)
 
 
+def draw_pictures(context: ReportContext, data: MapData | None, fmt: Formatter) -> Pictures:
+    """The same map and trend chart as PNG, for the Word document."""
+    from qostool.report.charts import commune_map_png, trend_png
+    from qostool.report.word import Pictures
+
+    map_png = commune_map_png(data, fmt) if data is not None else None
+    trend = trend_png(context.trend, fmt) if context.trend.has_history else None
+    return Pictures(map_png=map_png, trend_png=trend)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,28 +179,57 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _render_one(
+    name: str,
+    context: ReportContext,
+    charts: Charts,
+    *,
+    pictures: Pictures | None,
+    lang: str,
+    template_dir: Path | None,
+) -> bytes:
+    """One format's bytes (every text format from a Jinja environment of the report)."""
+    from qostool.report.render import make_environment, render_text, template_variables
+
+    fmt = Formatter(lang)
+    if name == "xlsx":
+        from qostool.report.xlsx import render_xlsx
+
+        return render_xlsx(context, fmt)
+    env = make_environment(lang, template_dir)
+    if name == "docx":
+        from qostool.report.word import Pictures, render_docx
+
+        variables = template_variables(context, charts)
+        drawn = pictures or Pictures(None, None)
+        return render_docx(
+            env, variables, context, pictures=drawn, fmt=fmt, template_dir=template_dir
+        )
+    if name == "pdf":
+        from qostool.report.pdf import render_pdf
+
+        return render_pdf(render_text(env, "html", context, charts), context.generated_at)
+    return render_text(env, name, context, charts).encode("utf-8")
+
+
 def render_formats(
     context: ReportContext,
     charts: Charts,
     lang: str,
     formats: tuple[str, ...],
     template_dir: Path | None = None,
+    *,
+    pictures: Pictures | None = None,
 ) -> dict[str, bytes]:
-    """Every requested format's bytes, from one context and one Jinja environment."""
+    """Every requested format's bytes, from one context (and the report's Jinja templates)."""
     import jinja2
 
-    from qostool.report.render import make_environment, render_text
-    from qostool.report.xlsx import render_xlsx
-
-    env = make_environment(lang, template_dir)
-    fmt = Formatter(lang)
     out: dict[str, bytes] = {}
     for name in formats:
-        if name == "xlsx":
-            out[name] = render_xlsx(context, fmt)
-            continue
         try:
-            out[name] = render_text(env, name, context, charts).encode("utf-8")
+            out[name] = _render_one(
+                name, context, charts, pictures=pictures, lang=lang, template_dir=template_dir
+            )
         except jinja2.TemplateError as exc:
             if template_dir is None:
                 raise
@@ -218,16 +256,23 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
 
     lang = parse_language(options.lang)
     template_dir = check_template_dir(options.template_dir)
+    if "pdf" in options.formats:
+        from qostool.report.pdf import check_pdf_engine
+
+        check_pdf_engine()  # before any work, and before any file is written
     analysis = load_analysis(store, options.month)
     generated = (
         parse_generated_at(options.generated_at, store.timezone) if options.generated_at else None
     )
     context = build_context(store, analysis, generated_at=generated)
     fmt = Formatter(lang)
-    needs_charts = any(f in ("html", "md") for f in options.formats)
+    needs_charts = any(f in _CHART_FORMATS for f in options.formats)
     data = load_map(store, analysis) if needs_charts else None
     charts = draw_charts(context, data, fmt) if needs_charts else _no_charts()
-    rendered = render_formats(context, charts, lang, options.formats, template_dir)
+    pictures = draw_pictures(context, data, fmt) if "docx" in options.formats else None
+    rendered = render_formats(
+        context, charts, lang, options.formats, template_dir, pictures=pictures
+    )
     folder = options.out / options.month
     files: dict[str, Path] = {}
     for name, content in rendered.items():

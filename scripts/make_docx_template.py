@@ -1,0 +1,955 @@
+"""Make the report's Word template: src/qostool/report/templates/report.docx.
+
+    python scripts/make_docx_template.py            # write the packaged template
+    python scripts/make_docx_template.py -o x.docx  # write it elsewhere
+
+The template is a docxtpl document (Jinja tags in Word paragraphs and table
+rows, rendered with the report's filters and labels) in the layout of a
+Vietnamese administrative report (Decree 30/2020/NĐ-CP): A4, margins 2 cm
+top and bottom, 3 cm left, 2 cm right, Times New Roman 13 pt (tables 11 pt);
+a borderless header table (issuing body and number on the left, the national
+motto and the place and date on the right); the title; the sections of the
+HTML report with the same tables; the signature block; the annex. The output
+is deterministic (fixed core properties, zip time stamps and order); a test
+checks that the committed template is what this script makes. Never edit the
+template by hand: change this script and run it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from docx import Document
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt, RGBColor
+
+from qostool.report.word import fixed_zip
+
+OUTPUT = Path(__file__).resolve().parents[1] / "src" / "qostool" / "report" / "templates"
+FONT = "Times New Roman"
+BODY_PT = 13
+TABLE_PT = 11
+TEMPLATE_DATE = datetime(2025, 1, 1)
+CENTER = WD_ALIGN_PARAGRAPH.CENTER
+RIGHT = WD_ALIGN_PARAGRAPH.RIGHT
+
+# -- low-level helpers -----------------------------------------------------------------
+
+_TBLPR_ORDER = (
+    "tblStyle",
+    "tblpPr",
+    "tblOverlap",
+    "bidiVisual",
+    "tblStyleRowBandSize",
+    "tblStyleColBandSize",
+    "tblW",
+    "jc",
+    "tblCellSpacing",
+    "tblInd",
+    "tblBorders",
+    "shd",
+    "tblLayout",
+    "tblCellMar",
+    "tblLook",
+    "tblCaption",
+    "tblDescription",
+)
+
+
+def _set_tblpr(table: Any, element: Any) -> None:
+    """Put ``element`` into the table's properties in schema order (replacing its kind)."""
+    tblpr = table._tbl.tblPr
+    tag = element.tag.split("}")[1]
+    for old in tblpr.findall(qn(f"w:{tag}")):
+        tblpr.remove(old)
+    rank = _TBLPR_ORDER.index(tag)
+    for index, child in enumerate(tblpr):
+        name = child.tag.split("}")[1]
+        if name in _TBLPR_ORDER and _TBLPR_ORDER.index(name) > rank:
+            tblpr.insert(index, element)
+            return
+    tblpr.append(element)
+
+
+def _element(tag: str, **attrs: str) -> Any:
+    element = OxmlElement(tag)
+    for key, value in attrs.items():
+        element.set(qn(f"w:{key}"), value)
+    return element
+
+
+def _fonts(rpr: Any) -> None:
+    """Times New Roman for every script, with no theme font overriding it."""
+    fonts = rpr.find(qn("w:rFonts"))
+    if fonts is None:
+        fonts = _element("w:rFonts")
+        rpr.insert(0, fonts)
+    for theme in ("asciiTheme", "hAnsiTheme", "eastAsiaTheme", "cstheme"):
+        fonts.attrib.pop(qn(f"w:{theme}"), None)
+    for script in ("ascii", "hAnsi", "eastAsia", "cs"):
+        fonts.set(qn(f"w:{script}"), FONT)
+
+
+def _no_borders(table: Any) -> None:
+    borders = _element("w:tblBorders")
+    for side in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        borders.append(_element(f"w:{side}", val="nil"))
+    _set_tblpr(table, borders)
+
+
+def _cell_margins(table: Any, side_cm: float) -> None:
+    margins = _element("w:tblCellMar")
+    for side in ("left", "right"):
+        margins.append(_element(f"w:{side}", w=str(int(side_cm * 567)), type="dxa"))
+    _set_tblpr(table, margins)
+
+
+def _widths(table: Any, widths: list[float]) -> None:
+    table.autofit = False
+    _set_tblpr(table, _element("w:tblLayout", type="fixed"))
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = Cm(width)
+    for row in table.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = Cm(width)
+
+
+def _row_flags(row: Any, *, header: bool = False) -> None:
+    """Rows are never split across pages; the header row repeats on every page."""
+    trpr = row._tr.get_or_add_trPr()
+    trpr.append(_element("w:cantSplit"))
+    if header:
+        trpr.append(_element("w:tblHeader"))
+
+
+def _text(paragraph: Any, text: str, **run: Any) -> Any:
+    """One run holding the whole text (so docxtpl sees each tag in one piece)."""
+    r = paragraph.add_run(text)
+    r.bold = run.get("bold")
+    r.italic = run.get("italic")
+    r.underline = run.get("underline")
+    if "size" in run:
+        r.font.size = Pt(run["size"])
+    return r
+
+
+def para(
+    parent: Any, text: str = "", style: str | None = None, align: Any = None, **run: Any
+) -> Any:
+    paragraph = parent.add_paragraph(style=style)
+    if align is not None:
+        paragraph.alignment = align
+    if text:
+        _text(paragraph, text, **run)
+    return paragraph
+
+
+def cell_para(cell: Any, text: str, *, first: bool, **options: Any) -> Any:
+    """A paragraph in a table cell (its first one reuses the cell's empty paragraph)."""
+    paragraph = cell.paragraphs[0] if first else cell.add_paragraph()
+    paragraph.style = options.pop("style", "Table Text")
+    paragraph.paragraph_format.space_after = Pt(0)
+    if "align" in options:
+        paragraph.alignment = options.pop("align")
+    _text(paragraph, text, **options)
+    return paragraph
+
+
+def tag(parent: Any, text: str) -> None:
+    """A paragraph holding one docxtpl paragraph tag: ``{%p if ... %}``."""
+    para(parent, "{%p " + text + " %}")
+
+
+# -- tables ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    """The header cell (Jinja)."""
+    width: float
+    """Width in cm (a table's columns add up to the text width, 16 cm)."""
+    num: bool = False
+    """Right-aligned (numbers)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: list[str]
+    bold: bool = False
+    span: int = 1
+    """How many first cells are merged into one (a footer's label)."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    text: str
+    """A docxtpl row tag: the row is replaced by ``{% <text> %}``."""
+
+
+@dataclass
+class Table:
+    name: str
+    """The HTML table's id, kept as the Word table's title (alt text)."""
+    columns: list[Col]
+    rows: list[Row | Tag] = field(default_factory=list)
+    caption: str | None = None
+
+
+def loop(spec: str, cells: list[str]) -> list[Row | Tag]:
+    return [Tag(f"for {spec}"), Row(cells), Tag("endfor")]
+
+
+def table(doc: Any, spec: Table) -> None:
+    if spec.caption:
+        para(doc, spec.caption, style="Caption")
+    widths = [c.width for c in spec.columns]
+    t = doc.add_table(rows=1, cols=len(spec.columns))
+    t.style = "Table Grid"
+    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _set_tblpr(t, _element("w:tblCaption", val=spec.name))
+    _cell_margins(t, 0.1)
+    header = t.rows[0]
+    _row_flags(header, header=True)
+    for cell, column in zip(header.cells, spec.columns, strict=True):
+        cell_para(cell, column.header, first=True, style="Table Heading")
+    for item in spec.rows:
+        row = t.add_row()
+        _row_flags(row)
+        if isinstance(item, Tag):
+            cell_para(row.cells[0], "{%tr " + item.text + " %}", first=True)
+            continue
+        cells = list(row.cells)
+        for cell, text, column in zip(cells, item.cells, spec.columns, strict=True):
+            align = RIGHT if column.num else None
+            options: dict[str, Any] = {"bold": item.bold or None}
+            if align is not None:
+                options["align"] = align
+            cell_para(cell, text, first=True, **options)
+        if item.span > 1:
+            cells[0].merge(cells[item.span - 1])
+    _widths(t, widths)
+
+
+def item_value(
+    name: str, rows: list[Row | Tag], caption: str | None = None, item: float = 11.0
+) -> Table:
+    """A two-column table of labelled values."""
+    columns = [Col("{{ L.c_item }}", item), Col("{{ L.c_value }}", 16.0 - item, num=True)]
+    return Table(name, columns, rows, caption)
+
+
+# -- the document ----------------------------------------------------------------------
+
+
+def styles(doc: Any) -> None:
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    rpr = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
+    _fonts(rpr)
+    normal = doc.styles["Normal"]
+    normal.font.name = FONT
+    normal.font.size = Pt(BODY_PT)
+    _fonts(normal.element.get_or_add_rPr())
+    normal.paragraph_format.space_before = Pt(0)
+    normal.paragraph_format.space_after = Pt(6)
+    normal.paragraph_format.line_spacing = 1.0
+    body = doc.styles["Body Text"]
+    body.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+    body.paragraph_format.first_line_indent = Cm(1)
+    body.paragraph_format.space_after = Pt(6)
+    for name, size, italic in (("Heading 1", 13, False), ("Heading 2", 13, True)):
+        heading = doc.styles[name]
+        heading.font.size = Pt(size)
+        heading.font.bold = True
+        heading.font.italic = italic
+        heading.font.color.rgb = RGBColor(0, 0, 0)
+        _fonts(heading.element.get_or_add_rPr())
+        heading.paragraph_format.space_before = Pt(12)
+        heading.paragraph_format.space_after = Pt(6)
+        heading.paragraph_format.keep_with_next = True
+    caption = doc.styles["Caption"]
+    caption.font.size = Pt(12)
+    caption.font.bold = True
+    caption.font.italic = False
+    caption.font.color.rgb = RGBColor(0, 0, 0)
+    _fonts(caption.element.get_or_add_rPr())
+    caption.paragraph_format.alignment = CENTER
+    caption.paragraph_format.space_before = Pt(6)
+    caption.paragraph_format.space_after = Pt(3)
+    caption.paragraph_format.keep_with_next = True
+    from docx.enum.style import WD_STYLE_TYPE
+
+    text = doc.styles.add_style("Table Text", WD_STYLE_TYPE.PARAGRAPH)
+    text.base_style = normal
+    text.font.size = Pt(TABLE_PT)
+    text.paragraph_format.space_after = Pt(0)
+    text.paragraph_format.space_before = Pt(0)
+    heading = doc.styles.add_style("Table Heading", WD_STYLE_TYPE.PARAGRAPH)
+    heading.base_style = text
+    heading.font.bold = True
+    heading.paragraph_format.alignment = CENTER
+    figure = doc.styles.add_style("Figure", WD_STYLE_TYPE.PARAGRAPH)
+    figure.base_style = normal
+    figure.paragraph_format.alignment = CENTER
+    figure.paragraph_format.keep_with_next = True
+
+
+def page(doc: Any) -> None:
+    section = doc.sections[0]
+    section.page_width, section.page_height = Cm(21.0), Cm(29.7)
+    section.top_margin, section.bottom_margin = Cm(2.0), Cm(2.0)
+    section.left_margin, section.right_margin = Cm(3.0), Cm(2.0)
+    section.header_distance, section.footer_distance = Cm(1.0), Cm(1.0)
+    # Page numbers centred at the top, from the second page (Decree 30).
+    section.different_first_page_header_footer = True
+    number = section.header.paragraphs[0]
+    number.alignment = CENTER
+    field = _element("w:fldSimple", instr="PAGE")
+    run = _element("w:r")
+    text = _element("w:t")
+    text.text = "2"
+    run.append(text)
+    field.append(run)
+    number._p.append(field)
+
+
+def heading(doc: Any, text: str, level: int = 1) -> Any:
+    return doc.add_paragraph(text, style=f"Heading {level}")
+
+
+def header_block(doc: Any) -> None:
+    t = doc.add_table(rows=1, cols=2)
+    _no_borders(t)
+    _set_tblpr(t, _element("w:tblCaption", val="document-header"))
+    _cell_margins(t, 0.0)
+    left, right = t.rows[0].cells
+    cell_para(
+        left,
+        "{{ L.d_parent | fill(province=province_name | upper) }}",
+        first=True,
+        style="Normal",
+        align=CENTER,
+        size=12,
+    )
+    cell_para(
+        left, "{{ L.d_issuer }}", first=False, style="Normal", align=CENTER, size=12, bold=True
+    )
+    cell_para(left, "{{ L.d_number }}", first=False, style="Normal", align=CENTER)
+    motto = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+    cell_para(right, motto, first=True, style="Normal", align=CENTER, size=12, bold=True)
+    sub = "Độc lập - Tự do - Hạnh phúc"
+    cell_para(right, sub, first=False, style="Normal", align=CENTER, bold=True, underline=True)
+    tag(right, "if L.d_motto_gloss")
+    cell_para(
+        right,
+        "{{ L.d_motto_gloss }}",
+        first=False,
+        style="Normal",
+        align=CENTER,
+        italic=True,
+        size=11,
+    )
+    cell_para(
+        right,
+        "{{ L.d_motto_sub_gloss }}",
+        first=False,
+        style="Normal",
+        align=CENTER,
+        italic=True,
+        size=11,
+    )
+    tag(right, "endif")
+    cell_para(
+        right,
+        "{{ L.d_place_date | fill(place=province_name, date=generated_at | document_date) }}",
+        first=False,
+        style="Normal",
+        align=CENTER,
+        italic=True,
+    )
+    _widths(t, [7.0, 9.0])
+
+
+def title_block(doc: Any) -> None:
+    para(doc, "", style="Normal")
+    para(doc, "{{ L.title | upper }}", style="Normal", align=CENTER, bold=True, size=14)
+    para(
+        doc,
+        "{{ L.d_subtitle | fill(month=month | month, province=province_name) }}",
+        style="Normal",
+        align=CENTER,
+        bold=True,
+    )
+    para(doc, "{{ L.d_recipient | fill(province=province_name) }}", style="Normal", align=CENTER)
+    para(doc, "{{ L.source_line }}", style="Body Text")
+
+
+def summary(doc: Any) -> None:
+    heading(doc, "{{ L.s_summary }}")
+    para(
+        doc,
+        "{{ L.headline | fill(meets=summary.meets_4g | integer, total=summary.communes_total "
+        "| integer, target=summary.target_4g | number(0), below=summary.below_4g | integer, "
+        "insufficient=summary.insufficient_4g | integer, inconclusive=summary.inconclusive_4g "
+        "| integer) }}",
+        style="Body Text",
+        bold=True,
+    )
+    rows: list[Row | Tag] = [
+        Row(["{{ L.k_tests }}", "{{ summary.tests | integer }}"]),
+        Row(["{{ L.k_tile_tests }}", "{{ summary.tile_tests | integer }}"]),
+        Row(["{{ L.k_wifi_tests }}", "{{ summary.wifi_tests | integer }}"]),
+        Row(["{{ L.k_devices }}", "{{ summary.devices | integer }}"]),
+        Row(
+            [
+                "{{ L.k_communes_with_data }}",
+                "{{ summary.communes_with_tests | integer }} / {{ summary.communes_total "
+                "| integer }}",
+            ]
+        ),
+        Row(["{{ L.k_communes_without_data }}", "{{ summary.communes_without_tests | integer }}"]),
+        Tag("if summary.prev_tests is not none"),
+        Row(
+            [
+                "{{ L.k_tests }} ({{ summary.prev_month | month }})",
+                "{{ summary.prev_tests | integer }}",
+            ]
+        ),
+        Tag("endif"),
+    ]
+    table(doc, item_value("key-figures", rows, "{{ L.t_key_figures }}"))
+    verdicts = [Col("{{ L.c_technology }}", 2.6), Col("{{ L.c_target }}", 2.2, num=True)]
+    verdicts += [
+        Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.4, num=True) for i in range(4)
+    ]
+    verdicts.append(Col("{{ L.c_total }}", 1.6, num=True))
+    cells = ["{{ t.technology | tech }}", "{{ t.target | number(0) }}"]
+    cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(4)]
+    cells.append("{{ t.total | integer }}")
+    table(
+        doc,
+        Table("verdicts", verdicts, loop("t in summary.verdicts", cells), "{{ L.t_verdicts }}"),
+    )
+    province = [
+        Col("{{ L.c_technology }}", 2.6),
+        Col("{{ L.c_tests }}", 1.7, True),
+        Col("{{ L.c_devices }}", 1.6, True),
+        Col("{{ L.c_mean }}", 1.6, True),
+        Col("{{ L.c_median }}", 1.6, True),
+        Col("{{ L.c_target }}", 1.4, True),
+        Col("{{ L.c_verdict }}", 2.1),
+        Col("{{ L.c_prev }}", 1.6, True),
+        Col("{{ L.c_change }}", 1.8, True),
+    ]
+    cells = [
+        "{{ r.technology | tech }}",
+        "{{ r.tests | integer }}",
+        "{{ r.devices | integer }}",
+        "{{ r.mean | number }}",
+        "{{ r.median | number }}",
+        "{{ r.target | number(0) }}",
+        "{{ r.verdict | verdict }}",
+        "{{ r.prev_mean | number }}",
+        "{{ r.change | signed }}",
+    ]
+    table(doc, Table("province", province, loop("r in province_rows", cells), "{{ L.t_province }}"))
+    para(doc, "{{ L.change_note if summary.has_previous else L.no_previous_month }}", "Body Text")
+
+
+def operators(doc: Any) -> None:
+    heading(doc, "{{ L.s_operators }}")
+    para(doc, "{{ L.operators_note }}", "Body Text")
+    columns = [
+        Col("{{ L.c_operator }}", 2.0),
+        Col("{{ L.c_technology }}", 1.6),
+        Col("{{ L.c_tests }}", 1.4, True),
+        Col("{{ L.c_devices }}", 1.3, True),
+        Col("{{ L.c_mean }}", 1.3, True),
+        Col("{{ L.c_median }}", 1.3, True),
+        Col("{{ L.c_p10 }}", 1.1, True),
+        Col("{{ L.c_p90 }}", 1.1, True),
+        Col("{{ L.c_interval }}", 2.0, True),
+        Col("{{ L.c_verdict }}", 1.6),
+        Col("{{ L.c_change }}", 1.3, True),
+    ]
+    cells = [
+        "{{ block.operator | operator }}",
+        "{{ r.technology | tech }}",
+        "{{ r.tests | integer }}",
+        "{{ r.devices | integer }}",
+        "{{ r.mean | number }}",
+        "{{ r.median | number }}",
+        "{{ r.p10 | number }}",
+        "{{ r.p90 | number }}",
+        "{{ r.ci_low | interval(r.ci_high) }}",
+        "{{ r.verdict | verdict }}",
+        "{{ r.change | signed }}",
+    ]
+    rows: list[Row | Tag] = [
+        Tag("for block in operators"),
+        *loop("r in block.rows", cells),
+        Tag("endfor"),
+    ]
+    table(doc, Table("operator-table", columns, rows, "{{ L.t_operators }}"))
+
+
+def communes(doc: Any) -> None:
+    heading(doc, "{{ L.s_communes }}")
+    columns = [
+        Col("{{ L.c_code }}", 1.2),
+        Col("{{ L.c_commune }}", 2.4),
+        Col("{{ L.c_type }}", 1.3),
+        Col("{{ L.c_tests_4g }}", 1.3, True),
+        Col("{{ L.c_devices }}", 1.3, True),
+        Col("{{ L.c_mean_4g }}", 1.4, True),
+        Col("{{ L.c_median }}", 1.3, True),
+        Col("{{ L.c_interval }}", 2.0, True),
+        Col("{{ L.c_verdict_4g }}", 1.6),
+        Col("{{ L.c_change }}", 1.2, True),
+        Col("{{ L.c_months_below }}", 1.0, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.type | commune_type }}",
+        "{{ c.tests_4g | integer }}",
+        "{{ c.devices_4g | integer }}",
+        "{{ c.mean_4g | number }}",
+        "{{ c.median_4g | number }}",
+        "{{ c.ci_low_4g | interval(c.ci_high_4g) }}",
+        "{{ c.verdict_4g | verdict }}",
+        "{{ c.change_4g | signed }}",
+        "{{ c.months_below_4g | integer }}",
+    ]
+    table(doc, Table("commune-table", columns, loop("c in communes", cells), "{{ L.t_communes }}"))
+    tag(doc, "if map_image is not none")
+    para(doc, "{{ map_image }}", "Figure")
+    para(doc, "{{ L.map_title }}. {{ L.map_caption }}", "Caption")
+    tag(doc, "else")
+    para(doc, "{{ L.map_unavailable }}", "Body Text", italic=True)
+    tag(doc, "endif")
+
+
+def below(doc: Any) -> None:
+    heading(doc, "{{ L.s_below }}")
+    para(doc, "{{ L.below_intro }}", "Body Text")
+    tag(doc, 'if not (below | selectattr("rows") | list)')
+    para(doc, "{{ L.no_below_any }}", "Body Text")
+    tag(doc, "endif")
+    tag(doc, "for block in below")
+    heading(doc, "{{ block.operator | operator }}", 2)
+    tag(doc, "if block.rows")
+    columns = [
+        Col("{{ L.c_code }}", 1.3),
+        Col("{{ L.c_commune }}", 3.7),
+        Col("{{ L.c_technology }}", 1.4),
+        Col("{{ L.c_tests }}", 1.4, True),
+        Col("{{ L.c_devices }}", 1.4, True),
+        Col("{{ L.c_mean }}", 1.5, True),
+        Col("{{ L.c_interval }}", 2.1, True),
+        Col("{{ L.c_target }}", 1.4, True),
+        Col("{{ L.c_months_below }}", 1.8, True),
+    ]
+    cells = [
+        "{{ r.commune_code | text }}",
+        "{{ r.commune_name | text }}",
+        "{{ r.technology | tech }}",
+        "{{ r.tests | integer }}",
+        "{{ r.devices | integer }}",
+        "{{ r.mean | number }}",
+        "{{ r.ci_low | interval(r.ci_high) }}",
+        "{{ r.target | number(0) }}",
+        "{{ r.months_below | integer }}",
+    ]
+    table(doc, Table("below", columns, loop("r in block.rows", cells)))
+    tag(doc, "else")
+    para(doc, "{{ L.no_below_operator }}", "Body Text")
+    tag(doc, "endif")
+    tag(doc, "endfor")
+
+
+def _if_table(doc: Any, condition: str, spec: Table) -> None:
+    tag(doc, f"if {condition}")
+    table(doc, spec)
+    tag(doc, "else")
+    para(doc, "{{ L.none }}", "Body Text")
+    tag(doc, "endif")
+
+
+def thin(doc: Any) -> None:
+    heading(doc, "{{ L.s_thin }}")
+    para(
+        doc,
+        "{{ L.thin_rule | fill(tests=annex.min_tests | integer, devices=annex.min_devices "
+        "| integer) }}",
+        "Body Text",
+    )
+    heading(doc, "{{ L.t_no_tests }}", 2)
+    columns = [
+        Col("{{ L.c_code }}", 2.0),
+        Col("{{ L.c_commune }}", 7.0),
+        Col("{{ L.c_type }}", 3.0),
+        Col("{{ L.c_population }}", 4.0, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.type | commune_type }}",
+        "{{ c.population | integer }}",
+    ]
+    _if_table(doc, "no_tests", Table("no-tests", columns, loop("c in no_tests", cells)))
+    heading(doc, "{{ L.t_insufficient }}", 2)
+    columns = [
+        Col("{{ L.c_code }}", 1.5),
+        Col("{{ L.c_commune }}", 3.5),
+        Col("{{ L.c_tests_4g }}", 1.8, True),
+        Col("{{ L.c_devices }}", 1.8, True),
+        Col("{{ L.c_mean_4g }}", 2.2, True),
+        Col("{{ L.c_reason }}", 5.2),
+    ]
+    reasons = (
+        '{% for reason in c.thin_reasons %}{{ L["reason_" ~ reason] | fill(n=(annex.min_devices '
+        'if reason == "few_devices" else annex.min_tests) | integer) }}'
+        '{{ "; " if not loop.last }}{% endfor %}'
+    )
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.tests_4g | integer }}",
+        "{{ c.devices_4g | integer }}",
+        "{{ c.mean_4g | number }}",
+        reasons,
+    ]
+    _if_table(doc, "insufficient", Table("insufficient", columns, loop("c in insufficient", cells)))
+    heading(doc, "{{ L.t_inconclusive }}", 2)
+    columns = [
+        Col("{{ L.c_code }}", 2.0),
+        Col("{{ L.c_commune }}", 5.0),
+        Col("{{ L.c_tests_4g }}", 2.5, True),
+        Col("{{ L.c_mean_4g }}", 3.0, True),
+        Col("{{ L.c_interval }}", 3.5, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.tests_4g | integer }}",
+        "{{ c.mean_4g | number }}",
+        "{{ c.ci_low_4g | interval(c.ci_high_4g) }}",
+    ]
+    _if_table(doc, "inconclusive", Table("inconclusive", columns, loop("c in inconclusive", cells)))
+
+
+def five_g(doc: Any) -> None:
+    heading(doc, "{{ L.s_5g }}")
+    tag(doc, "if not five_g.has_tests")
+    para(doc, "{{ L.no_5g }}", "Body Text", bold=True)
+    tag(doc, "endif")
+    rows: list[Row | Tag] = [
+        Row(["{{ L.k_tests_5g }}", "{{ five_g.tests | integer }}"]),
+        Row(["{{ L.k_share_5g }}", "{{ five_g.share | percent }}"]),
+        Row(
+            [
+                "{{ L.k_communes_5g }}",
+                "{{ five_g.communes_with | length | integer }} / {{ communes | length | integer }}",
+            ]
+        ),
+        Row(["{{ L.k_communes_no_5g }}", "{{ five_g.communes_without | length | integer }}"]),
+        Tag("if five_g.province is not none"),
+        Row(["{{ L.k_mean_5g }}", "{{ five_g.province.mean | number }}"]),
+        Row(["{{ L.k_median_5g }}", "{{ five_g.province.median | number }}"]),
+        Row(["{{ L.c_target }}", "{{ five_g.target | number(0) }}"]),
+        Row(["{{ L.c_verdict }}", "{{ five_g.province.verdict | verdict }}"]),
+        Tag("endif"),
+    ]
+    table(doc, item_value("five-g-figures", rows))
+    tag(doc, "if five_g.communes_with")
+    columns = [
+        Col("{{ L.c_code }}", 2.0),
+        Col("{{ L.c_commune }}", 4.5),
+        Col("{{ L.c_tests_5g }}", 2.2, True),
+        Col("{{ L.c_share_5g }}", 2.3, True),
+        Col("{{ L.c_mean_5g }}", 2.5, True),
+        Col("{{ L.c_median_5g }}", 2.5, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.tests_5g | integer }}",
+        "{{ c.share_5g | percent }}",
+        "{{ c.mean_5g | number }}",
+        "{{ c.median_5g | number }}",
+    ]
+    spec = Table(
+        "five-g-communes",
+        columns,
+        loop("c in five_g.communes_with", cells),
+        "{{ L.t_5g_communes }}",
+    )
+    table(doc, spec)
+    tag(doc, "endif")
+    heading(doc, "{{ L.t_no_5g_communes }}", 2)
+    tag(doc, "if five_g.communes_without")
+    para(
+        doc,
+        "{% for c in five_g.communes_without %}{{ c.name }} ({{ c.code }})"
+        '{{ ", " if not loop.last else "." }}{% endfor %}',
+        "Body Text",
+    )
+    tag(doc, "else")
+    para(doc, "{{ L.none }}", "Body Text")
+    tag(doc, "endif")
+
+
+def adoption(doc: Any) -> None:
+    heading(doc, "{{ L.s_adoption }}")
+    para(doc, "{{ L.adoption_intro }} {{ L.adoption_devices_note }}", "Body Text")
+    columns = [
+        Col("{{ L.c_code }}", 1.5),
+        Col("{{ L.c_commune }}", 3.3),
+        Col("{{ L.c_population }}", 2.0, True),
+        Col("{{ L.c_tests }}", 2.0, True),
+        Col("{{ L.c_devices }}", 2.2, True),
+        Col("{{ L.c_tests_per_1000 }}", 2.5, True),
+        Col("{{ L.c_devices_per_1000 }}", 2.5, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.population | integer }}",
+        "{{ c.tests | integer }}",
+        "{{ c.devices | integer }}",
+        "{{ c.tests_per_1000 | number(2) }}",
+        "{{ c.devices_per_1000 | number(2) }}",
+    ]
+    footer = Row(
+        [
+            "{{ L.whole_province }}",
+            "",
+            "{{ adoption.population | integer }}",
+            "{{ adoption.tests | integer }}",
+            "{{ L.not_summed }}",
+            "{{ adoption.tests_per_1000 | number(2) }}",
+            "{{ L.not_summed }}",
+        ],
+        bold=True,
+        span=2,
+    )
+    rows = [*loop("c in adoption.communes", cells), footer]
+    table(doc, Table("adoption-table", columns, rows, "{{ L.t_adoption }}"))
+
+
+def trend(doc: Any) -> None:
+    heading(doc, "{{ L.s_trend }}")
+    tag(doc, "if trend.has_history")
+    para(
+        doc,
+        "{{ L.trend_intro }}{% if not trend.same_boundaries %} {{ L.trend_boundaries_changed }}"
+        "{% endif %}",
+        "Body Text",
+    )
+    tag(doc, "if trend_image is not none")
+    para(doc, "{{ trend_image }}", "Figure")
+    para(doc, "{{ L.trend_chart_title }}", "Caption")
+    tag(doc, "endif")
+    columns = [
+        Col("{{ L.c_month }}", 3.2),
+        Col("{{ L.c_tests }}", 1.8, True),
+        Col("{{ L.c_with_tests }}", 1.7, True),
+        Col("{{ L.c_mean_4g }}", 1.9, True),
+        Col("{{ L.c_median }} 4G", 1.9, True),
+        Col("{{ L.c_mean_5g }}", 1.9, True),
+        Col("{{ L.c_meets_4g }}", 1.8, True),
+        Col("{{ L.c_below_4g }}", 1.8, True),
+    ]
+    cells = [
+        "{{ p.month | month }}",
+        "{{ p.tests | integer }}",
+        "{{ p.communes_with_tests | integer }}",
+        "{{ p.mean_4g | number }}",
+        "{{ p.median_4g | number }}",
+        "{{ p.mean_5g | number }}",
+        "{{ p.meets_4g | integer }}",
+        "{{ p.below_4g | integer }}",
+    ]
+    table(doc, Table("trend-table", columns, loop("p in trend.points", cells), "{{ L.t_trend }}"))
+    tag(doc, "else")
+    para(doc, "{{ L.first_month }}", "Body Text", bold=True)
+    tag(doc, "endif")
+
+
+def signature(doc: Any) -> None:
+    para(doc, "", style="Normal")
+    t = doc.add_table(rows=1, cols=2)
+    _no_borders(t)
+    _set_tblpr(t, _element("w:tblCaption", val="signature"))
+    _cell_margins(t, 0.0)
+    left, right = t.rows[0].cells
+    cell_para(
+        left,
+        "{{ L.d_recipients_title }}",
+        first=True,
+        style="Normal",
+        bold=True,
+        italic=True,
+        size=12,
+    )
+    tag(left, 'for item in L.d_recipients.split("; ")')
+    cell_para(
+        left,
+        "- {{ item }}{{ ';' if not loop.last else '.' }}",
+        first=False,
+        style="Normal",
+        size=11,
+    )
+    tag(left, "endfor")
+    cell_para(right, "{{ L.d_signer }}", first=True, style="Normal", align=CENTER, bold=True)
+    _widths(t, [7.0, 9.0])
+
+
+def annex(doc: Any) -> None:
+    title = heading(doc, "{{ L.s_annex }}")
+    title.paragraph_format.page_break_before = True
+    heading(doc, "{{ L.a_method }}", 2)
+    para(
+        doc,
+        "{{ L.method_text | fill(timezone=annex.timezone, statistic=annex.statistic | statistic, "
+        "confidence=annex.confidence | percent(0), min_tests=annex.min_tests | integer, "
+        "min_devices=annex.min_devices | integer) }}",
+        "Body Text",
+    )
+    heading(doc, "{{ L.a_inputs }}", 2)
+    tag(doc, "if annex.inputs")
+    columns = [
+        Col("{{ L.c_file }}", 3.6),
+        Col("{{ L.c_format }}", 1.5),
+        Col("{{ L.c_read }}", 1.6, True),
+        Col("{{ L.c_accepted }}", 1.6, True),
+        Col("{{ L.c_rejected }}", 1.5, True),
+        Col("{{ L.c_duplicates }}", 1.6, True),
+        Col("{{ L.c_sha256 }}", 4.6),
+    ]
+    cells = [
+        "{{ f.name }}",
+        "{{ f.format | text }}",
+        "{{ f.rows_read | integer }}",
+        "{{ f.accepted | integer }}",
+        "{{ f.rejected | integer }}",
+        "{{ f.duplicates | integer }}",
+        "{{ f.sha256 }}",
+    ]
+    totals = Row(
+        [
+            "{{ L.c_total }}",
+            "",
+            "{{ annex.input_totals.rows_read | integer }}",
+            "{{ annex.input_totals.accepted | integer }}",
+            "{{ annex.input_totals.rejected | integer }}",
+            "{{ annex.input_totals.duplicates | integer }}",
+            "",
+        ],
+        bold=True,
+        span=2,
+    )
+    table(doc, Table("inputs", columns, [*loop("f in annex.inputs", cells), totals]))
+    para(doc, "{{ L.inputs_note }}", "Body Text")
+    tag(doc, "else")
+    para(doc, "{{ L.no_inputs }}", "Body Text")
+    tag(doc, "endif")
+    heading(doc, "{{ L.a_rejects }}", 2)
+    columns = [Col("{{ L.c_reason }}", 12.0), Col("{{ L.c_rows }}", 4.0, True)]
+    cells = ["{{ r.key | reason }}", "{{ r.value | integer }}"]
+    _if_table(doc, "annex.rejects", Table("rejects", columns, loop("r in annex.rejects", cells)))
+    heading(doc, "{{ L.a_counts }}", 2)
+    columns = [Col("{{ L.c_item }}", 12.0), Col("{{ L.c_count }}", 4.0, True)]
+    cells = ["{{ c.key | count_label }}", "{{ c.value | integer }}"]
+    table(doc, Table("counts", columns, loop("c in annex.counts", cells)))
+    heading(doc, "{{ L.a_rule }}", 2)
+    rows: list[Row | Tag] = [
+        *loop(
+            "t in annex.targets",
+            ["{{ L.r_target | fill(tech=t.technology | tech) }}", "{{ t.mbps | number(0) }}"],
+        ),
+        Row(["{{ L.r_statistic }}", "{{ annex.statistic | statistic }}"]),
+        Row(["{{ L.r_min_tests }}", "{{ annex.min_tests | integer }}"]),
+        Row(["{{ L.r_min_devices }}", "{{ annex.min_devices | integer }}"]),
+        Tag('if annex.statistic == "share"'),
+        Row(["{{ L.r_min_share }}", "{{ annex.min_share | percent(0) }}"]),
+        Tag("endif"),
+        Row(["{{ L.r_confidence }}", "{{ annex.confidence | percent(0) }}"]),
+        Row(
+            [
+                "{{ L.r_peak_hours }}",
+                '{{ "%02d:00–%02d:00" | format(annex.peak_hours[0], annex.peak_hours[1]) }}',
+            ]
+        ),
+        Row(["{{ L.r_tolerance }}", "{{ annex.tolerance_m | number(0) }}"]),
+        Row(["{{ L.r_bursts }}", "{{ annex.bursts_deduplicated | yes_no }}"]),
+    ]
+    table(doc, item_value("rule", rows))
+    heading(doc, "{{ L.a_boundaries }}", 2)
+    rows = [
+        Row(["{{ L.b_version }}", "{{ annex.boundaries_version | text }}"]),
+        Row(["{{ L.b_communes }}", "{{ annex.boundaries_communes | integer }}"]),
+        Row(["{{ L.v_timezone }}", "{{ annex.timezone }}"]),
+        Row(["{{ L.v_quarter_of_tiles }}", "{{ annex.quarter_of_tiles | text }}"]),
+        Row(["{{ L.v_history_months }}", "{{ annex.history_months | integer }}"]),
+        Row(["{{ L.v_analysed_at }}", "{{ annex.analysed_at | date }}"]),
+        Row(["{{ L.v_tool_analysis }}", "{{ annex.tool_version_analysis | text }}"]),
+        Row(["{{ L.v_tool_report }}", "{{ annex.tool_version_report }}"]),
+    ]
+    table(doc, item_value("versions", rows, item=8.0))
+
+
+def _drop_thumbnail(doc: Any) -> None:
+    """python-docx's default package has a thumbnail of an empty page: leave it out."""
+    rels = doc.part.package.rels
+    for key in [k for k, rel in rels.items() if rel.reltype.endswith("/thumbnail")]:
+        del rels[key]
+
+
+def build() -> bytes:
+    """The template's bytes (the same on every run)."""
+    doc = Document()
+    _drop_thumbnail(doc)
+    styles(doc)
+    page(doc)
+    body = doc.element.body
+    for paragraph in list(body.iterchildren(qn("w:p"))):
+        body.remove(paragraph)
+    header_block(doc)
+    title_block(doc)
+    for section in (summary, operators, communes, below, thin, five_g, adoption, trend):
+        section(doc)
+    signature(doc)
+    annex(doc)
+    props = doc.core_properties
+    props.title = "{{ L.title }}"
+    props.author = "qostool"
+    props.last_modified_by = "qostool"
+    props.comments = ""
+    props.revision = 1
+    props.created = TEMPLATE_DATE
+    props.modified = TEMPLATE_DATE
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return fixed_zip(buffer.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=OUTPUT / "report.docx")
+    args = parser.parse_args()
+    args.output.write_bytes(build())
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

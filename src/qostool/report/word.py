@@ -1,0 +1,140 @@
+"""The report as an editable Word document (DOCX), rendered from a docxtpl template.
+
+The template ``templates/report.docx`` is made by ``scripts/make_docx_template.py``
+(never edited by hand): a Vietnamese administrative report (header table with
+the issuing body and the national motto, title, sections, signature block)
+whose paragraphs and table rows hold Jinja tags. It is rendered with the
+report's Jinja environment (the same filters and labels as the HTML), with
+autoescaping on, since the template is XML. A ``report.docx`` in
+``--template-dir`` replaces it.
+
+The output is deterministic: the core properties' dates are the report's date,
+and the zip is written again with a fixed time stamp and order for every member.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from qostool.errors import UsageError
+from qostool.report.i18n import Formatter
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from qostool.report.context import ReportContext
+
+#: The template's file name, packaged and in ``--template-dir``.
+TEMPLATE: Final = "report.docx"
+#: Width of the map and of the trend chart on the page (the text is 160 mm wide).
+MAP_WIDTH_MM: Final = 150
+TREND_WIDTH_MM: Final = 160
+#: The time stamp of every zip member (the earliest a zip can hold).
+ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
+_FIRST: Final = ("[Content_Types].xml", "_rels/.rels")
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """The charts as PNG bytes for the Word document (None: not drawn)."""
+
+    map_png: bytes | None
+    trend_png: bytes | None
+
+
+def fixed_zip(data: bytes) -> bytes:
+    """The same OOXML package with a fixed time stamp and order for every member.
+
+    ``[Content_Types].xml`` and the package relationships come first (as Office
+    writes them), then every other part by name.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    names = sorted(source.namelist(), key=lambda n: (_FIRST.index(n) if n in _FIRST else 2, n))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in names:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            target.writestr(info, source.read(name))
+    return out.getvalue()
+
+
+def template_bytes(template_dir: Path | None) -> bytes:
+    """The user's ``report.docx`` when ``--template-dir`` has one, else the packaged one."""
+    if template_dir is not None and (template_dir / TEMPLATE).is_file():
+        return (template_dir / TEMPLATE).read_bytes()
+    return resources.files("qostool.report").joinpath("templates", TEMPLATE).read_bytes()
+
+
+def core_time(generated_at: str) -> datetime:
+    """The document's creation time: the report's date (a datetime in UTC, a date at 00:00)."""
+    if len(generated_at) <= 10:
+        day = date.fromisoformat(generated_at)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    moment = datetime.fromisoformat(generated_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _open_template(template_dir: Path | None) -> Any:
+    from docxtpl import DocxTemplate
+
+    data = template_bytes(template_dir)
+    try:
+        return DocxTemplate(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UsageError(
+            f"--template-dir {str(template_dir)!r}: {TEMPLATE} is not a Word document ({exc})",
+            hint="save it from Word as .docx, or remove it to use the packaged one",
+        ) from None
+
+
+def render_docx(
+    env: jinja2.Environment,
+    variables: dict[str, Any],
+    context: ReportContext,
+    *,
+    pictures: Pictures,
+    fmt: Formatter,
+    template_dir: Path | None = None,
+) -> bytes:
+    """The report as DOCX bytes.
+
+    ``env`` is the report's Jinja environment for this document alone: its
+    autoescaping is turned on for every template (the template is XML).
+    ``variables`` are the templates' variables (``render.template_variables``);
+    ``map_image`` and ``trend_image`` are added (None when not drawn).
+    """
+    from docx.shared import Mm
+    from docxtpl import InlineImage
+
+    document = _open_template(template_dir)
+
+    def picture(png: bytes | None, width_mm: int) -> Any:
+        return None if png is None else InlineImage(document, io.BytesIO(png), width=Mm(width_mm))
+
+    names = {
+        "map_image": picture(pictures.map_png, MAP_WIDTH_MM),
+        "trend_image": picture(pictures.trend_png, TREND_WIDTH_MM),
+    }
+    document.render({**variables, **names}, env, autoescape=True)
+    props = document.docx.core_properties
+    moment = core_time(context.generated_at).replace(tzinfo=None)
+    props.created = moment
+    props.modified = moment
+    props.revision = 1
+    props.author = "qostool"
+    props.last_modified_by = "qostool"
+    props.title = f"{fmt.labels['title']}: {context.province_name}, {fmt.month(context.month)}"
+    props.language = fmt.lang
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return fixed_zip(buffer.getvalue())
