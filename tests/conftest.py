@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ TZ = "Asia/Ho_Chi_Minh"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's qostool settings, colours or terminal width."""
-    for name in ("QOSTOOL_STORE", "QOSTOOL_TIMEZONE", "QOSTOOL_CRASH_AT", "QOSTOOL_DEBUG"):
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's qostool settings, config file, colours or terminal width."""
+    for name in [n for n in os.environ if n.startswith("QOSTOOL_")]:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("NO_COLOR", "1")
 

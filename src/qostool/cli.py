@@ -75,10 +75,13 @@ def handle_errors(func: F) -> F:
         except QostoolError as exc:
             if debug:
                 raise
+            from rich.markup import escape
+
             err = _stderr()
-            err.print(f"[bold red]Error:[/] {exc.message}", markup=True, soft_wrap=True)
+            # Messages quote user text ("[analyze] min_tests"): never read as markup.
+            err.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
             if exc.hint:
-                err.print(f"[yellow]Hint:[/] {exc.hint}", soft_wrap=True)
+                err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             _stderr().print("Interrupted: nothing of the unfinished file was stored.")
@@ -88,8 +91,10 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
+            from rich.markup import escape
+
             _stderr().print(
-                f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}\n"
+                f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                 "This is a bug in qostool. Run again with --debug for the traceback "
                 "and report it."
             )
@@ -541,6 +546,11 @@ def report(
         console = Console(highlight=False)
         for fmt, path in result.files.items():
             console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
+
+
+# -- commands with their own module (they register themselves on ``app``) -------------
+
+from qostool.commands import config as _config  # noqa: E402, F401
 
 
 def main() -> None:

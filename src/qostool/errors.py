@@ -22,7 +22,7 @@ class ExitCode(IntEnum):
     STORE_BUSY = 3
     """Another qostool process is writing to the same store."""
     BELOW_TARGET = 4
-    """``analyze --fail-below``: the analysis ran and some commune is below target."""
+    """``analyze`` or ``run`` with ``--fail-below``: it ran and some commune is below target."""
 
 
 class QostoolError(Exception):
@@ -70,6 +70,12 @@ class InputError(QostoolError):
 
 class SpecError(QostoolError):
     """A format spec or mapping file is invalid; the message names the key."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(QostoolError):
+    """The configuration (file, environment variable or option) has a wrong key or value."""
 
     exit_code = ExitCode.USAGE
 

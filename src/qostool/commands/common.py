@@ -1,0 +1,93 @@
+"""Options shared by the commands that read the configuration, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from qostool.config import Settings
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Configuration file (default: $QOSTOOL_CONFIG, ./qostool.toml, then "
+        "~/.config/qostool/qostool.toml).",
+        show_default=False,
+    ),
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store folder ([store] path).", show_default=False),
+]
+TimezoneOption = Annotated[
+    str | None,
+    typer.Option("--timezone", help="Province time zone ([store] timezone).", show_default=False),
+]
+InboxOption = Annotated[
+    list[Path] | None,
+    typer.Option("--inbox", help="Inbox folder, repeatable ([ingest] inbox).", show_default=False),
+]
+WaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        help="Seconds to wait for another qostool process writing to the store, then "
+        "exit 3 ([lock] wait_seconds).",
+        show_default=False,
+    ),
+]
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format", help="Log lines on stderr: text or json ([log] format).", show_default=False
+    ),
+]
+LogFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-file", help="Also append the log to this file ([log] file).", show_default=False
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Only warnings and errors; no summary table."),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also debug events (every file looked at).")
+]
+
+
+def build_settings(
+    config: Path | None,
+    *,
+    store: Path | None = None,
+    timezone: str | None = None,
+    inbox: list[Path] | None = None,
+    wait: float | None = None,
+    log_format: str | None = None,
+    log_file: Path | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> Settings:
+    """The settings from defaults, the file, the environment and these options."""
+    from qostool.config import load_settings
+    from qostool.errors import UsageError
+
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose: give one of them, not both")
+    options: dict[str, tuple[str, Any]] = {
+        "store.path": ("--store", store),
+        "store.timezone": ("--timezone", timezone),
+        "ingest.inbox": ("--inbox", inbox or None),
+        "lock.wait_seconds": ("--wait", wait),
+        "log.format": ("--log-format", log_format),
+        "log.file": ("--log-file", log_file),
+        "log.level": ("--quiet", "warning")
+        if quiet
+        else ("--verbose", "debug" if verbose else None),
+    }
+    return load_settings(config, options=options)

@@ -1,0 +1,705 @@
+"""Settings of ``qostool run``, ``status`` and ``config``: one validated object.
+
+Precedence, lowest first: defaults < ``qostool.toml`` < environment (``QOSTOOL_*``)
+< command-line options. Every value remembers where it came from
+(:attr:`Settings.sources`), so ``qostool config show`` can say why a value is
+what it is.
+
+The file is the one given by ``--config``, else ``$QOSTOOL_CONFIG``, else
+``./qostool.toml``, else ``$XDG_CONFIG_HOME/qostool/qostool.toml`` (by default
+``~/.config/qostool/qostool.toml``); without any, the defaults apply. Relative
+paths in the file are relative to the file's folder (cron starts in another
+folder); relative paths from the environment or options are relative to the
+current folder.
+
+Every key is declared once in :data:`FIELDS`: its kind (how it is checked),
+default, environment variable and meaning. The starting file written by
+``qostool config init`` is made from the same table. No heavy import here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from qostool.errors import ConfigError
+
+CONFIG_NAME: Final = "qostool.toml"
+CONFIG_ENV: Final = "QOSTOOL_CONFIG"
+
+#: Statistics of the verdict rule (``analyze.rules.Statistic``; a test keeps them equal).
+STATISTICS: Final = ("mean", "median", "share")
+#: Technologies a target can be set for (``schema.Technology`` and the roll-up ``all``).
+TECHNOLOGIES: Final = ("2G", "3G", "4G", "5G", "wifi", "unknown", "all")
+#: Download targets in Mbps (``analyze.rules.DEFAULT_TARGETS``).
+DEFAULT_TARGETS: Final = {"4G": 40.0, "5G": 100.0}
+LOG_FORMATS: Final = ("text", "json")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+class _BadValueError(ValueError):
+    """A value does not fit its kind (the caller names the key)."""
+
+
+# -- kinds of value ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one key's value is checked: from TOML or an option, and from a text (env)."""
+
+    expected: str
+    """Said in errors: "a whole number >= 1"."""
+    check: Callable[[Any, Path | None], Any]
+    """Typed value (TOML, option) and the folder relative paths start from -> value."""
+    from_text: Callable[[str], Any] = str
+    """Environment text -> a typed value for :attr:`check`."""
+
+
+def _text(value: Any, base: Path | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _BadValueError
+    return value.strip()
+
+
+def _optional_text(value: Any, base: Path | None) -> str | None:
+    if not isinstance(value, str):
+        raise _BadValueError
+    return value.strip() or None
+
+
+def _path(value: Any, base: Path | None) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise _BadValueError
+    path = Path(str(value).strip()).expanduser()
+    if base is None or path.is_absolute():
+        return path
+    return Path(os.path.normpath(base / path))
+
+
+def _optional_path(value: Any, base: Path | None) -> Path | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _path(value, base)
+
+
+def _paths(value: Any, base: Path | None) -> tuple[Path, ...]:
+    items = [value] if isinstance(value, str | Path) else value
+    if not isinstance(items, list | tuple):
+        raise _BadValueError
+    return tuple(_path(item, base) for item in items)
+
+
+def _whole(minimum: int) -> Kind:
+    def check(value: Any, base: Path | None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise _BadValueError
+        return value
+
+    def from_text(text: str) -> Any:
+        try:
+            return int(text.strip())
+        except ValueError:
+            return text
+
+    return Kind(f"a whole number >= {minimum}", check, from_text)
+
+
+def _number(low: float, high: float | None, *, low_open: bool, high_open: bool) -> Kind:
+    def check(value: Any, base: Path | None) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _BadValueError
+        number = float(value)
+        if number < low or (low_open and number == low):
+            raise _BadValueError
+        if high is not None and (number > high or (high_open and number == high)):
+            raise _BadValueError
+        return number
+
+    def from_text(text: str) -> Any:
+        try:
+            return float(text.strip())
+        except ValueError:
+            return text
+
+    if high is None:
+        expected = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        expected = (
+            f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        )
+    return Kind(expected, check, from_text)
+
+
+def _choice(values: tuple[str, ...]) -> Kind:
+    def check(value: Any, base: Path | None) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in values:
+            raise _BadValueError
+        return value.strip().lower()
+
+    return Kind("one of: " + ", ".join(values), check)
+
+
+def _choices(values: Callable[[], tuple[str, ...]], example: str) -> Kind:
+    def check(value: Any, base: Path | None) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise _BadValueError
+        out: list[str] = []
+        for item in items:
+            if not isinstance(item, str) or item.strip().lower() not in values():
+                raise _BadValueError
+            if item.strip().lower() not in out:
+                out.append(item.strip().lower())
+        if not out:
+            raise _BadValueError
+        return tuple(out)
+
+    return Kind(f"a list of one or more of: {example}", check)
+
+
+def _boolean_text(text: str) -> Any:
+    return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(
+        text.strip().lower(), text
+    )
+
+
+def _boolean(value: Any, base: Path | None) -> bool:
+    if not isinstance(value, bool):
+        raise _BadValueError
+    return value
+
+
+def _timezone(value: Any, base: Path | None) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _text(value, base)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _BadValueError from None
+    return name
+
+
+def _targets(value: Any, base: Path | None) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise _BadValueError
+    known = {t.lower(): t for t in TECHNOLOGIES}
+    targets = dict(DEFAULT_TARGETS)
+    for tech, speed in value.items():
+        name = known.get(str(tech).strip().lower())
+        if name is None or isinstance(speed, bool) or not isinstance(speed, int | float):
+            raise _BadValueError
+        if not speed > 0:
+            raise _BadValueError
+        targets[name] = float(speed)
+    return dict(sorted(targets.items()))
+
+
+def _targets_text(text: str) -> Any:
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        tech, sep, speed = item.partition("=")
+        if not sep:
+            return text
+        try:
+            out[tech.strip()] = float(speed)
+        except ValueError:
+            return text
+    return out
+
+
+def _report_formats() -> tuple[str, ...]:
+    from qostool.report.write import FORMATS
+
+    return tuple(FORMATS)
+
+
+def _languages() -> tuple[str, ...]:
+    from qostool.report.i18n import LANGUAGES
+
+    return tuple(LANGUAGES)
+
+
+def _list_text(text: str) -> Any:
+    return [item for item in text.split(",") if item.strip()]
+
+
+def _paths_text(text: str) -> Any:
+    return [item for item in text.split(os.pathsep) if item.strip()]
+
+
+TEXT = Kind("a text", _text)
+OPTIONAL_TEXT = Kind('a text ("" for none)', _optional_text)
+PATH = Kind("a path", _path)
+OPTIONAL_PATH = Kind('a path ("" for none)', _optional_path)
+PATHS = Kind("a path or a list of paths", _paths, _paths_text)
+BOOLEAN = Kind("true or false", _boolean, _boolean_text)
+TIMEZONE = Kind("an IANA time zone such as Asia/Ho_Chi_Minh or UTC", _timezone)
+TARGETS = Kind(
+    "a table of TECHNOLOGY = MBPS (a positive number; technologies: "
+    + ", ".join(TECHNOLOGIES)
+    + '), e.g. { "4G" = 40, "5G" = 100 }',
+    _targets,
+    _targets_text,
+)
+
+
+# -- the keys ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the configuration."""
+
+    section: str
+    key: str
+    kind: Kind
+    default: Any
+    help: str
+    env: str = ""
+    example: str | None = None
+    """For ``config init``: a commented example instead of the default value."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env_var(self) -> str:
+        return self.env or f"QOSTOOL_{self.section.upper()}_{self.key.upper()}"
+
+
+FIELDS: Final = (
+    Field("store", "path", PATH, Path("qostool-data"), "the store folder", env="QOSTOOL_STORE"),
+    Field(
+        "store",
+        "timezone",
+        TIMEZONE,
+        "Asia/Ho_Chi_Minh",
+        "the province's time zone: decides each test's reporting month",
+        env="QOSTOOL_TIMEZONE",
+    ),
+    Field(
+        "ingest",
+        "inbox",
+        PATHS,
+        (),
+        "folder(s) of new exports, searched recursively; files already ingested are skipped "
+        f"(environment: separated by {os.pathsep!r})",
+        example='["inbox"]',
+    ),
+    Field(
+        "boundaries",
+        "file",
+        OPTIONAL_PATH,
+        None,
+        "commune boundary file, imported again when its content changed",
+        example='"communes.geojson"',
+    ),
+    Field(
+        "boundaries",
+        "version",
+        OPTIONAL_TEXT,
+        None,
+        "boundaries version to analyse with (default: that of [boundaries] file, else the "
+        "latest imported)",
+        example='"communes-0123456789"',
+    ),
+    Field(
+        "boundaries",
+        "province",
+        OPTIONAL_TEXT,
+        None,
+        "keep one province of a national boundary file: its code or name",
+        example='"Lai Châu"',
+    ),
+    Field(
+        "analyze",
+        "targets",
+        TARGETS,
+        DEFAULT_TARGETS,
+        "download targets in Mbps, on top of the defaults (environment: 4G=40,5G=100)",
+    ),
+    Field(
+        "analyze",
+        "statistic",
+        _choice(STATISTICS),
+        "mean",
+        "what is compared with the target",
+    ),
+    Field("analyze", "min_tests", _whole(1), 30, "fewer tests: insufficient data"),
+    Field("analyze", "min_devices", _whole(0), 5, "fewer devices: insufficient data"),
+    Field(
+        "analyze",
+        "min_share",
+        _number(0, 1, low_open=True, high_open=False),
+        0.8,
+        "with statistic = share: the share of tests at or above the target needed",
+    ),
+    Field(
+        "analyze",
+        "confidence",
+        _number(0.5, 1, low_open=False, high_open=True),
+        0.95,
+        "confidence level of the intervals",
+    ),
+    Field(
+        "analyze",
+        "tolerance",
+        _number(0, None, low_open=False, high_open=False),
+        100.0,
+        "metres within which a point in a gap between communes is snapped to one",
+    ),
+    Field(
+        "analyze",
+        "dedupe_bursts",
+        BOOLEAN,
+        False,
+        "count a burst of tests from one device (3 h, 100 m) once",
+    ),
+    Field(
+        "report",
+        "languages",
+        _choices(_languages, "vi, en"),
+        ("vi",),
+        "report languages; with more than one, each gets a subfolder of out",
+    ),
+    Field(
+        "report",
+        "formats",
+        _choices(_report_formats, "html, md, xlsx, ..."),
+        ("html",),
+        "report formats",
+    ),
+    Field("report", "out", PATH, Path("reports"), "folder of the reports (one folder per month)"),
+    Field(
+        "lock",
+        "wait_seconds",
+        _number(0, None, low_open=False, high_open=False),
+        0.0,
+        "how long to wait for another qostool process writing to the store, then exit 3",
+    ),
+    Field("log", "format", _choice(LOG_FORMATS), "text", "text lines, or one JSON object a line"),
+    Field(
+        "log",
+        "file",
+        OPTIONAL_PATH,
+        None,
+        "also append the log to this file",
+        example='"qostool.log"',
+    ),
+    Field("log", "level", _choice(LOG_LEVELS), "info", "least important events logged"),
+)
+_BY_NAME: Final = {f.name: f for f in FIELDS}
+SECTIONS: Final = tuple(dict.fromkeys(f.section for f in FIELDS))
+
+
+# -- the settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from: ``default``, ``file``, ``env`` or ``option``."""
+
+    kind: str
+    detail: str | None = None
+    """The file's path, the variable's name or the option's flag."""
+
+    def __str__(self) -> str:
+        return self.kind if self.detail is None else f"{self.kind} {self.detail}"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: Path
+    timezone: str
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    inbox: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class BoundariesSettings:
+    file: Path | None
+    version: str | None
+    province: str | None
+
+
+@dataclass(frozen=True)
+class AnalyzeSettings:
+    targets: dict[str, float]
+    statistic: str
+    min_tests: int
+    min_devices: int
+    min_share: float
+    confidence: float
+    tolerance: float
+    dedupe_bursts: bool
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    languages: tuple[str, ...]
+    formats: tuple[str, ...]
+    out: Path
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    wait_seconds: float
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str
+    file: Path | None
+    level: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings, and where each value came from."""
+
+    store: StoreSettings
+    ingest: IngestSettings
+    boundaries: BoundariesSettings
+    analyze: AnalyzeSettings
+    report: ReportSettings
+    lock: LockSettings
+    log: LogSettings
+    config_file: Path | None = None
+    sources: dict[str, Source] = field(default_factory=dict)
+    """``"analyze.min_tests"`` -> where its value came from."""
+
+    def value(self, name: str) -> Any:
+        section, key = name.split(".")
+        return getattr(getattr(self, section), key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key's value (JSON-ready) and its source."""
+        return {
+            "config_file": None if self.config_file is None else str(self.config_file),
+            "settings": {
+                f.name: {
+                    "value": _plain(self.value(f.name)),
+                    "source": self.sources[f.name].kind,
+                    "from": self.sources[f.name].detail,
+                    "env": f.env_var,
+                }
+                for f in FIELDS
+            },
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def show_value(value: Any) -> str:
+    """A value as written in ``qostool.toml`` (for tables and the starting file)."""
+    return _toml(_plain(value))
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON escapes are TOML basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+def find_config_file(option: Path | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The configuration file to read, and how it was found ("" when there is none)."""
+    if option is not None:
+        if not option.is_file():
+            raise ConfigError(
+                f"--config {str(option)!r}: no such file",
+                hint="check the path, or write a starting file with 'qostool config init'",
+            )
+        return option, "--config"
+    if env.get(CONFIG_ENV):
+        named = Path(env[CONFIG_ENV]).expanduser()
+        if not named.is_file():
+            raise ConfigError(
+                f"{CONFIG_ENV}={str(named)!r}: no such file",
+                hint=f"check the path, or unset {CONFIG_ENV}",
+            )
+        return named, CONFIG_ENV
+    local = Path(CONFIG_NAME)
+    if local.is_file():
+        return local, "current folder"
+    user = user_config_file(env)
+    if user.is_file():
+        return user, "user config folder"
+    return None, ""
+
+
+def user_config_file(env: Mapping[str, str]) -> Path:
+    """``$XDG_CONFIG_HOME/qostool/qostool.toml``, or ``~/.config/qostool/qostool.toml``."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
+    return Path(base) / "qostool" / CONFIG_NAME
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The file's values by dotted key (checked against :data:`FIELDS`, not yet typed)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc})",
+            hint="see 'qostool config init' for a correct starting file",
+        ) from None
+    found: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: unknown "
+                + (f"section [{section}]" if isinstance(table, dict) else f"key {section!r}")
+                + f"; known sections: {', '.join(f'[{s}]' for s in SECTIONS)}",
+                hint="every key goes in its section, e.g. [analyze] min_tests = 30",
+            )
+        for key, value in table.items():
+            if f"{section}.{key}" not in _BY_NAME:
+                known = [f.key for f in FIELDS if f.section == section]
+                raise ConfigError(
+                    f"{path}: unknown key [{section}] {key}; known keys of [{section}]: "
+                    + ", ".join(known),
+                    hint="check the spelling (an unknown key is never ignored)",
+                )
+            found[f"{section}.{key}"] = value
+    return found
+
+
+def load_settings(
+    config: Path | None = None,
+    *,
+    options: Mapping[str, tuple[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """The effective settings: defaults < file < environment < ``options``.
+
+    ``options`` maps a dotted key (``"store.path"``) to ``(flag, value)`` for the
+    options given on the command line (``None`` values are ignored).
+    """
+    env = os.environ if env is None else env
+    path, _ = find_config_file(config, env)
+    path = path.absolute() if path is not None else None
+    from_file = read_config_file(path) if path is not None else {}
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for f in FIELDS:
+        values[f.name], sources[f.name] = f.default, Source("default")
+        if f.name in from_file:
+            raw = from_file[f.name]
+            base = path.parent if path else None
+            given = f"{path}: [{f.section}] {f.key} = {_repr(raw)}"
+            values[f.name] = _check(f, raw, base, given)
+            sources[f.name] = Source("file", str(path))
+        if env.get(f.env_var) is not None and env[f.env_var] != "":
+            text = env[f.env_var]
+            given = f"{f.env_var}={text!r}"
+            values[f.name] = _check(f, f.kind.from_text(text), None, given)
+            sources[f.name] = Source("env", f.env_var)
+        option = (options or {}).get(f.name)
+        if option is not None and option[1] is not None:
+            flag, value = option
+            values[f.name] = _check(f, value, None, f"{flag} {_repr(value)}")
+            sources[f.name] = Source("option", flag)
+    sections = {
+        name: {k.split(".")[1]: v for k, v in values.items() if k.startswith(name + ".")}
+        for name in SECTIONS
+    }
+    return Settings(
+        store=StoreSettings(**sections["store"]),
+        ingest=IngestSettings(**sections["ingest"]),
+        boundaries=BoundariesSettings(**sections["boundaries"]),
+        analyze=AnalyzeSettings(**sections["analyze"]),
+        report=ReportSettings(**sections["report"]),
+        lock=LockSettings(**sections["lock"]),
+        log=LogSettings(**sections["log"]),
+        config_file=path,
+        sources=sources,
+    )
+
+
+def _check(f: Field, value: Any, base: Path | None, given: str) -> Any:
+    """The checked value, or an error naming where it was given, the value and the kind."""
+    try:
+        return f.kind.check(value, base)
+    except _BadValueError:
+        raise ConfigError(
+            f"{given}: expected {f.kind.expected}", hint=f"{f.name}: {f.help}"
+        ) from None
+
+
+def _repr(value: Any) -> str:
+    return repr(str(value)) if isinstance(value, Path) else repr(value)
+
+
+# -- the starting file ------------------------------------------------------------------
+
+_HEADER: Final = """\
+# qostool configuration (qostool run, qostool status). See docs/cron.md.
+#
+# Precedence: defaults < this file < QOSTOOL_* environment variables < options.
+# Relative paths are relative to the folder of this file.
+# 'qostool config show' prints the effective settings and where each comes from.
+"""
+
+
+def starting_file() -> str:
+    """The commented ``qostool.toml`` written by ``qostool config init``."""
+    lines = [_HEADER]
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for f in (f for f in FIELDS if f.section == section):
+            lines.append(f"# {f.help} (environment: {f.env_var})")
+            if f.example is not None:
+                lines.append(f"# {f.key} = {f.example}")
+            else:
+                lines.append(f"{f.key} = {show_value(f.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_starting_file(path: Path, *, force: bool = False) -> Path:
+    """Write :func:`starting_file` to ``path`` (refusing to overwrite without ``force``)."""
+    if path.exists() and not force:
+        raise ConfigError(
+            f"{path}: already exists; not overwritten",
+            hint="pass --force to replace it, or choose another path",
+        )
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"{path}: is a folder", hint=f"give a file path, e.g. {CONFIG_NAME}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(starting_file(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
