@@ -14,8 +14,9 @@ from typing import Final
 from qostool.errors import QostoolError
 
 INSTALL_HINT: Final = (
-    "install the PDF engine with: pip install 'qostool[pdf]' (WeasyPrint; it also needs the "
-    "Pango library, e.g. apt install libpango-1.0-0 libpangoft2-1.0-0); see docs/report.md"
+    "install the PDF engine, WeasyPrint (the 'pdf' extra of qostool), with: pip install "
+    "weasyprint; it also needs the Pango library (Debian/Ubuntu: apt install "
+    "libpango-1.0-0 libpangoft2-1.0-0); see docs/report.md"
 )
 
 

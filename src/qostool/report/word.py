@@ -85,16 +85,18 @@ def core_time(generated_at: str) -> datetime:
 
 
 def _open_template(template_dir: Path | None) -> Any:
+    from docx.opc.exceptions import PackageNotFoundError
     from docxtpl import DocxTemplate
 
-    data = template_bytes(template_dir)
+    document = DocxTemplate(io.BytesIO(template_bytes(template_dir)))
     try:
-        return DocxTemplate(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        document.init_docx()  # opens the package now, to name the file if it is not one
+    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as exc:
         raise UsageError(
             f"--template-dir {str(template_dir)!r}: {TEMPLATE} is not a Word document ({exc})",
             hint="save it from Word as .docx, or remove it to use the packaged one",
         ) from None
+    return document
 
 
 def render_docx(
