@@ -14,8 +14,8 @@ from typing import Final
 from qostool.errors import QostoolError
 
 INSTALL_HINT: Final = (
-    "install the PDF engine, WeasyPrint (the 'pdf' extra of qostool), with: pip install "
-    "weasyprint; it also needs the Pango library (Debian/Ubuntu: apt install "
+    "install the PDF engine, WeasyPrint, with: pip install 'qostool[pdf]' (or pip install "
+    "weasyprint); it also needs the Pango library (Debian/Ubuntu: apt install "
     "libpango-1.0-0 libpangoft2-1.0-0); see docs/report.md"
 )
 
