@@ -375,7 +375,10 @@ def header_block(doc: Any) -> None:
         align=CENTER,
         italic=True,
     )
-    _widths(t, [7.0, 9.0])
+    # The issuing body and the motto must each fit on one line (Decree 30/2020,
+    # Appendix I): the header reaches 0.6 cm into the left margin, as is usual.
+    _widths(t, [7.0, 9.6])
+    _set_tblpr(t, _element("w:tblInd", w=str(int(-0.6 * 567)), type="dxa"))
 
 
 def title_block(doc: Any) -> None:
