@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/qostool boundaries import data/samples/province.geojson --store demo-store
 	$(BIN)/qostool analyze --month 2025-09 --store demo-store > /dev/null
 	$(BIN)/qostool analyze --month 2025-10 --store demo-store --export xlsx,csv,gpkg --out demo-results
-	$(BIN)/qostool report --month 2025-10 --store demo-store --format html,md,xlsx --out demo-reports
+	$(BIN)/qostool report --month 2025-10 --store demo-store --format html,docx,md,xlsx --out demo-reports
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

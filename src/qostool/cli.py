@@ -25,8 +25,9 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "
     "could not be read: nothing from it was stored, the other files were); 2 wrong usage; "
-    "3 another qostool process is writing to the store; 4 (only with analyze --fail-below) "
-    "some commune is below target."
+    "3 another qostool process is writing to the store (after --wait); 4 (only with "
+    "analyze or run --fail-below) some commune is below target. Wrong usage includes a bad "
+    "configuration value. See docs/cron.md."
 )
 
 app = typer.Typer(
@@ -551,6 +552,7 @@ def report(
 # -- commands with their own module (they register themselves on ``app``) -------------
 
 from qostool.commands import config as _config  # noqa: E402, F401
+from qostool.commands import run as _run  # noqa: E402, F401
 
 
 def main() -> None:

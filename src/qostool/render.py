@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
     from qostool.geo.versions import ImportResult
     from qostool.ingest.pipeline import IngestReport, Progress
+    from qostool.run import RunSummary
     from qostool.store import Artifact
 
 _STATUS_STYLE = {
@@ -276,3 +277,36 @@ def print_analysis(
     out.print(f"Results stored in {analysis.path}")
     for path in exports:
         out.print(f"Exported {path}")
+
+
+_ACTION_STYLE = {"done": "green", "skipped": "dim", "failed": "bold red"}
+
+
+def print_run_summary(summary: RunSummary, console: Console | None = None) -> None:
+    """One table: what each step of ``qostool run`` did or skipped, and why."""
+    from rich.text import Text
+
+    out = console or Console(highlight=False)
+    table = Table(title=f"qostool run for {summary.month} on {summary.store}", title_justify="left")
+    table.add_column("step", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("why", overflow="fold")
+    for step in summary.steps:
+        table.add_row(step.step, Text(step.action, _ACTION_STYLE.get(step.action, "")), step.reason)
+    out.print(table)
+    for f in summary.files:
+        out.print(
+            Text(
+                f"{f['file']}: {f['status']}"
+                + (f", {f['accepted']:,} rows accepted" if f["status"] != "failed" else "")
+                + (f" ({f['message']})" if f["status"] == "failed" and f.get("message") else "")
+            )
+        )
+    for step in summary.steps:
+        for path in step.details.get("files", []) if step.step == "report" else []:
+            out.print(Text(f"wrote {path}"))
+    if summary.communes_below_target is not None:
+        out.print(f"{summary.month}: {summary.communes_below_target} commune(s) below target")
+    if not summary.did_something:
+        out.print("Nothing to do: nothing changed since the last run.")
+

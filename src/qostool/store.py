@@ -83,6 +83,18 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created_at TEXT NOT NULL,
     meta       TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS steps (
+    step    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    done_at TEXT NOT NULL,
+    facts   TEXT NOT NULL,
+    PRIMARY KEY (step, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    summary     TEXT NOT NULL
+);
 """
 #: Kinds of artifact, and whether a new one replaces the one with the same key.
 ARTIFACT_KINDS: Final = {"boundaries": False, "results": True}
@@ -144,6 +156,7 @@ class Store:
     def __init__(self, root: Path, *, timezone: str) -> None:
         self.root = root
         self.timezone = timezone
+        self._locked = False
 
     # -- opening -----------------------------------------------------------
 
@@ -213,7 +226,14 @@ class Store:
 
         The lock is an ``flock`` on ``.lock``: the kernel drops it when its
         holder dies, so a crashed run never leaves a stale lock behind.
+
+        Re-entrant on this object: a step that takes the lock (``analyze_month``,
+        ``import_boundaries``) called while this object already holds it, as
+        ``qostool run`` does, runs under the held lock (no second wait, no recovery).
         """
+        if self._locked:
+            yield
+            return
         lock_path = self.root / ".lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + wait_seconds
@@ -234,8 +254,10 @@ class Store:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} since {_now_iso()}".encode(), 0)
             self.recover()
+            self._locked = True
             yield
         finally:
+            self._locked = False
             os.close(fd)  # closing the descriptor releases the flock
 
     def recover(self) -> None:
@@ -343,6 +365,49 @@ class Store:
             )
             for row in rows
         ]
+
+    # -- steps and runs (what ``qostool run`` did) ---------------------------
+
+    def step(self, step: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        """When a step (e.g. "analysis" of a month) was last done, and the facts it recorded."""
+        with self._catalog() as db:
+            row = db.execute(
+                "SELECT done_at, facts FROM steps WHERE step = ? AND key = ?", (step, key)
+            ).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]))
+
+    def steps(self, step: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every recorded ``step``, by key."""
+        with self._catalog() as db:
+            rows = db.execute(
+                "SELECT key, done_at, facts FROM steps WHERE step = ? ORDER BY key", (step,)
+            ).fetchall()
+        return {row[0]: (row[1], json.loads(row[2])) for row in rows}
+
+    def record_step(self, step: str, key: str, facts: dict[str, Any]) -> None:
+        """Remember that ``step`` was done for ``key`` from these facts (call under the lock)."""
+        with self._catalog() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?,?,?,?)",
+                (step, key, _now_iso(), json.dumps(facts, sort_keys=True)),
+            )
+
+    def record_run(self, started_at: str, summary: dict[str, Any]) -> None:
+        """Append the summary of a finished run (call under the lock)."""
+        with self._catalog() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?,?,?)",
+                (started_at, _now_iso(), json.dumps(summary, ensure_ascii=False, sort_keys=True)),
+            )
+
+    def last_run(self) -> tuple[str, str, dict[str, Any]] | None:
+        """Start, end and summary of the last finished run, if any."""
+        with self._catalog() as db:
+            row = db.execute(
+                "SELECT started_at, finished_at, summary FROM runs "
+                "ORDER BY finished_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
 
     # -- writing -----------------------------------------------------------
 

@@ -1,0 +1,495 @@
+"""``qostool run``: one unattended pass over the inbox, the month's analysis and its report.
+
+Under one store write lock for the whole pass:
+
+1. **ingest** every file of the inbox folder(s) not ingested yet (by content hash);
+2. **boundaries**: import ``[boundaries] file`` when its content (or the province
+   filter) changed since it was last imported;
+3. **analyze** the target month (default: the previous month in the store's time
+   zone) when its inputs changed since its stored analysis: the ingested files of
+   the month, its quarter's tiles and the months of its trend, the boundaries
+   version, or the rule;
+4. **report**: render the month's report when the analysis or the report options
+   changed since the last report, or its files are gone.
+
+What each step was done from is recorded in the store's catalog (``steps`` table),
+and each run's summary in its ``runs`` table, so "changed since" is decided from
+stored facts, never from file times. Every step commits on its own (a file, an
+artifact, the report files, then the step's record), so a run killed at any moment
+leaves the store as it was before the unfinished step, and the next run redoes
+that step only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from qostool.config import Settings
+from qostool.errors import ConfigError, StoreBusyError
+from qostool.log import EventLog
+from qostool.months import quarter_start, shift_month
+from qostool.store import Store, crash_point
+
+#: Names of the steps recorded in the catalog.
+ANALYSIS_STEP: Final = "analysis"
+REPORT_STEP: Final = "report"
+BOUNDARIES_STEP: Final = "boundaries-file"
+#: Months before the target whose tests the analysis uses (the trend and last month).
+HISTORY_MONTHS: Final = 12
+
+
+@dataclass
+class StepResult:
+    """What one step of the run did."""
+
+    step: str
+    """``ingest``, ``boundaries``, ``analyze`` or ``report``."""
+    action: str
+    """``done``, ``skipped`` or ``failed``."""
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "action": self.action, "reason": self.reason, **self.details}
+
+
+@dataclass
+class RunSummary:
+    """What one ``qostool run`` did, and why."""
+
+    store: str
+    month: str
+    started_at: str
+    steps: list[StepResult] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """The ingest report of each inbox file (new files; others are only counted)."""
+    communes_below_target: int | None = None
+    """Communes below target in the month's stored analysis (None: not analysed)."""
+    failed_files: int = 0
+    finished_at: str = ""
+
+    @property
+    def did_something(self) -> bool:
+        return any(s.action == "done" for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "month": self.month,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "did_something": self.did_something,
+            "steps": [s.to_dict() for s in self.steps],
+            "files": self.files,
+            "failed_files": self.failed_files,
+            "communes_below_target": self.communes_below_target,
+        }
+
+
+def default_month(timezone: str, now: datetime | None = None) -> str:
+    """The month before ``now`` (default: the current time) in the store's time zone."""
+    from zoneinfo import ZoneInfo
+
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone))
+    return shift_month(f"{local.year:04d}-{local.month:02d}", -1)
+
+
+def run(
+    settings: Settings,
+    *,
+    month: str | None = None,
+    force: bool = False,
+    events: EventLog | None = None,
+    now: datetime | None = None,
+) -> RunSummary:
+    """One unattended pass (see the module docstring); returns what was done and why."""
+    events = events or EventLog.silent()
+    _check_paths(settings)
+    month = month or default_month(settings.store.timezone, now)
+    store = Store.open(settings.store.path, timezone=settings.store.timezone, create=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    summary = RunSummary(store=str(store.root), month=month, started_at=started)
+    events.info("run.start", f"run for {month} on store {store.root}", month=month)
+    with _locked(store, settings.lock.wait_seconds, events):
+        summary.steps.append(_ingest(store, settings, events, summary))
+        crash_point("run-ingested")
+        boundaries_step, version = _boundaries(store, settings, events)
+        summary.steps.append(boundaries_step)
+        summary.steps.append(
+            _analyze(store, settings, month, version=version, force=force, events=events)
+        )
+        summary.steps.append(_report(store, settings, month, force, events))
+        summary.communes_below_target = _below_target(store, month)
+        summary.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+        store.record_run(started, summary.to_dict())
+    events.info(
+        "run.done",
+        "run finished: " + ("; ".join(f"{s.step} {s.action}" for s in summary.steps)),
+        did_something=summary.did_something,
+        failed_files=summary.failed_files,
+        communes_below_target=summary.communes_below_target,
+    )
+    return summary
+
+
+def _check_paths(settings: Settings) -> None:
+    """Configured folders and files exist (checked before the lock is taken)."""
+    for folder in settings.ingest.inbox:
+        if not folder.is_dir():
+            raise ConfigError(
+                f"[ingest] inbox {str(folder)!r}: no such folder",
+                hint="create it, or fix [ingest] inbox (see 'qostool config show')",
+            )
+    file = settings.boundaries.file
+    if file is not None and not file.is_file():
+        raise ConfigError(
+            f"[boundaries] file {str(file)!r}: no such file",
+            hint="fix [boundaries] file (see 'qostool config show')",
+        )
+
+
+@contextlib.contextmanager
+def _locked(store: Store, wait_seconds: float, events: EventLog) -> Iterator[None]:
+    """The store's write lock: first try at once, then log that we wait, then wait."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.write_lock(wait_seconds=0))
+        except StoreBusyError as exc:
+            if wait_seconds <= 0:
+                raise
+            events.info(
+                "lock.wait",
+                f"{exc.message}; waiting up to {wait_seconds:g} s",
+                wait_seconds=wait_seconds,
+            )
+            stack.enter_context(store.write_lock(wait_seconds=wait_seconds))
+        events.debug("lock.taken", f"holding the write lock of {store.root}")
+        yield
+
+
+# -- steps ------------------------------------------------------------------------------
+
+
+def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSummary) -> StepResult:
+    from qostool.ingest import IngestOptions
+    from qostool.ingest.pipeline import ingest
+    from qostool.ingest.sources import expand
+
+    inbox = settings.ingest.inbox
+    if not inbox:
+        events.info("ingest.skipped", "no inbox folder configured ([ingest] inbox)")
+        return StepResult("ingest", "skipped", "no inbox folder configured ([ingest] inbox)")
+    sources = expand([str(folder) for folder in inbox])
+    with events.ingest_progress() as progress:
+        report = ingest(sources, store, IngestOptions(), progress=progress)
+    counts = {"ingested": 0, "already ingested": 0, "empty": 0, "failed": 0}
+    for f in report.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+        fields = {"file": f.file, "status": f.status, "format": f.format, "months": f.months}
+        if f.status == "failed":
+            events.error("ingest.failed", f.message or f"{f.file}: failed", **fields)
+        elif f.status == "already ingested":
+            events.debug("ingest.known", f"{f.file}: already ingested", **fields)
+        else:
+            events.info(
+                "ingest.file",
+                f"{f.file}: {f.status} ({f.format}), {f.accepted:,} rows accepted, "
+                f"{f.rejected:,} rejected, {f.duplicates:,} duplicates",
+                **fields,
+                accepted=f.accepted,
+                rejected=f.rejected,
+                duplicates=f.duplicates,
+            )
+        if f.status != "already ingested":
+            summary.files.append(f.to_dict())
+    summary.failed_files = counts["failed"]
+    new = counts["ingested"] + counts["empty"]
+    details = {"files": len(report.files), **{k.replace(" ", "_"): v for k, v in counts.items()}}
+    known = f"{counts['already ingested']} already ingested"
+    if new:
+        accepted = sum(f.accepted for f in report.files)
+        reason = f"{new} new file(s), {accepted:,} rows accepted; {known}"
+        action = "done"
+    elif counts["failed"]:
+        reason, action = f"{counts['failed']} file(s) could not be read; {known}", "failed"
+    else:
+        reason, action = f"no new files ({known})", "skipped"
+    if counts["failed"] and new:
+        reason += f"; {counts['failed']} file(s) could not be read"
+    events.info(f"ingest.{action}", f"ingest: {reason}", **details)
+    return StepResult("ingest", action, reason, details)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a boundary file, with its side files (.dbf, .prj, ... of a Shapefile)."""
+    digest = hashlib.sha256()
+    siblings = sorted(p for p in path.parent.glob(f"{path.stem}.*") if p.is_file())
+    for part in [path, *(p for p in siblings if p != path)] if path.suffix == ".shp" else [path]:
+        digest.update(part.name.encode() + b"\0")
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _boundaries(
+    store: Store, settings: Settings, events: EventLog
+) -> tuple[StepResult, str | None]:
+    """Import the boundary file when it changed; the version the analysis should use."""
+    chosen = settings.boundaries
+    if chosen.file is None:
+        reason = (
+            f"version {chosen.version} chosen ([boundaries] version)"
+            if chosen.version
+            else "no boundary file configured; using the latest imported version"
+        )
+        events.debug("boundaries.skipped", reason)
+        return StepResult("boundaries", "skipped", reason), chosen.version
+    from qostool.geo.versions import KIND
+
+    key = str(chosen.file.resolve())
+    facts = {"sha256": file_digest(chosen.file), "province": chosen.province}
+    last = store.step(BOUNDARIES_STEP, key)
+    if last is not None:
+        done_at, known = last
+        same = all(known.get(k) == v for k, v in facts.items())
+        if same and store.artifacts(KIND, known["version"]):
+            version = chosen.version or known["version"]
+            reason = f"{chosen.file.name} unchanged since its import on {done_at}"
+            events.info("boundaries.skipped", reason, version=known["version"])
+            return StepResult("boundaries", "skipped", reason, {"version": version}), version
+    from qostool.geo.boundaries import BoundaryOptions
+    from qostool.geo.versions import import_boundaries
+
+    with events.step_progress() as progress:
+        if progress:
+            progress(f"importing {chosen.file.name}")
+        result = import_boundaries(store, chosen.file, BoundaryOptions(province=chosen.province))
+    store.record_step(BOUNDARIES_STEP, key, {**facts, "version": result.version})
+    crash_point("run-boundaries-recorded")
+    if result.already_imported:
+        reason = f"{chosen.file.name}: already stored as version {result.version}"
+    else:
+        reason = f"{chosen.file.name} imported as version {result.version}"
+    events.info("boundaries.done", reason, version=result.version, communes=result.report.communes)
+    version = chosen.version or result.version
+    return StepResult("boundaries", "done", reason, {"version": version}), version
+
+
+def months_read(month: str) -> set[str]:
+    """Months whose tests an analysis of ``month`` reads (with the trend's months)."""
+    months = {shift_month(month, -back) for back in range(HISTORY_MONTHS + 1)}
+    return months | {quarter_start(m) for m in months}
+
+
+def analysis_facts(store: Store, settings: Settings, month: str, version: str) -> dict[str, Any]:
+    """What an analysis of ``month`` is computed from, as recorded with it."""
+    read = months_read(month)
+    inputs = sorted(f.sha256 for f in store.files() if read & set(f.months))
+    chosen = settings.analyze
+    return {
+        "inputs": inputs,
+        "boundaries": version,
+        "rule": _rule(settings).to_dict(),
+        "tolerance_m": chosen.tolerance,
+        "dedupe_bursts": chosen.dedupe_bursts,
+    }
+
+
+def _rule(settings: Settings) -> Any:
+    from qostool.analyze.rules import Rule, Statistic
+
+    chosen = settings.analyze
+    return Rule(
+        targets=dict(chosen.targets),
+        statistic=Statistic(chosen.statistic),
+        min_tests=chosen.min_tests,
+        min_devices=chosen.min_devices,
+        min_share=chosen.min_share,
+        confidence=chosen.confidence,
+    )
+
+
+def _relative(store: Store, path: Path) -> str:
+    return path.relative_to(store.root).as_posix()
+
+
+def _why_analyse(store: Store, month: str, facts: dict[str, Any], force: bool) -> str | None:
+    """Why the month must be analysed again (None: its stored analysis is up to date)."""
+    from qostool.analyze.run import KIND
+
+    if force:
+        return "forced (--force)"
+    stored = store.artifacts(KIND, month)
+    if not stored:
+        return "not analysed yet"
+    last = store.step(ANALYSIS_STEP, month)
+    if last is None or last[1].get("results") != _relative(store, stored[0].path):
+        return "the stored analysis was not made by 'qostool run'"
+    known = last[1]
+    reasons = []
+    new = set(facts["inputs"]) - set(known.get("inputs", []))
+    if new:
+        reasons.append(f"{len(new)} file(s) ingested since")
+    if set(known.get("inputs", [])) - set(facts["inputs"]):
+        reasons.append("input files removed")
+    if known.get("boundaries") != facts["boundaries"]:
+        reasons.append(f"boundaries {known.get('boundaries')} -> {facts['boundaries']}")
+    if known.get("rule") != facts["rule"]:
+        reasons.append("verdict rule changed")
+    if (known.get("tolerance_m"), known.get("dedupe_bursts")) != (
+        facts["tolerance_m"],
+        facts["dedupe_bursts"],
+    ):
+        reasons.append("tolerance or burst setting changed")
+    return "; ".join(reasons) or None
+
+
+def _analyze(
+    store: Store,
+    settings: Settings,
+    month: str,
+    *,
+    version: str | None,
+    force: bool,
+    events: EventLog,
+) -> StepResult:
+    from qostool.analyze.run import AnalyzeOptions, analyze_month
+    from qostool.geo.versions import find_version
+
+    if not _has_tests(store, month):
+        reason = f"no tests stored for {month}"
+        events.warning("analyze.skipped", reason + "; nothing to analyse", month=month)
+        return StepResult("analyze", "skipped", reason)
+    boundaries = find_version(store, version)
+    facts = analysis_facts(store, settings, month, boundaries.key)
+    why = _why_analyse(store, month, facts, force)
+    if why is None:
+        done_at = store.step(ANALYSIS_STEP, month)
+        reason = "inputs, boundaries and rule unchanged since the analysis" + (
+            f" of {done_at[0]}" if done_at else ""
+        )
+        events.info("analyze.skipped", f"{month}: {reason}", month=month)
+        return StepResult("analyze", "skipped", reason)
+    events.info("analyze.start", f"{month}: analysing ({why})", month=month, reason=why)
+    options = AnalyzeOptions(
+        month=month,
+        rule=_rule(settings),
+        boundaries=boundaries.key,
+        tolerance_m=settings.analyze.tolerance,
+        dedupe_bursts=settings.analyze.dedupe_bursts,
+    )
+    with events.step_progress() as progress:
+        analysis = analyze_month(store, options, progress=progress)
+    assert analysis.path is not None
+    crash_point("run-analysed")
+    store.record_step(ANALYSIS_STEP, month, {**facts, "results": _relative(store, analysis.path)})
+    counts = analysis.meta["counts"]
+    events.info(
+        "analyze.done",
+        f"{month}: analysed {counts['tests']:,} tests with boundaries {boundaries.key}",
+        month=month,
+        tests=counts["tests"],
+        boundaries=boundaries.key,
+        verdicts=analysis.verdict_counts(),
+    )
+    return StepResult(
+        "analyze", "done", why, {"tests": counts["tests"], "boundaries": boundaries.key}
+    )
+
+
+def _has_tests(store: Store, month: str) -> bool:
+    """Whether the month has single tests, or tiles of its quarter (what analyze reads)."""
+    import polars as pl
+
+    from qostool.months import quarter_of
+
+    months = store.months()
+    if month in months:
+        return True
+    if quarter_start(month) not in months:
+        return False
+    tiles = store.scan_tests([quarter_start(month)]).filter(
+        pl.col("aggregate").fill_null(False) & (pl.col("period") == quarter_of(month))
+    )
+    return bool(tiles.select(pl.len()).collect().item())
+
+
+def report_facts(store: Store, settings: Settings, results: Path) -> dict[str, Any]:
+    """What a report of a month is rendered from, as recorded with it."""
+    chosen = settings.report
+    return {
+        "results": _relative(store, results),
+        "languages": list(chosen.languages),
+        "formats": list(chosen.formats),
+        "out": str(chosen.out.resolve()),
+    }
+
+
+def _why_report(store: Store, month: str, facts: dict[str, Any], force: bool) -> str | None:
+    if force:
+        return "forced (--force)"
+    last = store.step(REPORT_STEP, month)
+    if last is None:
+        return "no report made by 'qostool run' yet"
+    known = last[1]
+    if known.get("results") != facts["results"]:
+        return "the analysis changed since the last report"
+    if any(known.get(k) != facts[k] for k in ("languages", "formats", "out")):
+        return "report options changed"
+    if not all(Path(p).is_file() for p in known.get("files", [])):
+        return "report files are missing"
+    return None
+
+
+def _report(
+    store: Store, settings: Settings, month: str, force: bool, events: EventLog
+) -> StepResult:
+    from qostool.analyze.run import KIND
+    from qostool.report.write import ReportOptions, write_report
+
+    stored = store.artifacts(KIND, month)
+    if not stored:
+        reason = f"{month} has no stored analysis"
+        events.info("report.skipped", reason, month=month)
+        return StepResult("report", "skipped", reason)
+    facts = report_facts(store, settings, stored[0].path)
+    why = _why_report(store, month, facts, force)
+    if why is None:
+        reason = "analysis and report options unchanged since the last report"
+        events.info("report.skipped", f"{month}: {reason}", month=month)
+        return StepResult("report", "skipped", reason)
+    events.info("report.start", f"{month}: writing the report ({why})", month=month, reason=why)
+    chosen = settings.report
+    files: list[str] = []
+    with events.step_progress() as progress:
+        for lang in chosen.languages:
+            if progress:
+                progress(f"report {month} ({lang})")
+            out = chosen.out if len(chosen.languages) == 1 else chosen.out / lang
+            options = ReportOptions(month=month, lang=lang, formats=chosen.formats, out=out)
+            result = write_report(store, options)
+            files.extend(str(path.resolve()) for path in result.files.values())
+    crash_point("run-reported")
+    store.record_step(REPORT_STEP, month, {**facts, "files": files})
+    for path in files:
+        events.info("report.file", f"wrote {path}", month=month, file=path)
+    return StepResult("report", "done", why, {"files": files})
+
+
+def _below_target(store: Store, month: str) -> int | None:
+    """Communes below target (any technology) in the month's stored analysis."""
+    from qostool.analyze.rules import Verdict
+    from qostool.analyze.run import KIND, load_analysis
+
+    if not store.artifacts(KIND, month):
+        return None
+    rows = load_analysis(store, month).commune_rows()
+    below = rows.filter(rows["verdict"] == Verdict.BELOW.value)
+    return int(below["commune_code"].n_unique())
