@@ -309,4 +309,3 @@ def print_run_summary(summary: RunSummary, console: Console | None = None) -> No
         out.print(f"{summary.month}: {summary.communes_below_target} commune(s) below target")
     if not summary.did_something:
         out.print("Nothing to do: nothing changed since the last run.")
-
