@@ -141,6 +141,35 @@ def test_changed_rule_or_force_redo_analysis_and_report(done: Path, tmp_path: Pa
     }
 
 
+def test_status_shows_what_is_stale(done: Path, tmp_path: Path, cli: Any) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(done, root)
+    config = root / "qostool.toml"
+
+    def month_status() -> dict[str, Any]:
+        result = cli("status", "--config", config, "--json")
+        assert result.exit_code == 0, result.output
+        status = json.loads(result.stdout)
+        return {m["month"]: m for m in status["months"]}[MONTH]  # type: ignore[no-any-return]
+
+    october = month_status()
+    assert october["tests"] == 2676
+    assert october["analysis_stale"] is None and october["report_stale"] is None
+    # A September file, ingested by hand: October's trend changes, so its analysis is stale.
+    assert cli("ingest", SAMPLES / "ispeed_2025-09.csv", "--store", root / "store").exit_code == 0
+    assert month_status()["analysis_stale"] == "1 file(s) ingested after the analysis"
+    summary = run_library(config)
+    assert {s.step: s.reason for s in summary.steps}["analyze"] == "1 file(s) ingested since"
+    october = month_status()
+    assert october["analysis_stale"] is None and october["report_stale"] is None
+    Path(october["report_files"][0]).unlink()
+    assert month_status()["report_stale"] == "report files are missing"
+    table = cli("status", "--config", config)
+    assert table.exit_code == 0
+    for text in (MONTH, "2025-09", "ispeed", "rtr", "Last run", "stale: report files are missing"):
+        assert text in table.stdout.replace("\n", " "), text
+
+
 def test_fail_below_exits_4_only_when_asked(done: Path, cli: Any) -> None:
     config = done / "qostool.toml"
     plain = cli("run", "--config", config, "--month", MONTH, "--quiet")

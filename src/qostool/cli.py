@@ -553,6 +553,7 @@ def report(
 
 from qostool.commands import config as _config  # noqa: E402, F401
 from qostool.commands import run as _run  # noqa: E402, F401
+from qostool.commands import status as _status  # noqa: E402, F401
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from qostool.geo.versions import ImportResult
     from qostool.ingest.pipeline import IngestReport, Progress
     from qostool.run import RunSummary
+    from qostool.status import StoreStatus
     from qostool.store import Artifact
 
 _STATUS_STYLE = {
@@ -309,3 +310,59 @@ def print_run_summary(summary: RunSummary, console: Console | None = None) -> No
         out.print(f"{summary.month}: {summary.communes_below_target} commune(s) below target")
     if not summary.did_something:
         out.print("Nothing to do: nothing changed since the last run.")
+
+
+def _when(stamp: str | None) -> str:
+    return "-" if not stamp else stamp[:19].replace("T", " ")
+
+
+def print_status(status: StoreStatus, console: Console | None = None) -> None:
+    """Months (rows, tests, last ingest, analysis, report, staleness), sources, last run."""
+    from rich.text import Text
+
+    out = console or Console(highlight=False)
+    out.print(Text(f"Store {status.store} (time zone {status.timezone})", style="bold"))
+    table = Table(title="Months (times in UTC)", title_justify="left")
+    for name in ("month", "rows", "tests", "files", "last ingest", "analysed", "report"):
+        table.add_column(name, justify="right" if name in ("rows", "tests", "files") else "left")
+    for m in status.months:
+        analysed = Text(_when(m.analysed_at))
+        if m.analysis_stale:
+            analysed.append(f"\nstale: {m.analysis_stale}", style="yellow")
+        report = Text(_when(m.reported_at))
+        if m.report_stale:
+            report.append(f"\nstale: {m.report_stale}", style="yellow")
+        table.add_row(
+            m.month, _n(m.rows), _n(m.tests), _n(m.files), _when(m.last_ingest), analysed, report
+        )
+    if status.months:
+        out.print(table)
+    else:
+        out.print("No tests stored yet: run 'qostool run' or 'qostool ingest'.")
+    if status.sources:
+        sources = Table(title="Sources", title_justify="left")
+        for name in ("format", "files", "accepted", "rejected", "last ingest"):
+            sources.add_column(
+                name, justify="left" if name in ("format", "last ingest") else "right"
+            )
+        for s in status.sources:
+            sources.add_row(
+                s.format, _n(s.files), _n(s.accepted), _n(s.rejected), _when(s.last_ingest)
+            )
+        out.print(sources)
+    if status.boundaries:
+        latest = status.boundaries[0]
+        out.print(
+            Text(
+                f"Boundaries: {len(status.boundaries)} version(s); latest {latest['version']} "
+                f"({latest['communes']} communes, imported {_when(latest['imported_at'])})"
+            )
+        )
+    else:
+        out.print("Boundaries: none imported yet.")
+    run = status.last_run
+    if run is None:
+        out.print("Last run: none ('qostool run' has not run on this store).")
+    else:
+        steps = ", ".join(f"{step} {action}" for step, action in run["steps"].items())
+        out.print(Text(f"Last run: {_when(run['finished_at'])} for {run['month']}: {steps}"))

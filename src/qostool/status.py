@@ -1,0 +1,191 @@
+"""``qostool status``: what a store holds, and what is out of date.
+
+Read only (no lock). Staleness is decided from stored facts, not from file times:
+
+- an analysis is stale when a file ingested for its month (or its quarter's
+  tiles) is not among the inputs its ``analysis.json`` lists (for an analysis
+  made by ``qostool run``: among the inputs ``run`` recorded, which include the
+  months of the trend, as ``run`` decides), or when a newer boundaries version
+  was imported after it;
+- a report is stale when the analysis it was rendered from (as recorded by
+  ``qostool run``) is no longer the month's stored analysis, or its files are gone.
+
+Reports written by ``qostool report`` by hand are not recorded, so they are not shown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qostool.months import quarter_start
+from qostool.store import Store
+
+
+@dataclass(frozen=True)
+class MonthStatus:
+    """One reporting month of the store."""
+
+    month: str
+    rows: int
+    """Stored rows (a tile row stands for many tests)."""
+    tests: int
+    """Tests the rows stand for (rows weighted)."""
+    files: int
+    """Ingested files with rows in this month."""
+    last_ingest: str | None
+    analysed_at: str | None = None
+    boundaries: str | None = None
+    analysis_stale: str | None = None
+    """Why the stored analysis is out of date (None: up to date, or none)."""
+    reported_at: str | None = None
+    report_files: list[str] = field(default_factory=list)
+    report_stale: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Ingested files of one source format."""
+
+    format: str
+    files: int
+    accepted: int
+    rejected: int
+    last_ingest: str
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """The whole store at a glance."""
+
+    store: str
+    timezone: str
+    months: list[MonthStatus]
+    sources: list[SourceStatus]
+    boundaries: list[dict[str, Any]]
+    """Versions, newest first: ``version``, ``imported_at``, ``communes``."""
+    last_ingest: str | None
+    last_run: dict[str, Any] | None
+    """``started_at``, ``finished_at``, ``month``, ``did_something`` and each step's action."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def store_status(store: Store) -> StoreStatus:
+    """Months, sources, boundaries, the last run, and what is stale."""
+    import polars as pl
+
+    from qostool.analyze.run import KIND, META_FILE
+    from qostool.geo.versions import KIND as BOUNDARIES
+    from qostool.run import ANALYSIS_STEP, REPORT_STEP, months_read
+
+    files = store.files()
+    counts = (
+        store.scan_tests()
+        .group_by("month")
+        .agg(rows=pl.len(), tests=pl.col("weight").sum())
+        .collect()
+    )
+    by_month = {row["month"]: row for row in counts.iter_rows(named=True)}
+    results = {a.key: a for a in store.artifacts(KIND)}
+    versions = store.artifacts(BOUNDARIES)
+    reports = store.steps(REPORT_STEP)
+    analyses = store.steps(ANALYSIS_STEP)
+    months = []
+    for month in sorted(set(by_month) | set(results)):
+        touching = [f for f in files if month in f.months]
+        inputs = [f for f in files if {month, quarter_start(month)} & set(f.months)]
+        row = by_month.get(month, {"rows": 0, "tests": 0})
+        status: dict[str, Any] = {
+            "month": month,
+            "rows": int(row["rows"]),
+            "tests": int(row["tests"] or 0),
+            "files": len(touching),
+            "last_ingest": max((f.ingested_at for f in touching), default=None),
+        }
+        analysis = results.get(month)
+        if analysis is not None:
+            meta = json.loads((analysis.path / META_FILE).read_text(encoding="utf-8"))
+            used = {i["sha256"] for i in meta.get("inputs", [])}
+            recorded = analyses.get(month, ("", {}))[1]
+            if recorded.get("results") == _relative(store, analysis.path):
+                # Made by 'qostool run': its record lists the trend's months' files too.
+                read = months_read(month)
+                inputs = [f for f in files if read & set(f.months)]
+                used = set(recorded.get("inputs", []))
+            new = [f for f in inputs if f.sha256 not in used]
+            boundaries = meta.get("boundaries", {}).get("version")
+            stale = []
+            if new:
+                stale.append(f"{len(new)} file(s) ingested after the analysis")
+            if (
+                versions
+                and versions[0].key != boundaries
+                and versions[0].created_at > (analysis.created_at)
+            ):
+                stale.append(f"boundaries {versions[0].key} imported after the analysis")
+            status |= {
+                "analysed_at": analysis.created_at,
+                "boundaries": boundaries,
+                "analysis_stale": "; ".join(stale) or None,
+            }
+        if month in reports:
+            done_at, facts = reports[month]
+            report_stale = None
+            if analysis is None or facts.get("results") != _relative(store, analysis.path):
+                report_stale = "the analysis changed after the report"
+            elif not all(Path(p).is_file() for p in facts.get("files", [])):
+                report_stale = "report files are missing"
+            status |= {
+                "reported_at": done_at,
+                "report_files": list(facts.get("files", [])),
+                "report_stale": report_stale,
+            }
+        months.append(MonthStatus(**status))
+    return StoreStatus(
+        store=str(store.root),
+        timezone=store.timezone,
+        months=months,
+        sources=_sources(files),
+        boundaries=[
+            {"version": a.key, "imported_at": a.created_at, "communes": a.meta.get("communes")}
+            for a in versions
+        ],
+        last_ingest=max((f.ingested_at for f in files), default=None),
+        last_run=_last_run(store),
+    )
+
+
+def _relative(store: Store, path: Path) -> str:
+    return path.relative_to(store.root).as_posix()
+
+
+def _sources(files: list[Any]) -> list[SourceStatus]:
+    out: dict[str, dict[str, Any]] = {}
+    for f in files:
+        name = f.format or "unknown"
+        entry = out.setdefault(
+            name, {"format": name, "files": 0, "accepted": 0, "rejected": 0, "last_ingest": ""}
+        )
+        entry["files"] += 1
+        entry["accepted"] += f.accepted
+        entry["rejected"] += f.rejected
+        entry["last_ingest"] = max(entry["last_ingest"], f.ingested_at)
+    return [SourceStatus(**entry) for _, entry in sorted(out.items())]
+
+
+def _last_run(store: Store) -> dict[str, Any] | None:
+    found = store.last_run()
+    if found is None:
+        return None
+    started, finished, summary = found
+    return {
+        "started_at": started,
+        "finished_at": finished,
+        "month": summary.get("month"),
+        "did_something": summary.get("did_something"),
+        "steps": {s["step"]: s["action"] for s in summary.get("steps", [])},
+    }
