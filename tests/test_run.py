@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -324,3 +325,17 @@ def test_killed_at_each_step_then_rerun_equals_a_clean_run(done: Path, tmp_path:
         assert not (store / "staging").exists() or not any((store / "staging").iterdir())
         assert (root / "reports" / MONTH / "report.html").is_file(), point
         assert not run_library(root / "qostool.toml").did_something, point
+
+
+def test_cron_docs_and_help_explain_every_exit_code_and_section(cli: Any) -> None:
+    from qostool.config import SECTIONS
+    from qostool.errors import ExitCode
+
+    docs = (REPO / "docs" / "cron.md").read_text(encoding="utf-8")
+    for code in ExitCode:
+        assert re.search(rf"^\|\s*{int(code)}\s*\|", docs, re.MULTILINE), code
+    for section in SECTIONS:
+        assert f"[{section}]" in docs, section
+    for command in (("run",), ("status",), ("config", "show"), ("config", "init")):
+        text = cli(*command, "--help").output
+        assert "Exit codes" in text and "4 (only with" in text, command

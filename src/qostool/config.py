@@ -265,6 +265,8 @@ class Field:
     env: str = ""
     example: str | None = None
     """For ``config init``: a commented example instead of the default value."""
+    env_help: str = ""
+    """How a value is written in the environment variable, when not plain."""
 
     @property
     def name(self) -> str:
@@ -290,9 +292,9 @@ FIELDS: Final = (
         "inbox",
         PATHS,
         (),
-        "folder(s) of new exports, searched recursively; files already ingested are skipped "
-        f"(environment: separated by {os.pathsep!r})",
+        "folder(s) of new exports, searched recursively; files already ingested are skipped",
         example='["inbox"]',
+        env_help=f"folders separated by {os.pathsep!r}",
     ),
     Field(
         "boundaries",
@@ -324,7 +326,8 @@ FIELDS: Final = (
         "targets",
         TARGETS,
         DEFAULT_TARGETS,
-        "download targets in Mbps, on top of the defaults (environment: 4G=40,5G=100)",
+        "download targets in Mbps, on top of the defaults",
+        env_help="as 4G=40,5G=100",
     ),
     Field(
         "analyze",
@@ -368,7 +371,7 @@ FIELDS: Final = (
         "languages",
         _choices(_languages, "vi, en"),
         ("vi",),
-        "report languages; with more than one, each gets a subfolder of out",
+        "report languages; with more than one, each gets a subfolder of out (out/en/...)",
     ),
     Field(
         "report",
@@ -680,7 +683,8 @@ def starting_file() -> str:
     for section in SECTIONS:
         lines.append(f"[{section}]")
         for f in (f for f in FIELDS if f.section == section):
-            lines.append(f"# {f.help} (environment: {f.env_var})")
+            env = f.env_var + (f", {f.env_help}" if f.env_help else "")
+            lines.append(f"# {f.help} (environment: {env})")
             if f.example is not None:
                 lines.append(f"# {f.key} = {f.example}")
             else:
