@@ -47,6 +47,13 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
                 assert param.help, f"{name} {param.name}"
 
 
+def test_bracketed_config_names_survive_in_help(cli: Any) -> None:
+    # Help is Rich markup: an unescaped "[store]" would be read as a tag and vanish.
+    for command in (["run"], ["status"], ["config", "show"]):
+        shown = cli(*command, "--help").stdout
+        assert "(config: [store] path)" in " ".join(shown.split()), command
+
+
 def test_readme_documents_every_reason_and_exit_code() -> None:
     docs = (REPO / "docs" / "ingest.md").read_text(encoding="utf-8")
     for reason in Reason:

@@ -21,15 +21,19 @@ ConfigOption = Annotated[
 ]
 StoreOption = Annotated[
     Path | None,
-    typer.Option("--store", help="Store folder ([store] path).", show_default=False),
+    typer.Option("--store", help=r"Store folder (config: \[store] path).", show_default=False),
 ]
 TimezoneOption = Annotated[
     str | None,
-    typer.Option("--timezone", help="Province time zone ([store] timezone).", show_default=False),
+    typer.Option(
+        "--timezone", help=r"Province time zone (config: \[store] timezone).", show_default=False
+    ),
 ]
 InboxOption = Annotated[
     list[Path] | None,
-    typer.Option("--inbox", help="Inbox folder, repeatable ([ingest] inbox).", show_default=False),
+    typer.Option(
+        "--inbox", help=r"Inbox folder, repeatable (config: \[ingest] inbox).", show_default=False
+    ),
 ]
 WaitOption = Annotated[
     float | None,
@@ -43,13 +47,17 @@ WaitOption = Annotated[
 LogFormatOption = Annotated[
     str | None,
     typer.Option(
-        "--log-format", help="Log lines on stderr: text or json ([log] format).", show_default=False
+        "--log-format",
+        help=r"Log lines on stderr: text or json (config: \[log] format).",
+        show_default=False,
     ),
 ]
 LogFileOption = Annotated[
     Path | None,
     typer.Option(
-        "--log-file", help="Also append the log to this file ([log] file).", show_default=False
+        "--log-file",
+        help=r"Also append the log to this file (config: \[log] file).",
+        show_default=False,
     ),
 ]
 QuietOption = Annotated[
