@@ -30,9 +30,9 @@ from qostool.store import Store
 from tests.conftest import REPO
 from tests.test_report import (  # the module-scoped stores, and the independent formatting
     EVIL,
-    NO_DATA,
     VERDICTS,
     VI_LABELS,
+    check_commune_rows,
     num,
     october,
     sample_store,
@@ -232,25 +232,7 @@ def test_docx_commune_table_equals_the_analysis(
     lang: str, docx_reports: dict[str, Path], october: Analysis
 ) -> None:
     table = tables(open_docx(docx_reports[lang]))["commune-table"][0]
-    found = body(table)
-    g4 = october.commune_rows("4G")
-    assert len(found) == october.communes.height == 30
-    for cells, commune in zip(
-        found, october.communes.sort("commune_code").iter_rows(named=True), strict=True
-    ):
-        stat = g4.filter(pl.col("commune_code") == commune["commune_code"]).row(0, named=True)
-        assert cells[0] == commune["commune_code"]
-        assert cells[1] == commune["commune_name"]
-        assert cells[3] == num(commune["tests_4g"], lang, 0)
-        assert cells[4] == num(stat["devices"], lang, 0)
-        assert cells[5] == num(commune["download_mean_4g_mbps"], lang)
-        assert cells[6] == num(stat["download_median_mbps"], lang)
-        low, high = stat["download_mean_ci_low"], stat["download_mean_ci_high"]
-        interval = NO_DATA[lang] if low is None else f"{num(low, lang)}–{num(high, lang)}"
-        assert cells[7] == interval
-        assert cells[8] == VERDICTS[lang][commune["verdict_4g"]]
-        assert cells[9] == signed(stat["download_mean_change_mbps"], lang)
-        assert cells[10] == num(stat["months_below_target"], lang, 0)
+    check_commune_rows(body(table), october, lang)
 
 
 def test_docx_summary_province_below_and_trend_equal_the_analysis(
