@@ -1,0 +1,110 @@
+"""``qostool boundaries import`` and ``list``: commune boundaries in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qostool.cli import (
+    DEFAULT_TIMEZONE,
+    EXIT_CODES_HELP,
+    DebugOption,
+    JsonOption,
+    StoreOption,
+    TimezoneOption,
+    app,
+    check_timezone,
+    handle_errors,
+)
+
+boundaries_app = typer.Typer(
+    help="Commune boundaries: import them into the store, list the stored versions.",
+    no_args_is_help=True,
+)
+app.add_typer(boundaries_app, name="boundaries")
+
+BOUNDARIES_IMPORT_HELP = """Import commune boundaries into the store as a new version.
+
+Reads GeoJSON, Shapefile (.shp with its .prj/.cpg, or zipped), GeoPackage
+(--layer) and GeoParquet, in any CRS (reprojected to WGS84). Invalid
+geometries are repaired and reported; names are Unicode-normalised (NFC);
+the code and name fields are detected or given; duplicate codes are refused.
+Overlaps and gaps between neighbouring communes are reported. The version
+label (file stem + content hash) is recorded by every analysis that uses it;
+importing the same boundaries again changes nothing. See docs/boundaries.md.
+
+[bold]Examples[/]:
+
+  qostool boundaries import laichau_communes.shp --store ./qostool-data
+  qostool boundaries import vietnam_communes.geojson --province "Lai Châu"
+  qostool boundaries import communes.gpkg --layer xa --code-field ma_xa --name-field ten_xa
+"""
+
+
+@boundaries_app.command("import", help=BOUNDARIES_IMPORT_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def boundaries_import(
+    path: Annotated[Path, typer.Argument(help="Boundary file.", show_default=False)],
+    *,
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    province: Annotated[
+        str | None,
+        typer.Option(help="Keep one province of a national file: its code or name."),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage.")] = None,
+    code_field: Annotated[
+        str | None, typer.Option(help="Field holding the commune code (default: detect).")
+    ] = None,
+    name_field: Annotated[
+        str | None, typer.Option(help="Field holding the commune name (default: detect).")
+    ] = None,
+    population_field: Annotated[
+        str | None, typer.Option(help="Field holding the population (default: detect).")
+    ] = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from qostool.geo.boundaries import BoundaryOptions
+    from qostool.geo.versions import import_boundaries
+    from qostool.render import print_boundaries_import
+    from qostool.store import Store
+
+    options = BoundaryOptions(
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        province=province,
+        population_field=population_field,
+    )
+    opened = Store.open(store, timezone=check_timezone(timezone), create=True)
+    result = import_boundaries(opened, path, options)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_boundaries_import(result)
+
+
+@boundaries_app.command("list", epilog=EXIT_CODES_HELP)
+@handle_errors
+def boundaries_list(
+    *,
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the boundaries versions in the store, newest first (analyze uses the newest)."""
+    from qostool.geo.versions import KIND
+    from qostool.render import print_boundaries_list
+    from qostool.store import Store
+
+    found = Store.open(store, timezone=check_timezone(timezone)).artifacts(KIND)
+    if json_output:
+        rows = [{"version": a.key, "imported_at": a.created_at, **a.meta} for a in found]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print_boundaries_list(found)

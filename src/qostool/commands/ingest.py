@@ -1,0 +1,147 @@
+"""``qostool ingest``: load speed-test exports into the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qostool.cli import (
+    DEFAULT_TIMEZONE,
+    EXIT_CODES_HELP,
+    DebugOption,
+    JsonOption,
+    StoreOption,
+    TimezoneOption,
+    app,
+    check_timezone,
+    handle_errors,
+)
+from qostool.errors import ExitCode
+
+INGEST_HELP = """Load speed-test exports (CSV or Parquet, plain, gzip or zip) into the store.
+
+Every row is stored in canonical form (partitioned by reporting month) or
+rejected with a reason; re-ingesting a file already ingested does nothing; a
+test id already stored counts as a duplicate. For every file you get
+read = accepted + rejected + duplicates.
+
+[bold]Formats[/] (detected from the header; force one with --format):
+
+  [cyan]ispeed[/]   i-Speed per-test export, English or Vietnamese headers
+  [cyan]rtr[/]      RTR-NetTest open data (open_test_uuid, time_utc, download_kbit, ...)
+  [cyan]ookla[/]    Ookla open-data tiles (quadkey, avg_d_kbps, tests, ...): aggregates,
+           stored with weight = tests; the quarter comes from the file name or --period
+  [cyan]mlab[/]     M-Lab NDT unified rows, flattened (a.UUID, a.TestTime, ...)
+  [cyan]generic[/]  any columns, described by --mapping FILE.toml or --map/--unit options
+
+[bold]Mapping file[/] (TOML; see docs/ingest.md):
+
+  name = "my-export"
+  \\[fields]
+  measured_at = { column = "Time", format = "%d/%m/%Y %H:%M:%S" }
+  lat = "Lat"
+  lon = "Lon"
+  download_mbps = { column = "DL", unit = "kbps" }
+
+[bold]Examples[/]:
+
+  qostool ingest exports/2025-10/*.csv exports/extra.parquet --store ./qostool-data
+  qostool ingest exports/ --format rtr --json
+  qostool ingest odd_export.csv --mapping my-columns.toml
+  qostool ingest odd.csv --map measured_at=Time --map lat=Lat --map lon=Lon
+      --map download_mbps=DL --unit download_mbps=kbps
+
+"""
+
+
+@app.command(help=INGEST_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def ingest(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, folders (searched recursively) or glob patterns.", show_default=False
+        ),
+    ],
+    *,
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="ispeed, rtr, ookla, mlab or generic (default: detect)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", "-m", help="TOML file describing the columns (format generic)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=Column, repeatable; overrides the format's columns."),
+    ] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option("--unit", help="field=unit (bps, kbps, Mbps, Gbps; ms, s), repeatable."),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Text encoding (default: detect UTF-8/UTF-16), e.g. cp1258."),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="Field delimiter (default: detect , ; tab |).")
+    ] = None,
+    decimal: Annotated[
+        str, typer.Option(help="Decimal mark of numbers: auto, point or comma.")
+    ] = "auto",
+    period: Annotated[
+        str | None,
+        typer.Option(help="Quarter of tile files, e.g. 2024-Q4 (default: from the file name)."),
+    ] = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from qostool.errors import UsageError
+    from qostool.ingest import IngestOptions, builtin_names, ingest_paths, load_mapping
+    from qostool.ingest.spec import GENERIC, builtin, from_options
+
+    check_timezone(timezone)
+    if format is not None and format not in [*builtin_names(), GENERIC]:
+        raise UsageError(
+            f"--format {format!r} is not a known format",
+            hint=f"use one of: {', '.join([*builtin_names(), GENERIC])}",
+        )
+    if decimal not in ("auto", "point", "comma"):
+        raise UsageError(f"--decimal {decimal!r}: use auto, point or comma")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise UsageError(f"--delimiter {delimiter!r}: give one character, or 'tab'")
+    spec = load_mapping(mapping) if mapping else None
+    if spec is None and (map_ or unit) and format not in (None, GENERIC):
+        spec = builtin(format)
+    spec = from_options(spec, map_ or [], unit or [])
+    options = IngestOptions(
+        format=format,
+        mapping=spec,
+        encoding=encoding,
+        delimiter=delimiter,
+        decimal=decimal,
+        period=period,
+    )
+    from qostool.render import print_ingest_report, progress_reporter
+
+    with progress_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
+        report = ingest_paths(
+            paths, store=store, timezone=timezone, options=options, progress=progress
+        )
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_ingest_report(report)
+    if report.failed:
+        raise typer.Exit(int(ExitCode.ERROR))

@@ -1,0 +1,98 @@
+"""``qostool report --month``: the monthly report from the stored analysis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qostool.cli import (
+    DEFAULT_TIMEZONE,
+    EXIT_CODES_HELP,
+    DebugOption,
+    JsonOption,
+    StoreOption,
+    TimezoneOption,
+    app,
+    check_timezone,
+    handle_errors,
+)
+
+REPORT_HELP = """Render the monthly report from the stored analysis of a month.
+
+Reads the results of 'qostool analyze --month' (and the stored analyses of
+the 11 months before, for the trend) and writes <out>/<YYYY-MM>/report.<ext>:
+a self-contained HTML file (charts and map inline, print-ready on A4), a
+Markdown file, an XLSX annex with one sheet per table, an editable Word
+document (DOCX, in the layout of an administrative report) and/or a PDF
+(the HTML printed by WeasyPrint: pip install 'qostool[pdf]'). Vietnamese by
+default, English with --lang en. The same store and options give the same
+bytes; pass --generated-at to fix the report's date. Templates can be
+overridden file by file with --template-dir. See docs/report.md.
+
+[bold]Examples[/]:
+
+  qostool report --month 2025-10 --store ./qostool-data
+  qostool report --month 2025-10 --lang en --format html,md,xlsx --out reports/
+  qostool report --month 2025-10 --format docx,pdf --generated-at 2025-11-15
+  qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
+"""
+
+
+@app.command(help=REPORT_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def report(
+    *,
+    month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
+    store: StoreOption = Path("qostool-data"),
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    lang: Annotated[str, typer.Option("--lang", help="Language: vi or en.")] = "vi",
+    format: Annotated[
+        str,
+        typer.Option("--format", "-f", help="html, md, xlsx, docx and/or pdf (comma-separated)."),
+    ] = "html",
+    out: Annotated[Path, typer.Option(help="Folder for the reports (one folder per month).")] = (
+        Path("reports")
+    ),
+    template_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of templates overriding the packaged ones, file by file."),
+    ] = None,
+    generated_at: Annotated[
+        str | None,
+        typer.Option(help="Date of the report, ISO date or datetime (default: now)."),
+    ] = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    from qostool.months import parse_month
+    from qostool.report.write import (
+        ReportOptions,
+        check_template_dir,
+        parse_formats,
+        parse_generated_at,
+        parse_language,
+        write_report,
+    )
+    from qostool.store import Store
+
+    zone = check_timezone(timezone)
+    options = ReportOptions(
+        month=parse_month(month),
+        lang=parse_language(lang),
+        formats=parse_formats(format),
+        out=out,
+        template_dir=check_template_dir(template_dir),
+        generated_at=parse_generated_at(generated_at, zone) if generated_at else None,
+    )
+    result = write_report(Store.open(store, timezone=zone), options)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        for fmt, path in result.files.items():
+            console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
