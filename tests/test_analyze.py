@@ -210,6 +210,35 @@ def test_cli_analyze_json_exports_and_fail_below(
     assert "Slowest communes on 4G" in below.stdout
 
 
+def test_cli_analyze_takes_the_rule_from_the_configuration_under_its_options(
+    sample_store: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    root = tmp_path / "store"
+    shutil.copytree(sample_store, root)
+    config = tmp_path / "qostool.toml"
+    config.write_text(
+        f'[store]\npath = "{root}"\n[analyze]\nmin_tests = 100000\ntargets = {{ "4G" = 45.0 }}\n',
+        encoding="utf-8",
+    )
+
+    def rule(*args: str | Path) -> dict[str, Any]:
+        result = cli("analyze", "--month", "2025-10", "--config", config, "--json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["rule"]  # type: ignore[no-any-return]
+
+    from_file = rule()
+    assert from_file["min_tests"] == 100000
+    assert from_file["targets_mbps"] == {"4G": 45.0, "5G": 100.0}  # over the defaults
+    stored = load_analysis(Store.open(root, timezone=TZ), "2025-10")
+    assert stored.verdict_counts()["4G"]["insufficient_data"] == 30  # nobody has 100,000 tests
+    overridden = rule("--min-tests", "10", "--target", "5G=150")
+    assert overridden["min_tests"] == 10
+    assert overridden["targets_mbps"] == {"4G": 45.0, "5G": 150.0}  # options over the file
+    bad = cli("analyze", "--month", "2025-10", "--config", config, "--min-tests", "0")
+    assert bad.exit_code == ExitCode.USAGE
+    assert "--min-tests 0: expected" in bad.stderr
+
+
 def test_cli_boundaries_import_twice_and_list(tmp_path: Path, cli: Callable[..., Any]) -> None:
     root = tmp_path / "store"
     first = cli("boundaries", "import", PROVINCE, "--store", root)
@@ -226,7 +255,7 @@ def test_cli_usage_errors_name_the_option(tmp_path: Path, cli: Callable[..., Any
     cli("boundaries", "import", PROVINCE, "--store", root)
     for args, message in [
         (("--month", "2025-13"), "expected a month as YYYY-MM"),
-        (("--month", "2025-10", "--statistic", "mode"), "use mean, median or share"),
+        (("--month", "2025-10", "--statistic", "mode"), "expected one of: mean, median, share"),
         (("--month", "2025-10", "--target", "4G=fast"), "not a number"),
         (("--month", "2025-10", "--export", "pdf"), "unknown format pdf"),
         (("--month", "2025-10", "--boundaries", "nope"), "no such boundaries version"),

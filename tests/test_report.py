@@ -636,6 +636,28 @@ def test_cli_usage_errors(args: list[str], message: str, cli: Any, store_copy: P
     assert "Traceback" not in result.output
 
 
+def test_cli_follows_the_configuration_under_its_options(
+    cli: Any, store_copy: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "qostool.toml"
+    config.write_text(
+        f'[store]\npath = "{store_copy}"\n'
+        '[report]\nlanguages = ["vi", "en"]\nformats = ["md"]\nout = "monthly"\n',
+        encoding="utf-8",
+    )
+    day = ["--generated-at", "2025-11-05"]
+    result = cli("report", "--month", "2025-10", "--config", config, *day)
+    assert result.exit_code == 0, result.output
+    both = {lang: tmp_path / "monthly" / lang / "2025-10" / "report.md" for lang in ("vi", "en")}
+    assert "Báo cáo" in both["vi"].read_text(encoding="utf-8")
+    assert "Báo cáo" not in both["en"].read_text(encoding="utf-8")
+    chosen = tmp_path / "chosen"
+    result = cli("report", "--month", "2025-10", "--config", config, "--lang", "en",
+                 "--format", "html", "--out", chosen, *day)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (chosen / "2025-10").iterdir()] == ["report.html"]
+
+
 def test_cli_month_not_analysed(cli: Any, store_copy: Path) -> None:
     result = cli("report", "--month", "2025-11", "--store", store_copy)
     assert result.exit_code == 1

@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from qostool import __version__
 from qostool.errors import ExitCode, QostoolError
-
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "
@@ -104,23 +101,6 @@ def handle_errors(func: F) -> F:
 
 # -- shared options -----------------------------------------------------------------
 
-StoreOption = Annotated[
-    Path,
-    typer.Option(
-        "--store",
-        envvar="QOSTOOL_STORE",
-        help="Store folder (made on first ingest).",
-        show_default=True,
-    ),
-]
-TimezoneOption = Annotated[
-    str,
-    typer.Option(
-        "--timezone",
-        envvar="QOSTOOL_TIMEZONE",
-        help="Province time zone: decides each test's reporting month.",
-    ),
-]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (for scripts).")
 ]

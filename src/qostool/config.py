@@ -1,4 +1,6 @@
-"""Settings of ``qostool run``, ``status`` and ``config``: one validated object.
+"""Settings of every command (``run``, ``status``, ``config``, and the store, rule and
+report options of ``ingest``, ``boundaries``, ``analyze`` and ``report``): one validated
+object.
 
 Precedence, lowest first: defaults < ``qostool.toml`` < environment (``QOSTOOL_*``)
 < command-line options. Every value remembers where it came from

@@ -296,13 +296,14 @@ def analysis_facts(store: Store, settings: Settings, month: str, version: str) -
     return {
         "inputs": inputs,
         "boundaries": version,
-        "rule": _rule(settings).to_dict(),
+        "rule": rule_of(settings).to_dict(),
         "tolerance_m": chosen.tolerance,
         "dedupe_bursts": chosen.dedupe_bursts,
     }
 
 
-def _rule(settings: Settings) -> Any:
+def rule_of(settings: Settings) -> Any:
+    """The verdict rule of these settings (``analyze.rules.Rule``)."""
     from qostool.analyze.rules import Rule, Statistic
 
     chosen = settings.analyze
@@ -380,7 +381,7 @@ def _analyze(
     events.info("analyze.start", f"{month}: analysing ({why})", month=month, reason=why)
     options = AnalyzeOptions(
         month=month,
-        rule=_rule(settings),
+        rule=rule_of(settings),
         boundaries=boundaries.key,
         tolerance_m=settings.analyze.tolerance,
         dedupe_bursts=settings.analyze.dedupe_bursts,

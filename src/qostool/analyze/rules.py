@@ -6,6 +6,7 @@ can be changed on the command line (and, later, in the configuration file).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -85,9 +86,9 @@ class Rule:
         }
 
 
-def parse_targets(options: list[str]) -> dict[str, float]:
-    """``["4G=40", "5G=100"]`` -> targets, on top of the defaults."""
-    targets = dict(DEFAULT_TARGETS)
+def parse_targets(options: list[str], base: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``["4G=40", "5G=100"]`` -> targets, on top of ``base`` (default: the defaults)."""
+    targets = dict(DEFAULT_TARGETS if base is None else base)
     known = {t.value.lower(): t.value for t in Technology} | {ALL: ALL}
     for option in options:
         tech, sep, value = option.partition("=")

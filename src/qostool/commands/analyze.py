@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,17 +10,8 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import (
-    DEFAULT_TIMEZONE,
-    EXIT_CODES_HELP,
-    DebugOption,
-    JsonOption,
-    StoreOption,
-    TimezoneOption,
-    app,
-    check_timezone,
-    handle_errors,
-)
+from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, check_timezone, handle_errors
+from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
 
 ANALYZE_HELP = """Compute the month's statistics and verdicts per commune, operator and technology.
@@ -47,31 +39,78 @@ explained in docs/methodology.md.
 def analyze(
     *,
     month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
-    store: StoreOption = Path("qostool-data"),
-    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    timezone: TimezoneOption = None,
     boundaries: Annotated[
-        str | None, typer.Option(help="Boundaries version (default: the latest imported).")
+        str | None,
+        typer.Option(
+            help=r"Boundaries version (default: the latest imported; config: \[boundaries] "
+            "version)."
+        ),
     ] = None,
     statistic: Annotated[
-        str, typer.Option(help="Compared with the target: mean, median or share.")
-    ] = "mean",
+        str | None,
+        typer.Option(
+            help=r"Compared with the target: mean, median or share (default mean; config: "
+            r"\[analyze] statistic).",
+            show_default=False,
+        ),
+    ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option(help="TECH=MBPS download target, repeatable (default 4G=40, 5G=100)."),
+        typer.Option(
+            help=r"TECH=MBPS download target, repeatable, over the configured ones (default "
+            r"4G=40, 5G=100; config: \[analyze] targets).",
+        ),
     ] = None,
-    min_tests: Annotated[int, typer.Option(help="Fewer tests: insufficient data.")] = 30,
-    min_devices: Annotated[int, typer.Option(help="Fewer devices: insufficient data.")] = 5,
+    min_tests: Annotated[
+        int | None,
+        typer.Option(
+            help=r"Fewer tests: insufficient data (default 30; config: \[analyze] min_tests).",
+            show_default=False,
+        ),
+    ] = None,
+    min_devices: Annotated[
+        int | None,
+        typer.Option(
+            help=r"Fewer devices: insufficient data (default 5; config: \[analyze] "
+            "min_devices).",
+            show_default=False,
+        ),
+    ] = None,
     min_share: Annotated[
-        float, typer.Option(help="With --statistic share: share of tests >= target needed.")
-    ] = 0.8,
-    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+        float | None,
+        typer.Option(
+            help=r"With --statistic share: share of tests >= target needed (default 0.8; "
+            r"config: \[analyze] min_share).",
+            show_default=False,
+        ),
+    ] = None,
+    confidence: Annotated[
+        float | None,
+        typer.Option(
+            help=r"Confidence level of the intervals (default 0.95; config: \[analyze] "
+            "confidence).",
+            show_default=False,
+        ),
+    ] = None,
     tolerance: Annotated[
-        float, typer.Option(help="Snap points in gaps to a commune within this many metres.")
-    ] = 100.0,
+        float | None,
+        typer.Option(
+            help=r"Snap points in gaps to a commune within this many metres (default 100; "
+            r"config: \[analyze] tolerance).",
+            show_default=False,
+        ),
+    ] = None,
     dedupe_bursts: Annotated[
-        bool,
-        typer.Option(help="Count a burst of tests from one device (3 h, 100 m) once."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            help=r"Count a burst of tests from one device (3 h, 100 m) once (default off; "
+            r"config: \[analyze] dedupe_bursts).",
+            show_default=False,
+        ),
+    ] = None,
     export: Annotated[
         str | None,
         typer.Option(help="Also write csv, xlsx, gpkg and/or geojson (comma-separated)."),
@@ -84,34 +123,44 @@ def analyze(
     debug: DebugOption = False,
 ) -> None:
     from qostool.analyze.export import export_analysis, parse_formats
-    from qostool.analyze.rules import Rule, Statistic, parse_targets
+    from qostool.analyze.rules import parse_targets
     from qostool.analyze.run import AnalyzeOptions, analyze_month
-    from qostool.errors import UsageError
+    from qostool.config import load_settings
     from qostool.months import parse_month
     from qostool.render import print_analysis, status_reporter
+    from qostool.run import rule_of
     from qostool.store import Store
 
-    if statistic not in [s.value for s in Statistic]:
-        raise UsageError(f"--statistic {statistic!r}: use mean, median or share")
-    formats = parse_formats(export) if export else []
-    rule = Rule(
-        targets=parse_targets(target or []),
-        statistic=Statistic(statistic),
-        min_tests=min_tests,
-        min_devices=min_devices,
-        min_share=min_share,
-        confidence=confidence,
+    # Defaults < qostool.toml < QOSTOOL_* < these options, as for 'qostool run'.
+    settings = load_settings(
+        config,
+        options={
+            "store.path": ("--store", store),
+            "store.timezone": ("--timezone", timezone),
+            "boundaries.version": ("--boundaries", boundaries),
+            "analyze.statistic": ("--statistic", statistic),
+            "analyze.min_tests": ("--min-tests", min_tests),
+            "analyze.min_devices": ("--min-devices", min_devices),
+            "analyze.min_share": ("--min-share", min_share),
+            "analyze.confidence": ("--confidence", confidence),
+            "analyze.tolerance": ("--tolerance", tolerance),
+            "analyze.dedupe_bursts": ("--dedupe-bursts", dedupe_bursts),
+        },
     )
-    if tolerance < 0:
-        raise UsageError(f"--tolerance {tolerance}: give a distance in metres, 0 or more")
+    formats = parse_formats(export) if export else []
+    rule = rule_of(settings)
+    if target:
+        rule = dataclasses.replace(
+            rule, targets=parse_targets(target, base=settings.analyze.targets)
+        )
     options = AnalyzeOptions(
         month=parse_month(month),
         rule=rule,
-        boundaries=boundaries,
-        tolerance_m=tolerance,
-        dedupe_bursts=dedupe_bursts,
+        boundaries=settings.boundaries.version,
+        tolerance_m=settings.analyze.tolerance,
+        dedupe_bursts=settings.analyze.dedupe_bursts,
     )
-    opened = Store.open(store, timezone=check_timezone(timezone))
+    opened = Store.open(settings.store.path, timezone=check_timezone(settings.store.timezone))
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = analyze_month(opened, options, progress=progress)
         written = export_analysis(analysis, opened, formats, out) if formats else []

@@ -9,16 +9,13 @@ from typing import Annotated
 import typer
 
 from qostool.cli import (
-    DEFAULT_TIMEZONE,
     EXIT_CODES_HELP,
     DebugOption,
     JsonOption,
-    StoreOption,
-    TimezoneOption,
     app,
-    check_timezone,
     handle_errors,
 )
+from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption, store_location
 
 boundaries_app = typer.Typer(
     help="Commune boundaries: import them into the store, list the stored versions.",
@@ -49,8 +46,9 @@ importing the same boundaries again changes nothing. See docs/boundaries.md.
 def boundaries_import(
     path: Annotated[Path, typer.Argument(help="Boundary file.", show_default=False)],
     *,
-    store: StoreOption = Path("qostool-data"),
-    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    timezone: TimezoneOption = None,
     province: Annotated[
         str | None,
         typer.Option(help="Keep one province of a national file: its code or name."),
@@ -80,8 +78,8 @@ def boundaries_import(
         province=province,
         population_field=population_field,
     )
-    opened = Store.open(store, timezone=check_timezone(timezone), create=True)
-    result = import_boundaries(opened, path, options)
+    root, zone = store_location(config, store, timezone)
+    result = import_boundaries(Store.open(root, timezone=zone, create=True), path, options)
     if json_output:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -92,8 +90,9 @@ def boundaries_import(
 @handle_errors
 def boundaries_list(
     *,
-    store: StoreOption = Path("qostool-data"),
-    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    timezone: TimezoneOption = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -102,7 +101,8 @@ def boundaries_list(
     from qostool.render import print_boundaries_list
     from qostool.store import Store
 
-    found = Store.open(store, timezone=check_timezone(timezone)).artifacts(KIND)
+    root, zone = store_location(config, store, timezone)
+    found = Store.open(root, timezone=zone).artifacts(KIND)
     if json_output:
         rows = [{"version": a.key, "imported_at": a.created_at, **a.meta} for a in found]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))

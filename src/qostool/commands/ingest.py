@@ -10,16 +10,13 @@ from typing import Annotated
 import typer
 
 from qostool.cli import (
-    DEFAULT_TIMEZONE,
     EXIT_CODES_HELP,
     DebugOption,
     JsonOption,
-    StoreOption,
-    TimezoneOption,
     app,
-    check_timezone,
     handle_errors,
 )
+from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption, store_location
 from qostool.errors import ExitCode
 
 INGEST_HELP = """Load speed-test exports (CSV or Parquet, plain, gzip or zip) into the store.
@@ -68,8 +65,9 @@ def ingest(
         ),
     ],
     *,
-    store: StoreOption = Path("qostool-data"),
-    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    timezone: TimezoneOption = None,
     format: Annotated[
         str | None,
         typer.Option(
@@ -109,7 +107,7 @@ def ingest(
     from qostool.ingest import IngestOptions, builtin_names, ingest_paths, load_mapping
     from qostool.ingest.spec import GENERIC, builtin, from_options
 
-    check_timezone(timezone)
+    store, timezone = store_location(config, store, timezone)
     if format is not None and format not in [*builtin_names(), GENERIC]:
         raise UsageError(
             f"--format {format!r} is not a known format",

@@ -8,17 +8,8 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import (
-    DEFAULT_TIMEZONE,
-    EXIT_CODES_HELP,
-    DebugOption,
-    JsonOption,
-    StoreOption,
-    TimezoneOption,
-    app,
-    check_timezone,
-    handle_errors,
-)
+from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, check_timezone, handle_errors
+from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 
 REPORT_HELP = """Render the monthly report from the stored analysis of a month.
 
@@ -46,16 +37,36 @@ overridden file by file with --template-dir. See docs/report.md.
 def report(
     *,
     month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
-    store: StoreOption = Path("qostool-data"),
-    timezone: TimezoneOption = DEFAULT_TIMEZONE,
-    lang: Annotated[str, typer.Option("--lang", help="Language: vi or en.")] = "vi",
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    timezone: TimezoneOption = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help=r"Language: vi or en (default vi; config: \[report] languages, each one in "
+            "its own folder when there are several).",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[
-        str,
-        typer.Option("--format", "-f", help="html, md, xlsx, docx and/or pdf (comma-separated)."),
-    ] = "html",
-    out: Annotated[Path, typer.Option(help="Folder for the reports (one folder per month).")] = (
-        Path("reports")
-    ),
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help=r"html, md, xlsx, docx and/or pdf, comma-separated (default html; config: "
+            r"\[report] formats).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=r"Folder for the reports, one folder per month (default reports; config: "
+            r"\[report] out).",
+            show_default=False,
+        ),
+    ] = None,
     template_dir: Annotated[
         Path | None,
         typer.Option(help="Folder of templates overriding the packaged ones, file by file."),
@@ -67,6 +78,7 @@ def report(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
+    from qostool.config import load_settings
     from qostool.months import parse_month
     from qostool.report.write import (
         ReportOptions,
@@ -78,21 +90,42 @@ def report(
     )
     from qostool.store import Store
 
-    zone = check_timezone(timezone)
-    options = ReportOptions(
-        month=parse_month(month),
-        lang=parse_language(lang),
-        formats=parse_formats(format),
-        out=out,
-        template_dir=check_template_dir(template_dir),
-        generated_at=parse_generated_at(generated_at, zone) if generated_at else None,
+    # Checked here first, so that a wrong value gets the report's own message.
+    formats = list(parse_formats(format)) if format else None
+    languages = [parse_language(lang)] if lang else None
+    settings = load_settings(
+        config,
+        options={
+            "store.path": ("--store", store),
+            "store.timezone": ("--timezone", timezone),
+            "report.languages": ("--lang", languages),
+            "report.formats": ("--format", formats),
+            "report.out": ("--out", out),
+        },
     )
-    result = write_report(Store.open(store, timezone=zone), options)
-    if json_output:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        from rich.console import Console
+    zone = check_timezone(settings.store.timezone)
+    chosen = settings.report
+    opened = Store.open(settings.store.path, timezone=zone)
+    files: dict[str, list[str]] = {}
+    for language in chosen.languages:
+        options = ReportOptions(
+            month=parse_month(month),
+            lang=language,
+            formats=chosen.formats,
+            out=chosen.out if len(chosen.languages) == 1 else chosen.out / language,
+            template_dir=check_template_dir(template_dir),
+            generated_at=parse_generated_at(generated_at, zone) if generated_at else None,
+        )
+        result = write_report(opened, options)
+        if json_output:
+            files[language] = [str(path) for path in result.files.values()]
+            if len(chosen.languages) == 1:
+                typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            from rich.console import Console
 
-        console = Console(highlight=False)
-        for fmt, path in result.files.items():
-            console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
+            console = Console(highlight=False)
+            for fmt, path in result.files.items():
+                console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
+    if json_output and len(chosen.languages) > 1:
+        typer.echo(json.dumps({"month": month, "files": files}, ensure_ascii=False, indent=2))
