@@ -235,7 +235,7 @@ def to_utc(
                 naive_timezone, ambiguous="earliest", non_existent="null"
             )
         out = out.fill_null(parsed.dt.convert_time_zone("UTC").cast(UTC_DATETIME))
-    if not fmt:
+    if not fmt and (out.is_null() & text.is_not_null()).any():  # epoch seconds or ms left
         numbers = text.cast(pl.Float64, strict=False)
         out = out.fill_null(_from_epoch(numbers))
     return out.alias(values.name)
@@ -269,13 +269,17 @@ def _iso_with_offset(text: pl.Series) -> pl.Series:
     Parsing the fixed-width date-time and the few distinct offsets apart is
     about three times faster than a general offset-aware parse.
     """
-    base = text.str.slice(0, _ISO_SECONDS).str.replace("T", " ", literal=True)
-    naive = base.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us", cache=False)
-    suffixes = text.str.slice(_ISO_SECONDS).drop_nulls().unique()
+    base = text.str.slice(0, _ISO_SECONDS)
+    naive = base.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us", cache=False)
+    if naive.null_count() > text.null_count():  # some with a space between date and time
+        spaced = base.str.to_datetime(
+            "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us", cache=False
+        )
+        naive = naive.fill_null(spaced)
+    suffix = text.str.slice(_ISO_SECONDS)
+    suffixes = suffix.drop_nulls().unique()
     minutes = [_offset_minutes(v) for v in suffixes.to_list()]
-    offset = text.str.slice(_ISO_SECONDS).replace_strict(
-        suffixes, pl.Series(minutes, dtype=pl.Int64), default=None
-    )
+    offset = suffix.replace_strict(suffixes, pl.Series(minutes, dtype=pl.Int64), default=None)
     shifted = pl.select(
         (pl.lit(naive) - pl.duration(minutes=pl.lit(offset))).dt.replace_time_zone("UTC")
     ).to_series()
