@@ -36,7 +36,7 @@ from qostool.report.word import fixed_zip
 OUTPUT = Path(__file__).resolve().parents[1] / "src" / "qostool" / "report" / "templates"
 FONT = "Times New Roman"
 BODY_PT = 13
-TABLE_PT = 11
+TABLE_PT = 10
 TEMPLATE_DATE = datetime(2025, 1, 1)
 CENTER = WD_ALIGN_PARAGRAPH.CENTER
 RIGHT = WD_ALIGN_PARAGRAPH.RIGHT

@@ -174,7 +174,7 @@ def test_docx_header_title_page_and_font(docx_reports: dict[str, Path]) -> None:
 
     normal = document.styles["Normal"]
     assert normal.font.name == FONT and normal.font.size == Pt(13)
-    assert document.styles["Table Text"].font.size == Pt(11)
+    assert document.styles["Table Text"].font.size == Pt(10)
     xml = zipfile.ZipFile(docx_reports["vi"])
     for part in ("word/document.xml", "word/styles.xml"):
         text = xml.read(part).decode("utf-8")
