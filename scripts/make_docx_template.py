@@ -471,17 +471,17 @@ def operators(doc: Any) -> None:
     heading(doc, "{{ L.s_operators }}")
     para(doc, "{{ L.operators_note }}", "Body Text")
     columns = [
-        Col("{{ L.c_operator }}", 2.0),
-        Col("{{ L.c_technology }}", 1.6),
-        Col("{{ L.c_tests }}", 1.4, True),
-        Col("{{ L.c_devices }}", 1.3, True),
+        Col("{{ L.c_operator }}", 2.4),
+        Col("{{ L.c_technology }}", 1.4),
+        Col("{{ L.c_tests }}", 1.3, True),
+        Col("{{ L.c_devices }}", 1.2, True),
         Col("{{ L.c_mean }}", 1.3, True),
-        Col("{{ L.c_median }}", 1.3, True),
-        Col("{{ L.c_p10 }}", 1.1, True),
-        Col("{{ L.c_p90 }}", 1.1, True),
+        Col("{{ L.c_median }}", 1.2, True),
+        Col("{{ L.c_p10 }}", 1.2, True),
+        Col("{{ L.c_p90 }}", 1.2, True),
         Col("{{ L.c_interval }}", 2.0, True),
         Col("{{ L.c_verdict }}", 1.6),
-        Col("{{ L.c_change }}", 1.3, True),
+        Col("{{ L.c_change }}", 1.2, True),
     ]
     cells = [
         "{{ block.operator | operator }}",
