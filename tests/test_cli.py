@@ -49,9 +49,13 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
 
 def test_bracketed_config_names_survive_in_help(cli: Any) -> None:
     # Help is Rich markup: an unescaped "[store]" would be read as a tag and vanish.
-    for command in (["run"], ["status"], ["config", "show"]):
-        shown = cli(*command, "--help").stdout
-        assert "(config: [store] path)" in " ".join(shown.split()), command
+    commands = [["ingest"], ["boundaries", "import"], ["boundaries", "list"], ["analyze"],
+                ["report"], ["run"], ["status"], ["config", "show"], ["config", "init"]]  # fmt: skip
+    for command in commands:
+        words = " ".join(cli(*command, "--help").stdout.split())
+        assert "( " not in words and "()" not in words, command
+        if command != ["config", "init"]:
+            assert "(config: [store] path)" in words, command
 
 
 def test_readme_documents_every_reason_and_exit_code() -> None:

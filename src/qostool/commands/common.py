@@ -40,7 +40,7 @@ WaitOption = Annotated[
     typer.Option(
         "--wait",
         help="Seconds to wait for another qostool process writing to the store, then "
-        "exit 3 ([lock] wait_seconds).",
+        r"exit 3 (config: \[lock] wait_seconds).",
         show_default=False,
     ),
 ]
