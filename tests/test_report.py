@@ -697,3 +697,17 @@ def test_every_context_field_is_documented() -> None:
         if dataclasses.is_dataclass(cls) and cls.__module__ == context.__name__:
             for f in dataclasses.fields(cls):
                 assert f"`{f.name}`" in docs, f"{name}.{f.name}"
+
+
+def test_map_labels_grow_with_the_commune_when_there_are_many() -> None:
+    from qostool.report.charts import _label_sizes
+
+    assert _label_sizes(["Xã A"] * 30, [0.01] * 30, 20.0) == [6.5] * 30  # a few: one size
+    names = ["Ia Grai"] * 60
+    widths = [0.001 * (i + 1) for i in range(60)]  # degrees, narrow to wide
+    sizes = _label_sizes(names, widths, 20.0)  # 20 inches a degree on the page
+    assert sizes == sorted(sizes)
+    assert min(sizes) == 4.0 and max(sizes) == 6.5  # never unreadable, never huge
+    # In between, the label takes the commune's width: 7 letters of 0.6 em each.
+    middle = next(i for i, s in enumerate(sizes) if 4.0 < s < 6.5)
+    assert sizes[middle] == pytest.approx(widths[middle] * 20 * 72 / (0.6 * 7), abs=0.05)

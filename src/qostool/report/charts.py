@@ -121,6 +121,7 @@ def trend_png(trend: Trend, fmt: Formatter) -> bytes:
 def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
     """A choropleth of the communes coloured by 4G verdict, with a legend and labels."""
     import matplotlib
+    import numpy as np
     import shapely
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -141,11 +142,20 @@ def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
                     _rings_path(geometry), facecolor=colour, edgecolor="#404040", linewidth=0.4
                 )
             )
-        size = 6.5 if len(data.names) <= 40 else 5.0 if len(data.names) <= 120 else 3.5
+        axes.set_xlim(xmin, xmax)
+        axes.set_ylim(ymin, ymax)
+        axes.set_aspect(aspect)
+        axes.apply_aspect()  # so that the axes' final width on the page is known
+        inches = axes.get_position().width * width
+        bounds = shapely.bounds(data.geometries)
+        # How wide a label may be: the commune's width, or less for a long thin one.
+        across = np.minimum(bounds[:, 2] - bounds[:, 0], np.sqrt(shapely.area(data.geometries)))
+        sizes = _label_sizes(data.names, across * aspect**0.5, inches / (xmax - xmin))
         # A light box, not a stroked halo: path effects would turn the text into outlines.
         box: dict[str, Any] = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7}
         box["edgecolor"] = "none"
-        for name, point in zip(data.names, shapely.point_on_surface(data.geometries), strict=True):
+        points = shapely.point_on_surface(data.geometries)
+        for name, point, size in zip(data.names, points, sizes, strict=True):
             axes.text(
                 point.x,
                 point.y,
@@ -177,6 +187,29 @@ def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
             fontsize=8,
         )
         return _save(figure, kind)
+
+
+#: Label sizes (points): a few communes all get the same size; many get a size each.
+_LABEL_PT: Final = 6.5
+_LABEL_MIN_PT, _LABEL_MAX_PT = 4.0, 6.5
+_FEW_COMMUNES: Final = 40
+_CHAR_EM: Final = 0.6  # average width of a character (with the box), in ems
+
+
+def _label_sizes(names: list[str], across: Any, inches_per_degree: float) -> list[float]:
+    """One size per label: with many communes, as large as the commune is wide, within limits.
+
+    ``across`` is the width (degrees of longitude) a commune's label may take. A large
+    rural commune then gets a label readable on A4, and a small town ward a small one
+    that does not spill over its neighbours.
+    """
+    if len(names) <= _FEW_COMMUNES:
+        return [_LABEL_PT] * len(names)
+    sizes = []
+    for name, width in zip(names, across, strict=True):
+        fit = float(width) * inches_per_degree * 72 / (_CHAR_EM * max(len(name), 1))
+        sizes.append(round(min(max(fit, _LABEL_MIN_PT), _LABEL_MAX_PT), 1))
+    return sizes
 
 
 def _trend(trend: Trend, fmt: Formatter, kind: str) -> str | bytes:
