@@ -109,21 +109,6 @@ DebugOption = Annotated[
 ]
 
 
-def check_timezone(name: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from qostool.errors import UsageError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(
-            f"--timezone {name!r} is not a known time zone",
-            hint="use an IANA name such as Asia/Ho_Chi_Minh or UTC",
-        ) from None
-    return name
-
-
 # -- commands with their own module (they register themselves on ``app``) -------------
 
 # In the order --help lists them.

@@ -456,6 +456,10 @@ class ReportSettings:
     formats: tuple[str, ...]
     out: Path
 
+    def folder(self, lang: str) -> Path:
+        """Where the reports in ``lang`` go: ``out``, or ``out/<lang>`` with several languages."""
+        return self.out if len(self.languages) == 1 else self.out / lang
+
 
 @dataclass(frozen=True)
 class LockSettings:

@@ -473,8 +473,9 @@ def _report(
         for lang in chosen.languages:
             if progress:
                 progress(f"report {month} ({lang})")
-            out = chosen.out if len(chosen.languages) == 1 else chosen.out / lang
-            options = ReportOptions(month=month, lang=lang, formats=chosen.formats, out=out)
+            options = ReportOptions(
+                month=month, lang=lang, formats=chosen.formats, out=chosen.folder(lang)
+            )
             result = write_report(store, options)
             files.extend(str(path.resolve()) for path in result.files.values())
     crash_point("run-reported")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, check_timezone, handle_errors
+from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
 
@@ -160,7 +160,7 @@ def analyze(
         tolerance_m=settings.analyze.tolerance,
         dedupe_bursts=settings.analyze.dedupe_bursts,
     )
-    opened = Store.open(settings.store.path, timezone=check_timezone(settings.store.timezone))
+    opened = Store.open(settings.store.path, timezone=settings.store.timezone)
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = analyze_month(opened, options, progress=progress)
         written = export_analysis(analysis, opened, formats, out) if formats else []

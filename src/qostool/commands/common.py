@@ -105,9 +105,5 @@ def store_location(
     config: Path | None, store: Path | None, timezone: str | None
 ) -> tuple[Path, str]:
     """The store folder and time zone: defaults < qostool.toml < QOSTOOL_* < these options."""
-    from qostool.cli import check_timezone
-    from qostool.config import load_settings
-
-    options = {"store.path": ("--store", store), "store.timezone": ("--timezone", timezone)}
-    settings = load_settings(config, options=options)
-    return settings.store.path, check_timezone(settings.store.timezone)
+    settings = build_settings(config, store=store, timezone=timezone)
+    return settings.store.path, settings.store.timezone

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, check_timezone, handle_errors
+from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 
 REPORT_HELP = """Render the monthly report from the stored analysis of a month.
@@ -103,18 +103,21 @@ def report(
             "report.out": ("--out", out),
         },
     )
-    zone = check_timezone(settings.store.timezone)
+    zone = settings.store.timezone
     chosen = settings.report
+    reporting_month = parse_month(month)
+    templates = check_template_dir(template_dir)
+    date = parse_generated_at(generated_at, zone) if generated_at else None
     opened = Store.open(settings.store.path, timezone=zone)
     files: dict[str, list[str]] = {}
     for language in chosen.languages:
         options = ReportOptions(
-            month=parse_month(month),
+            month=reporting_month,
             lang=language,
             formats=chosen.formats,
-            out=chosen.out if len(chosen.languages) == 1 else chosen.out / language,
-            template_dir=check_template_dir(template_dir),
-            generated_at=parse_generated_at(generated_at, zone) if generated_at else None,
+            out=chosen.folder(language),
+            template_dir=templates,
+            generated_at=date,
         )
         result = write_report(opened, options)
         if json_output:
