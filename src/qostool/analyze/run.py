@@ -128,7 +128,8 @@ def analyze_month(
             assigned, hours=options.burst_hours, metres=options.burst_metres
         )
     say("computing statistics")
-    stats, usage = _month_stats(assigned, codes, options.rule, store.timezone)
+    stats, usage = _month_stats(assigned, codes, options.rule, store.timezone, usage=True)
+    assert usage is not None
 
     history = []
     for back in range(1, options.history_months + 1):
@@ -140,7 +141,7 @@ def analyze_month(
         frame, _ = _assign(earlier, index, codes)
         if options.dedupe_bursts:
             frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        history.append(_month_stats(frame, codes, options.rule, store.timezone)[0])
+        history.append(_month_stats(frame, codes, options.rule, store.timezone, usage=False)[0])
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -199,19 +200,20 @@ def _assign(
 
 
 def _month_stats(
-    tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The month's statistics (with a zero row for each commune without tests), and use."""
+    tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str, *, usage: bool
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The month's statistics (with a zero row for each commune without tests), and
+    (``usage``) the use of each commune."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
     frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
-    stats, usage = month_statistics(frame, rule)
+    stats, use = month_statistics(frame, rule, usage=usage)
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
     missing = zero_rows(codes, technologies, rule).join(
         present, on=["commune_code", "technology"], how="anti"
     )
-    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False), usage
+    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False), use
 
 
 def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:

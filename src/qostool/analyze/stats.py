@@ -434,11 +434,13 @@ def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
 
     ``tests`` has the columns of ``INPUT_COLUMNS``, one row per test or tile.
     """
-    return month_statistics(tests, rule)[0]
+    return month_statistics(tests, rule, usage=False)[0]
 
 
-def month_statistics(tests: pl.LazyFrame, rule: Rule) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The statistics table, and the use of each commune (every technology, wifi too).
+def month_statistics(
+    tests: pl.LazyFrame, rule: Rule, *, usage: bool = True
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The statistics table, and (``usage``) the use of each commune (wifi counted too).
 
     The use table has ``commune_code``, ``tests`` (weighted) and ``devices``
     (distinct devices of single tests plus the tiles' device counts). Sums come from
@@ -448,7 +450,7 @@ def month_statistics(tests: pl.LazyFrame, rule: Rule) -> tuple[pl.DataFrame, pl.
     frame = _encoded(tests, rule)
     singles = _nested(frame.filter(pl.col("single"))).lazy()
     tiles = frame.filter(~pl.col("single")).lazy()
-    usage = _usage(singles, tiles)
+    extra = [_usage(singles, tiles)] if usage else []
     finest_keys = [*LEVELS["commune_operator"], "technology"]
     levels = [(level, all_tech) for level in LEVELS for all_tech in (False, True)]
     plans = [_grouped(singles, finest_keys, [*_additive(), pl.col("cellular").first()])]
@@ -468,7 +470,8 @@ def month_statistics(tests: pl.LazyFrame, rule: Rule) -> tuple[pl.DataFrame, pl.
     # The in-memory engine adds each group's values in row order; the streaming one
     # merges partial sums in whatever order its threads finish, so means would differ
     # in the last bits from run to run (tests/test_analyze_stats.py checks this).
-    *done, use = pl.collect_all([*plans, usage], engine="in-memory")
+    done = pl.collect_all([*plans, *extra], engine="in-memory")
+    use = done.pop() if usage else None
     # Sorted, so that every sum of the roll-up adds the same numbers in the same order.
     finest = (
         done[0]
