@@ -125,6 +125,17 @@ def test_epoch_seconds_and_milliseconds() -> None:
     assert numeric == [datetime(2025, 10, 1, 1, tzinfo=UTC)]
 
 
+def test_padded_timestamps_are_trimmed_where_they_do_not_read() -> None:
+    stamp = int(datetime(2025, 10, 1, 1, tzinfo=UTC).timestamp())
+    texts = ["2025-10-01T08:00:00+07:00", " 2025-10-01T08:00:00+07:00 ", f" {stamp}", "x "]
+    expected = [datetime(2025, 10, 1, 1, tzinfo=UTC)] * 3 + [None]
+    assert _utc(texts) == expected
+    assert _utc(["\t01/10/2025 08:00:00 ", "2025-10-01 08:00:00 UTC "]) == [
+        datetime(2025, 10, 1, 1, tzinfo=UTC),
+        datetime(2025, 10, 1, 8, tzinfo=UTC),
+    ]
+
+
 def test_unreadable_timestamps_become_null() -> None:
     assert _utc(["32/13/2025 25:00:00", "not a time", "", None]) == [None] * 4  # type: ignore[list-item]
 
@@ -158,11 +169,22 @@ def test_reporting_month_is_local() -> None:
         ("45.27", False, 45.27),
         ("abc", False, None),
         ("", False, None),
+        (" 45.27\t", False, 45.27),
+        (" 45,27 ", True, 45.27),
+        ("nan", False, None),
+        ("-inf", False, None),
     ],
 )
 def test_numbers(text: str, comma: bool, expected: float | None) -> None:
-    got = pl.select(nz.to_number(pl.lit(text), pl.String(), decimal_comma=comma)).item()
+    got = nz.to_number(pl.Series([text], dtype=pl.String), decimal_comma=comma).item()
     assert got == expected
+
+
+def test_numbers_padded_among_plain_ones() -> None:
+    """Only the values that fail are trimmed and read again, in their places."""
+    texts = ["1.5", " 2.5", None, "x", "3.5 ", "NaN", "4"]
+    got = nz.to_number(pl.Series(texts, dtype=pl.String), decimal_comma=False).to_list()
+    assert got == [1.5, 2.5, None, None, 3.5, None, 4.0]
 
 
 def test_decimal_comma_detection() -> None:

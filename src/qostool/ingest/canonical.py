@@ -102,9 +102,13 @@ def map_distinct(values: pl.Series, func: Callable[[pl.Expr], pl.Expr]) -> pl.Se
     arg = pl.col("k").str.strip_chars() if values.dtype == pl.String else pl.col("k")
     table = pl.concat([keys.to_frame("k"), pl.DataFrame({"k": [None]}, schema={"k": values.dtype})])
     mapped = table.select(func(arg).alias("v"))["v"]
-    return values.replace_strict(keys, mapped.head(keys.len()), default=mapped[-1]).alias(
-        values.name
-    )
+    if values.dtype != pl.String:
+        spread = values.replace_strict(keys, mapped.head(keys.len()), default=mapped[-1])
+        return spread.alias(values.name)
+    # Each value's place among the distinct ones, as the code of an enum of them
+    # (null stays null, and takes the last entry: what ``func`` makes of null).
+    codes = values.cast(pl.Enum(keys)).to_physical().fill_null(keys.len())
+    return mapped.gather(codes).alias(values.name)
 
 
 def is_sensitive(column: str, bound: BoundSpec) -> bool:
@@ -125,12 +129,12 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     raw = raw_fields(frame, bound)
     has = set(bound.columns)
 
-    def number(name: str) -> pl.Expr:
+    def number(name: str) -> pl.Series | pl.Expr:
         if name not in has:
             return pl.lit(None, pl.Float64)
-        column = raw_name(name)
-        parsed = nz.to_number(pl.col(column), raw.schema[column], decimal_comma=ctx.decimal_comma)
-        return parsed * bound.factor(name)
+        parsed = nz.to_number(raw[raw_name(name)], decimal_comma=ctx.decimal_comma)
+        factor = bound.factor(name)
+        return parsed if factor == 1 else parsed * factor
 
     always = ("lat", "lon", "download_mbps", "upload_mbps", "latency_ms")
     optional = ("jitter_ms", "packet_loss_pct", "gps_accuracy_m", "signal_dbm")
@@ -160,8 +164,9 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
         out = out.with_columns(test_id=_test_id(out, has, ctx.pseudonymiser.key))
     raw_columns = [c for c in out.columns if c.startswith(_RAW)]
     canonical = conform(out).with_columns(out.select(*raw_columns, REASON))
-    if "device_id" in has:
-        canonical = canonical.with_columns(device_id=pl.col(raw_name("device_id")).cast(pl.String))
+    if "device_id" in has:  # the raw id stays in __raw_device_id, never written
+        pseudonyms = ctx.pseudonymiser(raw[raw_name("device_id")])
+        canonical = canonical.with_columns(pseudonyms.alias("device_id"))
     return canonical
 
 
@@ -186,8 +191,6 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
         cols["technology"] = pl.repeat(Technology.UNKNOWN.value, raw.height, eager=True)
     if "test_id" in bound.columns:
         cols["test_id"] = raw[raw_name("test_id")].cast(pl.String)
-    # device_id stays raw here: the writer pseudonymises whole flushes at once
-    # (see pipeline._flush), before anything is written.
     return cols
 
 

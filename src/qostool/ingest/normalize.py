@@ -161,19 +161,30 @@ def looks_decimal_comma(samples: list[str]) -> bool:
     return any(_NUMBER_DECIMAL_COMMA.match(s) for s in samples)
 
 
-def to_number(expr: pl.Expr, dtype: pl.DataType, *, decimal_comma: bool) -> pl.Expr:
+def to_number(values: pl.Series, *, decimal_comma: bool) -> pl.Series:
     """Parse number texts (or pass numbers through); unreadable values become null.
 
-    NaN and infinities count as unreadable: they are not measurements.
+    Texts are read as they are first, and only those that fail are trimmed and
+    read again: most exports have no padding, and trimming every value costs
+    more than parsing it. NaN and infinities count as unreadable: they are not
+    measurements.
     """
-    if dtype.is_numeric():
-        number = expr.cast(pl.Float64)
-    else:
-        text = expr.cast(pl.String).str.strip_chars()
-        if decimal_comma:
-            text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    if values.dtype.is_numeric():
+        number = values.cast(pl.Float64)
+    elif decimal_comma:
+        text = values.cast(pl.String).str.strip_chars()
+        text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
         number = text.cast(pl.Float64, strict=False)
-    return pl.when(number.is_finite()).then(number)
+    else:
+        text = values.cast(pl.String)
+        number = text.cast(pl.Float64, strict=False)
+        failed = (number.is_null() & text.is_not_null()).arg_true()
+        if failed.len():
+            retried = text.gather(failed).str.strip_chars().cast(pl.Float64, strict=False)
+            number = number.scatter(failed, retried)
+    if not number.is_finite().fill_null(True).all():
+        number = pl.select(pl.when(number.is_finite()).then(number)).to_series()
+    return number.alias(values.name)
 
 
 # -- timestamps ----------------------------------------------------------------
@@ -216,11 +227,26 @@ def to_utc(
         return local.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
     if dtype.is_numeric():
         return _from_epoch(values.cast(pl.Float64))
-    text = values.cast(pl.String).str.strip_chars()
+    text = values.cast(pl.String)
+    out = _text_to_utc(text, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
+    # Read as they are first; only the values left unread are trimmed and tried again.
+    unread = (out.is_null() & text.is_not_null()).arg_true()
+    if unread.len():
+        left = text.gather(unread)
+        trimmed = left.str.strip_chars()
+        if (trimmed != left).any():
+            again = _text_to_utc(trimmed, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
+            out = out.scatter(unread, again)
+    return out.alias(values.name)
+
+
+def _text_to_utc(
+    text: pl.Series, *, naive_timezone: str, fmt: str | None, formats: tuple[str, ...] | None
+) -> pl.Series:
     if text.str.ends_with("UTC").any():
         text = text.str.replace(r"\s*UTC$", "+00:00")
     if fmt:
-        out = pl.Series(values.name, [None] * len(text), dtype=UTC_DATETIME)
+        out = pl.Series(text.name, dtype=UTC_DATETIME).extend_constant(None, len(text))
         order: tuple[str, ...] = (fmt,)
     else:
         out = _iso_with_offset(text)
@@ -238,7 +264,7 @@ def to_utc(
     if not fmt and (out.is_null() & text.is_not_null()).any():  # epoch seconds or ms left
         numbers = text.cast(pl.Float64, strict=False)
         out = out.fill_null(_from_epoch(numbers))
-    return out.alias(values.name)
+    return out
 
 
 def time_formats_for(values: pl.Series) -> tuple[str, ...]:

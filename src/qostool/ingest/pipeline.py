@@ -352,8 +352,7 @@ class _Rows:
 
     def flush(self, *, wait: bool) -> None:
         """Hand the rows gathered so far to the writer thread (and wait for all writes)."""
-        args = (self.batch, self.accepted, self.rejected, self.job.ctx.pseudonymiser)
-        self.writes.append(self.writer.submit(_flush, *args))
+        self.writes.append(self.writer.submit(_flush, self.batch, self.accepted, self.rejected))
         self.accepted, self.rejected, self.pending = [], [], 0
         if wait:
             for write in self.writes:
@@ -430,20 +429,10 @@ def _decide_from_sample(
     return ctx
 
 
-def _flush(
-    batch: Batch,
-    accepted: list[pl.DataFrame],
-    rejected: list[pl.DataFrame],
-    pseudonymiser: Pseudonymiser,
-) -> None:
-    """Write accepted rows (one part per month) and rejects as staged Parquet parts.
-
-    Device ids are pseudonymised here, a million rows at a time, just before
-    anything is written.
-    """
+def _flush(batch: Batch, accepted: list[pl.DataFrame], rejected: list[pl.DataFrame]) -> None:
+    """Write accepted rows (one part per month) and rejects as staged Parquet parts."""
     if accepted:
         frame = pl.concat(accepted)
-        frame = frame.with_columns(pseudonymiser(frame["device_id"]))
         for (month,), part in frame.partition_by("month", as_dict=True).items():
             batch.write_part("tests", part, month=str(month))
     if rejected:
