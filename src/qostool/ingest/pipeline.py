@@ -170,7 +170,7 @@ def _ingest_source(
         _commit(store, store.new_batch(), source, report, size)
         return report
     ctx = _context(source, bound, options, store, pseudonymiser)
-    numbered = parquet
+    mode = src.first_mode(source, dialect) if dialect else src.ReadMode.NUMBERED
     while True:
         batch = store.new_batch()
         report = FileReport(
@@ -178,12 +178,12 @@ def _ingest_source(
         )
         job = _FileJob(source, dialect, bound, ctx, report)
         try:
-            _load(job, batch, options=options, numbered=numbered, progress=progress)
+            _load(job, batch, options=options, mode=mode, progress=progress)
             break
-        except src.RowNumbersNeededError:
-            # Ragged rows met by the fast multi-threaded reader: read again, numbering rows.
+        except src.ReadAgainError as again:
+            # A faster reader met what it cannot read (see sources.ReadMode): start over.
             batch.abort()
-            numbered = True
+            mode = again.mode
         except BaseException:
             batch.abort()
             raise
@@ -313,10 +313,10 @@ class _FileJob:
     ctx: Context
     report: FileReport
 
-    def batches(self, *, numbered: bool, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
+    def batches(self, *, mode: src.ReadMode, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
         if self.dialect is None:
             return src.read_parquet(self.source)
-        return src.read_csv(self.source, self.dialect, numbered=numbered, ragged=ragged)
+        return src.read_csv(self.source, self.dialect, mode=mode, ragged=ragged)
 
 
 @dataclass
@@ -364,7 +364,7 @@ def _load(
     batch: Batch,
     *,
     options: IngestOptions,
-    numbered: bool,
+    mode: src.ReadMode,
     progress: Progress | None,
 ) -> None:
     report = job.report
@@ -388,7 +388,7 @@ def _load(
                     progress(job.source.name, report.read)
 
         try:
-            for raw in job.batches(numbered=numbered, ragged=ragged):
+            for raw in job.batches(mode=mode, ragged=ragged):
                 if not inflight and report.read == 0:  # the first batch decides for the file
                     job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
                 inflight.append((raw, pool.submit(canonicalise, raw, job.bound, job.ctx)))

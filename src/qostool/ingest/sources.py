@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import enum
 import glob
 import gzip
 import hashlib
@@ -57,9 +58,7 @@ class Source:
         """The decompressed content as a binary stream."""
         if self.member is not None:
             return zipfile.ZipFile(self.path).open(self.member)
-        with self.path.open("rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-        if gzipped:
+        if _is_gzip(self.path):
             return gzip.open(self.path, "rb")  # type: ignore[return-value]
         return self.path.open("rb")
 
@@ -225,8 +224,82 @@ def _guess_delimiter(lines: list[str]) -> str:
 # -- reading -------------------------------------------------------------------------
 
 
-class RowNumbersNeededError(Exception):
-    """Raised when a multi-threaded read meets ragged rows: re-read to number them."""
+class ReadMode(enum.Enum):
+    """Ways of reading a CSV source, fastest first; each reads what the one before cannot."""
+
+    POLARS = "polars"
+    """Polars' streaming reader: plain UTF-8 files whose every row is whole."""
+    THREADED = "threaded"
+    """PyArrow's multi-threaded reader: any encoding and compression, ragged rows found."""
+    NUMBERED = "numbered"
+    """PyArrow in one thread, after a first pass that numbers the ragged rows."""
+
+
+class ReadAgainError(Exception):
+    """The source must be read again from the start, in ``mode``."""
+
+    def __init__(self, mode: ReadMode) -> None:
+        super().__init__(mode.value)
+        self.mode = mode
+
+
+#: Texts read as empty (null) values: PyArrow's defaults, so both readers agree.
+NULL_TEXTS: Final = tuple(pacsv.ConvertOptions().null_values)
+_POLARS_BATCH_ROWS: Final = 200_000
+
+
+def first_mode(source: Source, dialect: Dialect) -> ReadMode:
+    """The fastest reader that may read ``source``; it hands over to the next when it cannot."""
+    plain = source.member is None and not _is_gzip(source.path)
+    utf8 = codecs.lookup(dialect.encoding).name in ("utf-8", "utf-8-sig")
+    one_byte = len(dialect.delimiter.encode()) == 1
+    return ReadMode.POLARS if plain and utf8 and one_byte else ReadMode.THREADED
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
+    """Stream a plain UTF-8 CSV file with Polars, as :func:`read_csv` would give it.
+
+    Polars pads short rows with empty fields, where PyArrow reports them. Fields
+    are read with empty ones kept as ``""`` so that a row whose last field is
+    empty (a short row, or only an empty last value) can be seen: then, or when
+    Polars fails on the file (a long row, bad UTF-8), the file is handed to
+    PyArrow. Empty fields and :data:`NULL_TEXTS` then become null, as PyArrow makes them.
+    """
+    names = [f"c{i}" for i in range(len(dialect.header))]
+    scan = pl.scan_csv(
+        source.path,
+        has_header=False,
+        skip_rows=1,
+        new_columns=names,
+        separator=dialect.delimiter,
+        infer_schema=False,
+        empty_string_is_null=False,
+        row_index_name=ROW_COLUMN,
+        row_index_offset=2,
+        raise_if_empty=False,
+    )
+    values = [
+        pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(header)
+        for name, header in zip(names, dialect.header, strict=True)
+    ]
+    batches = scan.collect_batches(chunk_size=_POLARS_BATCH_ROWS)
+    while True:
+        try:
+            frame = next(batches)
+        except StopIteration:
+            return
+        except pl.exceptions.PolarsError:
+            raise ReadAgainError(ReadMode.THREADED) from None
+        if frame.is_empty():
+            continue
+        if (frame[names[-1]].str.len_bytes() == 0).any():
+            raise ReadAgainError(ReadMode.THREADED)
+        yield frame.select(*values, pl.col(ROW_COLUMN).cast(pl.Int64))
 
 
 @dataclass
@@ -237,16 +310,21 @@ class Ragged:
 
 
 def read_csv(
-    source: Source, dialect: Dialect, *, numbered: bool, ragged: Ragged
+    source: Source, dialect: Dialect, *, mode: ReadMode, ragged: Ragged
 ) -> Iterator[pl.DataFrame]:
     """Stream a CSV source as text-only batches with a ``__row`` column.
 
     ``__row`` is the row number a spreadsheet would show (the header is row 1).
     Rows with too few or too many fields are not in the batches: they are
-    appended to ``ragged``. Multi-threaded reading cannot number them; when it
-    meets one it raises :class:`RowNumbersNeededError`, and the caller reads again
-    with ``numbered=True``.
+    appended to ``ragged``. A reader that cannot go on raises
+    :class:`ReadAgainError` with the mode to read the file again in (start with
+    :func:`first_mode`): the Polars reader hands over to the threaded one, which
+    cannot number ragged rows and hands over to the numbered one.
     """
+    if mode is ReadMode.POLARS:
+        yield from _read_polars(source, dialect)
+        return
+    numbered = mode is ReadMode.NUMBERED
     known_ragged: np.ndarray | None = None
     if numbered:
         known_ragged = _ragged_row_numbers(source, dialect)
@@ -267,7 +345,7 @@ def read_csv(
     try:
         for record_batch in reader:
             if ragged.rows and not numbered:
-                raise RowNumbersNeededError
+                raise ReadAgainError(ReadMode.NUMBERED)
             frame = pl.from_arrow(record_batch)
             assert isinstance(frame, pl.DataFrame)
             frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
@@ -275,7 +353,7 @@ def read_csv(
             seen += frame.height
             yield frame.with_columns(pl.Series(ROW_COLUMN, _row_numbers(index, known_ragged)))
         if ragged.rows and not numbered:
-            raise RowNumbersNeededError
+            raise ReadAgainError(ReadMode.NUMBERED)
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
     finally:
