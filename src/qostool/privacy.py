@@ -17,36 +17,70 @@ import polars as pl
 _DIGEST_BYTES: Final = 8  # 64 bits: collisions need ~4 billion devices
 
 
+def _bucket(raw: pl.Expr) -> pl.Expr:
+    """A fast 64-bit hash of the values, to look them up by: not the pseudonym."""
+    return raw.hash(seed=0)
+
+
+def pseudonym(raw: str, key: bytes) -> str:
+    """The pseudonym of one (trimmed, non-empty) identifier."""
+    return hashlib.blake2b(raw.encode(), key=key, digest_size=_DIGEST_BYTES).hexdigest()
+
+
 class Pseudonymiser:
-    """Keyed hashing of identifiers, each distinct value hashed once per run."""
+    """Keyed hashing of identifiers, each distinct value hashed once per run.
+
+    Values already seen are looked up by a fast 64-bit hash of their text
+    (joining on integers is several times cheaper than on strings), and the text
+    is then compared, so two values sharing a bucket never share a pseudonym:
+    those are hashed one by one.
+    """
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self._known = pl.DataFrame(schema={"raw": pl.String, "pseudonym": pl.String})
+        self._known = pl.DataFrame(
+            schema={"bucket": pl.UInt64, "known": pl.String, "pseudonym": pl.String}
+        )
         self._lock = threading.Lock()
 
     def __call__(self, values: pl.Series) -> pl.Series:
         """Replace each non-empty value by its pseudonym (16 hex characters). Thread-safe."""
         text = values.cast(pl.String).str.strip_chars()
-        frame = pl.select(pl.when(text.str.len_bytes() > 0).then(text).alias("raw"))
+        frame = pl.select(raw=pl.when(text.str.len_bytes() > 0).then(text))
+        frame = frame.with_columns(bucket=_bucket(pl.col("raw")))
         with self._lock:
             known = self._known
-        joined = frame.join(known, on="raw", how="left", maintain_order="left")
-        unknown = joined.filter(pl.col("pseudonym").is_null() & pl.col("raw").is_not_null())
+        joined = frame.join(known, on="bucket", how="left", maintain_order="left")
+        unknown = joined.filter(pl.col("known").is_null() & pl.col("raw").is_not_null())
         if unknown.height:  # only devices not seen before in this run are hashed
             with self._lock:
-                self._learn(unknown.select("raw").unique())
+                self._learn(unknown.select("raw", "bucket").unique("raw"))
                 known = self._known
-            joined = frame.join(known, on="raw", how="left", maintain_order="left")
-        return joined["pseudonym"].alias(values.name)
+            joined = frame.join(known, on="bucket", how="left", maintain_order="left")
+        result = joined["pseudonym"]
+        shared = (joined["raw"] != joined["known"]).fill_null(False).arg_true()
+        if shared.len():  # another value holds this bucket
+            own = [pseudonym(raw, self.key) for raw in joined["raw"].gather(shared).to_list()]
+            result = result.scatter(shared, pl.Series(own, dtype=pl.String))
+        return (
+            pl.select(pl.when(frame["raw"].is_not_null()).then(result))
+            .to_series()
+            .alias(values.name)
+        )
 
     def _learn(self, distinct: pl.DataFrame) -> None:
-        new = distinct.join(self._known, on="raw", how="anti")["raw"].to_list()
-        if new:
-            hashed = [
-                hashlib.blake2b(raw.encode(), key=self.key, digest_size=_DIGEST_BYTES).hexdigest()
-                for raw in new
-            ]
-            self._known = pl.concat(
-                [self._known, pl.DataFrame({"raw": new, "pseudonym": hashed})], rechunk=True
+        """Add the pseudonyms of values not known yet (one value per bucket)."""
+        new = distinct.join(self._known, on="bucket", how="anti").unique("bucket", keep="first")
+        if new.height:
+            raws = new["raw"].to_list()
+            keyed = hashlib.blake2b(key=self.key, digest_size=_DIGEST_BYTES)
+            hashed = []
+            for raw in raws:  # as pseudonym(raw, key), without keying a new hash each time
+                one = keyed.copy()
+                one.update(raw.encode())
+                hashed.append(one.hexdigest())
+            learned = pl.DataFrame(
+                {"bucket": new["bucket"], "known": raws, "pseudonym": hashed},
+                schema=self._known.schema,
             )
+            self._known = pl.concat([self._known, learned], rechunk=True)
