@@ -59,6 +59,8 @@ class Context:
     tile_technology: str = Technology.UNKNOWN.value
     time_formats: tuple[str, ...] | None = None
     """Timestamp formats in the order to try them (decided once per file from a sample)."""
+    empty_is_null: bool = False
+    """Whether the reader already made empty texts null (the CSV readers do)."""
 
 
 def raw_name(name: str) -> str:
@@ -71,23 +73,25 @@ def raw_name(name: str) -> str:
 _TRIMMED_FIELDS: Final = frozenset({"test_id", "cell_id", "flagged"})
 
 
-def _clean(column: str, dtype: pl.DataType, *, trim: bool) -> pl.Expr:
+def _clean(column: str, dtype: pl.DataType, *, trim: bool, empty_is_null: bool) -> pl.Expr:
     if dtype != pl.String:
         return pl.col(column)
+    if not trim and empty_is_null:
+        return pl.col(column)
+    # Parquet and trimmed text may hold "".
     text = pl.col(column).str.strip_chars() if trim else pl.col(column)
-    # CSV empty fields are already null; Parquet (and trimmed) text may hold "".
     return pl.when(text.str.len_bytes() > 0).then(text)
 
 
-def raw_fields(frame: pl.DataFrame, bound: BoundSpec) -> pl.DataFrame:
+def raw_fields(frame: pl.DataFrame, bound: BoundSpec, *, empty_is_null: bool) -> pl.DataFrame:
     """The source value of every bound field (trimmed, empty = null, fallback applied)."""
     exprs = []
     for name, column in bound.columns.items():
         trim = name in _TRIMMED_FIELDS
-        expr = _clean(column, frame.schema[column], trim=trim)
+        expr = _clean(column, frame.schema[column], trim=trim, empty_is_null=empty_is_null)
         back = bound.fallbacks.get(name)
         if back is not None:
-            fill = _clean(back, frame.schema[back], trim=trim)
+            fill = _clean(back, frame.schema[back], trim=trim, empty_is_null=empty_is_null)
             expr = pl.coalesce(expr.cast(pl.String), fill.cast(pl.String))
         exprs.append(expr.alias(raw_name(name)))
     return frame.select(exprs)
@@ -126,7 +130,7 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
 
     A null ``__reason`` means the row is accepted.
     """
-    raw = raw_fields(frame, bound)
+    raw = raw_fields(frame, bound, empty_is_null=ctx.empty_is_null)
     has = set(bound.columns)
 
     def number(name: str) -> pl.Series | pl.Expr:
@@ -231,7 +235,11 @@ def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:
     found = [(name, func) for name, func in sources if name in has]
     if not found:  # e.g. Ookla tiles: no operator information at all
         return {"operator": pl.repeat(Operator.UNKNOWN.value, raw.height, eager=True)}
-    mapped = [map_distinct(raw[raw_name(name)].cast(pl.String), func) for name, func in found]
+    mapped: list[pl.Series] = []
+    for name, func in found:  # the later sources only matter where the earlier say nothing
+        mapped.append(map_distinct(raw[raw_name(name)].cast(pl.String), func))
+        if not mapped[-1].has_nulls():
+            break
     operator = pl.select(
         pl.coalesce([pl.lit(s) for s in mapped] + [pl.lit(Operator.UNKNOWN.value)])
     ).to_series()

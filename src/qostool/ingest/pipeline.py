@@ -170,6 +170,7 @@ def _ingest_source(
         _commit(store, store.new_batch(), source, report, size)
         return report
     ctx = _context(source, bound, options, store, pseudonymiser)
+    ctx = dataclasses.replace(ctx, empty_is_null=dialect is not None)
     mode = src.first_mode(source, dialect) if dialect else src.ReadMode.NUMBERED
     while True:
         batch = store.new_batch()
