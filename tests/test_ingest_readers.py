@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,26 @@ def test_a_file_handed_over_late_is_stored_once(
     assert sorted(frame["download_mbps"].to_list()) == [40.0 + i for i in range(9)]
     assert frame["device_id"].n_unique() == 3
     assert rejects(store_dir)["row"].to_list() == [10]
+
+
+def test_null_texts_are_pyarrows_defaults() -> None:
+    import pyarrow.csv as pacsv
+
+    assert tuple(pacsv.ConvertOptions().null_values) == src.NULL_TEXTS
+
+
+def test_a_plain_csv_is_ingested_without_numpy_or_pyarrow(tmp_path: Path) -> None:
+    """Their imports cost a noticeable share of a large ingest: only other files need them."""
+    path = _written(
+        tmp_path, (HEADER + "\nz1,2025-10-10T10:00:00Z,21.5,103.2,40,10,20,d\n").encode()
+    )
+    code = (
+        "import sys\n"
+        "from qostool.cli import app\n"
+        f"try: app(['ingest', {str(path)!r}, '--store', {str(tmp_path / 's')!r}, '--json'])\n"
+        "except SystemExit as done: assert done.code == 0, done.code\n"
+        "print(sorted(m for m in ('numpy', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "s" / "tests").is_dir()

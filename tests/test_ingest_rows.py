@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import zipfile
 from collections.abc import Callable
@@ -13,7 +14,8 @@ import polars as pl
 import pytest
 
 from qostool.schema import Reason
-from tests.conftest import ingest_json, rejects, stored
+from qostool.store import Store
+from tests.conftest import TZ, ingest_json, rejects, stored
 
 HEADER = "test_id,time,latitude,longitude,download_mbps,upload_mbps,latency_ms,device_id"
 GOOD = "{id},2025-10-10T10:00:00+07:00,21.5,103.2,40.5,10,20,dev-1"
@@ -117,6 +119,31 @@ def test_reingest_is_a_no_op(write: Callable[..., Path], cli: Any, store_dir: Pa
     assert sorted(p.relative_to(store_dir) for p in store_dir.rglob("*.parquet")) == before
     result = cli("ingest", path, "--store", store_dir)
     assert "already ingested" in result.output
+
+
+def test_content_hash_of_plain_and_compressed_files(
+    write: Callable[..., Path], cli: Any, store_dir: Path, tmp_path: Path
+) -> None:
+    """The catalog, the report and the rejects carry the SHA-256 of the (decompressed) content."""
+    text = _csv([GOOD.format(id="h1"), BAD_ROWS[Reason.MISSING_DOWNLOAD]])
+    plain = write("plain.csv", text)
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(_csv([GOOD.format(id="h2")]).encode()))
+    out = ingest_json(cli, plain, packed, "--store", store_dir)
+    expected = [
+        hashlib.sha256(plain.read_bytes()).hexdigest(),
+        hashlib.sha256(gzip.decompress(packed.read_bytes())).hexdigest(),
+    ]
+    assert [f["sha256"] for f in out["files"]] == expected
+    catalog = {f.name: f.sha256 for f in Store.open(store_dir, timezone=TZ).files()}
+    assert catalog == {str(plain): expected[0], str(packed): expected[1]}
+    assert rejects(store_dir)["file_sha256"].to_list() == [expected[0]]
+    # Another content of the same size is new; the same content again is not.
+    twin = write("twin.csv", text.replace("h1", "h9"))
+    assert twin.stat().st_size == plain.stat().st_size
+    again = ingest_json(cli, twin, plain, "--store", store_dir)
+    assert [f["status"] for f in again["files"]] == ["ingested", "already ingested"]
+    assert again["files"][1]["sha256"] == expected[0]
 
 
 def test_overlapping_files_store_each_test_once(

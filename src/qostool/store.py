@@ -306,6 +306,12 @@ class Store:
             row = db.execute("SELECT * FROM files WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else _record_from_row(row)
 
+    def has_file_of_size(self, size: int) -> bool:
+        """Whether any ingested file content had exactly ``size`` bytes."""
+        with self._catalog() as db:
+            row = db.execute("SELECT 1 FROM files WHERE size = ? LIMIT 1", (size,)).fetchone()
+        return row is not None
+
     def files(self) -> list[FileRecord]:
         """Every ingested file, oldest first."""
         with self._catalog() as db:

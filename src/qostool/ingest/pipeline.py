@@ -130,13 +130,50 @@ def ingest(
     report = IngestReport(store=str(store.root))
     # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
     pseudonymiser = Pseudonymiser(store.secret())
-    for source in sources:
-        try:
-            result = _ingest_source(source, store, options, pseudonymiser, progress)
-        except InputError as exc:
-            result = FileReport(file=source.name, status="failed", message=str(exc))
-        report.files.append(result)
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        for source in sources:
+            try:
+                content = _ContentHash(source, store, hasher)
+                result = _ingest_source(
+                    source, store, options, pseudonymiser, progress, content=content
+                )
+            except InputError as exc:
+                result = FileReport(file=source.name, status="failed", message=str(exc))
+            report.files.append(result)
     return report
+
+
+class _ContentHash:
+    """A source's SHA-256 and size, the identity of its content in the catalog.
+
+    Hashed before anything else when the catalog may hold that content already.
+    When no ingested file ever had this file's size, it cannot: then it is
+    hashed alongside the ingest (a large export is read twice at once, not one
+    after the other), and the hash is needed only to commit.
+    """
+
+    def __init__(self, source: src.Source, store: Store, hasher: ThreadPoolExecutor) -> None:
+        size = source.plain_size()
+        self._later: Future[tuple[str, int]] | None = None
+        self._now: tuple[str, int] | None = None
+        if size is not None and not store.has_file_of_size(size):
+            self._later = hasher.submit(source.sha256)
+            self.size = size
+        else:
+            self._now = source.sha256()
+            self.size = self._now[1]
+
+    @property
+    def known(self) -> str | None:
+        """The hash if it is known before ingesting (else the content is new for sure)."""
+        return self._now[0] if self._now else None
+
+    def digest(self) -> str:
+        """The hash (waiting for it when it is computed alongside)."""
+        if self._now is None:
+            assert self._later is not None
+            self._now = self._later.result()
+        return self._now[0]
 
 
 def _ingest_source(
@@ -145,17 +182,19 @@ def _ingest_source(
     options: IngestOptions,
     pseudonymiser: Pseudonymiser,
     progress: Progress | None,
+    *,
+    content: _ContentHash,
 ) -> FileReport:
-    digest, size = source.sha256()
-    previous = store.find_file(digest)
+    previous = store.find_file(content.known) if content.known else None
     if previous is not None:
         return FileReport(
             file=source.name,
             status="already ingested",
             format=previous.format,
-            sha256=digest,
+            sha256=content.known,
             message=f"same content as {previous.name}, ingested {previous.ingested_at}",
         )
+    size = content.size
     parquet = size > 0 and src.is_parquet(source)
     dialect = None
     if parquet:
@@ -165,7 +204,7 @@ def _ingest_source(
         header = list(dialect.header) if dialect else []
     bound = _bind(source, header, options) if header else None
     if bound is None:
-        report = FileReport(file=source.name, status="empty", sha256=digest)
+        report = FileReport(file=source.name, status="empty", sha256=content.digest())
         report.message = "no header and no rows" if not header else None
         _commit(store, store.new_batch(), source, report, size)
         return report
@@ -174,10 +213,8 @@ def _ingest_source(
     mode = src.first_mode(source, dialect) if dialect else src.ReadMode.NUMBERED
     while True:
         batch = store.new_batch()
-        report = FileReport(
-            file=source.name, status="ingested", format=bound.spec.name, sha256=digest
-        )
-        job = _FileJob(source, dialect, bound, ctx, report)
+        report = FileReport(file=source.name, status="ingested", format=bound.spec.name)
+        job = _FileJob(source, dialect, bound, ctx, report, content.digest)
         try:
             _load(job, batch, options=options, mode=mode, progress=progress)
             break
@@ -190,6 +227,7 @@ def _ingest_source(
             raise
     if report.read == 0:
         report.status = "empty"
+    report.sha256 = content.digest()
     _commit(store, batch, source, report, size)
     return report
 
@@ -313,6 +351,8 @@ class _FileJob:
     bound: BoundSpec
     ctx: Context
     report: FileReport
+    digest: Callable[[], str]
+    """The source's content hash (may wait for it): rejected rows carry it."""
 
     def batches(self, *, mode: src.ReadMode, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
         if self.dialect is None:
@@ -353,7 +393,8 @@ class _Rows:
 
     def flush(self, *, wait: bool) -> None:
         """Hand the rows gathered so far to the writer thread (and wait for all writes)."""
-        self.writes.append(self.writer.submit(_flush, self.batch, self.accepted, self.rejected))
+        args = (self.batch, self.accepted, self.rejected, self.job.digest)
+        self.writes.append(self.writer.submit(_flush, *args))
         self.accepted, self.rejected, self.pending = [], [], 0
         if wait:
             for write in self.writes:
@@ -430,14 +471,20 @@ def _decide_from_sample(
     return ctx
 
 
-def _flush(batch: Batch, accepted: list[pl.DataFrame], rejected: list[pl.DataFrame]) -> None:
+def _flush(
+    batch: Batch,
+    accepted: list[pl.DataFrame],
+    rejected: list[pl.DataFrame],
+    digest: Callable[[], str],
+) -> None:
     """Write accepted rows (one part per month) and rejects as staged Parquet parts."""
     if accepted:
         frame = pl.concat(accepted)
         for (month,), part in frame.partition_by("month", as_dict=True).items():
             batch.write_part("tests", part, month=str(month))
     if rejected:
-        batch.write_part("rejects", pl.concat(rejected))
+        rejects = pl.concat(rejected).with_columns(file_sha256=pl.lit(digest(), pl.String))
+        batch.write_part("rejects", rejects)
 
 
 def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFrame:
@@ -450,7 +497,7 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
     return pl.DataFrame(
         {
             "file": pl.repeat(job.source.name, raw.height, eager=True),
-            "file_sha256": pl.repeat(job.report.sha256, raw.height, eager=True, dtype=pl.String),
+            "file_sha256": pl.repeat(None, raw.height, eager=True, dtype=pl.String),  # at flush
             "row": raw[src.ROW_COLUMN].cast(pl.Int64),
             "reason": canon[REASON],
             "detail": canon.select(detail_expr(job.bound, job.ctx)).to_series(),
@@ -480,7 +527,7 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
         records.append(
             {
                 "file": job.source.name,
-                "file_sha256": job.report.sha256,
+                "file_sha256": None,  # filled in at flush
                 "row": number,
                 "reason": reason.value,
                 "detail": f"{actual} fields where the header has {expected}",

@@ -20,15 +20,15 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from qostool.errors import InputError, UsageError
+
+if TYPE_CHECKING:  # imported where used: plain UTF-8 CSV files are read without them
+    import numpy as np
+    import pyarrow.csv as pacsv
 
 DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
 _SAMPLE_BYTES: Final = 64 * 1024
@@ -61,6 +61,12 @@ class Source:
         if _is_gzip(self.path):
             return gzip.open(self.path, "rb")  # type: ignore[return-value]
         return self.path.open("rb")
+
+    def plain_size(self) -> int | None:
+        """The size of the content when it is the file itself (not compressed or archived)."""
+        if self.member is not None or _is_gzip(self.path):
+            return None
+        return self.path.stat().st_size
 
     def sha256(self) -> tuple[str, int]:
         """Content hash of the decompressed data, and its size in bytes."""
@@ -243,8 +249,11 @@ class ReadAgainError(Exception):
         self.mode = mode
 
 
-#: Texts read as empty (null) values: PyArrow's defaults, so both readers agree.
-NULL_TEXTS: Final = tuple(pacsv.ConvertOptions().null_values)
+#: Texts read as empty (null) values: PyArrow's defaults (a test checks), so both readers agree.
+NULL_TEXTS: Final = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
+)  # fmt: skip
 _POLARS_BATCH_ROWS: Final = 200_000
 
 
@@ -324,6 +333,9 @@ def read_csv(
     if mode is ReadMode.POLARS:
         yield from _read_polars(source, dialect)
         return
+    import numpy as np
+    import pyarrow as pa
+
     numbered = mode is ReadMode.NUMBERED
     known_ragged: np.ndarray | None = None
     if numbered:
@@ -364,6 +376,9 @@ def read_csv(
 def _open_csv(
     stream: IO[bytes], source: Source, dialect: Dialect, *, numbered: bool, on_invalid: object
 ) -> pacsv.CSVStreamingReader:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     # Column names are given (not read) so that duplicate or odd headers are kept as they are.
     names = [f"c{i}" for i in range(len(dialect.header))]
     encoding = "utf8" if codecs.lookup(dialect.encoding).name == "utf-8" else dialect.encoding
@@ -410,6 +425,8 @@ class _Transcoder(io.RawIOBase):
             try:
                 text = self._decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
+                import pyarrow as pa
+
                 raise pa.ArrowInvalid(
                     f"invalid {exc.encoding} data near byte {self._offset + exc.start}"
                 ) from None
@@ -428,6 +445,9 @@ class _Transcoder(io.RawIOBase):
 
 
 def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
+    import numpy as np
+    import pyarrow as pa
+
     numbers: list[int] = []
 
     def collect(row: pacsv.InvalidRow) -> str:
@@ -448,6 +468,8 @@ def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
 
 def _row_numbers(index: np.ndarray, ragged: np.ndarray | None) -> np.ndarray:
     """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based)."""
+    import numpy as np
+
     if ragged is None or ragged.size == 0:
         return index + 2
     # Valid records before ragged row i: ragged[i] - 2 - i.
@@ -474,6 +496,9 @@ def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError
 
 def parquet_columns(source: Source) -> list[str]:
     """Column names of a Parquet source."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         with source.open() as stream:
             return list(pq.ParquetFile(stream).schema_arrow.names)
@@ -483,6 +508,9 @@ def parquet_columns(source: Source) -> list[str]:
 
 def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
     """Stream a Parquet source in batches, with a 1-based ``__row`` column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     seen = 0
     with source.open() as stream:
         try:
