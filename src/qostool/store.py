@@ -494,7 +494,7 @@ class Batch:
         name = f"{self.batch_id}-{number:04d}.parquet"
         final = f"{kind}/month={month}/{name}" if month else f"{kind}/{name}"
         staged = self.staging / f"{number:04d}.parquet"
-        frame.write_parquet(staged, compression="zstd", compression_level=1, statistics=False)
+        frame.write_parquet(staged, compression="snappy", statistics=False)
         _fsync_path(staged)
         self.parts.append(Part(staged, final, kind, month, frame.height))
 
@@ -504,7 +504,7 @@ class Batch:
             part.staged.unlink()
             self.parts.remove(part)
             return
-        frame.write_parquet(part.staged, compression="zstd", compression_level=1, statistics=False)
+        frame.write_parquet(part.staged, compression="snappy", statistics=False)
         _fsync_path(part.staged)
         part.rows = frame.height
 

@@ -305,7 +305,10 @@ def _iso_with_offset(text: pl.Series) -> pl.Series:
     suffix = text.str.slice(_ISO_SECONDS)
     suffixes = suffix.drop_nulls().unique()
     minutes = [_offset_minutes(v) for v in suffixes.to_list()]
-    offset = suffix.replace_strict(suffixes, pl.Series(minutes, dtype=pl.Int64), default=None)
+    if len(minutes) == 1 and minutes[0] is not None:  # the usual case: one offset in a batch
+        offset: pl.Series | int = minutes[0]
+    else:
+        offset = suffix.replace_strict(suffixes, pl.Series(minutes, dtype=pl.Int64), default=None)
     shifted = pl.select(
         (pl.lit(naive) - pl.duration(minutes=pl.lit(offset))).dt.replace_time_zone("UTC")
     ).to_series()

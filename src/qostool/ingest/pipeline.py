@@ -31,7 +31,7 @@ from qostool.privacy import Pseudonymiser
 from qostool.schema import REJECT_SCHEMA, SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
 
-FLUSH_ROWS: Final = 1_000_000
+FLUSH_ROWS: Final = 500_000
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
