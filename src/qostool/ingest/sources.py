@@ -292,10 +292,7 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
         row_index_offset=2,
         raise_if_empty=False,
     )
-    values = [
-        pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(header)
-        for name, header in zip(names, dialect.header, strict=True)
-    ]
+    longest_null = max(len(text.encode()) for text in NULL_TEXTS)
     batches = scan.collect_batches(chunk_size=_POLARS_BATCH_ROWS)
     while True:
         try:
@@ -308,6 +305,15 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
             continue
         if (frame[names[-1]].str.len_bytes() == 0).any():
             raise ReadAgainError(ReadMode.THREADED)
+        # Only columns with a value short enough can hold one of NULL_TEXTS (the
+        # lengths are read from the string views, not from the texts: cheap).
+        shortest = frame.select(pl.col(names).str.len_bytes().min()).row(0)
+        values = [
+            pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(header)
+            if length is not None and length <= longest_null
+            else pl.col(name).alias(header)
+            for name, header, length in zip(names, dialect.header, shortest, strict=True)
+        ]
         yield frame.select(*values, pl.col(ROW_COLUMN).cast(pl.Int64))
 
 
