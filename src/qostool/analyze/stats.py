@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from qostool.analyze.rules import ALL, Rule, Statistic, Verdict
+from qostool.analyze.tdist import normal_quantile, t_quantiles
 from qostool.errors import StoreError
 from qostool.schema import Technology
 
@@ -281,7 +282,7 @@ def _median_interval(values: pl.Expr, confidence: float) -> list[pl.Expr]:
     Ranks ``n/2 -/+ z*sqrt(n)/2`` (normal approximation to the binomial), the
     usual non-parametric interval; null when the group has no single tests.
     """
-    z = _normal_quantile(0.5 + confidence / 2)
+    z = normal_quantile(0.5 + confidence / 2)
     n = values.len().cast(pl.Float64)
     half = z * n.sqrt() / 2
     low = ((n / 2 - half).floor() - 1).clip(0).cast(pl.Int64)
@@ -291,12 +292,6 @@ def _median_interval(values: pl.Expr, confidence: float) -> list[pl.Expr]:
         ordered.get(low, null_on_oob=True).alias("__median_low"),
         ordered.get(high, null_on_oob=True).alias("__median_high"),
     ]
-
-
-def _normal_quantile(p: float) -> float:
-    from scipy.special import ndtri  # scipy.special loads in a fraction of scipy.stats's time
-
-    return float(ndtri(p))
 
 
 def _level_keys(level: str, *, all_technologies: bool) -> list[str]:
@@ -345,8 +340,6 @@ def _level_frame(
 
 def finish(raw: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     """Intervals and verdicts from the aggregated columns; the final column order."""
-    from scipy.special import stdtrit
-
     rows = raw["__rows"].to_numpy().astype(np.float64)
     ss = raw["__ss"].to_numpy().astype(np.float64)
     weight = raw["tests"].to_numpy().astype(np.float64)
@@ -355,7 +348,7 @@ def finish(raw: pl.DataFrame, rule: Rule) -> pl.DataFrame:
         # then the standard error of the weighted mean; needs two rows at least.
         variance = np.where(rows > 1, ss / (rows - 1), np.nan)
         se = np.sqrt(variance / weight)
-        tq = stdtrit(np.where(rows > 1, rows - 1, np.nan), 0.5 + rule.confidence / 2)
+        tq = t_quantiles(0.5 + rule.confidence / 2, np.where(rows > 1, rows - 1, np.nan))
     mean = raw["download_mean_mbps"].to_numpy().astype(np.float64)
     frame = raw.with_columns(
         download_mean_ci_low=pl.Series(mean - tq * se).fill_nan(None),
@@ -395,7 +388,7 @@ def _statistic(frame: pl.DataFrame, rule: Rule) -> list[pl.Expr | pl.Series]:
 
 def _wilson(share: pl.Series, n: pl.Series, confidence: float) -> tuple[pl.Series, pl.Series]:
     """Wilson score interval of a proportion (well-behaved near 0 and 1 and for small n)."""
-    z = _normal_quantile(0.5 + confidence / 2)
+    z = normal_quantile(0.5 + confidence / 2)
     p = share.cast(pl.Float64).to_numpy()
     count = n.cast(pl.Float64).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
