@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from qostool import __version__
+from qostool.cli import ALLOCATOR_SETTINGS
 from qostool.ingest import ingest_paths
 from qostool.schema import Reason
 from tests.conftest import REPO
@@ -147,3 +149,24 @@ def test_module_entry_point(tmp_path: Path) -> None:
         [sys.executable, "-m", "qostool", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"qostool {__version__}"
+
+
+def test_allocator_setting_comes_before_polars_and_yields_to_the_environment() -> None:
+    name, value = ALLOCATOR_SETTINGS
+    code = (
+        "import os, sys\n"
+        "from qostool import cli\n"
+        "assert 'polars' not in sys.modules\n"
+        "cli.tune_allocator()\n"
+        f"print(os.environ[{name!r}])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != name}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == value, out.stderr
+    env[name] = "dirty_decay_ms:0"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "dirty_decay_ms:0", out.stderr
