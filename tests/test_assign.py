@@ -264,6 +264,59 @@ def test_chunks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert_same(CommuneIndex.build(HAND).assign(lon, lat), whole)
 
 
+def test_a_saved_index_loads_mapped_and_assigns_the_same(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    lon, lat = rng.uniform(105.795, 105.885, 5000), rng.uniform(20.995, 21.025, 5000)
+    built = CommuneIndex.build(HAND_ARRAY, tolerance_m=50)
+    path = tmp_path / "grid.npz"
+    built.save(path)
+    loaded = CommuneIndex.load(path, HAND_ARRAY, tolerance_m=50)
+    assert loaded is not None
+    assert_same(loaded.assign(lon, lat), built.assign(lon, lat))
+    # The mapped arrays are np.load's, value for value, type for type.
+    mapped = assign_module._mapped_npz(path)
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(mapped) == sorted(data.files)
+        for name in data.files:
+            assert mapped[name].dtype == data[name].dtype, name
+            assert np.array_equal(mapped[name], data[name]), name
+
+
+def test_mapped_npz_reads_every_shape_and_refuses_compressed_files(tmp_path: Path) -> None:
+    arrays = {
+        "scalar": np.array(7, dtype=np.int64),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+        "fortran": np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4)),
+        "flags": np.array([True, False, True]),
+    }
+    plain, packed = tmp_path / "plain.npz", tmp_path / "packed.npz"
+    np.savez(plain, **arrays)
+    np.savez_compressed(packed, **arrays)
+    mapped = assign_module._mapped_npz(plain)
+    for name, array in arrays.items():
+        assert mapped[name].shape == array.shape, name
+        assert mapped[name].dtype == array.dtype, name
+        assert np.array_equal(mapped[name], array), name
+    with pytest.raises(ValueError, match="not a stored"):
+        assign_module._mapped_npz(packed)
+
+
+def test_a_saved_index_that_does_not_fit_is_not_used(tmp_path: Path) -> None:
+    """None (so the caller builds anew) for another tolerance, other communes, a damaged,
+    compressed or missing file."""
+    path = tmp_path / "grid.npz"
+    CommuneIndex.build(HAND_ARRAY, tolerance_m=50).save(path)
+    assert CommuneIndex.load(path, HAND_ARRAY, tolerance_m=100) is None
+    assert CommuneIndex.load(path, HAND_ARRAY[:-1], tolerance_m=50) is None
+    with np.load(path, allow_pickle=False) as data:
+        np.savez_compressed(tmp_path / "packed.npz", **{n: data[n] for n in data.files})
+    assert CommuneIndex.load(tmp_path / "packed.npz", HAND_ARRAY, tolerance_m=50) is None
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert CommuneIndex.load(damaged, HAND_ARRAY, tolerance_m=50) is None
+    assert CommuneIndex.load(tmp_path / "missing.npz", HAND_ARRAY, tolerance_m=50) is None
+
+
 def test_empty_and_list_inputs() -> None:
     index = CommuneIndex.build(HAND_ARRAY)
     assert len(index.assign(np.array([]), np.array([])).index) == 0

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -368,6 +369,48 @@ class _Exact:
         how[outside] = np.where(near_index == _NONE, OUTSIDE, SNAPPED)
         distance[outside] = near_metres
         return index, how, distance
+
+
+def _mapped_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of an uncompressed ``.npz`` file (as ``np.savez`` writes), memory-mapped.
+
+    ``np.load`` reads every array of an ``.npz`` into memory and checks its CRC: about
+    0.1 s for the 70 MB grid of the 3,321 communes, where an analysis touches only the
+    cells its points fall in. Mapped, only those pages are read. Raises ``ValueError``
+    for a member that is compressed or not a plain ``.npy`` array.
+    """
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    with zipfile.ZipFile(path) as archive, path.open("rb") as raw:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                raise ValueError(f"{info.filename}: not a stored .npy member")
+            raw.seek(info.header_offset)
+            local = raw.read(_ZIP_LOCAL_HEADER)
+            if len(local) != _ZIP_LOCAL_HEADER or local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{info.filename}: bad zip entry")
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            raw.seek(info.header_offset + _ZIP_LOCAL_HEADER + name_length + extra_length)
+            version = np.lib.format.read_magic(raw)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(raw)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename}: object arrays are not read")
+            name = info.filename.removesuffix(".npy")
+            if not shape or 0 in shape:  # a memmap cannot be empty: read small ones
+                arrays[name] = np.fromfile(raw, dtype=dtype, count=math.prod(shape)).reshape(
+                    shape, order="F" if fortran else "C"
+                )
+                continue
+            arrays[name] = np.memmap(
+                path, dtype=dtype, mode="r", offset=raw.tell(), shape=shape,
+                order="F" if fortran else "C",
+            )  # fmt: skip
+    return arrays
+
+
+_ZIP_LOCAL_HEADER: Final = 30
 
 
 def _ramp(counts: Ints) -> Ints:
@@ -833,8 +876,7 @@ class CommuneIndex:
         """
         geoms = np.asarray(geometries, dtype=object)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files}
+            arrays = _mapped_npz(path)
             if (
                 arrays["format"][0] != _CACHE_FORMAT
                 or arrays["tolerance_m"][0] != _tolerance(tolerance_m)
