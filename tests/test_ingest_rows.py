@@ -146,6 +146,21 @@ def test_content_hash_of_plain_and_compressed_files(
     assert again["files"][1]["sha256"] == expected[0]
 
 
+def test_repeated_column_names_get_a_suffix(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    """A header naming a column twice is read, not refused: the second is ``note~2``."""
+    header = "test_id,time,latitude,longitude,download_mbps,note,note"
+    path = write(
+        "twice.csv",
+        f"{header}\nn1,2025-10-10T10:00:00Z,21.5,103.2,40,a,b\nn2,2025-10-10T10:00:00Z,,103.2,40,c,d\n",
+    )
+    out = ingest_json(cli, path, "--store", store_dir)
+    assert (out["totals"]["accepted"], out["totals"]["rejected"]) == (1, 1)
+    original = json.loads(rejects(store_dir)["original"][0])
+    assert (original["note"], original["note~2"]) == ("c", "d")
+
+
 def test_overlapping_files_store_each_test_once(
     write: Callable[..., Path], cli: Any, store_dir: Path
 ) -> None:

@@ -175,7 +175,22 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
             row=1,
             hint="give every column a name in the first row",
         )
-    return Dialect(encoding=enc, delimiter=sep, header=tuple(header))
+    return Dialect(encoding=enc, delimiter=sep, header=_distinct_names(header))
+
+
+def _distinct_names(header: list[str]) -> tuple[str, ...]:
+    """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it)."""
+    taken = set(header)  # a suffixed name must not take a later column's own name
+    seen: set[str] = set()
+    names = []
+    for name in header:
+        unique, copy = name, 1
+        while unique in seen or (unique != name and unique in taken):
+            copy += 1
+            unique = f"{name}~{copy}"
+        seen.add(unique)
+        names.append(unique)
+    return tuple(names)
 
 
 def _python_codec(encoding: str) -> str:
