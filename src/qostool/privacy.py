@@ -22,9 +22,20 @@ def _bucket(raw: pl.Expr) -> pl.Expr:
     return raw.hash(seed=0)
 
 
+def pseudonyms(raws: list[str], key: bytes) -> list[str]:
+    """The pseudonyms of (trimmed, non-empty) identifiers: keyed BLAKE2b, in hex."""
+    keyed = hashlib.blake2b(key=key, digest_size=_DIGEST_BYTES)
+    out = []
+    for raw in raws:  # a copy of the keyed state: cheaper than keying a new hash each time
+        one = keyed.copy()
+        one.update(raw.encode())
+        out.append(one.hexdigest())
+    return out
+
+
 def pseudonym(raw: str, key: bytes) -> str:
     """The pseudonym of one (trimmed, non-empty) identifier."""
-    return hashlib.blake2b(raw.encode(), key=key, digest_size=_DIGEST_BYTES).hexdigest()
+    return pseudonyms([raw], key)[0]
 
 
 class Pseudonymiser:
@@ -60,7 +71,7 @@ class Pseudonymiser:
         result = joined["pseudonym"]
         shared = (joined["raw"] != joined["known"]).fill_null(False).arg_true()
         if shared.len():  # another value holds this bucket
-            own = [pseudonym(raw, self.key) for raw in joined["raw"].gather(shared).to_list()]
+            own = pseudonyms(joined["raw"].gather(shared).to_list(), self.key)
             result = result.scatter(shared, pl.Series(own, dtype=pl.String))
         return (
             pl.select(pl.when(frame["raw"].is_not_null()).then(result))
@@ -73,14 +84,8 @@ class Pseudonymiser:
         new = distinct.join(self._known, on="bucket", how="anti").unique("bucket", keep="first")
         if new.height:
             raws = new["raw"].to_list()
-            keyed = hashlib.blake2b(key=self.key, digest_size=_DIGEST_BYTES)
-            hashed = []
-            for raw in raws:  # as pseudonym(raw, key), without keying a new hash each time
-                one = keyed.copy()
-                one.update(raw.encode())
-                hashed.append(one.hexdigest())
             learned = pl.DataFrame(
-                {"bucket": new["bucket"], "known": raws, "pseudonym": hashed},
+                {"bucket": new["bucket"], "known": raws, "pseudonym": pseudonyms(raws, self.key)},
                 schema=self._known.schema,
             )
             self._known = pl.concat([self._known, learned], rechunk=True)
