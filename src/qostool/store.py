@@ -131,6 +131,13 @@ class FileRecord:
     tool_version: str = __version__
 
 
+def _write_part_file(frame: pl.DataFrame, path: Path) -> None:
+    """Write a part durably. Snappy, no column statistics: the cheapest to write
+    (see docs/ingest.md, Speed)."""
+    frame.write_parquet(path, compression="snappy", statistics=False)
+    _fsync_path(path)
+
+
 def _fsync_path(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -494,8 +501,7 @@ class Batch:
         name = f"{self.batch_id}-{number:04d}.parquet"
         final = f"{kind}/month={month}/{name}" if month else f"{kind}/{name}"
         staged = self.staging / f"{number:04d}.parquet"
-        frame.write_parquet(staged, compression="snappy", statistics=False)
-        _fsync_path(staged)
+        _write_part_file(frame, staged)
         self.parts.append(Part(staged, final, kind, month, frame.height))
 
     def rewrite_part(self, part: Part, frame: pl.DataFrame) -> None:
@@ -504,8 +510,7 @@ class Batch:
             part.staged.unlink()
             self.parts.remove(part)
             return
-        frame.write_parquet(part.staged, compression="snappy", statistics=False)
-        _fsync_path(part.staged)
+        _write_part_file(frame, part.staged)
         part.rows = frame.height
 
     def commit(self, record: FileRecord) -> None:
