@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -165,9 +166,8 @@ def to_number(values: pl.Series, *, decimal_comma: bool) -> pl.Series:
     """Parse number texts (or pass numbers through); unreadable values become null.
 
     Texts are read as they are first, and only those that fail are trimmed and
-    read again: most exports have no padding, and trimming every value costs
-    more than parsing it. NaN and infinities count as unreadable: they are not
-    measurements.
+    read again (see :func:`_trimmed_where_unread`). NaN and infinities count as
+    unreadable: they are not measurements.
     """
     if values.dtype.is_numeric():
         number = values.cast(pl.Float64)
@@ -177,11 +177,9 @@ def to_number(values: pl.Series, *, decimal_comma: bool) -> pl.Series:
         number = text.cast(pl.Float64, strict=False)
     else:
         text = values.cast(pl.String)
-        number = text.cast(pl.Float64, strict=False)
-        failed = (number.is_null() & text.is_not_null()).arg_true()
-        if failed.len():
-            retried = text.gather(failed).str.strip_chars().cast(pl.Float64, strict=False)
-            number = number.scatter(failed, retried)
+        number = _trimmed_where_unread(
+            text, text.cast(pl.Float64, strict=False), lambda t: t.cast(pl.Float64, strict=False)
+        )
     if not number.is_finite().fill_null(True).all():
         number = pl.select(pl.when(number.is_finite()).then(number)).to_series()
     return number.alias(values.name)
@@ -228,16 +226,30 @@ def to_utc(
     if dtype.is_numeric():
         return _from_epoch(values.cast(pl.Float64))
     text = values.cast(pl.String)
-    out = _text_to_utc(text, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
-    # Read as they are first; only the values left unread are trimmed and tried again.
-    unread = (out.is_null() & text.is_not_null()).arg_true()
-    if unread.len():
-        left = text.gather(unread)
-        trimmed = left.str.strip_chars()
-        if (trimmed != left).any():
-            again = _text_to_utc(trimmed, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
-            out = out.scatter(unread, again)
-    return out.alias(values.name)
+
+    def parse(texts: pl.Series) -> pl.Series:
+        return _text_to_utc(texts, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
+
+    return _trimmed_where_unread(text, parse(text), parse).alias(values.name)
+
+
+def _trimmed_where_unread(
+    text: pl.Series, parsed: pl.Series, parse: Callable[[pl.Series], pl.Series]
+) -> pl.Series:
+    """``parsed`` with the texts it could not read trimmed and parsed again.
+
+    Most exports have no padding, and trimming every value costs more than
+    parsing it: so values are read as they are first, and only those left
+    unread (and changed by trimming) are tried again.
+    """
+    unread = (parsed.is_null() & text.is_not_null()).arg_true()
+    if not unread.len():
+        return parsed
+    left = text.gather(unread)
+    trimmed = left.str.strip_chars()
+    if not (trimmed != left).any():
+        return parsed
+    return parsed.scatter(unread, parse(trimmed))
 
 
 def _text_to_utc(
