@@ -62,11 +62,14 @@ class Source:
             return gzip.open(self.path, "rb")  # type: ignore[return-value]
         return self.path.open("rb")
 
+    @property
+    def is_plain(self) -> bool:
+        """Whether the content is the file itself (not compressed or archived)."""
+        return self.member is None and not _is_gzip(self.path)
+
     def plain_size(self) -> int | None:
-        """The size of the content when it is the file itself (not compressed or archived)."""
-        if self.member is not None or _is_gzip(self.path):
-            return None
-        return self.path.stat().st_size
+        """The size of the content when it is the file itself."""
+        return self.path.stat().st_size if self.is_plain else None
 
     def sha256(self) -> tuple[str, int]:
         """Content hash of the decompressed data, and its size in bytes."""
@@ -269,15 +272,15 @@ NULL_TEXTS: Final = (
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
 )  # fmt: skip
+_LONGEST_NULL_TEXT: Final = max(len(text.encode()) for text in NULL_TEXTS)
 _POLARS_BATCH_ROWS: Final = 200_000
 
 
 def first_mode(source: Source, dialect: Dialect) -> ReadMode:
     """The fastest reader that may read ``source``; it hands over to the next when it cannot."""
-    plain = source.member is None and not _is_gzip(source.path)
     utf8 = codecs.lookup(dialect.encoding).name in ("utf-8", "utf-8-sig")
     one_byte = len(dialect.delimiter.encode()) == 1
-    return ReadMode.POLARS if plain and utf8 and one_byte else ReadMode.THREADED
+    return ReadMode.POLARS if source.is_plain and utf8 and one_byte else ReadMode.THREADED
 
 
 def _is_gzip(path: Path) -> bool:
@@ -307,7 +310,6 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
         row_index_offset=2,
         raise_if_empty=False,
     )
-    longest_null = max(len(text.encode()) for text in NULL_TEXTS)
     batches = scan.collect_batches(chunk_size=_POLARS_BATCH_ROWS)
     while True:
         try:
@@ -325,7 +327,7 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
         shortest = frame.select(pl.col(names).str.len_bytes().min()).row(0)
         values = [
             pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(header)
-            if length is not None and length <= longest_null
+            if length is not None and length <= _LONGEST_NULL_TEXT
             else pl.col(name).alias(header)
             for name, header, length in zip(names, dialect.header, shortest, strict=True)
         ]
