@@ -3,20 +3,33 @@
 #               analyse September and October 2025, export October's results to
 #               ./demo-results and write its report to ./demo-reports
 #   make test   lint, type-check and run the whole test suite
+# Both install into .venv exactly the versions in requirements/dev.txt (the lock, with
+# hashes); pyproject.toml keeps the ranges for people who pip install qostool.
+#   make lock   refresh the locks to the newest versions pyproject.toml allows
+#   make dist   build the wheel, with its constraints file, into dist/ (the analyst's install)
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements/dev.txt
+APPLOCK := requirements/app.txt
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+# One resolution for every platform and Python 3.11+, with every file's hash.
+COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command "make lock"
 
-.PHONY: demo test lint samples bench bench-analyze clean
+.PHONY: demo test lint samples bench bench-analyze lock dist dist-check clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Exactly the locked versions (hash-checked, nothing resolved here), then qostool itself
+# as an editable install built by the locked hatchling.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,6 +48,25 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# Refresh both locks to the newest versions pyproject.toml allows, then reinstall.
+# Run `make test` after it: a lock is committed only with a green suite.
+lock: $(STAMP)
+	$(COMPILE) --extra dev --upgrade -o $(LOCK)
+	$(COMPILE) --extra pdf -c $(LOCK) -o $(APPLOCK)
+	@rm -f $(STAMP)
+	$(MAKE) $(STAMP)
+
+# The wheel (built by the locked hatchling) and the constraints that pin its dependencies
+# to the versions CI tested: `uv tool install dist/qostool-*.whl -c dist/constraints.txt`.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/uv build --wheel --no-build-isolation --out-dir dist --quiet
+	cp $(APPLOCK) dist/constraints.txt
+
+# Install the wheel as a tool (as an analyst would, outside the repo) and run the demo with it.
+dist-check: dist
+	$(BIN)/python scripts/check_dist.py dist
+
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py --out data/samples
 
@@ -45,4 +77,4 @@ bench-analyze: $(STAMP)
 	$(BIN)/python bench/bench_analyze.py
 
 clean:
-	rm -rf $(VENV) demo-store demo-results demo-reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist demo-store demo-results demo-reports .pytest_cache .mypy_cache .ruff_cache
