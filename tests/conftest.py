@@ -18,6 +18,22 @@ from qostool.store import Store
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TZ = "Asia/Ho_Chi_Minh"
+#: CI sets this (.ci/run): there the PDF engine must be usable, and its tests never skip.
+#: Read at import, before the isolation fixture removes every QOSTOOL_* variable.
+PDF_ENGINE_REQUIRED = os.environ.get("QOSTOOL_TEST_PDF") == "required"
+
+
+def require_pdf_engine() -> None:
+    """Skip, saying what is missing, where the PDF engine cannot run (fail under CI)."""
+    from qostool.report.pdf import PdfEngineError, check_pdf_engine
+
+    try:
+        check_pdf_engine()
+    except PdfEngineError as exc:
+        reason = f"the PDF engine is not usable here: {exc.message} ({exc.hint})"
+        if PDF_ENGINE_REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

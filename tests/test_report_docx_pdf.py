@@ -27,7 +27,7 @@ from docx.shared import Cm, Mm, Pt
 from qostool.analyze.run import Analysis
 from qostool.report import ReportOptions, write_report
 from qostool.store import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, require_pdf_engine
 from tests.test_report import (  # the module-scoped stores, and the independent formatting
     EVIL,
     VERDICTS,
@@ -366,6 +366,7 @@ def test_a_user_docx_template_replaces_the_packaged_one(
 
 
 def test_pdf_with_the_engine(sample_store: Store, tmp_path: Path, cli: Any) -> None:
+    require_pdf_engine()
     outputs = []
     for run in ("a", "b"):
         result = cli(
