@@ -244,7 +244,7 @@ def test_lock_of_a_sigkilled_process_is_taken_over(tmp_path: Path, cli: Any) -> 
     holder = _hold_lock(tmp_path / "store", 60)
     holder.send_signal(signal.SIGKILL)
     _stop(holder)
-    assert (tmp_path / "store" / ".lock").read_text().startswith(f"pid {holder.pid}")
+    assert (tmp_path / "store" / ".lock.holder").read_text().startswith(f"pid {holder.pid}")
     result = cli("run", "--config", config, "--month", MONTH, "--wait", "0")
     assert result.exit_code == 0, result.output
 

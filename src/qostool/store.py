@@ -28,7 +28,6 @@ folders are deleted by the next writer, as for parts.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
 import os
@@ -231,8 +230,11 @@ class Store:
     def write_lock(self, *, wait_seconds: float = 0.0) -> Iterator[None]:
         """Hold the store's exclusive write lock, recovering from any crashed run first.
 
-        The lock is an ``flock`` on ``.lock``: the kernel drops it when its
-        holder dies, so a crashed run never leaves a stale lock behind.
+        The lock is the operating system's lock on ``.lock`` (``flock`` on Linux and
+        macOS, ``LockFileEx`` on Windows, through ``filelock``): the system drops it
+        when its holder dies, so a crashed run never leaves a stale lock behind. The
+        holder writes who it is to ``.lock.holder`` (on Windows the locked file itself
+        cannot be read by another process), which a waiting process quotes.
 
         Re-entrant on this object: a step that takes the lock (``analyze_month``,
         ``import_boundaries``) called while this object already holds it, as
@@ -241,31 +243,45 @@ class Store:
         if self._locked:
             yield
             return
+        from filelock import lock_descriptor, unlock_descriptor
+
         lock_path = self.root / ".lock"
+        holder_path = self.root / ".lock.holder"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + wait_seconds
+        locked = False
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = lock_descriptor(fd, blocking=False)
+                except OSError as exc:
+                    raise StoreError(
+                        f"{lock_path}: the store's folder does not support file locks ({exc})",
+                        hint="put the store on a local disk, or on a network share that "
+                        "supports locking",
+                    ) from None
+                if locked:
                     break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-                        raise StoreBusyError(
-                            f"{self.root}: another qostool process is writing to this store"
-                            + (f" ({holder})" if holder else ""),
-                            hint="wait for it to finish, then run again",
-                        ) from None
-                    time.sleep(0.2)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} since {_now_iso()}".encode(), 0)
+                if time.monotonic() >= deadline:
+                    holder = ""
+                    with contextlib.suppress(OSError):
+                        holder = holder_path.read_text(encoding="utf-8", errors="replace")
+                    raise StoreBusyError(
+                        f"{self.root}: another qostool process is writing to this store"
+                        + (f" ({holder.strip()})" if holder.strip() else ""),
+                        hint="wait for it to finish, then run again",
+                    ) from None
+                time.sleep(0.2)
+            holder_path.write_text(f"pid {os.getpid()} since {_now_iso()}", encoding="utf-8")
             self.recover()
             self._locked = True
             yield
         finally:
             self._locked = False
-            os.close(fd)  # closing the descriptor releases the flock
+            if locked:  # Windows may release a closed file's lock only later: release it now
+                with contextlib.suppress(OSError):
+                    unlock_descriptor(fd)
+            os.close(fd)
 
     def recover(self) -> None:
         """Delete what a killed run left behind: staging, unrecorded parts and artifacts."""
