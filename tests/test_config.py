@@ -256,3 +256,17 @@ def test_library_errors_are_config_errors(tmp_path: Path) -> None:
     config = _write(tmp_path / "q.toml", "[analyze]\nmin_devices = -1\n")
     with pytest.raises(ConfigError, match=r"min_devices = -1: expected a whole number >= 0"):
         load_settings(config, env={})
+
+
+def test_user_config_file_per_platform(tmp_path: Path) -> None:
+    from qostool.config import user_config_file
+
+    appdata = str(tmp_path / "AppData" / "Roaming")
+    xdg = str(tmp_path / "xdg")
+    tail = Path("qostool") / "qostool.toml"
+    assert user_config_file({"APPDATA": appdata}, "win32") == Path(appdata) / tail
+    assert user_config_file({"APPDATA": appdata}, "linux") == Path("~/.config").expanduser() / tail
+    assert (
+        user_config_file({"XDG_CONFIG_HOME": xdg, "APPDATA": appdata}, "win32") == Path(xdg) / tail
+    )
+    assert user_config_file({}, "win32") == Path("~/.config").expanduser() / tail

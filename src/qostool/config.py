@@ -9,7 +9,8 @@ what it is.
 
 The file is the one given by ``--config``, else ``$QOSTOOL_CONFIG``, else
 ``./qostool.toml``, else ``$XDG_CONFIG_HOME/qostool/qostool.toml`` (by default
-``~/.config/qostool/qostool.toml``); without any, the defaults apply. Relative
+``~/.config/qostool/qostool.toml``; on Windows ``%APPDATA%\\qostool\\qostool.toml``);
+without any, the defaults apply. Relative
 paths in the file are relative to the file's folder (cron starts in another
 folder); relative paths from the environment or options are relative to the
 current folder.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -566,10 +568,15 @@ def find_config_file(option: Path | None, env: Mapping[str, str]) -> tuple[Path 
     return None, ""
 
 
-def user_config_file(env: Mapping[str, str]) -> Path:
-    """``$XDG_CONFIG_HOME/qostool/qostool.toml``, or ``~/.config/qostool/qostool.toml``."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
-    return Path(base) / "qostool" / CONFIG_NAME
+def user_config_file(env: Mapping[str, str], platform: str = sys.platform) -> Path:
+    """``$XDG_CONFIG_HOME/qostool/qostool.toml``, or ``~/.config/qostool/qostool.toml``.
+
+    On Windows, ``%APPDATA%\\qostool\\qostool.toml`` where ``XDG_CONFIG_HOME`` is not set.
+    """
+    base = env.get("XDG_CONFIG_HOME")
+    if not base and platform == "win32" and env.get("APPDATA"):
+        base = env["APPDATA"]
+    return Path(base or Path("~/.config").expanduser()) / "qostool" / CONFIG_NAME
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
