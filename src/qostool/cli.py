@@ -1,21 +1,26 @@
 """The ``qostool`` command line: parse options, call the library, render the result.
 
 No computation here. Errors raised by the library as :class:`QostoolError`
-become a message on stderr and the error's exit code; anything else is a bug,
-shown with its traceback only under ``--debug``.
+become a message on stderr and the error's exit code; so do file-system
+problems (``OSError``: permission denied, disk full, ...), with exit code 1.
+Anything else is a bug, shown with its traceback only under ``--debug``.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
+import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, NoReturn, TypeVar
 
 import typer
 
 from qostool import __version__
-from qostool.errors import ExitCode, QostoolError
+from qostool.errors import ExitCode, QostoolError, as_user_error
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "
@@ -60,6 +65,30 @@ def _stderr() -> Any:
     return Console(stderr=True, highlight=False)
 
 
+def _user_error(exc: QostoolError) -> NoReturn:
+    """Print a user error (message and hint) on stderr and exit with its code."""
+    from rich.markup import escape
+
+    err = _stderr()
+    # Messages quote user text ("[analyze] min_tests"): never read as markup.
+    err.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
+    if exc.hint:
+        err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
+    raise typer.Exit(int(exc.exit_code)) from None
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    """Print an unexpected exception as the bug it is and exit 1."""
+    from rich.markup import escape
+
+    _stderr().print(
+        f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
+        "This is a bug in qostool. Run again with --debug for the traceback "
+        "and report it."
+    )
+    raise typer.Exit(int(ExitCode.ERROR)) from None
+
+
 def handle_errors(func: F) -> F:
     """Turn library errors into a message and an exit code (tracebacks only with --debug)."""
 
@@ -68,17 +97,6 @@ def handle_errors(func: F) -> F:
         debug = bool(kwargs.get("debug")) or os.environ.get("QOSTOOL_DEBUG") == "1"
         try:
             return func(*args, **kwargs)
-        except QostoolError as exc:
-            if debug:
-                raise
-            from rich.markup import escape
-
-            err = _stderr()
-            # Messages quote user text ("[analyze] min_tests"): never read as markup.
-            err.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
-            if exc.hint:
-                err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
-            raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             _stderr().print("Interrupted: nothing of the unfinished file was stored.")
             raise typer.Exit(130) from None
@@ -87,14 +105,15 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
-            from rich.markup import escape
-
-            _stderr().print(
-                f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                "This is a bug in qostool. Run again with --debug for the traceback "
-                "and report it."
-            )
-            raise typer.Exit(int(ExitCode.ERROR)) from None
+            # A QostoolError, or a file-system problem that is the user's to fix
+            # (permission denied, read-only, disk full, a file where a folder should be),
+            # also when Polars words it in a message: "... (os error 28)". An OSError
+            # with no path that is not a condition of the machine (no errno, a socket, a
+            # library call that lost the path) may be a bug, and is shown as one.
+            error = as_user_error(exc)
+            if error is None:
+                _internal_error(exc)
+            _user_error(error)
 
     return wrapper  # type: ignore[return-value]
 
@@ -135,7 +154,38 @@ def tune_allocator() -> None:
     os.environ.setdefault(*ALLOCATOR_SETTINGS)
 
 
+def utf8_output() -> None:
+    """Write stdout and stderr in UTF-8, whatever the platform's code page.
+
+    On Windows, output redirected to a file or a pipe (Task Scheduler, ``> log.txt``)
+    is encoded in the ANSI code page (cp1252), which has no Vietnamese letters: the
+    first commune name printed would fail. A name that cannot be encoded at all (a
+    file name of undecodable bytes) is shown with backslash escapes, never fails.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+#: Warnings that the libraries qostool uses raise about their own future, not about the data.
+LIBRARY_WARNINGS: Final = (DeprecationWarning, PendingDeprecationWarning)
+
+
+def quiet_library_warnings() -> None:
+    """Keep a library's deprecation warnings from the user's terminal and exit code.
+
+    They are for qostool's developers, whose test suite turns qostool's own warnings
+    into errors; a user can do nothing about them, and ``PYTHONWARNINGS=error`` must
+    not turn one into a failed monthly run. Warnings raised by qostool's own modules,
+    and every other kind of warning, are left as they are.
+    """
+    for category in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", category=category, module=r"(?!qostool(\.|$))")
+
+
 def main() -> None:
     """Console-script entry point."""
     tune_allocator()
+    utf8_output()
+    quiet_library_warnings()
     app()

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from qostool.errors import ConfigError
+from qostool.errors import from_os_error
 
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _STYLES: Final = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -60,11 +60,8 @@ class EventLog:
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
                 self._file = file.open("a", encoding="utf-8", buffering=1)
-            except OSError as exc:
-                raise ConfigError(
-                    f"log file {str(file)!r}: cannot be opened for appending ({exc.strerror})",
-                    hint="choose a writable path with --log-file or [log] file",
-                ) from None
+            except OSError as exc:  # e.g. permission denied, or a file in the way
+                raise from_os_error(exc) from exc
 
     @classmethod
     def silent(cls) -> EventLog:

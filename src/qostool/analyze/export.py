@@ -16,7 +16,7 @@ from typing import Final
 import polars as pl
 
 from qostool.analyze.run import Analysis
-from qostool.errors import StoreError, UsageError
+from qostool.errors import StoreError, UsageError, from_os_error
 from qostool.geo import versions
 from qostool.store import Store
 
@@ -94,9 +94,9 @@ def export_analysis(analysis: Analysis, store: Store, formats: list[str], out: P
     """Write the requested files; return their paths."""
     folder = out / analysis.month
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # and any missing parent, as for reports
     except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create {folder} ({exc.strerror})") from None
+        raise from_os_error(exc) from exc
     written: list[Path] = []
     for fmt in formats:
         if fmt == "csv":
@@ -112,6 +112,20 @@ def export_analysis(analysis: Analysis, store: Store, formats: list[str], out: P
 
 
 def _xlsx(analysis: Analysis, path: Path) -> Path:
+    from xlsxwriter.exceptions import FileCreateError
+
+    try:
+        _write_xlsx(analysis, path)
+    except FileCreateError as exc:
+        # xlsxwriter wraps the OSError of writing the file (e.g. open in Excel on Windows).
+        cause = exc.args[0] if exc.args else None
+        if isinstance(cause, OSError):
+            raise from_os_error(cause) from exc
+        raise
+    return path
+
+
+def _write_xlsx(analysis: Analysis, path: Path) -> None:
     from xlsxwriter import Workbook
 
     with Workbook(path) as workbook:
@@ -138,7 +152,6 @@ def _xlsx(analysis: Analysis, path: Path) -> Path:
             }
         )
         method.write_excel(workbook=workbook, worksheet="Method", autofit=True)
-    return path
 
 
 def _geo(analysis: Analysis, store: Store, path: Path) -> Path:

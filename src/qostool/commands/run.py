@@ -77,7 +77,7 @@ def run_command(
     verbose: VerboseOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    from qostool.errors import QostoolError
+    from qostool.errors import as_user_error
     from qostool.log import EventLog
     from qostool.months import parse_month
     from qostool.render import print_run_summary
@@ -100,12 +100,15 @@ def run_command(
     ) as events:
         try:
             summary = run(settings, month=chosen, force=force, events=events)
-        except QostoolError as exc:
-            fields = {"hint": exc.hint, "exit_code": int(exc.exit_code)}
+        except Exception as exc:
+            error = as_user_error(exc)  # also a full disk, permission denied, ...
+            if error is None:
+                raise  # a bug: shown as one by handle_errors
+            fields = {"hint": error.hint, "exit_code": int(error.exit_code)}
             if settings.log.format == "json":  # stderr stays one JSON object per line
-                events.error("run.failed", exc.message, **fields)
-                raise typer.Exit(int(exc.exit_code)) from None
-            events.to_file_only("error", "run.failed", exc.message, **fields)
+                events.error("run.failed", error.message, **fields)
+                raise typer.Exit(int(error.exit_code)) from None
+            events.to_file_only("error", "run.failed", error.message, **fields)
             raise
     if json_output:
         typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
