@@ -279,3 +279,17 @@ def test_library_deprecations_are_quiet_and_ours_are_not() -> None:
         "raised qostool DeprecationWarning",
         "raised somelib UserWarning",
     ]
+
+
+def test_the_command_line_installs_the_quiet_filter() -> None:
+    code = (
+        "import sys\nsys.argv = ['qostool', '--version']\nfrom qostool.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "exec(\"import warnings; warnings.warn('old', DeprecationWarning)\", {'__name__': 'lib'})\n"
+        "print('quiet')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "quiet"
