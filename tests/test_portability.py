@@ -293,3 +293,35 @@ def test_the_command_line_installs_the_quiet_filter() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "quiet"
+
+
+@pytest.mark.slow
+def test_no_text_file_is_opened_in_the_platforms_encoding(tmp_path: Path) -> None:
+    # Windows' default text encoding is its code page: every text file qostool opens
+    # names its encoding. Python says so (EncodingWarning) under -X warn_default_encoding.
+    code = (
+        "import sys, warnings\n"
+        "warnings.filterwarnings('error', category=EncodingWarning, module=r'qostool(\\.|$)')\n"
+        "sys.argv[0] = 'qostool'\nfrom qostool.cli import main\nmain()\n"
+    )
+    store, out = str(tmp_path / "store"), str(tmp_path / "out")
+    steps = [
+        ("ingest", str(SAMPLES), "--store", store),
+        ("boundaries", "import", str(SAMPLES / "province.geojson"), "--store", store),
+        ("analyze", "--month", "2025-10", "--store", store, "--export", "csv,xlsx", "--out", out),
+        ("report", "--month", "2025-10", "--store", store, "--format", "html,md,docx,xlsx"),
+        ("config", "init", str(tmp_path / "qostool.toml")),
+        ("status", "--store", store, "--json"),
+    ]
+    for step in steps:
+        result = subprocess.run(
+            [sys.executable, "-X", "warn_default_encoding", "-c", code, *step],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            cwd=tmp_path,
+            check=False,
+        )
+        assert result.returncode == 0, (step, result.stderr)  # ours are errors
+        ours = [line for line in result.stderr.splitlines() if "qostool" in line.split(":")[0]]
+        assert not [line for line in ours if "EncodingWarning" in line], step
