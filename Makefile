@@ -11,6 +11,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCKED := $(VENV)/.locked
 LOCK   := requirements/dev.txt
 APPLOCK := requirements/app.txt
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
@@ -20,14 +21,17 @@ COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.1
 
 .PHONY: demo test lint samples bench bench-analyze lock dist dist-check clean
 
-$(BIN)/python:
+# A new lock gets a new .venv, so that nothing the lock no longer names stays installed:
+# exactly the locked versions (hash-checked, nothing resolved here).
+$(LOCKED): $(LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-
-# Exactly the locked versions (hash-checked, nothing resolved here), then qostool itself
-# as an editable install built by the locked hatchling.
-$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK)
+	@touch $(LOCKED)
+
+# qostool itself, as an editable install built by the locked hatchling.
+$(STAMP): $(LOCKED) pyproject.toml
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PIP) check
 	@touch $(STAMP)
@@ -53,7 +57,6 @@ test: lint
 lock: $(STAMP)
 	$(COMPILE) --extra dev --upgrade -o $(LOCK)
 	$(COMPILE) --extra pdf -c $(LOCK) -o $(APPLOCK)
-	@rm -f $(STAMP)
 	$(MAKE) $(STAMP)
 
 # The wheel (built by the locked hatchling) and the constraints that pin its dependencies
