@@ -137,9 +137,13 @@ def _write_part_file(frame: pl.DataFrame, path: Path) -> None:
     _fsync_path(path)
 
 
+#: Windows flushes a file only through a handle open for writing.
+_FSYNC_MODE: Final = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+
+
 def _fsync_path(path: Path) -> None:
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _FSYNC_MODE)
         try:
             os.fsync(fd)
         finally:
