@@ -662,3 +662,36 @@ def test_national_file(shared_data: Path) -> None:
     assert report.province is None
     assert report.overlaps and report.gaps
     assert elapsed < 30, f"read_boundaries took {elapsed:.1f} s on the national file"
+
+
+@pytest.mark.slow
+def test_a_geojson_commune_of_two_million_vertices_imports(tmp_path: Path, cli: Any) -> None:
+    # GDAL's default refuses a GeoJSON feature this large; the same polygon as a
+    # Shapefile always read. Written as text directly: json.dump of lists is slow.
+    n = 2_000_000
+    turn = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ring = np.column_stack([105 + 0.05 * np.cos(turn), 21 + 0.05 * np.sin(turn)])
+    ring = np.vstack([ring, ring[:1]])
+    points = ",".join(f"[{x:.7f},{y:.7f}]" for x, y in ring.tolist())
+    path = tmp_path / "detailed.geojson"
+    path.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+        '{"ma_xa":"00001","ten_xa":"Xã Chi Tiết"},"geometry":{"type":"Polygon",'
+        f'"coordinates":[[{points}]]}}}}]}}',
+        encoding="utf-8",
+    )
+    result = cli("boundaries", "import", path, "--store", tmp_path / "store")
+    assert result.exit_code == 0, result.output
+    assert "1 communes imported" in result.output
+
+
+def test_a_long_library_message_is_cut_after_a_whole_word() -> None:
+    from qostool.geo.boundaries import _short
+
+    words = "GeoJSON object too complex/large. You may define the option to allow for larger"
+    text = _short(RuntimeError(" ".join([words] * 6)))
+    assert len(text) <= 304 and text.endswith(" ...")
+    kept = text.removesuffix(" ...")
+    assert " ".join([words] * 6).startswith(kept)
+    assert " ".join([words] * 6)[len(kept)] == " "  # the cut falls between two words
+    assert _short(RuntimeError("short\nsecond line")) == "short"

@@ -43,7 +43,8 @@ FORMATS: Final = (
     "or a .zip holding them), GeoPackage (.gpkg) or GeoParquet (.parquet, .geoparquet)"
 )
 
-_OGR_SUFFIXES: Final = (".geojson", ".json", ".shp", ".gpkg")
+_GEOJSON_SUFFIXES: Final = (".geojson", ".json")
+_OGR_SUFFIXES: Final = (*_GEOJSON_SUFFIXES, ".shp", ".gpkg")
 _PARQUET_SUFFIXES: Final = (".parquet", ".geoparquet")
 #: Source fields tried for each canonical column, most specific first; compared folded.
 _CANDIDATES: Final[dict[str, tuple[str, ...]]] = {
@@ -225,6 +226,11 @@ def _read(path: Path, layer: str | None) -> gpd.GeoDataFrame:
             f"unsupported boundary file type {suffix or '(no extension)'}",
             hint=f"use {FORMATS}",
         )
+    if suffix in _GEOJSON_SUFFIXES:
+        # GDAL refuses a GeoJSON feature over 200 MB parsed ("too complex/large"): a
+        # detailed commune of 2 million vertices reaches it, and the same polygon reads
+        # fine from a Shapefile. The file's own size bounds the memory: no limit here.
+        pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": "0"})
     try:
         if layer is not None or suffix == ".gpkg":  # other files hold one layer
             layer = _layer(path, source, layer)
@@ -259,15 +265,22 @@ def _unreadable(path: Path, exc: Exception) -> InputError:
             f"text is not valid UTF-8 ({_short(exc)})",
             hint="save the file as UTF-8 (GeoJSON and GeoPackage are always UTF-8)",
         )
-    hint = f"use {FORMATS}"
-    if path.suffix.lower() in (".shp", ".zip"):
+    suffix = path.suffix.lower()
+    hint = "check that the file is complete and opens in QGIS; or export it again"
+    if suffix in (".shp", ".zip"):
         hint = "a Shapefile is several files: keep its .shx, .dbf, .prj and .cpg next to the .shp"
     return InputError(path, f"cannot be read ({_short(exc)})", hint=hint)
 
 
+_SHORT: Final = 300  # characters of a library's message shown (its first line)
+
+
 def _short(exc: BaseException) -> str:
+    """The first line of a library's message, cut after a whole word when it is long."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    if len(text) <= _SHORT:
+        return text
+    return text[:_SHORT].rsplit(" ", 1)[0].rstrip(" ,;:") + " ..."
 
 
 def _layer(path: Path, source: str, layer: str | None) -> str | None:
