@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from qostool.store import Store
+from qostool.text import markdown
 from tests.conftest import REPO, TZ
 
 SRC = REPO / "src" / "qostool"
@@ -212,7 +213,8 @@ def test_paths_with_vietnamese_letters_and_spaces(tmp_path: Path, cli: Any) -> N
         result = cli(*step)
         assert result.exit_code == 0, (step, result.output)
     report = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    assert "Kết quả đo tháng 10.csv" in report  # the annex names the input file as it is
+    # The annex names the input file as it is (as Markdown text: its punctuation escaped).
+    assert markdown("Kết quả đo tháng 10.csv") in report
     assert (out / "2025-10" / "report.html").is_file()
     assert any(out.rglob("*.csv"))
 

@@ -67,24 +67,31 @@ def _stderr() -> Any:
 
 def _user_error(exc: QostoolError) -> NoReturn:
     """Print a user error (message and hint) on stderr and exit with its code."""
-    from rich.markup import escape
+    from rich.text import Text
+
+    from qostool.text import rich_text
 
     err = _stderr()
-    # Messages quote user text ("[analyze] min_tests"): never read as markup.
-    err.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
+    # Messages quote user text ("[analyze] min_tests") and file names: never read as
+    # markup, their control characters shown (qostool.text).
+    err.print(Text("Error: ", "bold red") + rich_text(exc.message), soft_wrap=True)
     if exc.hint:
-        err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
+        err.print(Text("Hint: ", "yellow") + rich_text(exc.hint), soft_wrap=True)
     raise typer.Exit(int(exc.exit_code)) from None
 
 
 def _internal_error(exc: Exception) -> NoReturn:
     """Print an unexpected exception as the bug it is and exit 1."""
-    from rich.markup import escape
+    from rich.text import Text
+
+    from qostool.text import rich_text
 
     _stderr().print(
-        f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-        "This is a bug in qostool. Run again with --debug for the traceback "
-        "and report it."
+        Text("Internal error: ", "bold red")
+        + rich_text(f"{type(exc).__name__}: {exc}")
+        + Text(
+            "\nThis is a bug in qostool. Run again with --debug for the traceback and report it."
+        )
     )
     raise typer.Exit(int(ExitCode.ERROR)) from None
 

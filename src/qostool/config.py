@@ -371,6 +371,14 @@ FIELDS: Final = (
         "count a burst of tests from one device (3 h, 100 m) once",
     ),
     Field(
+        "analyze",
+        "raw_csv",
+        BOOLEAN,
+        False,
+        "analyze --export csv: text cells exactly as stored, without the ' put before those "
+        "starting with = + - @ (formulas in a spreadsheet)",
+    ),
+    Field(
         "report",
         "languages",
         _choices(_languages, "vi, en"),
@@ -450,6 +458,7 @@ class AnalyzeSettings:
     confidence: float
     tolerance: float
     dedupe_bursts: bool
+    raw_csv: bool
 
 
 @dataclass(frozen=True)

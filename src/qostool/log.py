@@ -85,11 +85,14 @@ class EventLog:
         }
         line = self._line(record)
         if self._console is not None:
-            from rich.markup import escape
+            from rich.text import Text
 
-            label = f"[{_STYLES[level]}]{level}:[/] " if level in ("warning", "error") else ""
-            style = None if label else _STYLES[level] or None
-            self._console.print(label + escape(message), style=style, soft_wrap=True)
+            from qostool.text import rich_text
+
+            labelled = level in ("warning", "error")
+            text = Text(f"{level}: ", _STYLES[level]) if labelled else Text()
+            text.append_text(rich_text(message, "" if labelled else _STYLES[level]))
+            self._console.print(text, soft_wrap=True)
         else:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -99,7 +102,10 @@ class EventLog:
     def _line(self, record: dict[str, Any]) -> str:
         if self.format == "json":
             return json.dumps(record, ensure_ascii=False, default=str)
-        return f"{record['time']} {record['level'].upper()} {record['event']}: {record['message']}"
+        from qostool.text import visible
+
+        message = visible(record["message"])  # file names may hold escape sequences
+        return f"{record['time']} {record['level'].upper()} {record['event']}: {message}"
 
     def debug(self, event: str, message: str, **fields: Any) -> None:
         self.event("debug", event, message, **fields)

@@ -1,4 +1,11 @@
-"""Terminal rendering of command results (Rich). Results on stdout, progress on stderr."""
+"""Terminal rendering of command results (Rich). Results on stdout, progress on stderr.
+
+Every text from the data (file names, commune and province names, versions made
+from file names, reasons quoting them) reaches Rich as a ``Text`` made by
+:func:`qostool.text.rich_text`: its control characters shown as escapes, and never
+read as markup (``[link=...]``) or emoji codes. Markup strings here hold only
+qostool's own words and numbers.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from qostool.schema import REASON_HELP, Reason
+from qostool.text import rich_text
 
 if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
@@ -52,7 +61,7 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
     """Per-file table, totals, rejection reasons, and failures (on stderr)."""
     out = console or Console(highlight=False)
     folder = _common_folder([f.file for f in report.files])
-    title = f"Ingest into {report.store}" + (f" from {folder}/" if folder else "")
+    title = rich_text(f"Ingest into {report.store}" + (f" from {folder}/" if folder else ""))
     table = Table(title=title, title_justify="left")
     # Numbers and statuses stay on one line; file names and months may wrap.
     table.add_column("file", overflow="fold", min_width=14)
@@ -66,8 +75,8 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
     for f in report.files:
         style = _STATUS_STYLE.get(f.status, "")
         table.add_row(
-            f.file[len(folder) + 1 :] if folder else f.file,
-            f.format or "-",
+            rich_text(f.file[len(folder) + 1 :] if folder else f.file),
+            rich_text(f.format or "-"),
             f"[{style}]{f.status}[/]",
             _n(f.read),
             _n(f.accepted),
@@ -96,11 +105,11 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
         out.print("Rejected rows are kept with their original values: see docs/ingest.md.")
     for f in report.files:
         if f.status == "already ingested":
-            out.print(f"[dim]{f.file}: already ingested ({f.message}); nothing to do.[/]")
+            out.print(rich_text(f"{f.file}: already ingested ({f.message}); nothing to do.", "dim"))
     if report.failed:
         err = Console(stderr=True, highlight=False)
         for f in report.failed:
-            err.print(f"[bold red]Failed:[/] {f.message}", soft_wrap=True)
+            err.print(Text("Failed: ", "bold red") + rich_text(f.message), soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -156,20 +165,24 @@ def print_boundaries_import(result: ImportResult, console: Console | None = None
     report = result.report
     verb = "already imported as" if result.already_imported else "imported as"
     out.print(
-        f"[bold]{report.source}[/]: {report.communes:,} communes {verb} [cyan]{result.version}[/]"
+        rich_text(report.source, "bold")
+        + Text(f": {report.communes:,} communes {verb} ")
+        + rich_text(result.version, "cyan")
     )
     out.print(
-        f"source CRS {report.source_crs}; code field {report.code_field!r}, "
-        f"name field {report.name_field!r}"
-        + (f", population field {report.population_field!r}" if report.population_field else "")
-        + (f"; province {report.province}" if report.province else "")
+        rich_text(
+            f"source CRS {report.source_crs}; code field {report.code_field!r}, "
+            f"name field {report.name_field!r}"
+            + (f", population field {report.population_field!r}" if report.population_field else "")
+            + (f"; province {report.province}" if report.province else "")
+        )
     )
     if report.repaired:
         table = Table(title="Repaired geometries", title_justify="left")
         for name in ("code", "name", "problem"):
             table.add_column(name)
         for row in report.repaired:
-            table.add_row(*row)
+            table.add_row(*(rich_text(cell) for cell in row))
         out.print(table)
     if report.overlaps or report.gaps:
         overlap_m2 = sum(a for _, _, a in report.overlaps)
@@ -191,8 +204,8 @@ def print_boundaries_list(found: list[Artifact], console: Console | None = None)
         table.add_column(name)
     for a in found:
         table.add_row(
-            a.key, a.created_at[:19], f"{a.meta.get('communes', 0):,}",
-            str(a.meta.get("province") or "-"), str(a.meta.get("source", "")),
+            rich_text(a.key), a.created_at[:19], f"{a.meta.get('communes', 0):,}",
+            rich_text(a.meta.get("province") or "-"), rich_text(a.meta.get("source", "")),
         )  # fmt: skip
     out.print(table)
 
@@ -215,8 +228,11 @@ def print_analysis(
     meta = analysis.meta
     counts = meta["counts"]
     out.print(
-        f"[bold]{analysis.month}[/]: {counts['rows']:,} rows ({counts['tests']:,} tests) "
-        f"with boundaries {meta['boundaries']['version']}"
+        Text(analysis.month, "bold")
+        + rich_text(
+            f": {counts['rows']:,} rows ({counts['tests']:,} tests) "
+            f"with boundaries {meta['boundaries']['version']}"
+        )
     )
     out.print(
         f"  outside the province: {counts['outside_rows']:,} rows; snapped from gaps: "
@@ -235,7 +251,7 @@ def print_analysis(
         verdict = row["verdict"] or "-"
         style = _VERDICT_STYLE.get(verdict, "")
         table.add_row(
-            row["technology"], f"{row['tests']:,}", f"{row['devices']:,}",
+            rich_text(row["technology"]), f"{row['tests']:,}", f"{row['devices']:,}",
             _f(row["download_mean_mbps"]), _f(row["download_median_mbps"]),
             _f(row["download_p10_mbps"]), _f(row["download_p90_mbps"]),
             f"[{style}]{verdict}[/]" if style else verdict,
@@ -247,7 +263,7 @@ def print_analysis(
     for name in names:
         verdicts.add_column(name.replace("_", " "), justify="right")
     for tech, by in analysis.verdict_counts().items():
-        verdicts.add_row(tech, *(f"{by.get(n, 0):,}" for n in names))
+        verdicts.add_row(rich_text(tech), *(f"{by.get(n, 0):,}" for n in names))
     out.print(verdicts)
     slow = (
         analysis.commune_rows("4G")
@@ -262,7 +278,7 @@ def print_analysis(
         for row in slow.iter_rows(named=True):
             verdict = row["verdict"] or "-"
             table.add_row(
-                f"{row['commune_name']} ({row['commune_code']})", f"{row['tests']:,}",
+                rich_text(f"{row['commune_name']} ({row['commune_code']})"), f"{row['tests']:,}",
                 _f(row["download_mean_mbps"]),
                 f"{_f(row['download_mean_ci_low'])}-{_f(row['download_mean_ci_high'])}",
                 f"[{_VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
@@ -272,12 +288,14 @@ def print_analysis(
     no_tests = analysis.communes.filter(~pl.col("has_tests"))
     if no_tests.height:
         out.print(
-            f"Communes with no tests ({no_tests.height}): "
-            + ", ".join(no_tests["commune_name"].to_list())
+            rich_text(
+                f"Communes with no tests ({no_tests.height}): "
+                + ", ".join(no_tests["commune_name"].to_list())
+            )
         )
-    out.print(f"Results stored in {analysis.path}")
+    out.print(rich_text(f"Results stored in {analysis.path}"))
     for path in exports:
-        out.print(f"Exported {path}")
+        out.print(rich_text(f"Exported {path}"))
 
 
 _ACTION_STYLE = {"done": "green", "skipped": "dim", "failed": "bold red"}
@@ -285,19 +303,22 @@ _ACTION_STYLE = {"done": "green", "skipped": "dim", "failed": "bold red"}
 
 def print_run_summary(summary: RunSummary, console: Console | None = None) -> None:
     """One table: what each step of ``qostool run`` did or skipped, and why."""
-    from rich.text import Text
-
     out = console or Console(highlight=False)
-    table = Table(title=f"qostool run for {summary.month} on {summary.store}", title_justify="left")
+    title = rich_text(f"qostool run for {summary.month} on {summary.store}")
+    table = Table(title=title, title_justify="left")
     table.add_column("step", no_wrap=True)
     table.add_column("action", no_wrap=True)
     table.add_column("why", overflow="fold")
     for step in summary.steps:
-        table.add_row(step.step, Text(step.action, _ACTION_STYLE.get(step.action, "")), step.reason)
+        table.add_row(
+            step.step,
+            Text(step.action, _ACTION_STYLE.get(step.action, "")),
+            rich_text(step.reason),
+        )
     out.print(table)
     for f in summary.files:
         out.print(
-            Text(
+            rich_text(
                 f"{f['file']}: {f['status']}"
                 + (f", {f['accepted']:,} rows accepted" if f["status"] != "failed" else "")
                 + (f" ({f['message']})" if f["status"] == "failed" and f.get("message") else "")
@@ -305,7 +326,7 @@ def print_run_summary(summary: RunSummary, console: Console | None = None) -> No
         )
     for step in summary.steps:
         for path in step.details.get("files", []) if step.step == "report" else []:
-            out.print(Text(f"wrote {path}"))
+            out.print(rich_text(f"wrote {path}"))
     if summary.communes_below_target is not None:
         out.print(f"{summary.month}: {summary.communes_below_target} commune(s) below target")
     if not summary.did_something:
@@ -318,20 +339,18 @@ def _when(stamp: str | None) -> str:
 
 def print_status(status: StoreStatus, console: Console | None = None) -> None:
     """Months (rows, tests, last ingest, analysis, report, staleness), sources, last run."""
-    from rich.text import Text
-
     out = console or Console(highlight=False)
-    out.print(Text(f"Store {status.store} (time zone {status.timezone})", style="bold"))
+    out.print(rich_text(f"Store {status.store} (time zone {status.timezone})", "bold"))
     table = Table(title="Months (times in UTC)", title_justify="left")
     for name in ("month", "rows", "tests", "files", "last ingest", "analysed", "report"):
         table.add_column(name, justify="right" if name in ("rows", "tests", "files") else "left")
     for m in status.months:
         analysed = Text(_when(m.analysed_at))
         if m.analysis_stale:
-            analysed.append(f"\nstale: {m.analysis_stale}", style="yellow")
+            analysed.append("\n").append_text(rich_text(f"stale: {m.analysis_stale}", "yellow"))
         report = Text(_when(m.reported_at))
         if m.report_stale:
-            report.append(f"\nstale: {m.report_stale}", style="yellow")
+            report.append("\n").append_text(rich_text(f"stale: {m.report_stale}", "yellow"))
         table.add_row(
             m.month, _n(m.rows), _n(m.tests), _n(m.files), _when(m.last_ingest), analysed, report
         )
@@ -347,13 +366,17 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
             )
         for s in status.sources:
             sources.add_row(
-                s.format, _n(s.files), _n(s.accepted), _n(s.rejected), _when(s.last_ingest)
+                rich_text(s.format),
+                _n(s.files),
+                _n(s.accepted),
+                _n(s.rejected),
+                _when(s.last_ingest),
             )
         out.print(sources)
     if status.boundaries:
         latest = status.boundaries[0]
         out.print(
-            Text(
+            rich_text(
                 f"Boundaries: {len(status.boundaries)} version(s); latest {latest['version']} "
                 f"({latest['communes']} communes, imported {_when(latest['imported_at'])})"
             )
@@ -365,4 +388,4 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
         out.print("Last run: none ('qostool run' has not run on this store).")
     else:
         steps = ", ".join(f"{step} {action}" for step, action in run["steps"].items())
-        out.print(Text(f"Last run: {_when(run['finished_at'])} for {run['month']}: {steps}"))
+        out.print(rich_text(f"Last run: {_when(run['finished_at'])} for {run['month']}: {steps}"))

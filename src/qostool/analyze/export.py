@@ -5,6 +5,12 @@ byte-order mark, so spreadsheet programs show Vietnamese names correctly);
 ``qostool-<month>.xlsx`` with one sheet per table and readable headers;
 ``communes-<month>.gpkg`` / ``.geojson``: each commune's geometry with its
 figures, for QGIS.
+
+Names are data and never act in a spreadsheet: the XLSX writes every text as a
+string (never a formula, a link or a number), and a CSV text cell starting with
+``= + - @``, a tab or a carriage return gets a leading ``'`` unless raw CSV is
+asked for (:func:`qostool.text.csv_cell`; docs/methodology.md, *Exports*). The
+method sheet names input files without the analyst's folders.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from qostool.analyze.run import Analysis
 from qostool.errors import StoreError, UsageError, from_os_error
 from qostool.geo import versions
 from qostool.store import Store
+from qostool.text import CSV_FORMULA_START, XLSX_OPTIONS, file_label
 
 FORMATS: Final = ("csv", "xlsx", "gpkg", "geojson")
 
@@ -90,8 +97,14 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def export_analysis(analysis: Analysis, store: Store, formats: list[str], out: Path) -> list[Path]:
-    """Write the requested files; return their paths."""
+def export_analysis(
+    analysis: Analysis, store: Store, formats: list[str], out: Path, *, raw_csv: bool = False
+) -> list[Path]:
+    """Write the requested files; return their paths.
+
+    ``raw_csv`` writes CSV text cells exactly as stored, without the ``'`` before
+    those a spreadsheet would run as formulas (see :func:`csv_safe`).
+    """
     folder = out / analysis.month
     try:
         folder.mkdir(parents=True, exist_ok=True)  # and any missing parent, as for reports
@@ -102,13 +115,46 @@ def export_analysis(analysis: Analysis, store: Store, formats: list[str], out: P
         if fmt == "csv":
             for name, frame in (("stats", analysis.stats), ("communes", analysis.communes)):
                 path = folder / f"{name}.csv"
-                frame.write_csv(path, include_bom=True)
+                (frame if raw_csv else csv_safe(frame)).write_csv(path, include_bom=True)
                 written.append(path)
         elif fmt == "xlsx":
             written.append(_xlsx(analysis, folder / f"qostool-{analysis.month}.xlsx"))
         else:
             written.append(_geo(analysis, store, folder / f"communes-{analysis.month}.{fmt}"))
     return written
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each text cell a spreadsheet would run as a formula prefixed with ``'``.
+
+    The rule is :func:`qostool.text.csv_cell`, applied to text columns only:
+    numbers (``-5.2``) are numbers and stay as they are.
+    """
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not texts:
+        return frame
+
+    def guarded(name: str) -> pl.Expr:
+        column = pl.col(name)
+        formula = pl.any_horizontal([column.str.starts_with(c) for c in CSV_FORMULA_START])
+        return pl.when(formula).then(pl.lit("'") + column).otherwise(column).alias(name)
+
+    return frame.with_columns(guarded(name) for name in texts)
+
+
+def method_items(meta: dict[str, object]) -> dict[str, object]:
+    """The analysis' record for the method sheet: input files by name, not by path."""
+    items = dict(meta)
+    inputs = items.get("inputs")
+    if isinstance(inputs, list):
+        items["inputs"] = [
+            {**i, "file": file_label(str(i["file"]))} if isinstance(i, dict) and "file" in i else i
+            for i in inputs
+        ]
+    boundaries = items.get("boundaries")
+    if isinstance(boundaries, dict) and "source" in boundaries:
+        items["boundaries"] = {**boundaries, "source": file_label(str(boundaries["source"]))}
+    return items
 
 
 def _xlsx(analysis: Analysis, path: Path) -> Path:
@@ -128,7 +174,8 @@ def _xlsx(analysis: Analysis, path: Path) -> Path:
 def _write_xlsx(analysis: Analysis, path: Path) -> None:
     from xlsxwriter import Workbook
 
-    with Workbook(path) as workbook:
+    # Every text a string: never a formula (=...), a link (http://...) or a number.
+    with Workbook(path, dict(XLSX_OPTIONS)) as workbook:
         for sheet, level in _SHEETS.items():
             frame = (
                 analysis.communes
@@ -142,12 +189,13 @@ def _write_xlsx(analysis: Analysis, path: Path) -> None:
                 float_precision=2,
                 freeze_panes=(1, 0),
             )
+        items = method_items(analysis.meta)
         method = pl.DataFrame(
             {
-                "item": list(analysis.meta),
+                "item": list(items),
                 "value": [
                     v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                    for v in analysis.meta.values()
+                    for v in items.values()
                 ],
             }
         )

@@ -116,6 +116,14 @@ def analyze(
         typer.Option(help="Also write csv, xlsx, gpkg and/or geojson (comma-separated)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for --export files.")] = Path("results"),
+    raw_csv: Annotated[
+        bool | None,
+        typer.Option(
+            help=r"CSV text cells exactly as stored; by default a text starting with = + - @ "
+            r"gets a ' so that spreadsheets show it, never run it (config: \[analyze] raw_csv).",
+            show_default=False,
+        ),
+    ] = None,
     fail_below: Annotated[
         bool, typer.Option(help="Exit with code 4 when any commune is below target.")
     ] = False,
@@ -145,6 +153,7 @@ def analyze(
             "analyze.confidence": ("--confidence", confidence),
             "analyze.tolerance": ("--tolerance", tolerance),
             "analyze.dedupe_bursts": ("--dedupe-bursts", dedupe_bursts),
+            "analyze.raw_csv": ("--raw-csv", raw_csv),
         },
     )
     formats = parse_formats(export) if export else []
@@ -163,7 +172,11 @@ def analyze(
     opened = Store.open(settings.store.path, timezone=settings.store.timezone)
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = analyze_month(opened, options, progress=progress)
-        written = export_analysis(analysis, opened, formats, out) if formats else []
+        written = (
+            export_analysis(analysis, opened, formats, out, raw_csv=settings.analyze.raw_csv)
+            if formats
+            else []
+        )
     if json_output:
         # Compact: the encoder's fast path, for thousands of communes.
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))

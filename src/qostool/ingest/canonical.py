@@ -12,7 +12,7 @@ rejected rows only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -123,6 +123,63 @@ def is_sensitive(column: str, bound: BoundSpec) -> bool:
         return False
     key = nz.fold(column)
     return any(word in key for word in SENSITIVE_HEADER_WORDS)
+
+
+def ragged_suspects(header: Sequence[str], count: int, bound: BoundSpec) -> list[int]:
+    """Positions of a ragged row's values that may hold an identifier.
+
+    In a row with more or fewer fields than the header, a value's position no
+    longer says which column it belongs to. An unquoted delimiter in a value
+    makes a long row and pushes every later value right, so an identifier can
+    be at its column's position or any later one, the extra fields included; a
+    line cut short or split makes a short row whose values can only have moved
+    left, so an identifier can be at its column's position or any earlier one.
+
+    Parameters
+    ----------
+    header
+        The file's column names.
+    count
+        How many fields the row has.
+    bound
+        The file's format bound to its header (which columns are identifiers).
+
+    Returns
+    -------
+    list[int]
+        Positions in the row (0-based) whose values are pseudonymised in the rejects.
+    """
+    sensitive = [i for i, column in enumerate(header) if is_sensitive(column, bound)]
+    if not sensitive:
+        return []
+    if count > len(header):
+        return list(range(min(sensitive), count))
+    return list(range(min(max(sensitive) + 1, count)))
+
+
+def ragged_original(
+    header: Sequence[str],
+    values: Sequence[str],
+    bound: BoundSpec,
+    pseudonymise: Callable[[pl.Series], pl.Series],
+) -> dict[str, str | list[str] | None]:
+    """A ragged row's values by column, for its reject: every possible identifier pseudonymised.
+
+    Values beyond the header are kept, in order, under ``_extra_fields``. The
+    values :func:`ragged_suspects` names are replaced by their pseudonyms (the
+    same as in the tests), so no raw identifier is stored, wherever the row's
+    broken delimiters have put it.
+    """
+    shown: list[str | None] = list(values)
+    suspects = ragged_suspects(header, len(values), bound)
+    if suspects:
+        hashed = pseudonymise(pl.Series([values[i] for i in suspects], dtype=pl.String))
+        for position, pseudonym in zip(suspects, hashed.to_list(), strict=True):
+            shown[position] = pseudonym
+    original: dict[str, str | list[str] | None] = dict(zip(header, shown, strict=False))
+    if len(values) > len(header):
+        original["_extra_fields"] = [v or "" for v in shown[len(header) :]]
+    return original
 
 
 def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.DataFrame:

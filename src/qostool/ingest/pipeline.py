@@ -510,19 +510,16 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
     """Rows with too few or too many fields, split by the delimiter as far as they go."""
     import csv
 
+    from qostool.ingest.canonical import ragged_original
+
     dialect, bound = job.dialect, job.bound
     assert dialect is not None
     header = dialect.header
     records = []
     for number, text, expected, actual in ragged.rows:
         values = next(csv.reader([text], delimiter=dialect.delimiter), [])
-        original: dict[str, str | list[str]] = dict(zip(header, values, strict=False))
-        if len(values) > len(header):
-            original["_extra_fields"] = values[len(header) :]
-        for column in header:
-            if column in original and is_sensitive(column, bound):
-                value = job.ctx.pseudonymiser(pl.Series([original[column]]))[0]
-                original[column] = value
+        # Shifted values: an identifier may be in any column, or in the extra fields.
+        original = ragged_original(header, values, bound, job.ctx.pseudonymiser)
         reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW
         records.append(
             {

@@ -6,6 +6,10 @@ and saved as SVG (HTML, Markdown) or PNG (DOCX). The SVG is deterministic: a
 fixed ``svg.hashsalt`` for the element ids, and no date in the metadata. Text
 stays text (``svg.fonttype = none``), so names keep their diacritics and can be
 searched and copied. The PNG has no metadata but the size and pixels.
+
+Names are data: drawn as they are (control characters shown as escapes, by
+:func:`qostool.text.visible`) and never parsed as TeX (``text.parse_math`` off,
+``text.usetex`` off), so ``Xã $x^2$`` is drawn with its dollars.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from qostool.report.context import VERDICTS, Trend
 from qostool.report.i18n import Formatter
+from qostool.text import visible
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,7 +35,13 @@ VERDICT_COLOURS: Final = {
     "insufficient_data": "#d9d9d9",
 }
 NO_VERDICT_COLOUR: Final = "#ffffff"
-_RC: Final[dict[str, Any]] = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8}
+_RC: Final[dict[str, Any]] = {
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "text.usetex": False,
+    "text.parse_math": False,  # a name with $...$ is text, not TeX
+}
 #: Resolution of the PNG charts (a 17 cm wide figure stays sharp when printed).
 PNG_DPI: Final = 200
 
@@ -150,12 +161,13 @@ def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
         bounds = shapely.bounds(data.geometries)
         # How wide a label may be: the commune's width, or less for a long thin one.
         across = np.minimum(bounds[:, 2] - bounds[:, 0], np.sqrt(shapely.area(data.geometries)))
-        sizes = _label_sizes(data.names, across * aspect**0.5, inches / (xmax - xmin))
+        names = [visible(name) for name in data.names]
+        sizes = _label_sizes(names, across * aspect**0.5, inches / (xmax - xmin))
         # A light box, not a stroked halo: path effects would turn the text into outlines.
         box: dict[str, Any] = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7}
         box["edgecolor"] = "none"
         points = shapely.point_on_surface(data.geometries)
-        for name, point, size in zip(data.names, points, sizes, strict=True):
+        for name, point, size in zip(names, points, sizes, strict=True):
             axes.text(
                 point.x,
                 point.y,
@@ -164,6 +176,7 @@ def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
                 va="center",
                 fontsize=size,
                 bbox=box,
+                parse_math=False,
             )
         axes.set_xlim(xmin, xmax)
         axes.set_ylim(ymin, ymax)

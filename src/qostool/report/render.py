@@ -5,19 +5,24 @@ Templates are packaged in ``report/templates/``; a user folder given with
 others are still the packaged ones). Autoescaping is on for ``.html``
 templates, undefined names are errors (``StrictUndefined``), and the filters
 are the formatting functions of ``report/i18n.py`` in the report's language.
+
+Every text a template prints goes through :func:`qostool.text.visible` (the
+environment's ``finalize``), so no format (HTML, Markdown, DOCX, user
+templates included) carries a raw control character from the data; the ``md``
+filter makes a text from the data inert in Markdown (:func:`qostool.text.markdown`).
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from qostool.report.i18n import Formatter
+from qostool.text import markdown, visible
 
 if TYPE_CHECKING:
     import jinja2
@@ -27,7 +32,6 @@ if TYPE_CHECKING:
 
 #: The template rendered for each text format.
 TEMPLATES: Final = {"html": "report.html", "md": "report.md"}
-_MD_SPECIAL: Final = re.compile(r"([\\`*_\[\]<>|#&!~])")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,16 @@ class Charts:
 
 def md_escape(value: object) -> str:
     """Text from the data made safe inside Markdown (tables included): no markup, no pipes."""
-    text = " ".join(str(value).split())
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return markdown(value)
+
+
+def _finalize(value: object) -> object:
+    """What a template prints: a text with its control characters shown (markup as it is)."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
 
 
 def _autoescape(name: str | None) -> bool:
@@ -80,6 +92,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_finalize,
     )
     fmt = Formatter(lang)
     env.filters.update(

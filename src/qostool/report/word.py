@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from qostool.errors import UsageError
 from qostool.report.i18n import Formatter
+from qostool.text import visible
 
 if TYPE_CHECKING:
     import jinja2
@@ -135,7 +136,8 @@ def render_docx(
     props.revision = 1
     props.author = "qostool"
     props.last_modified_by = "qostool"
-    props.title = f"{fmt.labels['title']}: {context.province_name}, {fmt.month(context.month)}"
+    province = visible(context.province_name)  # XML holds no control characters
+    props.title = f"{fmt.labels['title']}: {province}, {fmt.month(context.month)}"
     props.language = fmt.lang
     buffer = io.BytesIO()
     document.save(buffer)
