@@ -151,6 +151,20 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class PartRecord:
+    """One recorded part, with the ingested file of its batch (None if unrecorded)."""
+
+    path: str
+    batch_id: str
+    kind: str
+    month: str | None
+    rows: int
+    source: str | None
+    sha256: str | None
+    ingested_at: str | None
+
+
+@dataclass(frozen=True)
 class FileRecord:
     """One ingested file, as the catalog remembers it."""
 
@@ -273,7 +287,7 @@ class Store:
                     or not db.execute("SELECT EXISTS (SELECT 1 FROM artifacts)").fetchone()[0]
                 )
             if empty:
-                held = data_files(self.root, skip=self._intents())
+                held = data_files(self.root, skip=self.noted_paths())
                 if held:
                     raise lost_catalog_error(
                         self.root, "the catalog records no part and no artifact", held
@@ -325,7 +339,7 @@ class Store:
     # -- locking and recovery ----------------------------------------------
 
     @contextlib.contextmanager
-    def write_lock(self, *, wait_seconds: float = 0.0) -> Iterator[None]:
+    def write_lock(self, *, wait_seconds: float = 0.0, clean_up: bool = True) -> Iterator[None]:
         """Hold the store's exclusive write lock, recovering from any crashed run first.
 
         The lock is the operating system's lock on ``.lock`` (``flock`` on Linux and
@@ -337,6 +351,9 @@ class Store:
         Re-entrant on this object: a step that takes the lock (``analyze_month``,
         ``import_boundaries``) called while this object already holds it, as
         ``qostool run`` does, runs under the held lock (no second wait, no recovery).
+
+        ``clean_up=False`` takes the lock without :meth:`recover` (which refuses a
+        store whose catalog is lost): for ``qostool store repair`` only.
         """
         if self._locked:
             yield
@@ -376,7 +393,8 @@ class Store:
                 os.write(note, f"pid {os.getpid()} since {_now_iso()}".encode())
             finally:
                 os.close(note)
-            self.recover()
+            if clean_up:
+                self.recover()
             self._locked = True
             yield
         finally:
@@ -402,7 +420,7 @@ class Store:
         anything is touched) and tried for writing, so a store that cannot be written
         fails here, naming the catalog, rather than halfway through a commit.
         """
-        noted = self._intents()
+        noted = self.noted_paths()
         self._prepare_catalog()
         self._check_writable()
         if noted:
@@ -421,7 +439,7 @@ class Store:
         else:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _intents(self) -> set[str]:
+    def noted_paths(self) -> set[str]:
         """Store paths that commits in progress (or killed) noted they were moving into place."""
         staging = self.root / STAGING
         if staging.is_symlink() or not staging.is_dir():
@@ -563,6 +581,65 @@ class Store:
         if lost:
             raise lost_data_error(lost)
         return found
+
+    # -- records as they are (for ``qostool store check`` and ``store repair``) --
+
+    def part_records(self) -> list[PartRecord]:
+        """Every recorded part with its ingested file, not checked against the disk."""
+        with self._catalog() as db:
+            rows = db.execute(
+                "SELECT parts.path, parts.batch_id, parts.kind, parts.month, parts.rows, "
+                "files.name, files.sha256, files.ingested_at FROM parts "
+                "LEFT JOIN files ON files.batch_id = parts.batch_id ORDER BY parts.path"
+            ).fetchall()
+        return [PartRecord(*row) for row in rows]
+
+    def artifact_records(self) -> dict[str, str]:
+        """Every recorded artifact folder (store path -> kind), not checked against the disk."""
+        with self._catalog() as db:
+            return dict(db.execute("SELECT path, kind FROM artifacts ORDER BY path").fetchall())
+
+    def catalog_integrity(self) -> list[str]:
+        """SQLite's quick integrity check of the catalog: ``["ok"]``, or what is wrong."""
+        with self._catalog() as db:
+            return [str(row[0]) for row in db.execute("PRAGMA quick_check")]
+
+    def forget(self, *, batches: Collection[str] = (), artifacts: Collection[str] = ()) -> None:
+        """Drop the records of whole batches (file and parts) and of artifacts, at once.
+
+        Call under the lock. The files stay where they are, now unrecorded.
+        """
+        with self._catalog() as db:
+            for batch in batches:
+                db.execute("DELETE FROM parts WHERE batch_id = ?", (batch,))
+                db.execute("DELETE FROM files WHERE batch_id = ?", (batch,))
+            db.executemany("DELETE FROM artifacts WHERE path = ?", [(p,) for p in artifacts])
+
+    def new_catalog(self, artifacts: Sequence[Artifact] = ()) -> None:
+        """Make a catalog where there is none, recording ``artifacts`` (call under the lock).
+
+        For ``store repair`` only, after it moved a lost catalog away; it refuses to
+        write over any file.
+        """
+        path = self.root / CATALOG
+        if path.exists() or path.is_symlink():
+            raise StoreError(f"{path}: a catalog is already there", hint=REPAIR_HINT)
+        with self._catalog() as db:
+            db.executescript(_CATALOG_DDL)
+        with self._catalog() as db:
+            db.executemany(
+                "INSERT INTO artifacts VALUES (?,?,?,?,?)",
+                [
+                    (
+                        a.path.relative_to(self.root).as_posix(),
+                        a.kind,
+                        a.key,
+                        a.created_at,
+                        json.dumps(a.meta, sort_keys=True),
+                    )
+                    for a in artifacts
+                ],
+            )
 
     # -- steps and runs (what ``qostool run`` did) ---------------------------
 
@@ -955,7 +1032,7 @@ def _is_data_path(path: str) -> bool:
     return shape.get(parts[0]) == len(parts)
 
 
-def _artifact_folders(root: Path) -> list[Path]:
+def artifact_folders(root: Path) -> list[Path]:
     """Folders that hold one artifact each: ``<kind>/<key>/<id>/``."""
     if not root.is_dir():
         return []
