@@ -9,6 +9,7 @@ all), and after each the store's files are all there, byte for byte.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -153,6 +154,25 @@ def test_a_lost_catalog_beside_data_is_an_error_and_nothing_is_deleted(
     )
     assert snapshot(store_dir) == before  # not one file deleted, changed or added
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cron_run_on_a_lost_catalog_fails_with_the_hint_and_deletes_nothing(
+    store_dir: Path, cli: Any, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(NOVEMBER, inbox)
+    (store_dir / "catalog.sqlite").unlink()
+    before = snapshot(store_dir)
+    result = cli(
+        "run", "--store", store_dir, "--inbox", inbox, "--month", "2025-10", "--log-format", "json"
+    )
+    assert result.exit_code == ExitCode.ERROR, result.output
+    failed = json.loads(result.stderr.splitlines()[-1])
+    assert failed["event"] == "run.failed"
+    assert failed["message"].startswith(f"{store_dir / 'catalog.sqlite'}: the catalog is missing")
+    assert "restore catalog.sqlite from a backup" in failed["hint"]
+    assert snapshot(store_dir) == before
 
 
 def test_a_lost_catalog_then_a_lock_deletes_nothing(store_dir: Path) -> None:

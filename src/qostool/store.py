@@ -904,7 +904,7 @@ def catalog_problem(root: Path) -> str | None:
 
 
 def data_files(root: Path, *, skip: Collection[str] = ()) -> list[str]:
-    """Files in the store's data folders, as store paths (``tests/...``), sorted.
+    """Files in the store's data folders, as store paths (``tests/...``): tests first.
 
     ``skip``: store paths (files, or folders with everything in them) left out.
     """
@@ -913,13 +913,9 @@ def data_files(root: Path, *, skip: Collection[str] = ()) -> list[str]:
         base = root / folder
         if not base.is_dir():
             continue
-        for path in base.rglob("*"):
-            relative = path.relative_to(root).as_posix()
-            if path.is_file() and not any(
-                relative == s or relative.startswith(s + "/") for s in skip
-            ):
-                found.append(relative)
-    return sorted(found)
+        files = [p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file()]
+        found += sorted(f for f in files if not any(f == s or f.startswith(s + "/") for s in skip))
+    return found
 
 
 def part_damage(path: Path) -> str | None:
