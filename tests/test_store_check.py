@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from qostool.errors import ExitCode
 from qostool.store import Store
-from tests.conftest import TZ, rejects, stored
+from tests.conftest import REPO, TZ, rejects, stored
 from tests.test_store_defence import (
     CATALOG_DAMAGE,
     OCTOBER,
@@ -286,3 +286,16 @@ def test_repair_help_says_nothing_is_deleted(cli: Any) -> None:
     assert "Nothing is ever deleted" in words and "--apply" in words
     words = " ".join(cli("store", "check", "--help").output.split())
     assert "Exit codes: 0 the catalog and the files agree" in words
+
+
+def test_the_docs_say_what_to_do_when_the_store_is_damaged() -> None:
+    cron = (REPO / "docs" / "cron.md").read_text(encoding="utf-8")
+    assert "## When the store is damaged" in cron
+    for words in ("the catalog is missing", "this stored part is missing", "is a symbolic link"):
+        assert words in cron, words
+    for command in ("qostool store check", "qostool store repair --apply", "quarantine/"):
+        assert command in cron, command
+    architecture = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert "## The store defends itself" in architecture and "storecheck.py" in architecture
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "qostool store check" in readme and "docs/cron.md#when-the-store-is-damaged" in readme

@@ -417,6 +417,10 @@ def test_a_read_only_catalog_still_reads(store_dir: Path, cli: Any, tmp_path: Pa
     assert report.exit_code == 0, report.output
     listed = cli("boundaries", "list", "--store", store_dir)
     assert listed.exit_code == 0, listed.output
+    checked = cli("store", "check", "--store", store_dir)
+    assert checked.exit_code == 0, checked.output
+    planned = cli("store", "repair", "--store", store_dir)
+    assert planned.exit_code == 0, planned.output
     assert snapshot(store_dir) == before
 
 
