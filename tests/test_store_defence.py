@@ -227,6 +227,7 @@ def _unrecorded_parts(root: Path) -> set[str]:
     return {p for p in on_disk if p.split("/")[0] in ("tests", "rejects")} - listed
 
 
+@pytest.mark.slow
 def test_a_killed_commits_leftovers_are_deleted_and_nothing_else(
     store_dir: Path, cli: Any, write: Callable[..., Path]
 ) -> None:
