@@ -1028,13 +1028,6 @@ def _is_data_path(path: str) -> bool:
     return shape.get(parts[0]) == len(parts)
 
 
-def artifact_folders(root: Path) -> list[Path]:
-    """Folders that hold one artifact each: ``<kind>/<key>/<id>/``."""
-    if not root.is_dir():
-        return []
-    return [leaf for key in root.iterdir() if key.is_dir() for leaf in key.iterdir()]
-
-
 def _record_from_row(row: sqlite3.Row) -> FileRecord:
     data = dict(row)
     data["reasons"] = json.loads(data["reasons"])
