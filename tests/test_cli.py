@@ -41,8 +41,17 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
 
     from qostool.cli import app
 
-    group = get_command(app)
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
+    def walk(group: Any, prefix: str) -> list[tuple[str, Any]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((f"{prefix}{name}", command))
+            if hasattr(command, "commands"):  # boundaries, config, store: their commands too
+                found += walk(command, f"{prefix}{name} ")
+        return found
+
+    commands = walk(get_command(app), "")
+    assert {"store check", "store repair", "boundaries import"} <= {n for n, _ in commands}
+    for name, command in commands:
         assert command.help, name
         for param in command.params:
             if param.param_type_name == "option" and not param.hidden:
@@ -52,7 +61,8 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
 def test_bracketed_config_names_survive_in_help(cli: Any) -> None:
     # Help is Rich markup: an unescaped "[store]" would be read as a tag and vanish.
     commands = [["ingest"], ["boundaries", "import"], ["boundaries", "list"], ["analyze"],
-                ["report"], ["run"], ["status"], ["config", "show"], ["config", "init"]]  # fmt: skip
+                ["report"], ["run"], ["status"], ["config", "show"], ["config", "init"],
+                ["store", "check"], ["store", "repair"]]  # fmt: skip
     for command in commands:
         words = " ".join(cli(*command, "--help").stdout.split())
         assert "( " not in words and "()" not in words, command

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from qostool.run import RunSummary
     from qostool.status import StoreStatus
     from qostool.store import Artifact
+    from qostool.storecheck import CheckReport, RepairPlan
 
 _STATUS_STYLE = {
     "ingested": "green",
@@ -389,3 +390,77 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
     else:
         steps = ", ".join(f"{step} {action}" for step, action in run["steps"].items())
         out.print(rich_text(f"Last run: {_when(run['finished_at'])} for {run['month']}: {steps}"))
+
+
+def print_store_check(report: CheckReport, console: Console | None = None) -> None:
+    """The catalog's own problem, or every part and folder that does not agree with it."""
+    out = console or Console(highlight=False)
+    if report.catalog is not None:
+        out.print(rich_text(f"Store {report.store}: {report.catalog}.", style="bold red"))
+        out.print(
+            f"The store holds {_n(report.data_files)} data file(s) that no catalog accounts "
+            "for. Restore catalog.sqlite from a backup if you have one; 'qostool store "
+            "repair' shows what it can do without."
+        )
+        return
+    checked = (
+        f"{_n(report.parts)} part(s) and {_n(report.artifacts)} boundaries and results "
+        f"folder(s) recorded, {_n(report.data_files)} data file(s) on disk"
+    )
+    if report.healthy:
+        out.print(rich_text(f"Store {report.store}: the catalog and the files agree ({checked})."))
+        return
+    table = Table(title=rich_text(f"Store {report.store}: {checked}"), title_justify="left")
+    for name in ("problem", "path", "what", "from file"):
+        table.add_column(name, overflow="fold")
+    for f in report.findings:
+        style = "bold red" if f.problem != "extra" else "yellow"
+        table.add_row(
+            rich_text(f.problem, style=style),
+            rich_text(f.path),
+            rich_text(f.detail),
+            rich_text(f.source or ""),
+        )
+    out.print(table)
+    out.print(
+        f"{len(report.findings)} problem(s): 'qostool store repair' shows what it would do "
+        "about them (it deletes nothing)."
+    )
+
+
+def print_repair_plan(plan: RepairPlan, console: Console | None = None) -> None:
+    """What a repair would do (dry run) or did, the files to ingest again, and advice."""
+    out = console or Console(highlight=False)
+    if plan.nothing_to_do:
+        out.print(
+            rich_text(f"Store {plan.store}: the catalog and the files agree; nothing to repair.")
+        )
+        return
+    title = f"Repaired {plan.store}" if plan.applied else f"Repair of {plan.store} (plan)"
+    table = Table(title=rich_text(title), title_justify="left")
+    for name in ("action", "path", "why"):
+        table.add_column(name, overflow="fold")
+    for a in plan.actions:
+        table.add_row(a.action, rich_text(a.path), rich_text(a.why))
+    out.print(table)
+    where = f"{plan.store}/{plan.quarantine}/"
+    out.print(
+        rich_text(
+            f"Set aside in {where} (nothing is deleted)."
+            if plan.applied
+            else f"Would set aside in {where} (nothing is deleted)."
+        )
+    )
+    if plan.reingest:
+        files = Table(title="Ingested files to ingest again", title_justify="left")
+        for name in ("file", "sha256", "ingested"):
+            files.add_column(name, overflow="fold")
+        for r in plan.reingest:
+            files.add_row(rich_text(r.name), (r.sha256 or "-")[:16], _when(r.ingested_at))
+        out.print(files)
+    for line in plan.advice:
+        out.print(rich_text(f"- {line[:1].upper()}{line[1:]}."))
+    if not plan.applied:
+        out.print(
+            rich_text("Nothing was changed: run again with --apply to do this.", style="bold")
+        )

@@ -10,24 +10,40 @@ Layout of a store folder::
     boundaries/<version>/           imported commune boundaries (GeoParquet) and their report
     results/YYYY-MM/<run>/          one analysis of a month: Parquet tables and analysis.json
     staging/<batch>/                a batch being written (never read)
+    staging/<batch>.intent.json     the paths a commit in progress is moving into place
+    quarantine/<time>/              what 'qostool store repair' set aside (never read)
 
-Commit protocol: a batch writes every part under ``staging/<batch>/``, renames
+Commit protocol: a batch writes every part under ``staging/<batch>/``, notes in
+``staging/<batch>.intent.json`` the paths it is about to move into place, renames
 the parts into place, then records the file and its parts in one SQLite
 transaction. That transaction is the commit point: readers list parts from the
 catalog only, so a part renamed into place but not yet recorded is invisible,
-and the next writer deletes it (with any staging folder) when it takes the lock.
-A run killed at any moment therefore leaves either the whole batch or nothing.
+and the next writer deletes it (with the staging folder) when it takes the lock,
+because the note names it. A run killed at any moment therefore leaves either
+the whole batch or nothing.
 
 Boundaries and analysis results are *artifacts*: a folder written under
 ``staging/``, renamed into place, then recorded in the ``artifacts`` table (the
-commit point). Recording a new result for a month replaces the old record in
-the same transaction; the old folder is deleted afterwards, and unrecorded
-folders are deleted by the next writer, as for parts.
+commit point), with the same note first. Recording a new result for a month
+replaces the old record in the same transaction; the old folder (named in the
+note too) is deleted afterwards.
+
+The catalog is the commit record, so the store defends it: a missing, empty,
+foreign or unreadable catalog beside stored data, or one that records nothing
+while data is on disk, is an error that changes nothing (never a new empty
+catalog, which would make every part look like a leftover). The next writer
+deletes only what a note proves to be a killed commit's leftover; anything else
+on disk that the catalog does not record is left where it is, for
+``qostool store check`` to report and ``qostool store repair`` to set aside in
+``quarantine/`` (see :mod:`qostool.storecheck`). Readers check that the parts
+they are about to read are there and whole, so a part deleted or damaged by hand
+is named, with the way to repair it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -36,21 +52,44 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 import polars as pl
 
 from qostool import __version__
-from qostool.errors import StoreBusyError, StoreError, UsageError
+from qostool.errors import QostoolError, StoreBusyError, StoreError, UsageError, from_os_error
 from qostool.schema import REJECT_SCHEMA, SCHEMA
 
 LAYOUT_VERSION: Final = 1
 DEFAULT_STORE: Final = "qostool-data"
 _SECRET_BYTES: Final = 32
+CATALOG: Final = "catalog.sqlite"
+QUARANTINE: Final = "quarantine"
+STAGING: Final = "staging"
+#: Folders holding the store's data: every file in them must be accounted for by the catalog.
+DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results")
+#: Tables without which a file is not a catalog (the others are added when missing).
+_RECORD_TABLES: Final = ("files", "parts")
+_ALL_TABLES: Final = ("files", "parts", "artifacts", "steps", "runs")
+_SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_PARQUET_MAGIC: Final = b"PAR1"
+_INTENT_SUFFIX: Final = ".intent.json"
+#: Never follow a link planted in place of a file the store writes (POSIX; Windows has none).
+_NOFOLLOW: Final[int] = getattr(os, "O_NOFOLLOW", 0)
+_LINK_ERRNOS: Final = {errno.ELOOP, errno.EMLINK}  # Linux and macOS; FreeBSD
+REPAIR_HINT: Final = (
+    "run 'qostool store check' to see what is missing or damaged, then 'qostool store "
+    "repair' (it shows what it would do; '--apply' does it, and says which files to ingest again)"
+)
+LOST_CATALOG_HINT: Final = (
+    "restore catalog.sqlite from a backup (nothing else of the store was changed), then run "
+    "'qostool store check'; without a backup, 'qostool store repair' sets the data aside in "
+    "quarantine/ and starts a new catalog (then ingest the exports again)"
+)
 
 _CATALOG_DDL: Final = """
 CREATE TABLE IF NOT EXISTS files (
@@ -109,6 +148,20 @@ class Artifact:
     path: Path
     created_at: str
     meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One recorded part, with the ingested file of its batch (None if unrecorded)."""
+
+    path: str
+    batch_id: str
+    kind: str
+    month: str | None
+    rows: int
+    source: str | None
+    sha256: str | None
+    ingested_at: str | None
 
 
 @dataclass(frozen=True)
@@ -175,35 +228,20 @@ class Store:
         """Open (or, with ``create``, make) the store at ``root``.
 
         The store remembers the time zone it was made with: reporting months
-        depend on it, so opening it with another one is refused.
+        depend on it, so opening it with another one is refused. The catalog is
+        checked against the data on disk (see :meth:`_prepare_catalog`): a store
+        whose catalog is lost is refused, and nothing of it is changed.
         """
         root = Path(root)
         meta_path = root / "store.json"
         if not meta_path.exists():
-            if not create:
-                raise StoreError(
-                    f"{root}: no qostool store here",
-                    hint="run 'qostool ingest' first, or pass the right --store",
-                )
-            if root.exists() and not root.is_dir():
-                raise StoreError(
-                    f"{root}: exists and is not a folder", hint="choose another --store"
-                )
+            _refuse_without_description(root, timezone, create=create)
             root.mkdir(parents=True, exist_ok=True)
             meta = {"layout": LAYOUT_VERSION, "timezone": timezone, "created_by": __version__}
             tmp = root / f".store.json.{uuid.uuid4().hex}"
             tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             os.replace(tmp, meta_path)
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"{meta_path}: cannot read the store's description ({exc})") from exc
-        if meta.get("layout") != LAYOUT_VERSION:
-            raise StoreError(
-                f"{root}: store layout {meta.get('layout')!r} is not supported by qostool "
-                f"{__version__} (expects {LAYOUT_VERSION})",
-                hint="use the qostool version that made this store",
-            )
+        meta = _read_description(root)
         if meta.get("timezone") != timezone:
             raise UsageError(
                 f"{root}: this store was made with time zone {meta.get('timezone')!r}, "
@@ -211,27 +249,97 @@ class Store:
                 hint=f"pass --timezone {meta.get('timezone')} or use a new --store",
             )
         store = cls(root, timezone=timezone)
-        with store._catalog() as db:
-            db.executescript(_CATALOG_DDL)
+        store._prepare_catalog()
         return store
+
+    @classmethod
+    def open_unchecked(cls, root: Path | str, *, timezone: str) -> Store:
+        """Open a store in its own time zone, without checking its catalog.
+
+        For ``qostool store check`` and ``store repair`` only, which look at a
+        damaged catalog themselves; everything else opens with :meth:`open`.
+        ``timezone`` (the configured one) is only named in the error for a store
+        whose ``store.json`` is lost.
+        """
+        root = Path(root)
+        if not (root / "store.json").exists():
+            _refuse_without_description(root, timezone, create=False)
+        meta = _read_description(root)
+        return cls(root, timezone=str(meta.get("timezone")))
+
+    def _prepare_catalog(self) -> None:
+        """Check the catalog against the data on disk; make it only for a store without data.
+
+        Raises :class:`StoreError`, and changes nothing, when data files are on disk
+        and the catalog is missing, empty, not SQLite, unreadable, lacks its tables, or
+        records no part and no artifact (a new catalog made over a lost one, or one
+        restored from before the data): without its commit record the store cannot
+        tell committed data from leftovers, and a new empty catalog would make every
+        part look like one. A foreign file is never overwritten, even without data.
+        """
+        path = self.root / CATALOG
+        problem = catalog_problem(self.root)
+        if problem is None:
+            with self._catalog() as db:
+                tables = _table_names(db)
+                empty = not db.execute("SELECT EXISTS (SELECT 1 FROM parts)").fetchone()[0] and (
+                    "artifacts" not in tables
+                    or not db.execute("SELECT EXISTS (SELECT 1 FROM artifacts)").fetchone()[0]
+                )
+            if empty:
+                held = data_files(self.root, skip=self.noted_paths())
+                if held:
+                    raise lost_catalog_error(
+                        self.root, "the catalog records no part and no artifact", held
+                    )
+            if not set(_ALL_TABLES) <= tables:  # a catalog made before some tables existed
+                with self._catalog() as db:
+                    db.executescript(_CATALOG_DDL)
+            return
+        held = data_files(self.root)
+        if held:
+            raise lost_catalog_error(self.root, problem, held)
+        if path.exists() and path.stat().st_size > 0:
+            raise StoreError(
+                f"{path}: {problem}",
+                hint="move that file away (or restore the catalog from a backup), then run again",
+            )
+        with self._catalog() as db:  # a new store (or one that never stored anything)
+            db.executescript(_CATALOG_DDL)
 
     @contextlib.contextmanager
     def _catalog(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.root / "catalog.sqlite", timeout=30)
+        path = self.root / CATALOG
+        try:
+            db = sqlite3.connect(path, timeout=30)
+        except sqlite3.Error as exc:
+            raise catalog_error(path, exc) from exc
         try:
             with db:
                 yield db
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.root / 'catalog.sqlite'}: catalog cannot be used ({exc})"
-            ) from exc
+        except sqlite3.ProgrammingError:
+            raise  # a mistake in qostool's own SQL: a bug, not the user's to fix
+        except sqlite3.Error as exc:
+            raise catalog_error(path, exc) from exc
         finally:
             db.close()
+
+    def _check_writable(self) -> None:
+        """Fail now, before anything is written, when the catalog cannot be written.
+
+        A rolled-back write: SQLite must be able to write the file and make its
+        journal beside it (in the store's folder), as every commit will.
+        """
+        with self._catalog() as db:
+            db.execute("BEGIN")
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute(f"PRAGMA user_version = {version}")
+            db.rollback()
 
     # -- locking and recovery ----------------------------------------------
 
     @contextlib.contextmanager
-    def write_lock(self, *, wait_seconds: float = 0.0) -> Iterator[None]:
+    def write_lock(self, *, wait_seconds: float = 0.0, clean_up: bool = True) -> Iterator[None]:
         """Hold the store's exclusive write lock, recovering from any crashed run first.
 
         The lock is the operating system's lock on ``.lock`` (``flock`` on Linux and
@@ -243,6 +351,9 @@ class Store:
         Re-entrant on this object: a step that takes the lock (``analyze_month``,
         ``import_boundaries``) called while this object already holds it, as
         ``qostool run`` does, runs under the held lock (no second wait, no recovery).
+
+        ``clean_up=False`` takes the lock without :meth:`recover` (which refuses a
+        store whose catalog is lost): for ``qostool store repair`` only.
         """
         if self._locked:
             yield
@@ -251,7 +362,7 @@ class Store:
 
         lock_path = self.root / ".lock"
         holder_path = self.root / ".lock.holder"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_own_file(lock_path, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + wait_seconds
         locked = False
         try:
@@ -269,15 +380,21 @@ class Store:
                 if time.monotonic() >= deadline:
                     holder = ""
                     with contextlib.suppress(OSError):
-                        holder = holder_path.read_text(encoding="utf-8", errors="replace")
+                        if not holder_path.is_symlink():  # quote only the holder's own note
+                            holder = holder_path.read_text(encoding="utf-8", errors="replace")
                     raise StoreBusyError(
                         f"{self.root}: another qostool process is writing to this store"
                         + (f" ({holder.strip()})" if holder.strip() else ""),
                         hint="wait for it to finish, then run again",
                     ) from None
                 time.sleep(0.2)
-            holder_path.write_text(f"pid {os.getpid()} since {_now_iso()}", encoding="utf-8")
-            self.recover()
+            note = _open_own_file(holder_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                os.write(note, f"pid {os.getpid()} since {_now_iso()}".encode())
+            finally:
+                os.close(note)
+            if clean_up:
+                self.recover()
             self._locked = True
             yield
         finally:
@@ -288,19 +405,62 @@ class Store:
             os.close(fd)
 
     def recover(self) -> None:
-        """Delete what a killed run left behind: staging, unrecorded parts and artifacts."""
-        shutil.rmtree(self.root / "staging", ignore_errors=True)
-        with self._catalog() as db:
-            known = {row[0] for row in db.execute("SELECT path FROM parts")}
-            known |= {row[0] for row in db.execute("SELECT path FROM artifacts")}
-        for kind in ("tests", "rejects"):
-            for part in (self.root / kind).rglob("*.parquet"):
-                if part.relative_to(self.root).as_posix() not in known:
-                    part.unlink(missing_ok=True)
-        for kind in ARTIFACT_KINDS:
-            for folder in _artifact_folders(self.root / kind):
-                if folder.relative_to(self.root).as_posix() not in known:
-                    shutil.rmtree(folder, ignore_errors=True)
+        """Undo what a killed run left half done, deleting only what is provably its own.
+
+        Call under the lock. A commit notes in ``staging/<id>.intent.json``, before it
+        moves anything into place, every path it is about to move in (or, replacing a
+        result, to drop): such a path that the catalog does not record is a killed
+        commit's leftover, and is deleted with ``staging/``. Nothing else is deleted:
+        a part or folder on disk that the catalog does not record without a note (a
+        leftover of a qostool without notes, or data whose records were lost with a
+        restored catalog) stays where it is, invisible to readers, for ``qostool store
+        check`` to report and ``store repair`` to move to ``quarantine/``.
+
+        First the catalog is checked (a lost one raises :class:`StoreError` before
+        anything is touched) and tried for writing, so a store that cannot be written
+        fails here, naming the catalog, rather than halfway through a commit.
+        """
+        noted = self.noted_paths()
+        self._prepare_catalog()
+        self._check_writable()
+        if noted:
+            with self._catalog() as db:
+                known = {row[0] for row in db.execute("SELECT path FROM parts")}
+                known |= {row[0] for row in db.execute("SELECT path FROM artifacts")}
+            for relative in sorted(noted - known):
+                target = self.root / relative
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+        staging = self.root / STAGING
+        if staging.is_symlink():  # not ours: drop the link, never what it points to
+            staging.unlink()
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def noted_paths(self) -> set[str]:
+        """Store paths that commits in progress (or killed) noted they were moving into place."""
+        staging = self.root / STAGING
+        if staging.is_symlink() or not staging.is_dir():
+            return set()
+        noted: set[str] = set()
+        for note in staging.glob("*" + _INTENT_SUFFIX):
+            try:
+                paths = json.loads(note.read_text(encoding="utf-8")).get("paths", [])
+            except (OSError, ValueError, AttributeError):
+                continue  # a torn note: written (and flushed) before anything moved
+            noted |= {p for p in paths if isinstance(p, str) and _is_data_path(p)}
+        return noted
+
+    def _note_intent(self, name: str, paths: Collection[str]) -> Path:
+        """Note, durably and before anything moves, the paths a commit will move into place."""
+        note = self.root / STAGING / f"{name}{_INTENT_SUFFIX}"
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"paths": sorted(paths)}), encoding="utf-8")
+        _fsync_path(note)
+        _fsync_path(note.parent)
+        return note
 
     # -- secret ------------------------------------------------------------
 
@@ -347,14 +507,29 @@ class Store:
         return [_record_from_row(row) for row in rows]
 
     def part_paths(self, kind: str, months: Sequence[str] | None = None) -> list[Path]:
-        """Committed Parquet parts of ``kind`` ("tests" or "rejects"), optionally by month."""
-        query = "SELECT path FROM parts WHERE kind = ?"
+        """Committed Parquet parts of ``kind`` ("tests" or "rejects"), optionally by month.
+
+        Each is checked to be on disk and whole (Parquet's marks at both ends): a part
+        deleted or damaged by hand raises :class:`StoreError` naming it and its source
+        file, with the way to repair, instead of failing in the middle of a read.
+        """
+        query = (
+            "SELECT parts.path, files.name FROM parts "
+            "LEFT JOIN files ON files.batch_id = parts.batch_id WHERE parts.kind = ?"
+        )
         args: list[Any] = [kind]
         if months is not None:
-            query += f" AND month IN ({','.join('?' * len(months))})"
+            query += f" AND parts.month IN ({','.join('?' * len(months))})"
             args.extend(months)
         with self._catalog() as db:
-            rows = db.execute(query + " ORDER BY path", args).fetchall()
+            rows = db.execute(query + " ORDER BY parts.path", args).fetchall()
+        lost = [
+            (self.root / path, f"{what} (from {name or 'an unknown file'})")
+            for path, name in rows
+            if (what := part_damage(self.root / path)) is not None
+        ]
+        if lost:
+            raise lost_data_error(lost)
         return [self.root / row[0] for row in rows]
 
     def months(self) -> list[str]:
@@ -388,7 +563,7 @@ class Store:
         with self._catalog() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(query + " ORDER BY created_at DESC, path DESC", args).fetchall()
-        return [
+        found = [
             Artifact(
                 kind=row["kind"],
                 key=row["key"],
@@ -398,6 +573,73 @@ class Store:
             )
             for row in rows
         ]
+        lost = [
+            (a.path, f"this stored {a.kind} folder is missing")
+            for a in found
+            if not a.path.is_dir()
+        ]
+        if lost:
+            raise lost_data_error(lost)
+        return found
+
+    # -- records as they are (for ``qostool store check`` and ``store repair``) --
+
+    def part_records(self) -> list[PartRecord]:
+        """Every recorded part with its ingested file, not checked against the disk."""
+        with self._catalog() as db:
+            rows = db.execute(
+                "SELECT parts.path, parts.batch_id, parts.kind, parts.month, parts.rows, "
+                "files.name, files.sha256, files.ingested_at FROM parts "
+                "LEFT JOIN files ON files.batch_id = parts.batch_id ORDER BY parts.path"
+            ).fetchall()
+        return [PartRecord(*row) for row in rows]
+
+    def artifact_records(self) -> dict[str, str]:
+        """Every recorded artifact folder (store path -> kind), not checked against the disk."""
+        with self._catalog() as db:
+            return dict(db.execute("SELECT path, kind FROM artifacts ORDER BY path").fetchall())
+
+    def catalog_integrity(self) -> list[str]:
+        """SQLite's quick integrity check of the catalog: ``["ok"]``, or what is wrong."""
+        with self._catalog() as db:
+            return [str(row[0]) for row in db.execute("PRAGMA quick_check")]
+
+    def forget(self, *, batches: Collection[str] = (), artifacts: Collection[str] = ()) -> None:
+        """Drop the records of whole batches (file and parts) and of artifacts, at once.
+
+        Call under the lock. The files stay where they are, now unrecorded.
+        """
+        with self._catalog() as db:
+            for batch in batches:
+                db.execute("DELETE FROM parts WHERE batch_id = ?", (batch,))
+                db.execute("DELETE FROM files WHERE batch_id = ?", (batch,))
+            db.executemany("DELETE FROM artifacts WHERE path = ?", [(p,) for p in artifacts])
+
+    def new_catalog(self, artifacts: Sequence[Artifact] = ()) -> None:
+        """Make a catalog where there is none, recording ``artifacts`` (call under the lock).
+
+        For ``store repair`` only, after it moved a lost catalog away; it refuses to
+        write over any file.
+        """
+        path = self.root / CATALOG
+        if path.exists() or path.is_symlink():
+            raise StoreError(f"{path}: a catalog is already there", hint=REPAIR_HINT)
+        with self._catalog() as db:
+            db.executescript(_CATALOG_DDL)
+        with self._catalog() as db:
+            db.executemany(
+                "INSERT INTO artifacts VALUES (?,?,?,?,?)",
+                [
+                    (
+                        a.path.relative_to(self.root).as_posix(),
+                        a.kind,
+                        a.key,
+                        a.created_at,
+                        json.dumps(a.meta, sort_keys=True),
+                    )
+                    for a in artifacts
+                ],
+            )
 
     # -- steps and runs (what ``qostool run`` did) ---------------------------
 
@@ -461,6 +703,16 @@ class Store:
         replaces = ARTIFACT_KINDS[kind]
         final = f"{kind}/{key}/{staged.name}"
         target = self.root / final
+        old: list[str] = []
+        if replaces:
+            with self._catalog() as db:
+                old = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT path FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
+                    )
+                ]
+        note = self._note_intent(staged.name, [final, *old])
         target.parent.mkdir(parents=True, exist_ok=True)
         for item in staged.iterdir():
             _fsync_path(item)
@@ -468,14 +720,7 @@ class Store:
         _fsync_path(target.parent)
         crash_point(f"{kind}-moved")
         with self._catalog() as db:
-            old = []
             if replaces:
-                old = [
-                    row[0]
-                    for row in db.execute(
-                        "SELECT path FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
-                    )
-                ]
                 db.execute("DELETE FROM artifacts WHERE kind = ? AND key = ?", (kind, key))
             db.execute(
                 "INSERT INTO artifacts VALUES (?,?,?,?,?)",
@@ -484,6 +729,7 @@ class Store:
         crash_point(f"{kind}-committed")
         for path in old:
             shutil.rmtree(self.root / path, ignore_errors=True)
+        note.unlink(missing_ok=True)
         return Artifact(kind, key, target, created_at, meta)
 
     def new_batch(self) -> Batch:
@@ -535,6 +781,7 @@ class Batch:
 
     def commit(self, record: FileRecord) -> None:
         """Move the parts into place and record them with the file: the commit point."""
+        note = self.store._note_intent(self.batch_id, [p.final for p in self.parts])
         for part in self.parts:
             target = self.store.root / part.final
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -566,6 +813,7 @@ class Batch:
                 [(p.final, self.batch_id, p.kind, p.month, p.rows) for p in self.parts],
             )
         crash_point("after-commit")
+        note.unlink(missing_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def abort(self) -> None:
@@ -581,11 +829,203 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
 
-def _artifact_folders(root: Path) -> list[Path]:
-    """Folders that hold one artifact each: ``<kind>/<key>/<id>/``."""
-    if not root.is_dir():
-        return []
-    return [leaf for key in root.iterdir() if key.is_dir() for leaf in key.iterdir()]
+def _refuse_without_description(root: Path, timezone: str, *, create: bool) -> None:
+    """Raise unless a store may be made at ``root``, which has no ``store.json``.
+
+    It may not when it holds a store's data (``store.json`` was lost: making it
+    again, maybe with another time zone, is for the user), or without ``create``.
+    """
+    held = [*data_files(root), *([CATALOG] if (root / CATALOG).exists() else [])]
+    if held:
+        description = json.dumps({"layout": LAYOUT_VERSION, "timezone": timezone})
+        raise StoreError(
+            f"{root / 'store.json'}: missing, but {root} holds a store's data ({_some(held)})",
+            hint="restore store.json from a backup, or write it again with the store's own "
+            f"time zone: {description}",
+        )
+    if not create:
+        raise StoreError(
+            f"{root}: no qostool store here",
+            hint="run 'qostool ingest' first, or pass the right --store",
+        )
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root}: exists and is not a folder", hint="choose another --store")
+
+
+def _read_description(root: Path) -> dict[str, Any]:
+    """``store.json``, checked for the layout this qostool writes."""
+    meta_path = root / "store.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{meta_path}: cannot read the store's description ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
+        layout = meta.get("layout") if isinstance(meta, dict) else None
+        raise StoreError(
+            f"{root}: store layout {layout!r} is not supported by qostool "
+            f"{__version__} (expects {LAYOUT_VERSION})",
+            hint="use the qostool version that made this store",
+        )
+    return meta
+
+
+def _table_names(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def catalog_problem(root: Path) -> str | None:
+    """What is wrong with the catalog file of the store at ``root``, in words; None if usable.
+
+    Reads only (a missing catalog is not made here): missing, empty, not SQLite,
+    unreadable, or without the ``files`` and ``parts`` tables.
+    """
+    path = root / CATALOG
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return "the catalog is missing"
+    if not header:
+        return "the catalog is empty (0 bytes)"
+    if header != _SQLITE_HEADER:
+        return "the catalog is not an SQLite database"
+    try:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            tables = _table_names(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"the catalog cannot be read ({exc})"
+    missing = [table for table in _RECORD_TABLES if table not in tables]
+    if missing:
+        return f"the catalog lacks its tables ({', '.join(missing)})"
+    return None
+
+
+def data_files(root: Path, *, skip: Collection[str] = ()) -> list[str]:
+    """Files in the store's data folders, as store paths (``tests/...``): tests first.
+
+    ``skip``: store paths (files, or folders with everything in them) left out.
+    """
+    found = []
+    for folder in DATA_FOLDERS:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        files = [p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file()]
+        found += sorted(f for f in files if not any(f == s or f.startswith(s + "/") for s in skip))
+    return found
+
+
+def part_damage(path: Path) -> str | None:
+    """Why the Parquet part at ``path`` cannot be read ("is missing", ...); None if whole.
+
+    Cheap: only the marks Parquet puts at both ends are read (a file cut short, emptied
+    or overwritten lacks them). ``qostool store check`` reads every part in full.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_PARQUET_MAGIC))
+            size = fh.seek(0, os.SEEK_END)
+            tail = b""
+            if size >= 12:
+                fh.seek(-len(_PARQUET_MAGIC), os.SEEK_END)
+                tail = fh.read(len(_PARQUET_MAGIC))
+    except FileNotFoundError:
+        return "this stored part is missing"
+    if size < 12:
+        return f"this stored part is damaged ({size} bytes, too short for Parquet)"
+    if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC:
+        return "this stored part is damaged (not a whole Parquet file)"
+    return None
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    """``a, b, c and 4 more``."""
+    listed = ", ".join(names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def lost_catalog_error(root: Path, problem: str, held: Sequence[str]) -> StoreError:
+    """The error for a catalog that cannot be the commit record of the data on disk."""
+    return StoreError(
+        f"{root / CATALOG}: {problem}, but the store holds {len(held)} data file(s) "
+        f"({_some(held)}); nothing was changed",
+        hint=LOST_CATALOG_HINT,
+    )
+
+
+def lost_data_error(lost: Sequence[tuple[Path, str]]) -> StoreError:
+    """The error for recorded parts or folders that are missing or damaged on disk."""
+    (path, what), more = lost[0], len(lost) - 1
+    return StoreError(
+        f"{path}: {what}" + (f"; and {more} more part(s) or folder(s)" if more else ""),
+        hint=REPAIR_HINT,
+    )
+
+
+def catalog_error(path: Path, exc: sqlite3.Error) -> QostoolError:
+    """A user error for SQLite's ``exc`` on the catalog at ``path``, chosen by its error code."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN", "SQLITE_AUTH")):
+        return from_os_error(PermissionError(errno.EACCES, str(exc), str(path)))
+    if name.startswith("SQLITE_FULL"):
+        return from_os_error(OSError(errno.ENOSPC, str(exc), str(path)))
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreError(
+            f"{path}: the catalog is locked by another program ({exc})",
+            hint="close the program that has it open (an SQLite browser, a sync or backup "
+            "tool), then run again",
+        )
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return StoreError(f"{path}: the catalog is damaged ({exc})", hint=LOST_CATALOG_HINT)
+    return StoreError(f"{path}: the catalog cannot be used ({exc})", hint=REPAIR_HINT)
+
+
+def _link_error(path: Path) -> StoreError:
+    return StoreError(
+        f"{path}: is a symbolic link, and qostool never writes through one (it would "
+        "write to the file it points to, outside the store)",
+        hint="delete the link (qostool makes this file itself) and find out who made it, "
+        "then run again",
+    )
+
+
+def _open_own_file(path: Path, flags: int) -> int:
+    """Open a small file the store keeps for itself (``.lock``, ``.lock.holder``).
+
+    A link planted in its place is refused, never followed: checked first, and on
+    POSIX refused by the open itself too, so a link made in between is refused as
+    well. Anything else but a plain file there is refused too.
+    """
+    if path.is_symlink():
+        raise _link_error(path)
+    if path.exists() and not path.is_file():
+        raise StoreError(
+            f"{path}: is not a plain file",
+            hint="move it away (qostool makes this file itself), then run again",
+        )
+    try:
+        return os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        if _NOFOLLOW and exc.errno in _LINK_ERRNOS:
+            raise _link_error(path) from None
+        raise
+
+
+def _is_data_path(path: str) -> bool:
+    """Whether ``path`` is where a part or an artifact folder goes (a note names no other)."""
+    parts = PurePosixPath(path).parts
+    if (
+        not parts
+        or path.startswith("/")
+        or "\\" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        return False
+    shape = {"tests": 3, "rejects": 2, "boundaries": 3, "results": 3}
+    return shape.get(parts[0]) == len(parts)
 
 
 def _record_from_row(row: sqlite3.Row) -> FileRecord:

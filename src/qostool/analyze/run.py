@@ -324,12 +324,21 @@ def _save(store: Store, analysis: Analysis, *, wait_seconds: float) -> Path:
         (staged / META_FILE).write_text(
             json.dumps(analysis.meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
-        summary = {k: analysis.meta[k] for k in ("generated_at", "tool_version", "counts")}
-        summary["boundaries"] = analysis.meta["boundaries"]["version"]
         artifact = store.publish(
-            KIND, analysis.month, staged, summary, created_at=analysis.meta["generated_at"]
+            KIND,
+            analysis.month,
+            staged,
+            result_summary(analysis.meta),
+            created_at=analysis.meta["generated_at"],
         )
     return artifact.path
+
+
+def result_summary(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the catalog records of a result: a summary of its ``analysis.json``."""
+    summary = {k: meta[k] for k in ("generated_at", "tool_version", "counts")}
+    summary["boundaries"] = meta["boundaries"]["version"]
+    return summary
 
 
 def load_analysis(store: Store, month: str) -> Analysis:

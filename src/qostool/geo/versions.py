@@ -82,15 +82,15 @@ def import_boundaries(
         (staged / REPORT_FILE).write_text(
             json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
-        meta: dict[str, Any] = {
-            "source": report.source,
-            "communes": report.communes,
-            "province": report.province,
-            "source_crs": report.source_crs,
-        }
         _save_default_grid(staged, communes)
+        meta = version_summary(report.to_dict())
         store.publish(KIND, version, staged, meta, created_at=_now())
     return ImportResult(version, report, already_imported=False)
+
+
+def version_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What the catalog records of a version: a summary of its import report."""
+    return {key: report[key] for key in ("source", "communes", "province", "source_crs")}
 
 
 def _save_default_grid(staged: Path, communes: gpd.GeoDataFrame) -> None:
