@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -186,13 +187,15 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         events.info("ingest.skipped", "no inbox folder configured ([ingest] inbox)")
         return StepResult("ingest", "skipped", "no inbox folder configured ([ingest] inbox)")
     sources = expand([str(folder) for folder in inbox])
+    options = IngestOptions(debug=os.environ.get("QOSTOOL_DEBUG") == "1")
     with events.ingest_progress() as progress:
-        report = ingest(sources, store, IngestOptions(), progress=progress)
+        report = ingest(sources, store, options, progress=progress)
     counts = {"ingested": 0, "already ingested": 0, "empty": 0, "failed": 0}
     for f in report.files:
         counts[f.status] = counts.get(f.status, 0) + 1
         fields = {"file": f.file, "status": f.status, "format": f.format, "months": f.months}
         if f.status == "failed":
+            # Not recorded: the next run tries it again (a half-copied file is whole by then).
             events.error("ingest.failed", f.message or f"{f.file}: failed", **fields)
         elif f.status == "already ingested":
             events.debug("ingest.known", f"{f.file}: already ingested", **fields)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from qostool.errors import InputError, UsageError
+from qostool.errors import InputError, QostoolError, UsageError, as_user_error
 from qostool.ingest import normalize as nz
 from qostool.ingest import sources as src
 from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
@@ -48,6 +48,8 @@ class IngestOptions:
     decimal: str = "auto"
     period: str | None = None
     now: datetime | None = None
+    debug: bool = False
+    """Let an unexpected error (a bug) met in one file stop the call, with its traceback."""
 
 
 @dataclass
@@ -126,21 +128,43 @@ def ingest(
     *,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock)."""
+    """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock).
+
+    A file that cannot be read is reported as ``failed`` (nothing from it is
+    stored, and it is not recorded, so the next call tries it again), and the
+    other files are ingested. So is a file on which qostool meets a bug, unless
+    ``options.debug``. Problems of the store itself (disk full, ...) stop the call.
+    """
     report = IngestReport(store=str(store.root))
     # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
     pseudonymiser = Pseudonymiser(store.secret())
     with ThreadPoolExecutor(max_workers=1) as hasher:
         for source in sources:
             try:
+                source.check()
                 content = _ContentHash(source, store, hasher)
                 result = _ingest_source(
                     source, store, options, pseudonymiser, progress, content=content
                 )
             except InputError as exc:
                 result = FileReport(file=source.name, status="failed", message=str(exc))
+            except Exception as exc:
+                if options.debug or as_user_error(exc) is not None:
+                    raise
+                result = FileReport(file=source.name, status="failed", message=_bug(source, exc))
             report.files.append(result)
     return report
+
+
+def _bug(source: src.Source, exc: Exception) -> str:
+    """The message of a file on which qostool failed unexpectedly (a bug, not the file's fault)."""
+    error = QostoolError(
+        f"{source.name}: qostool failed on this file ({type(exc).__name__}: {exc}); "
+        "nothing from it was stored",
+        hint="this is a bug in qostool: please report it, with the file's first lines if you "
+        "can (run again with --debug for the traceback); the other files were ingested",
+    )
+    return str(error)
 
 
 class _ContentHash:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import enum
 import glob
 import gzip
 import hashlib
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,40 +38,83 @@ _BLOCK_BYTES: Final = 16 << 20
 _PARQUET_BATCH_ROWS: Final = 250_000
 _DELIMITERS: Final = (",", ";", "\t", "|")
 ROW_COLUMN: Final = "__row"
+#: Archives are read inside archives this deep (a zip in a zip), and no deeper.
+_MAX_ARCHIVE_DEPTH: Final = 2
+_ZIP_MAGIC: Final = b"PK\x03\x04"
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_NOTHING_STORED: Final = "nothing from it was stored"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a file, or one member of a zip archive."""
+    """One input: a file, or one member of a zip archive (perhaps in another archive)."""
 
     path: Path
     member: str | None = None
+    inner: tuple[str, ...] = ()
+    """Members of archives inside ``member``, outermost first (``b.zip!in.csv``)."""
+    problem: str | None = None
+    """Why this input cannot be read at all, found while listing it (a damaged archive)."""
+    hint: str | None = None
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The archive members to open, one inside the other, to reach the data."""
+        return (self.member, *self.inner) if self.member is not None else ()
 
     @property
     def name(self) -> str:
-        return f"{self.path}!{self.member}" if self.member else str(self.path)
+        return "!".join([str(self.path), *self.members])
 
     @property
     def file_name(self) -> str:
-        """The base name of the data (the member's, inside an archive)."""
-        return Path(self.member).name if self.member else self.path.name
+        """The base name of the data (the innermost member's, inside an archive)."""
+        return Path(self.members[-1]).name if self.members else self.path.name
+
+    def check(self) -> None:
+        """Raise the :class:`InputError` of a source found unreadable while listing it."""
+        if self.problem is not None:
+            raise InputError(self.name, self.problem, hint=self.hint)
 
     def open(self) -> IO[bytes]:
-        """The decompressed content as a binary stream."""
-        if self.member is not None:
-            return zipfile.ZipFile(self.path).open(self.member)
-        if _is_gzip(self.path):
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]
-        return self.path.open("rb")
+        """The decompressed content as a binary stream.
+
+        Archive members are read as streams, never extracted; gzip is recognised
+        from the content. An error of the underlying data (truncated, damaged,
+        encrypted, a compression method that cannot be read), when opening or
+        while reading, is raised as an :class:`InputError` naming this source.
+        """
+        self.check()
+        layers: list[IO[bytes]] = []
+        try:
+            stream: IO[bytes] = self.path.open("rb")
+            layers.append(stream)
+            for member in self.members:
+                # The archive does not own ``stream``: the member's closing is enough.
+                stream = zipfile.ZipFile(stream).open(member)  # noqa: SIM115
+                layers.append(stream)
+            if _peek(stream, 2) == _GZIP_MAGIC:
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+                layers.append(stream)
+        except Exception as exc:
+            for layer in reversed(layers):
+                layer.close()
+            raise unreadable(self, exc) from None
+        return _Guarded(self, layers)  # type: ignore[return-value]
 
     @property
     def is_plain(self) -> bool:
         """Whether the content is the file itself (not compressed or archived)."""
-        return self.member is None and not _is_gzip(self.path)
+        return self.member is None and not _is_gzip(self)
 
     def plain_size(self) -> int | None:
         """The size of the content when it is the file itself."""
-        return self.path.stat().st_size if self.is_plain else None
+        if not self.is_plain:
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError as exc:
+            raise unreadable(self, exc) from None
 
     def sha256(self) -> tuple[str, int]:
         """Content hash of the decompressed data, and its size in bytes."""
@@ -82,8 +127,102 @@ class Source:
         return digest.hexdigest(), size
 
 
+def _peek(stream: IO[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of a stream that has not been read yet, left unread."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        head: bytes = peek(size)[:size]
+        if len(head) == size:
+            return head
+    head = stream.read(size)
+    stream.seek(0)
+    return head
+
+
+def unreadable(source: Source, exc: BaseException) -> InputError:
+    """The :class:`InputError` for an error met opening or reading ``source``'s bytes."""
+    if isinstance(exc, InputError):
+        return exc
+    detail = str(exc) or type(exc).__name__
+    again = "copy the complete file again; it is read again by the next ingest"
+    if isinstance(exc, EOFError):
+        what = "is truncated: its compressed data ends too early (still being copied?)"
+        hint = again
+    elif isinstance(exc, RuntimeError) and "encrypted" in detail:
+        what = "is encrypted (the zip archive has a password)"
+        hint = "unzip it with its password, then ingest the files it holds"
+    elif isinstance(exc, NotImplementedError):
+        what = f"is compressed with a compression method that cannot be read ({detail})"
+        hint = "unzip it with another tool (e.g. 7-Zip), then ingest the files it holds"
+    elif isinstance(exc, zipfile.BadZipFile) and not source.members:
+        what = f"is not a readable zip archive ({detail})"
+        hint = (
+            "copy the complete file again (a zip archive cut short has no directory); "
+            "it is read again by the next ingest"
+        )
+    elif isinstance(exc, zipfile.BadZipFile | zlib.error | gzip.BadGzipFile):
+        what = f"is damaged: its compressed data cannot be read ({detail})"
+        hint = again
+    elif isinstance(exc, OSError):
+        what = f"cannot be read ({exc.strerror or detail})"
+        hint = "check that the file exists and that you may read it, then ingest it again"
+    else:
+        what = f"is damaged: its compressed data cannot be read ({type(exc).__name__}: {detail})"
+        hint = again
+    return InputError(source.name, f"{what}; {_NOTHING_STORED}", hint=hint)
+
+
+class _Guarded(io.RawIOBase):
+    """The innermost stream of a source, with errors of its data as :class:`InputError`.
+
+    Closing it closes every layer (the file, the archive members, the decompressor).
+    """
+
+    def __init__(self, source: Source, layers: list[IO[bytes]]) -> None:
+        self._source = source
+        self._layers = layers
+        self._inner = layers[-1]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            data = self._inner.read(-1 if size is None else size)
+        except Exception as exc:
+            raise unreadable(self._source, exc) from None
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seekable(self) -> bool:
+        return self._inner.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        try:
+            return self._inner.seek(offset, whence)
+        except Exception as exc:
+            raise unreadable(self._source, exc) from None
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            for layer in reversed(self._layers):
+                layer.close()
+        super().close()
+
+
 def expand(inputs: list[str]) -> list[Source]:
-    """Files, folders (searched recursively for data files) and glob patterns -> sources."""
+    """Files, folders (searched recursively for data files) and glob patterns -> sources.
+
+    A damaged archive is not an error here: it becomes a source that fails alone
+    when it is ingested (see :attr:`Source.problem`).
+    """
     sources: list[Source] = []
     for item in inputs:
         path = Path(item)
@@ -108,32 +247,73 @@ def expand(inputs: list[str]) -> list[Source]:
         else:
             raise UsageError(f"{item}: no such file or folder", hint="check the path")
         for file in files:
-            sources.extend(_members(file))
+            sources.extend(_members(Source(file)))
     return sources
 
 
-def _members(path: Path) -> list[Source]:
+def _members(archive: Source) -> list[Source]:
+    """``archive`` itself when it is not a zip archive, else its data members (recursively)."""
     try:
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise InputError(path, f"cannot be opened ({exc.strerror})") from None
-    if magic != b"PK\x03\x04":
-        return [Source(path)]
+        with archive.open() as stream:
+            if stream.read(4) != _ZIP_MAGIC:
+                return [archive]
+    except InputError as exc:
+        if archive.members:  # a member that cannot be opened fails alone when ingested
+            return [archive]
+        return [_failing(archive, exc)]
+    if len(archive.members) >= _MAX_ARCHIVE_DEPTH:
+        return [
+            dataclasses.replace(
+                archive,
+                problem="is a zip archive nested too deep (archives inside a zip archive are "
+                "read, but not archives inside those)",
+                hint="unzip it, then ingest the files it holds",
+            )
+        ]
     try:
-        with zipfile.ZipFile(path) as archive:
+        with archive.open() as stream, zipfile.ZipFile(stream) as opened:
             names = sorted(
                 n
-                for n in archive.namelist()
+                for n in opened.namelist()
                 if not n.endswith("/")
-                and n.lower().endswith(DATA_SUFFIXES[:-2])
+                and n.lower().endswith(DATA_SUFFIXES)
                 and not Path(n).name.startswith(".")
             )
-    except zipfile.BadZipFile as exc:
-        raise InputError(path, f"is not a readable zip archive ({exc})") from None
+            archives = {name for name in names if _is_zip_member(opened, name)}
+    except Exception as exc:
+        return [_failing(archive, unreadable(archive, exc))]
     if not names:
-        raise InputError(path, "the zip archive holds no CSV or Parquet file")
-    return [Source(path, name) for name in names]
+        return [
+            dataclasses.replace(
+                archive,
+                problem="the zip archive holds no CSV or Parquet file",
+                hint=f"put the exports ({', '.join(DATA_SUFFIXES)}) in the archive",
+            )
+        ]
+    found: list[Source] = []
+    for name in names:
+        if archive.member is None:
+            member = Source(archive.path, name)
+        else:
+            member = dataclasses.replace(archive, inner=(*archive.inner, name))
+        found.extend(_members(member) if name in archives else [member])
+    return found
+
+
+def _is_zip_member(archive: zipfile.ZipFile, name: str) -> bool:
+    """Whether a member is itself a zip archive (False when it cannot be opened)."""
+    try:
+        with archive.open(name) as member:
+            return member.read(4) == _ZIP_MAGIC
+    except Exception:
+        return False  # it fails alone, with its reason, when it is ingested
+
+
+def _failing(source: Source, error: InputError) -> Source:
+    """``source``, marked to fail with ``error`` when it is ingested."""
+    prefix = f"{error.path}: "
+    message = error.message[len(prefix) :] if error.message.startswith(prefix) else error.message
+    return dataclasses.replace(source, problem=message, hint=error.hint)
 
 
 # -- CSV dialect ---------------------------------------------------------------------
@@ -283,9 +463,12 @@ def first_mode(source: Source, dialect: Dialect) -> ReadMode:
     return ReadMode.POLARS if source.is_plain and utf8 and one_byte else ReadMode.THREADED
 
 
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
+def _is_gzip(source: Source) -> bool:
+    try:
+        with source.path.open("rb") as probe:
+            return probe.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise unreadable(source, exc) from None
 
 
 def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
@@ -526,7 +709,7 @@ def parquet_columns(source: Source) -> list[str]:
         with source.open() as stream:
             return list(pq.ParquetFile(stream).schema_arrow.names)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+        raise _parquet_error(source, exc) from None
 
 
 def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
@@ -545,7 +728,16 @@ def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
                 seen += frame.height
                 yield frame.with_columns(rows.alias(ROW_COLUMN))
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+            raise _parquet_error(source, exc) from None
+
+
+def _parquet_error(source: Source, exc: Exception) -> InputError:
+    return InputError(
+        source.name,
+        f"is not a readable Parquet file ({exc}); {_NOTHING_STORED}",
+        hint="copy the complete file again (a Parquet file cut short has no footer), "
+        "or export it again",
+    )
 
 
 def is_parquet(source: Source) -> bool:

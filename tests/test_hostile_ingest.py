@@ -1,0 +1,316 @@
+"""Hostile inputs that once broke ingest, all made here by the tests (no binary is committed).
+
+Each case checks that every row is stored or rejected with a reason, that
+``read = accepted + rejected + duplicates`` holds, and that one bad file never
+stops the others. Categories and cases:
+
+- archives (2): a zip holding a CSV, a zip and a ``.csv.gz``; archives nested too
+  deep, or holding no data file;
+- unreadable files (11): a truncated gzip, a gzip whose data is damaged, an
+  encrypted zip member (real ZipCrypto, encrypted here: ``zipfile`` cannot write
+  it, and a test checks that its password opens it), a damaged zip member, a
+  member in a compression method that cannot be read, a half-uploaded zip, a
+  truncated Parquet file, each between two good files (``ingest``), and one in
+  the library; a bug met in one file; and in ``qostool run``, a half-uploaded
+  ``.gz`` in the inbox, retried when complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from qostool.ingest import ingest_paths
+from qostool.store import FileRecord, Store
+from tests.conftest import TZ, stored
+
+HEADER = "test_id,time,latitude,longitude,download_mbps,upload_mbps,latency_ms,device_id"
+
+
+def good_rows(prefix: str, count: int) -> list[str]:
+    """``count`` acceptable per-test rows with ids ``<prefix>0``, ``<prefix>1``, ..."""
+    return [
+        f"{prefix}{i},2025-10-10T10:00:00+07:00,21.5,103.2,{40 + i}.5,10,20,dev-{i % 3}"
+        for i in range(count)
+    ]
+
+
+def csv_bytes(prefix: str, count: int, line_break: str = "\n") -> bytes:
+    return (line_break.join([HEADER, *good_rows(prefix, count)]) + line_break).encode()
+
+
+def ingest(cli: Any, *args: str | Path) -> tuple[int, dict[str, Any]]:
+    """``qostool ingest --json``: the exit code and the report, whose counts must add up."""
+    result = cli("ingest", *args, "--json")
+    assert "Internal error" not in result.output and "Traceback" not in result.output
+    out: dict[str, Any] = json.loads(result.stdout)
+    for f in out["files"]:
+        assert f["read"] == f["accepted"] + f["rejected"] + f["duplicates"], f
+        assert f["rejected"] == sum(f["rejected_by_reason"].values()), f
+    return result.exit_code, out
+
+
+def statuses(out: dict[str, Any]) -> list[tuple[str, str]]:
+    """(file name after the input folder, status) of each file of a report."""
+    return [(Path(f["file"].split("!")[0]).name, f["status"]) for f in out["files"]]
+
+
+def stored_ids(store_dir: Path) -> list[str]:
+    return sorted(stored(store_dir)["test_id"].to_list())
+
+
+def catalog(store_dir: Path) -> list[FileRecord]:
+    return Store.open(store_dir, timezone=TZ).files()
+
+
+def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+# -- archives ------------------------------------------------------------------------------
+
+
+def test_a_zip_holding_a_csv_a_zip_and_a_csv_gz(tmp_path: Path, cli: Any, store_dir: Path) -> None:
+    """Every data member is read, nested archives too, without extracting anything."""
+    inner = zip_bytes({"in.csv": csv_bytes("b", 2)})
+    path = tmp_path / "exports.zip"
+    path.write_bytes(
+        zip_bytes(
+            {
+                "a.csv": csv_bytes("a", 2),
+                "b.zip": inner,
+                "c.csv.gz": gzip.compress(csv_bytes("c", 2)),
+                "stored/d.zip": zip_bytes({"d.csv": csv_bytes("d", 1)}, zipfile.ZIP_STORED),
+            }
+        )
+    )
+    before = sorted(tmp_path.rglob("*"))
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    assert [(f["file"], f["status"], f["accepted"]) for f in out["files"]] == [
+        (f"{path}!a.csv", "ingested", 2),
+        (f"{path}!b.zip!in.csv", "ingested", 2),
+        (f"{path}!c.csv.gz", "ingested", 2),
+        (f"{path}!stored/d.zip!d.csv", "ingested", 1),
+    ]
+    assert stored_ids(store_dir) == ["a0", "a1", "b0", "b1", "c0", "c1", "d0"]
+    after = sorted(tmp_path.rglob("*"))
+    assert [p for p in after if p != store_dir and store_dir not in p.parents] == before
+
+
+def test_archives_nested_too_deep_fail_alone(tmp_path: Path, cli: Any, store_dir: Path) -> None:
+    deep = zip_bytes({"level2.zip": zip_bytes({"level3.zip": zip_bytes({"x.csv": b"x"})})})
+    path = tmp_path / "deep.zip"
+    path.write_bytes(zip_bytes({"ok.csv": csv_bytes("k", 1), "level1.zip": deep}))
+    empty = tmp_path / "nodata.zip"
+    empty.write_bytes(zip_bytes({"readme.pdf": b"%PDF"}))
+    code, out = ingest(cli, path, empty, "--store", store_dir)
+    assert code == 1
+    files = {f["file"]: f for f in out["files"]}
+    assert files[f"{path}!ok.csv"]["status"] == "ingested"
+    nested = files[f"{path}!level1.zip!level2.zip"]  # a zip in a zip in the zip
+    assert nested["status"] == "failed"
+    assert "nested" in nested["message"] and "unzip" in nested["message"]
+    assert files[str(empty)]["status"] == "failed"
+    assert "holds no CSV or Parquet file" in files[str(empty)]["message"]
+    assert stored_ids(store_dir) == ["k0"]
+
+
+# -- unreadable files ----------------------------------------------------------------------
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+def zipcrypto_zip(member: str, data: bytes, password: bytes) -> bytes:
+    """A zip archive of one stored member encrypted with the traditional PKWARE cipher."""
+    table = _crc_table()
+    keys = [0x12345678, 0x23456789, 0x34567890]
+
+    def update(byte: int) -> None:
+        keys[0] = (keys[0] >> 8) ^ table[(keys[0] ^ byte) & 0xFF]
+        keys[1] = ((keys[1] + (keys[0] & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
+        keys[2] = (keys[2] >> 8) ^ table[(keys[2] ^ (keys[1] >> 24)) & 0xFF]
+
+    for byte in password:
+        update(byte)
+    crc = zlib.crc32(data)
+    cipher = bytearray()
+    for byte in bytes(11) + bytes([crc >> 24]) + data:  # 12-byte header, then the data
+        k = keys[2] | 2
+        cipher.append(byte ^ (((k * (k ^ 1)) >> 8) & 0xFF))
+        update(byte)
+    name, flags = member.encode(), 0x1  # bit 0: encrypted
+    local = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, 20, flags, 0, 0, 0x21, crc, len(cipher), len(data), len(name), 0
+    )
+    central = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        0x02014B50, 20, 20, flags, 0, 0, 0x21, crc, len(cipher), len(data), len(name), 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+    body = local + name + bytes(cipher)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central) + len(name), len(body), 0)
+    return body + central + name + end
+
+
+def _damaged_member() -> bytes:
+    data = zip_bytes({"big.csv": csv_bytes("x", 2000)})
+    start = 30 + len("big.csv")
+    damaged = bytearray(data)
+    for offset in range(start + 2000, start + 2040):
+        damaged[offset] ^= 0x5A
+    return bytes(damaged)
+
+
+def _unsupported_method() -> bytes:
+    data = bytearray(zip_bytes({"x.csv": csv_bytes("x", 2)}, zipfile.ZIP_STORED))
+    struct.pack_into("<H", data, 8, 9)  # Deflate64, in the local header
+    central = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<H", data, central + 10, 9)  # and in the central directory
+    return bytes(data)
+
+
+def _parquet() -> bytes:
+    buffer = io.BytesIO()
+    pl.read_csv(csv_bytes("q", 50), infer_schema=False).write_parquet(buffer)
+    return buffer.getvalue()
+
+
+#: Files that cannot be read, by name, and a word their failure message must hold.
+UNREADABLE: dict[str, tuple[Callable[[], bytes], str]] = {
+    "truncated.csv.gz": (lambda: gzip.compress(csv_bytes("t", 500))[:-300], "truncated"),
+    "damaged.csv.gz": (
+        lambda: gzip.compress(csv_bytes("t", 500))[:40] + bytes(200) + b"\xff" * 64,
+        "damaged",
+    ),
+    "encrypted.zip": (lambda: zipcrypto_zip("e.csv", csv_bytes("e", 3), b"secret"), "encrypted"),
+    "damaged-member.zip": (_damaged_member, "damaged"),
+    "deflate64.zip": (_unsupported_method, "compression method"),
+    "half-uploaded.zip": (
+        lambda: zip_bytes({"h.csv": csv_bytes("h", 500)})[:1500],
+        "not a readable zip archive",
+    ),
+    "truncated.parquet": (lambda: _parquet()[:-200], "Parquet"),
+}
+
+
+def test_the_encrypted_zip_is_real() -> None:
+    """The crafted archive is what an encrypting zip tool writes: its password opens it."""
+    data = UNREADABLE["encrypted.zip"][0]()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.infolist()[0].flag_bits & 0x1
+        assert archive.read("e.csv", pwd=b"secret") == csv_bytes("e", 3)
+
+
+@pytest.mark.parametrize("name", UNREADABLE)
+def test_an_unreadable_file_fails_alone(name: str, tmp_path: Path, cli: Any) -> None:
+    make, word = UNREADABLE[name]
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "a-first.csv").write_bytes(csv_bytes("a", 3))
+    (inbox / name).write_bytes(make())
+    (inbox / "z-last.csv").write_bytes(csv_bytes("z", 3))
+    store_dir = tmp_path / "store"
+    code, out = ingest(cli, inbox, "--store", store_dir)
+    assert code == 1
+    assert statuses(out) == [
+        ("a-first.csv", "ingested"),
+        (name, "failed"),
+        ("z-last.csv", "ingested"),
+    ]
+    assert out["failed_files"] == 1
+    message = out["files"][1]["message"]
+    assert name in message and word in message, message
+    assert "nothing from it was stored" in message
+    assert stored_ids(store_dir) == ["a0", "a1", "a2", "z0", "z1", "z2"]
+    # Not recorded: it is tried again (and fails again) the next time.
+    assert len(catalog(store_dir)) == 2
+    text = cli("ingest", inbox, "--store", store_dir)
+    assert text.exit_code == 1
+    assert "Failed:" in text.output and name in text.output
+    assert "Internal error" not in text.output
+
+
+def test_the_library_reports_an_unreadable_file(tmp_path: Path, store_dir: Path) -> None:
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(UNREADABLE["truncated.csv.gz"][0]())
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes("g", 2))
+    report = ingest_paths([str(broken), str(good)], store=store_dir, timezone=TZ)
+    assert [f.status for f in report.files] == ["failed", "ingested"]
+    assert report.to_dict()["failed_files"] == 1
+    assert report.totals["accepted"] == 2
+
+
+def test_a_bug_met_in_one_file_does_not_stop_the_others(
+    write: Callable[..., Path], cli: Any, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qostool.ingest import pipeline
+
+    real = pipeline.canonicalise
+
+    def canonicalise(raw: pl.DataFrame, *args: Any) -> pl.DataFrame:
+        if raw["test_id"].str.starts_with("boom").any():
+            raise ZeroDivisionError("a bug")
+        return real(raw, *args)
+
+    monkeypatch.setattr(pipeline, "canonicalise", canonicalise)
+    first = write("a.csv", csv_bytes("boom", 2))
+    second = write("b.csv", csv_bytes("fine", 2))
+    code, out = ingest(cli, first, second, "--store", store_dir)
+    assert code == 1
+    assert statuses(out) == [("a.csv", "failed"), ("b.csv", "ingested")]
+    assert "ZeroDivisionError: a bug" in out["files"][0]["message"]
+    assert "a bug in qostool" in out["files"][0]["message"]
+    assert stored_ids(store_dir) == ["fine0", "fine1"]
+    # With --debug the traceback is shown instead.
+    with pytest.raises(ZeroDivisionError):
+        cli("ingest", first, "--store", store_dir, "--debug")
+
+
+@pytest.mark.slow
+def test_run_goes_on_past_a_half_uploaded_gzip_and_retries_it(tmp_path: Path, cli: Any) -> None:
+    from tests.test_run import MONTH, SAMPLES, setup_folder
+
+    config = setup_folder(tmp_path)
+    complete = gzip.compress((SAMPLES / "rtr_2025-10.csv").read_bytes())
+    half = tmp_path / "inbox" / "late.csv.gz"
+    shutil.move(tmp_path / "inbox" / "rtr_2025-10.csv", tmp_path / "rtr.csv")
+    half.write_bytes(complete[: len(complete) // 2])
+    result = cli("run", "--config", config, "--month", MONTH, "--json")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    steps = {s["step"]: s["action"] for s in summary["steps"]}
+    assert steps == {"ingest": "done", "boundaries": "done", "analyze": "done", "report": "done"}
+    assert summary["failed_files"] == 1
+    [failed] = [f for f in summary["files"] if f["status"] == "failed"]
+    assert failed["file"] == str(half) and "truncated" in failed["message"]
+    assert str(half) not in {f.name for f in catalog(tmp_path / "store")}
+    half.write_bytes(complete)  # the upload completes
+    again = cli("run", "--config", config, "--month", MONTH, "--json")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert [(f["file"], f["status"]) for f in summary["files"]] == [(str(half), "ingested")]
+    assert {s["step"]: s["action"] for s in summary["steps"]}["analyze"] == "done"
