@@ -4,8 +4,14 @@ Each case checks that every row is stored or rejected with a reason, that
 ``read = accepted + rejected + duplicates`` holds, and that one bad file never
 stops the others. Categories and cases:
 
+- line breaks (3): CR-only line breaks (Excel's "CSV (Macintosh)"), plain, gzip
+  and zipped;
+- long first lines (2): a header of 5,000 realistic column names (over 64 kB); a
+  first line without end, refused without reading the whole file;
 - archives (2): a zip holding a CSV, a zip and a ``.csv.gz``; archives nested too
   deep, or holding no data file;
+- bombs (1): 512 MiB of zeros, gzip in a zip in a zip, stays bounded in memory
+  and is never extracted to disk;
 - unreadable files (11): a truncated gzip, a gzip whose data is damaged, an
   encrypted zip member (real ZipCrypto, encrypted here: ``zipfile`` cannot write
   it, and a test checks that its password opens it), a damaged zip member, a
@@ -22,6 +28,8 @@ import io
 import json
 import shutil
 import struct
+import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -33,7 +41,7 @@ import pytest
 
 from qostool.ingest import ingest_paths
 from qostool.store import FileRecord, Store
-from tests.conftest import TZ, stored
+from tests.conftest import TZ, rejects, stored
 
 HEADER = "test_id,time,latitude,longitude,download_mbps,upload_mbps,latency_ms,device_id"
 
@@ -80,6 +88,61 @@ def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> 
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+# -- line breaks and empty files -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip", "zip"])
+def test_cr_only_line_breaks_are_read(packing: str, tmp_path: Path, cli: Any) -> None:
+    """Excel's "CSV (Macintosh)" ends lines with CR alone: read, not taken for an empty file."""
+    data = csv_bytes("m", 5, "\r")
+    path = tmp_path / {"plain": "mac.csv", "gzip": "mac.csv.gz", "zip": "mac.zip"}[packing]
+    path.write_bytes(
+        {"plain": data, "gzip": gzip.compress(data), "zip": zip_bytes({"mac.csv": data})}[packing]
+    )
+    code, out = ingest(cli, path, "--store", tmp_path / "store")
+    assert code == 0
+    assert [(f["status"], f["read"], f["accepted"]) for f in out["files"]] == [("ingested", 5, 5)]
+    assert stored_ids(tmp_path / "store") == [f"m{i}" for i in range(5)]
+
+
+# -- long first lines ----------------------------------------------------------------------
+
+
+def test_a_header_of_5000_columns(write: Callable[..., Path], cli: Any, store_dir: Path) -> None:
+    """A header longer than the sniffer's first read (64 kB) is read whole."""
+    measures = ("rsrp_dbm", "rsrq_db", "sinr_db", "earfcn")
+    extra = [f"neighbour_cell_{i:04d}_{m}" for i in range(1250) for m in measures]
+    names = HEADER.split(",") + extra[: 5000 - len(HEADER.split(","))]
+    assert len(names) == 5000
+    header = ",".join(names)
+    assert len(header.encode()) > 64 * 1024
+    values = ",".join(str(-80 - i % 40) for i in range(len(names) - 8))
+    rows = [f"{row},{values}" for row in good_rows("w", 30)]
+    rows.append(f"w-bad,2025-10-10T10:00:00+07:00,21.5,103.2,,10,20,dev-1,{values}")
+    path = write("wide.csv", "\n".join([header, *rows]) + "\n")
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    file = out["files"][0]
+    assert (file["status"], file["read"], file["accepted"]) == ("ingested", 31, 30)
+    assert file["rejected_by_reason"] == {"missing_download": 1}
+    original = json.loads(rejects(store_dir)["original"][0])
+    assert original[names[-1]] == values.rsplit(",", 1)[1]
+
+
+def test_a_first_line_without_end_fails_alone(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    """A "header" of 17 MB with no line break is refused (not read to its end), the rest go on."""
+    endless = write("endless.csv", b"a," * (17 << 19))
+    good = write("good.csv", csv_bytes("g", 2))
+    code, out = ingest(cli, endless, good, "--store", store_dir)
+    assert code == 1
+    assert statuses(out) == [("endless.csv", "failed"), ("good.csv", "ingested")]
+    assert "endless.csv" in out["files"][0]["message"]
+    assert "first line" in out["files"][0]["message"]
+    assert stored_ids(store_dir) == ["g0", "g1"]
 
 
 # -- archives ------------------------------------------------------------------------------
@@ -129,6 +192,39 @@ def test_archives_nested_too_deep_fail_alone(tmp_path: Path, cli: Any, store_dir
     assert files[str(empty)]["status"] == "failed"
     assert "holds no CSV or Parquet file" in files[str(empty)]["message"]
     assert stored_ids(store_dir) == ["k0"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory is read in /proc")
+def test_a_bomb_in_nested_archives_stays_bounded(tmp_path: Path) -> None:
+    """512 MiB of zeros, gzip in a zip in a zip (0.5 MB): read as a stream, never to disk."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    chunk = bytes(1 << 20)
+    bomb = b"".join(compressor.compress(chunk) for _ in range(512)) + compressor.flush()
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(zip_bytes({"inner.zip": zip_bytes({"zeros.csv.gz": bomb})}))
+    code = (
+        "import json, re, sys\n"
+        "from pathlib import Path\n"
+        "from qostool.ingest import ingest_paths\n"
+        "report = ingest_paths([sys.argv[1]], store=sys.argv[2])\n"
+        # The peak resident memory of this process (ru_maxrss would count pytest's too).
+        "status = Path('/proc/self/status').read_text(encoding='utf-8')\n"
+        "peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]) << 10\n"
+        "print(json.dumps({'peak': peak, 'files': [f.to_dict() for f in report.files]}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    [file] = result["files"]
+    assert file["status"] == "failed" and "first line" in file["message"]
+    assert result["peak"] < 256 << 20, result["peak"]  # about 90 MB, of which 16 MB of sample
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip", "store"]
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.stat().st_size > 1 << 20]
 
 
 # -- unreadable files ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import glob
 import gzip
 import hashlib
 import io
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # imported where used: plain UTF-8 CSV files are read without
 
 DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
 _SAMPLE_BYTES: Final = 64 * 1024
+#: The sniffer reads up to this much to find the end of the header line (and one row).
+_FIRST_LINES_MAX_BYTES: Final = 16 << 20
 _BLOCK_BYTES: Final = 16 << 20
 _PARQUET_BATCH_ROWS: Final = 250_000
 _DELIMITERS: Final = (",", ";", "\t", "|")
@@ -326,17 +329,23 @@ class Dialect:
     encoding: str
     delimiter: str
     header: tuple[str, ...]
+    bare_cr: bool = False
+    """Lines end with a carriage return alone (Excel's "CSV (Macintosh)"), at least some."""
+
+
+_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
+_BARE_CR: Final = re.compile(r"\r(?!\n)")
 
 
 def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dialect | None:
     """Encoding, delimiter and header of a CSV source; None for an empty file."""
-    with source.open() as stream:
-        sample = stream.read(_SAMPLE_BYTES)
+    sample, whole = _first_lines(source)
     if not sample.strip():
         return None
     enc = encoding or _guess_encoding(source, sample)
     try:
-        text = codecs.getincrementaldecoder(_python_codec(enc))(errors="strict").decode(sample)
+        decoder = codecs.getincrementaldecoder(_python_codec(enc))(errors="strict")
+        text = decoder.decode(sample, final=whole)
     except (UnicodeDecodeError, LookupError) as exc:
         raise InputError(
             source.name,
@@ -344,11 +353,22 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
             hint=_encoding_hint(sample),
         ) from None
     text = text.lstrip("\ufeff")
-    lines = [line for line in text.splitlines() if line.strip()][:50]
-    if len(text) >= _SAMPLE_BYTES // 4 and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a sample may be cut
+    pieces = _LINE_BREAK.split(text)
+    if not whole:
+        pieces = pieces[:-1]  # the last line of a sample may be cut
+    lines = [line for line in pieces if line.strip()][:50]
+    if not lines:
+        raise _first_line_too_long(source)
     sep = delimiter or _guess_delimiter(lines)
-    header = next(csv.reader([lines[0]], delimiter=sep))
+    try:
+        header = next(csv.reader(lines, delimiter=sep))
+    except csv.Error as exc:
+        raise InputError(
+            source.name,
+            f"the header cannot be read as CSV ({exc})",
+            row=1,
+            hint="check the quotes of the first row",
+        ) from None
     header = [h.strip() for h in header]
     if any(not h for h in header):
         blank = header.index("") + 1
@@ -358,7 +378,40 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
             row=1,
             hint="give every column a name in the first row",
         )
-    return Dialect(encoding=enc, delimiter=sep, header=_distinct_names(header))
+    return Dialect(
+        encoding=enc,
+        delimiter=sep,
+        header=_distinct_names(header),
+        bare_cr=_BARE_CR.search(text) is not None,
+    )
+
+
+def _first_lines(source: Source) -> tuple[bytes, bool]:
+    """The first bytes of a source, enough for its header line and a row or more.
+
+    64 kB, or more when the header is longer (read in doubling steps, up to
+    16 MB: a first line longer than that is not a header). Also whether that
+    is the whole content.
+    """
+    with source.open() as stream:
+        sample = stream.read(_SAMPLE_BYTES)
+        whole = len(sample) < _SAMPLE_BYTES
+        while not whole and max(sample.count(b"\n"), sample.count(b"\r")) < 2:
+            if len(sample) >= _FIRST_LINES_MAX_BYTES:
+                raise _first_line_too_long(source)
+            more = stream.read(len(sample))
+            whole = len(more) < len(sample)
+            sample += more
+    return sample, whole
+
+
+def _first_line_too_long(source: Source) -> InputError:
+    return InputError(
+        source.name,
+        f"the first line (the header) is longer than {_FIRST_LINES_MAX_BYTES >> 20} MB; "
+        f"{_NOTHING_STORED}",
+        hint="check that this is a CSV export: lines must end with a line break (LF, CR LF or CR)",
+    )
 
 
 def _distinct_names(header: list[str]) -> tuple[str, ...]:
@@ -415,7 +468,10 @@ def _encoding_hint(sample: bytes) -> str:
 def _guess_delimiter(lines: list[str]) -> str:
     best, best_fields = ",", 1
     for sep in _DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        except csv.Error:  # a field longer than csv's limit: a stray quote with this delimiter
+            continue
         if not counts:
             continue
         width = counts[0]
@@ -460,7 +516,8 @@ def first_mode(source: Source, dialect: Dialect) -> ReadMode:
     """The fastest reader that may read ``source``; it hands over to the next when it cannot."""
     utf8 = codecs.lookup(dialect.encoding).name in ("utf-8", "utf-8-sig")
     one_byte = len(dialect.delimiter.encode()) == 1
-    return ReadMode.POLARS if source.is_plain and utf8 and one_byte else ReadMode.THREADED
+    polars = source.is_plain and utf8 and one_byte and not dialect.bare_cr
+    return ReadMode.POLARS if polars else ReadMode.THREADED
 
 
 def _is_gzip(source: Source) -> bool:
