@@ -6,6 +6,8 @@ stops the others. Categories and cases:
 
 - line breaks (3): CR-only line breaks (Excel's "CSV (Macintosh)"), plain, gzip
   and zipped;
+- empty files (2): empty and header-only files are not recorded, so never stuck;
+  a store that once recorded a file as empty (a CR-only CSV) reads it again;
 - long first lines (2): a header of 5,000 realistic column names (over 64 kB); a
   first line without end, refused without reading the whole file;
 - archives (2): a zip holding a CSV, a zip and a ``.csv.gz``; archives nested too
@@ -24,6 +26,7 @@ stops the others. Categories and cases:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import shutil
@@ -105,6 +108,51 @@ def test_cr_only_line_breaks_are_read(packing: str, tmp_path: Path, cli: Any) ->
     assert code == 0
     assert [(f["status"], f["read"], f["accepted"]) for f in out["files"]] == [("ingested", 5, 5)]
     assert stored_ids(tmp_path / "store") == [f"m{i}" for i in range(5)]
+
+
+def test_a_file_once_recorded_as_empty_is_read_again(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    """A store that recorded a CR-only file as empty (no rows, no parts) is not stuck with it."""
+    path = write("mac.csv", csv_bytes("m", 3, "\r"))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    store = Store.open(store_dir, timezone=TZ, create=True)
+    with store.write_lock():
+        batch = store.new_batch()
+        batch.commit(
+            FileRecord(
+                sha256=digest,
+                name=str(path),
+                size=path.stat().st_size,
+                format=None,
+                batch_id=batch.batch_id,
+                ingested_at="2025-11-01T00:00:00+00:00",
+                rows_read=0,
+                accepted=0,
+                rejected=0,
+                duplicates=0,
+                reasons={},
+                months=[],
+            )
+        )
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    assert [(f["status"], f["accepted"]) for f in out["files"]] == [("ingested", 3)]
+    assert [(f.sha256, f.rows_read) for f in catalog(store_dir)] == [(digest, 3)]
+    assert ingest(cli, path, "--store", store_dir)[1]["files"][0]["status"] == "already ingested"
+
+
+def test_empty_files_are_not_recorded(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    """An empty file is said to be empty each time, and never stops the same content later."""
+    empty = write("empty.csv", b"")
+    header_only = write("header.csv", HEADER + "\n")
+    for _ in range(2):
+        code, out = ingest(cli, empty, header_only, "--store", store_dir)
+        assert code == 0
+        assert statuses(out) == [("empty.csv", "empty"), ("header.csv", "empty")]
+    assert catalog(store_dir) == []
 
 
 # -- long first lines ----------------------------------------------------------------------

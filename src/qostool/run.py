@@ -199,6 +199,12 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
             events.error("ingest.failed", f.message or f"{f.file}: failed", **fields)
         elif f.status == "already ingested":
             events.debug("ingest.known", f"{f.file}: already ingested", **fields)
+        elif f.status == "empty":
+            events.info(
+                "ingest.empty",
+                f"{f.file}: empty ({f.message}); read again by the next run",
+                **fields,
+            )
         else:
             events.info(
                 "ingest.file",
@@ -209,10 +215,10 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
                 rejected=f.rejected,
                 duplicates=f.duplicates,
             )
-        if f.status != "already ingested":
+        if f.status in ("ingested", "failed"):
             summary.files.append(f.to_dict())
     summary.failed_files = counts["failed"]
-    new = counts["ingested"] + counts["empty"]
+    new = counts["ingested"]
     details = {"files": len(report.files), **{k.replace(" ", "_"): v for k, v in counts.items()}}
     known = f"{counts['already ingested']} already ingested"
     if new:
@@ -225,6 +231,8 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         reason, action = f"no new files ({known})", "skipped"
     if counts["failed"] and new:
         reason += f"; {counts['failed']} file(s) could not be read"
+    if counts["empty"]:
+        reason += f"; {counts['empty']} empty file(s)"
     events.info(f"ingest.{action}", f"ingest: {reason}", **details)
     return StepResult("ingest", action, reason, details)
 

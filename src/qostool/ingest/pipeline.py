@@ -58,7 +58,7 @@ class FileReport:
 
     file: str
     status: str
-    """``ingested``, ``already ingested``, ``empty`` or ``failed``."""
+    """``ingested``, ``already ingested``, ``empty`` (no rows: not recorded) or ``failed``."""
     format: str | None = None
     sha256: str | None = None
     read: int = 0
@@ -210,7 +210,7 @@ def _ingest_source(
     content: _ContentHash,
 ) -> FileReport:
     previous = store.find_file(content.known) if content.known else None
-    if previous is not None:
+    if previous is not None and previous.rows_read > 0:
         return FileReport(
             file=source.name,
             status="already ingested",
@@ -227,10 +227,9 @@ def _ingest_source(
         dialect = src.sniff(source, encoding=options.encoding, delimiter=options.delimiter)
         header = list(dialect.header) if dialect else []
     bound = _bind(source, header, options) if header else None
-    if bound is None:
+    if bound is None:  # not recorded: nothing to store, and read again if it is ingested again
         report = FileReport(file=source.name, status="empty", sha256=content.digest())
-        report.message = "no header and no rows" if not header else None
-        _commit(store, store.new_batch(), source, report, size)
+        report.message = "no header and no rows"
         return report
     ctx = _context(source, bound, options, store, pseudonymiser)
     ctx = dataclasses.replace(ctx, empty_is_null=dialect is not None)
@@ -249,9 +248,13 @@ def _ingest_source(
         except BaseException:
             batch.abort()
             raise
-    if report.read == 0:
-        report.status = "empty"
     report.sha256 = content.digest()
+    if report.read == 0:  # a header and no rows: not recorded, as an empty file
+        batch.abort()
+        report.status, report.message = "empty", "a header and no rows"
+        return report
+    if previous is not None:  # recorded with no rows by an older version: recorded again
+        store.forget_empty_file(previous.sha256)
     _commit(store, batch, source, report, size)
     return report
 
