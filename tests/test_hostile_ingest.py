@@ -14,6 +14,8 @@ stops the others. Categories and cases:
   deep, or holding no data file;
 - bombs (1): 512 MiB of zeros, gzip in a zip in a zip, stays bounded in memory
   and is never extracted to disk;
+- decimal marks (3): one ``"2,048"`` in a decimal-point file; one ``45.5`` in a
+  decimal-comma file; the vote on coordinates and speeds;
 - unreadable files (11): a truncated gzip, a gzip whose data is damaged, an
   encrypted zip member (real ZipCrypto, encrypted here: ``zipfile`` cannot write
   it, and a test checks that its password opens it), a damaged zip member, a
@@ -43,6 +45,7 @@ import polars as pl
 import pytest
 
 from qostool.ingest import ingest_paths
+from qostool.ingest import normalize as nz
 from qostool.store import FileRecord, Store
 from tests.conftest import TZ, rejects, stored
 
@@ -273,6 +276,58 @@ def test_a_bomb_in_nested_archives_stays_bounded(tmp_path: Path) -> None:
     assert result["peak"] < 256 << 20, result["peak"]  # about 90 MB, of which 16 MB of sample
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip", "store"]
     assert not [p for p in (tmp_path / "store").rglob("*") if p.stat().st_size > 1 << 20]
+
+
+# -- decimal marks -------------------------------------------------------------------------
+
+
+def test_one_thousands_separator_does_not_make_a_file_decimal_comma(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    rows = good_rows("p", 20)
+    rows.insert(2, 'p-odd,2025-10-10T10:00:00+07:00,21.5,103.2,"2,048",10,20,dev-1')
+    path = write("point.csv", "\n".join([HEADER, *rows]) + "\n")
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    assert (out["totals"]["accepted"], out["totals"]["rejected_by_reason"]) == (
+        20,
+        {"invalid_speed": 1},
+    )
+    assert rejects(store_dir)["row"].to_list() == [4]
+    assert stored(store_dir).sort("test_id")["lat"].unique().to_list() == [21.5]
+
+
+def test_one_decimal_point_does_not_make_a_decimal_comma_file_point(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    rows = [
+        f"c{i};10/10/2025 10:00;21,{500 + i};103,2;{40 + i},5;1.234,5;20;dev" for i in range(10)
+    ]
+    rows.insert(1, "c-odd;10/10/2025 10:00;21,5;103,2;45.5;10;20;dev")
+    path = write("comma.csv", "\n".join([HEADER.replace(",", ";"), *rows]) + "\n")
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    # "45.5" is not a number with a decimal comma (nor 455 with a thousands point): rejected.
+    assert (out["totals"]["accepted"], out["totals"]["rejected_by_reason"]) == (
+        10,
+        {"invalid_speed": 1},
+    )
+    frame = stored(store_dir).sort("test_id")
+    assert frame["download_mbps"].to_list() == [40.5 + i for i in range(10)]
+    assert frame["upload_mbps"].unique().to_list() == [1234.5]
+
+
+def test_decimal_comma_votes() -> None:
+    """Coordinates and speeds vote; values that could be thousands separators do not."""
+
+    def votes(values: list[str], *, coordinate: bool) -> tuple[int, int]:
+        return nz.decimal_mark_votes(pl.Series(values, dtype=pl.String), coordinate=coordinate)
+
+    assert votes(["2,048", "1.234", "12", "1,234,567"], coordinate=False) == (0, 0)
+    assert votes(["45,27", "0,5", "1.234,5", "45.27", "1,234.5"], coordinate=False) == (3, 2)
+    assert votes(["21,512", "-103,2", "21.512", "105.25"], coordinate=True) == (2, 2)
+    assert nz.is_decimal_comma([(1, 0)]) and not nz.is_decimal_comma([(1, 1), (0, 0)])
+    assert not nz.is_decimal_comma([(2, 30)])
 
 
 # -- unreadable files ----------------------------------------------------------------------

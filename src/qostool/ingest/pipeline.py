@@ -35,6 +35,8 @@ FLUSH_ROWS: Final = 500_000
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
+#: Rows of a file's first batch whose numbers decide its decimal mark.
+_DECIMAL_SAMPLE_ROWS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -487,13 +489,15 @@ def _decide_from_sample(
         ctx = dataclasses.replace(ctx, time_formats=nz.time_formats_for(raw[time_column]))
     if options.decimal != "auto":
         return ctx
-    numeric = ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon")
-    samples: list[str] = []
-    for name in numeric:
+    # Each value whose decimal mark is certain votes (see normalize.decimal_mark_votes):
+    # the mark of most of them wins, so a few odd values cannot switch the whole file.
+    votes = []
+    for name in ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon"):
         column = bound.columns.get(name)
         if column is not None and raw.schema[column] == pl.String:
-            samples += raw[column].drop_nulls().head(200).to_list()
-    if nz.looks_decimal_comma(samples):
+            values = raw[column].head(_DECIMAL_SAMPLE_ROWS)
+            votes.append(nz.decimal_mark_votes(values, coordinate=name in ("lat", "lon")))
+    if nz.is_decimal_comma(votes):
         return dataclasses.replace(ctx, decimal_comma=True)
     return ctx
 
