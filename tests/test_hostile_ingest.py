@@ -22,7 +22,8 @@ stops the others. Categories and cases:
   member in a compression method that cannot be read, a half-uploaded zip, a
   truncated Parquet file, each between two good files (``ingest``), and one in
   the library; a bug met in one file; and in ``qostool run``, a half-uploaded
-  ``.gz`` in the inbox, retried when complete.
+  ``.gz`` in the inbox, retried when complete;
+- internal names (1): a column named ``__row``, in CSV and in Parquet.
 """
 
 from __future__ import annotations
@@ -513,3 +514,35 @@ def test_run_goes_on_past_a_half_uploaded_gzip_and_retries_it(tmp_path: Path, cl
     summary = json.loads(again.stdout)
     assert [(f["file"], f["status"]) for f in summary["files"]] == [(str(half), "ingested")]
     assert {s["step"]: s["action"] for s in summary["steps"]}["analyze"] == "done"
+
+
+# -- internal names ------------------------------------------------------------------------
+
+
+def test_a_column_named_like_the_row_number(
+    write: Callable[..., Path], cli: Any, store_dir: Path, tmp_path: Path
+) -> None:
+    """``__row`` is read as ``__row~2``, as a repeated name is: the rows keep their numbers."""
+    text = "\n".join(
+        [HEADER + ",__row", *(r + ",x" for r in good_rows("r", 2)), "r-bad,,21.5,103.2,1,1,1,d,y"]
+    )
+    parquet = tmp_path / "rows.parquet"
+    pl.DataFrame(
+        {
+            "test_id": ["p1", "p2"],
+            "time": ["2025-10-10T10:00:00Z", ""],
+            "latitude": ["21.5", "21.5"],
+            "longitude": ["103.2", "103.2"],
+            "download_mbps": ["40", "40"],
+            "__row": [7, 8],
+        }
+    ).write_parquet(parquet)
+    code, out = ingest(cli, write("rows.csv", text + "\n"), parquet, "--store", store_dir)
+    assert code == 0
+    assert [(f["status"], f["accepted"], f["rejected"]) for f in out["files"]] == [
+        ("ingested", 2, 1),
+        ("ingested", 1, 1),
+    ]
+    found = rejects(store_dir).sort("file")
+    assert found["row"].to_list() == [4, 2]  # the CSV's fourth row, the Parquet file's second
+    assert [json.loads(o)["__row~2"] for o in found["original"]] == ["y", 8]

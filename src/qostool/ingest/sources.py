@@ -415,9 +415,13 @@ def _first_line_too_long(source: Source) -> InputError:
 
 
 def _distinct_names(header: list[str]) -> tuple[str, ...]:
-    """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it)."""
+    """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it).
+
+    :data:`ROW_COLUMN`, the row number the readers add, counts as taken before the
+    first column: a column of that name is read as ``__row~2``.
+    """
     taken = set(header)  # a suffixed name must not take a later column's own name
-    seen: set[str] = set()
+    seen: set[str] = {ROW_COLUMN}
     names = []
     for name in header:
         unique, copy = name, 1
@@ -758,13 +762,13 @@ def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError
 
 
 def parquet_columns(source: Source) -> list[str]:
-    """Column names of a Parquet source."""
+    """Column names of a Parquet source (made distinct as a CSV header's are)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with source.open() as stream:
-            return list(pq.ParquetFile(stream).schema_arrow.names)
+            return list(_distinct_names(pq.ParquetFile(stream).schema_arrow.names))
     except (pa.ArrowInvalid, OSError) as exc:
         raise _parquet_error(source, exc) from None
 
@@ -778,8 +782,9 @@ def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
     with source.open() as stream:
         try:
             parquet = pq.ParquetFile(stream)
+            names = list(_distinct_names(parquet.schema_arrow.names))
             for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-                frame = pl.from_arrow(record_batch)
+                frame = pl.from_arrow(record_batch.rename_columns(names))
                 assert isinstance(frame, pl.DataFrame)
                 rows = pl.int_range(seen + 1, seen + frame.height + 1, eager=True)
                 seen += frame.height
