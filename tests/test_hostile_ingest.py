@@ -23,6 +23,9 @@ stops the others. Categories and cases:
   truncated Parquet file, each between two good files (``ingest``), and one in
   the library; a bug met in one file; and in ``qostool run``, a half-uploaded
   ``.gz`` in the inbox, retried when complete;
+- stray quotes (4): a stray quote that would take more than 128 KiB of the file
+  into one field, and the rows numbered right after it; a quote never closed in
+  the last field, plain and gzip; a closed quoted value over lines stays one value;
 - internal names (1): a column named ``__row``, in CSV and in Parquet.
 """
 
@@ -514,6 +517,51 @@ def test_run_goes_on_past_a_half_uploaded_gzip_and_retries_it(tmp_path: Path, cl
     summary = json.loads(again.stdout)
     assert [(f["file"], f["status"]) for f in summary["files"]] == [(str(half), "ingested")]
     assert {s["step"]: s["action"] for s in summary["steps"]}["analyze"] == "done"
+
+
+# -- stray quotes --------------------------------------------------------------------------
+
+
+def test_a_stray_quote_does_not_swallow_the_rest_of_the_file(
+    write: Callable[..., Path], cli: Any, store_dir: Path
+) -> None:
+    """Its line is read with the quote as a plain character; the lines after it are rows."""
+    rows = good_rows("s", 3000)  # about 200 kB after the quote: over csv's field limit
+    rows[10] = 's-stray,2025-10-10T10:00:00+07:00,21.5,103.2,"40,10,20,dev-1'
+    rows[20] = "s-short,2025-10-10T10:00:00+07:00,21.5"
+    path = write("stray.csv", "\n".join([HEADER, *rows]) + "\n")
+    code, out = ingest(cli, path, "--store", store_dir)
+    assert code == 0
+    file = out["files"][0]
+    assert (file["read"], file["accepted"]) == (3000, 2998)
+    assert file["rejected_by_reason"] == {"invalid_speed": 1, "short_row": 1}
+    found = rejects(store_dir).sort("row")
+    assert found["row"].to_list() == [12, 22]
+    assert json.loads(found["original"][0])["download_mbps"] == '"40'
+    assert stored(store_dir).height == 2998
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip"])
+def test_a_quote_never_closed_in_the_last_field(packing: str, tmp_path: Path, cli: Any) -> None:
+    """The last field of a row opens a quote that runs to the end of the file: rows again."""
+    rows = good_rows("s", 3000)
+    rows[5] = rows[5].rsplit(",", 1)[0] + ',"Galaxy S10'
+    data = ("\n".join([HEADER, *rows]) + "\n").encode()
+    path = tmp_path / ("stray.csv.gz" if packing == "gzip" else "stray.csv")
+    path.write_bytes(gzip.compress(data) if packing == "gzip" else data)
+    code, out = ingest(cli, path, "--store", tmp_path / "store")
+    assert code == 0
+    assert (out["totals"]["read"], out["totals"]["accepted"]) == (3000, 3000)
+
+
+def test_a_closed_quoted_value_over_lines_stays_one_value(tmp_path: Path, cli: Any) -> None:
+    """A last value that holds line breaks and delimiters, quoted and closed, is one value."""
+    note = "first line\nr9,2025-10-10T10:00:00+07:00,21.5,103.2,1,1,1,d\nlast"
+    rows = [f'{row},"{note}"' for row in good_rows("n", 3)]
+    path = tmp_path / "notes.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join([HEADER + ",note", *rows]) + "\n").encode()))
+    code, out = ingest(cli, path, "--store", tmp_path / "store")
+    assert (code, out["totals"]["read"], out["totals"]["accepted"]) == (0, 3, 3)
 
 
 # -- internal names ------------------------------------------------------------------------

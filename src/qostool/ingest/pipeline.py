@@ -469,6 +469,14 @@ def _load(
             for _, work in inflight:
                 work.cancel()
         if ragged.rows:
+            assert job.dialect is not None
+            still = src.Ragged()
+            # Lines of a record opened by a stray quote: rows again.
+            for lines in src.reread_ragged(ragged, job.dialect, still):
+                if report.read == 0:
+                    job.ctx = _decide_from_sample(lines, job.bound, job.ctx, options)
+                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
+            ragged = still
             ragged_rejects = _ragged_rejects(ragged, job)
             report.read += ragged_rejects.height
             rows.add_rejects(ragged_rejects)
@@ -539,14 +547,12 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
 
 def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
     """Rows with too few or too many fields, split by the delimiter as far as they go."""
-    import csv
-
     dialect, bound = job.dialect, job.bound
     assert dialect is not None
     header = dialect.header
     records = []
     for number, text, expected, actual in ragged.rows:
-        values = next(csv.reader([text], delimiter=dialect.delimiter), [])
+        values = src.split_fields(text, dialect.delimiter)
         original: dict[str, str | list[str]] = dict(zip(header, values, strict=False))
         if len(values) > len(header):
             original["_extra_fields"] = values[len(header) :]

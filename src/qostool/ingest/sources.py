@@ -46,6 +46,7 @@ _MAX_ARCHIVE_DEPTH: Final = 2
 _ZIP_MAGIC: Final = b"PK\x03\x04"
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NOTHING_STORED: Final = "nothing from it was stored"
+_TAIL_BYTES: Final = 16
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ class _Guarded(io.RawIOBase):
         self._source = source
         self._layers = layers
         self._inner = layers[-1]
+        self.tail = b""
+        """The last bytes read (the end of the content, once it is read to its end)."""
 
     def readable(self) -> bool:
         return True
@@ -194,6 +197,8 @@ class _Guarded(io.RawIOBase):
             data = self._inner.read(-1 if size is None else size)
         except Exception as exc:
             raise unreadable(self._source, exc) from None
+        if data:
+            self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
         return data
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
@@ -604,13 +609,12 @@ def read_csv(
     import pyarrow as pa
 
     numbered = mode is ReadMode.NUMBERED
-    known_ragged: np.ndarray | None = None
-    if numbered:
-        known_ragged = _ragged_row_numbers(source, dialect)
+    layout = _Layout.first_pass(source, dialect) if numbered else None
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         # Exceptions raised here are swallowed by pyarrow: record, and check in the loop.
-        ragged.rows.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        number = layout.row_number(row.number) if layout is not None else None
+        ragged.rows.append((number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
     names = dialect.header
@@ -621,6 +625,7 @@ def read_csv(
         stream.close()
         raise
     seen = 0
+    last_row: tuple[object, ...] = ()
     try:
         for record_batch in reader:
             if ragged.rows and not numbered:
@@ -630,8 +635,18 @@ def read_csv(
             frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
             index = np.arange(seen, seen + frame.height, dtype=np.int64)
             seen += frame.height
-            yield frame.with_columns(pl.Series(ROW_COLUMN, _row_numbers(index, known_ragged)))
-        if ragged.rows and not numbered:
+            rows = _row_numbers(index, layout)
+            swallowed = layout.swallowed if layout is not None else None
+            if swallowed is not None and seen - frame.height <= swallowed < seen:
+                # The last record, whose last field took in the lines after it: ragged.
+                at = swallowed - (seen - frame.height)
+                text = _record_text(frame.row(at), dialect)
+                ragged.rows.append((int(rows[at]), text, len(names), len(names)))
+                frame, rows = frame.filter(pl.int_range(pl.len()) != at), np.delete(rows, at)
+            if frame.height:
+                last_row = frame.row(-1)
+            yield frame.with_columns(pl.Series(ROW_COLUMN, rows))
+        if not numbered and (ragged.rows or _swallows_lines(last_row, dialect, stream)):
             raise ReadAgainError(ReadMode.NUMBERED)
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
@@ -711,37 +726,160 @@ class _Transcoder(io.RawIOBase):
         super().close()
 
 
-def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
+@dataclass(frozen=True)
+class _Layout:
+    """Where the ragged records of a file are, from a first pass over it (numbered mode)."""
+
+    ragged: np.ndarray
+    """The parser's numbers of the ragged records (header = 1), sorted."""
+    lines_before: np.ndarray
+    """For each ragged record, the lines beyond their first of the ragged records before
+    it (a record that runs over several lines is read again line by line: see
+    :func:`reread_ragged`), and at the end those of them all."""
+    swallowed: int | None
+    """The index of the last valid record when its last field took in the lines after
+    it (a quote never closed): it is read again line by line too."""
+
+    @classmethod
+    def first_pass(cls, source: Source, dialect: Dialect) -> _Layout:
+        import numpy as np
+        import pyarrow as pa
+
+        found: list[tuple[int, int]] = []
+
+        def collect(row: pacsv.InvalidRow) -> str:
+            found.append((row.number, max(len(record_lines(row.text)) - 1, 0)))
+            return "skip"
+
+        valid = 0
+        last_row: tuple[object, ...] = ()
+        with source.open() as stream:
+            reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
+            try:
+                for record_batch in reader:
+                    valid += record_batch.num_rows
+                    if record_batch.num_rows:
+                        last_row = tuple(column[-1].as_py() for column in record_batch.columns)
+            except pa.ArrowInvalid as exc:
+                raise _arrow_error(source, dialect, exc) from None
+            finally:
+                reader.close()
+            swallowed = valid - 1 if _swallows_lines(last_row, dialect, stream) else None
+        found.sort()
+        ragged = np.asarray([number for number, _ in found], dtype=np.int64)
+        extra = np.asarray([lines for _, lines in found], dtype=np.int64)
+        lines_before = np.concatenate([[0], np.cumsum(extra)]).astype(np.int64)
+        return cls(ragged=ragged, lines_before=lines_before, swallowed=swallowed)
+
+    def row_number(self, number: int) -> int:
+        """The row number of the ragged record the parser numbered ``number``."""
+        import numpy as np
+
+        before = int(np.searchsorted(self.ragged, number, side="left"))
+        return number + int(self.lines_before[before])
+
+
+def _row_numbers(index: np.ndarray, layout: _Layout | None) -> np.ndarray:
+    """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based).
+
+    Each ragged record before a valid one takes one row, and one more for each
+    line beyond its first.
+    """
     import numpy as np
-    import pyarrow as pa
 
-    numbers: list[int] = []
-
-    def collect(row: pacsv.InvalidRow) -> str:
-        numbers.append(row.number)
-        return "skip"
-
-    with source.open() as stream:
-        reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
-        try:
-            for _ in reader:
-                pass
-        except pa.ArrowInvalid as exc:
-            raise _arrow_error(source, dialect, exc) from None
-        finally:
-            reader.close()
-    return np.sort(np.asarray(numbers, dtype=np.int64))
-
-
-def _row_numbers(index: np.ndarray, ragged: np.ndarray | None) -> np.ndarray:
-    """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based)."""
-    import numpy as np
-
-    if ragged is None or ragged.size == 0:
+    if layout is None or layout.ragged.size == 0:
         return index + 2
+    ragged = layout.ragged
     # Valid records before ragged row i: ragged[i] - 2 - i.
-    before = ragged - 2 - np.arange(ragged.size)
-    return index + 2 + np.searchsorted(before, index, side="right")
+    before = np.searchsorted(ragged - 2 - np.arange(ragged.size), index, side="right")
+    numbers: np.ndarray = index + 2 + before + layout.lines_before[before]
+    return numbers
+
+
+def record_lines(text: str) -> list[str]:
+    """The lines of a record's text (empty ones left out, as the parser leaves them out)."""
+    return [line for line in _LINE_BREAK.split(text) if line]
+
+
+def split_fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one line of CSV, as far as they go (whatever their length)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field longer than csv's limit (131,072 characters)
+        return line.split(delimiter)
+
+
+def _swallows_lines(row: tuple[object, ...], dialect: Dialect, stream: IO[bytes]) -> bool:
+    """Whether a file's last record ends in a quote never closed, that took in lines after it.
+
+    Its last value then holds a line break and more after it, and the content,
+    read to its end, does not end with the closing quote.
+    """
+    if not row or not isinstance(row[-1], str):
+        return False
+    after = _LINE_BREAK.split(row[-1], maxsplit=1)[1:]
+    if not after or not after[0].strip("\r\n"):
+        return False
+    tail = getattr(stream, "tail", b"")
+    end = codecs.decode(tail[-(len(tail) // 4 * 4) :], _python_codec(dialect.encoding), "ignore")
+    return not end.rstrip("\r\n").endswith('"')
+
+
+def _record_text(row: tuple[object, ...], dialect: Dialect) -> str:
+    """The text of a record whose last field was opened by a quote and never closed."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="")
+    writer.writerow(["" if value is None else str(value) for value in row[:-1]])
+    return f'{buffer.getvalue()}{dialect.delimiter}"{row[-1]}'
+
+
+_REREAD_BATCH_ROWS: Final = 100_000
+
+
+def reread_ragged(ragged: Ragged, dialect: Dialect, still: Ragged) -> Iterator[pl.DataFrame]:
+    """Ragged records that run over several lines, read again line by line.
+
+    A quote that is never closed (a stray quote, as in ``Galaxy "S10``) makes the
+    parser read on, over line breaks, to the next quote as one field: the record
+    has the wrong number of fields and holds the lines after it. Each of its
+    lines is read on its own, its quotes taken as plain characters when that gives
+    it the header's number of fields. Yields the lines that are whole rows, as
+    numbered batches; appends the rows still ragged to ``still``.
+    """
+    width = len(dialect.header)
+    rows: list[list[str]] = []
+    numbers: list[int | None] = []
+    for number, text, expected, actual in ragged.rows:
+        lines = record_lines(text)
+        if len(lines) < 2:
+            still.rows.append((number, text, expected, actual))
+            continue
+        for offset, line in enumerate(lines):
+            values = split_fields(line, dialect.delimiter)
+            if len(values) != width and '"' in line:
+                plain = line.split(dialect.delimiter)
+                values = plain if len(plain) == width else values
+            row = None if number is None else number + offset
+            if len(values) == width:
+                rows.append(values)
+                numbers.append(row)
+            else:
+                still.rows.append((row, line, width, len(values)))
+            if len(rows) >= _REREAD_BATCH_ROWS:
+                yield _text_batch(rows, numbers, dialect)
+                rows, numbers = [], []
+    if rows:
+        yield _text_batch(rows, numbers, dialect)
+
+
+def _text_batch(rows: list[list[str]], numbers: list[int | None], dialect: Dialect) -> pl.DataFrame:
+    """Rows of texts as a batch like the readers', null texts as nulls."""
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(dialect.header, pl.String), orient="row")
+    values = frame.select(
+        pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(name)
+        for name in dialect.header
+    )
+    return values.with_columns(pl.Series(ROW_COLUMN, numbers, dtype=pl.Int64))
 
 
 def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError:
@@ -758,7 +896,15 @@ def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError
             f"cannot be decoded as {dialect.encoding}: {message}; nothing from it was stored",
             hint=_encoding_hint(sample),
         )
-    return InputError(source.name, f"cannot be read as CSV: {message}; nothing from it was stored")
+    if "straddl" in message:  # a record longer than a block
+        return InputError(
+            source.name,
+            f"cannot be read as CSV: a row is longer than {_BLOCK_BYTES >> 20} MB "
+            f"(a quote never closed?); {_NOTHING_STORED}",
+            hint='find the stray quote (") that opens a value where the rows stop making '
+            'sense; remove it or double it (""), then ingest the file again',
+        )
+    return InputError(source.name, f"cannot be read as CSV: {message}; {_NOTHING_STORED}")
 
 
 def parquet_columns(source: Source) -> list[str]:
