@@ -23,6 +23,8 @@ stops the others. Categories and cases:
   truncated Parquet file, each between two good files (``ingest``), and one in
   the library; a bug met in one file; and in ``qostool run``, a half-uploaded
   ``.gz`` in the inbox, retried when complete;
+- block ends (4): line breaks inside quoted values, and a CR LF inside one split
+  between two reads, where PyArrow cuts its blocks (threaded and numbered);
 - stray quotes (4): a stray quote that would take more than 128 KiB of the file
   into one field, and the rows numbered right after it; a quote never closed in
   the last field, plain and gzip; a closed quoted value over lines stays one value;
@@ -50,6 +52,7 @@ import pytest
 
 from qostool.ingest import ingest_paths
 from qostool.ingest import normalize as nz
+from qostool.ingest import sources as src
 from qostool.store import FileRecord, Store
 from tests.conftest import TZ, rejects, stored
 
@@ -517,6 +520,43 @@ def test_run_goes_on_past_a_half_uploaded_gzip_and_retries_it(tmp_path: Path, cl
     summary = json.loads(again.stdout)
     assert [(f["file"], f["status"]) for f in summary["files"]] == [(str(half), "ingested")]
     assert {s["step"]: s["action"] for s in summary["steps"]}["analyze"] == "done"
+
+
+# -- block ends ----------------------------------------------------------------------------
+
+
+def _read_rows(path: Path, mode: src.ReadMode) -> list[tuple[Any, ...]]:
+    source = src.Source(path)
+    dialect = src.sniff(source, encoding=None, delimiter=None)
+    assert dialect is not None
+    ragged = src.Ragged()
+    frames = list(src.read_csv(source, dialect, mode=mode, ragged=ragged))
+    assert not ragged.rows
+    return pl.concat(frames).rows()
+
+
+@pytest.mark.parametrize("mode", [src.ReadMode.THREADED, src.ReadMode.NUMBERED])
+def test_quoted_line_breaks_at_block_ends(
+    mode: src.ReadMode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyArrow cuts blocks where no quote is open: a note over two lines stays one value."""
+    monkeypatch.setattr(src, "_BLOCK_BYTES", 64)
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b"id,note\n" + b"".join(b'%d,"x\ny %d"\n' % (i, i) for i in range(50)))
+    rows = _read_rows(path, mode)
+    assert rows == [(str(i), f"x\ny {i}", i + 2) for i in range(50)]
+
+
+@pytest.mark.parametrize("mode", [src.ReadMode.THREADED, src.ReadMode.NUMBERED])
+def test_a_quoted_cr_lf_split_by_a_block_end_keeps_its_lf(
+    mode: src.ReadMode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that ends between the CR and the LF inside a quoted value (apache/arrow#51368)."""
+    data = b'id,note\n1,"' + b"x" * 40 + b'\r\ny"\n2,z\n'
+    monkeypatch.setattr(src, "_BLOCK_BYTES", data.index(b"\r") + 1)
+    path = tmp_path / "notes.csv"
+    path.write_bytes(data)
+    assert _read_rows(path, mode) == [("1", "x" * 40 + "\r\ny", 2), ("2", "z", 3)]
 
 
 # -- stray quotes --------------------------------------------------------------------------

@@ -666,17 +666,23 @@ def _open_csv(
     encoding = "utf8" if codecs.lookup(dialect.encoding).name == "utf-8" else dialect.encoding
     if encoding != "utf8":
         stream = io.BufferedReader(_Transcoder(stream, dialect.encoding), buffer_size=_BLOCK_BYTES)
+    # The first block must hold the header (which the sniffer reads up to 16 MB).
+    header_bytes = len(dialect.delimiter.join(dialect.header).encode())
     try:
         return pacsv.open_csv(
-            stream,
+            _NoTrailingCR(stream),
             read_options=pacsv.ReadOptions(
                 use_threads=not numbered,
-                block_size=_BLOCK_BYTES,
+                block_size=max(_BLOCK_BYTES, 4 * header_bytes),
                 column_names=names,
                 skip_rows=1,
             ),
+            # Blocks are cut where no quote is open: else a quoted value over lines is
+            # split at a block's end, and its lines read as rows (a few % slower).
             parse_options=pacsv.ParseOptions(
-                delimiter=dialect.delimiter, invalid_row_handler=on_invalid
+                delimiter=dialect.delimiter,
+                invalid_row_handler=on_invalid,
+                newlines_in_values=True,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -686,6 +692,39 @@ def _open_csv(
         )
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
+
+
+class _NoTrailingCR(io.RawIOBase):
+    """A stream whose reads never end between the CR and the LF of a CR LF.
+
+    PyArrow's CSV reader drops the LF of a CR LF inside a quoted value when one
+    read ends between the two (apache/arrow#51368): the CR is then held back, and
+    returned at the start of the next read.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._held = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._held = self._held + self._raw.read(), b""
+            return data
+        data = self._held + self._raw.read(max(size - len(self._held), 0))
+        self._held = b""
+        if data.endswith(b"\r"):
+            self._held = self._raw.read(1)
+            if self._held == b"\n" and len(data) > 1:
+                data, self._held = data[:-1], b"\r\n"
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _Transcoder(io.RawIOBase):
