@@ -188,8 +188,17 @@ def test_numbers_padded_among_plain_ones() -> None:
 
 
 def test_decimal_comma_detection() -> None:
-    assert nz.looks_decimal_comma(["45,27", "12"])
-    assert not nz.looks_decimal_comma(["45.27", "12"])
+    def votes(values: list[str]) -> tuple[int, int]:
+        return nz.decimal_mark_votes(pl.Series(values), coordinate=False)
+
+    assert nz.is_decimal_comma([votes(["45,27", "12"])])
+    assert not nz.is_decimal_comma([votes(["45.27", "12"])])
+
+
+def test_decimal_comma_numbers_take_points_as_thousands_only() -> None:
+    texts = ["1.234,5", "45,5", "45.5", "1.234.567", "12", None]
+    got = nz.to_number(pl.Series(texts, dtype=pl.String), decimal_comma=True).to_list()
+    assert got == [1234.5, 45.5, None, 1234567.0, 12.0, None]
 
 
 def _quadkey_centre_reference(quadkey: str) -> tuple[float, float]:

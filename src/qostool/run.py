@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -186,16 +187,24 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         events.info("ingest.skipped", "no inbox folder configured ([ingest] inbox)")
         return StepResult("ingest", "skipped", "no inbox folder configured ([ingest] inbox)")
     sources = expand([str(folder) for folder in inbox])
+    options = IngestOptions(debug=os.environ.get("QOSTOOL_DEBUG") == "1")
     with events.ingest_progress() as progress:
-        report = ingest(sources, store, IngestOptions(), progress=progress)
+        report = ingest(sources, store, options, progress=progress)
     counts = {"ingested": 0, "already ingested": 0, "empty": 0, "failed": 0}
     for f in report.files:
         counts[f.status] = counts.get(f.status, 0) + 1
         fields = {"file": f.file, "status": f.status, "format": f.format, "months": f.months}
         if f.status == "failed":
+            # Not recorded: the next run tries it again (a half-copied file is whole by then).
             events.error("ingest.failed", f.message or f"{f.file}: failed", **fields)
         elif f.status == "already ingested":
             events.debug("ingest.known", f"{f.file}: already ingested", **fields)
+        elif f.status == "empty":
+            events.info(
+                "ingest.empty",
+                f"{f.file}: empty ({f.message}); read again by the next run",
+                **fields,
+            )
         else:
             events.info(
                 "ingest.file",
@@ -206,10 +215,10 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
                 rejected=f.rejected,
                 duplicates=f.duplicates,
             )
-        if f.status != "already ingested":
+        if f.status in ("ingested", "failed"):
             summary.files.append(f.to_dict())
     summary.failed_files = counts["failed"]
-    new = counts["ingested"] + counts["empty"]
+    new = counts["ingested"]
     details = {"files": len(report.files), **{k.replace(" ", "_"): v for k, v in counts.items()}}
     known = f"{counts['already ingested']} already ingested"
     if new:
@@ -222,6 +231,8 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         reason, action = f"no new files ({known})", "skipped"
     if counts["failed"] and new:
         reason += f"; {counts['failed']} file(s) could not be read"
+    if counts["empty"]:
+        reason += f"; {counts['empty']} empty file(s)"
     events.info(f"ingest.{action}", f"ingest: {reason}", **details)
     return StepResult("ingest", action, reason, details)
 

@@ -499,6 +499,15 @@ class Store:
             row = db.execute("SELECT 1 FROM files WHERE size = ? LIMIT 1", (size,)).fetchone()
         return row is not None
 
+    def forget_empty_file(self, sha256: str) -> None:
+        """Forget a file recorded with no rows (so no parts), to record it again with its rows.
+
+        Empty files were recorded by earlier versions; one that was misread as empty
+        (a CSV with CR-only line breaks) must not stay "already ingested" for ever.
+        """
+        with self._catalog() as db:
+            db.execute("DELETE FROM files WHERE sha256 = ? AND rows_read = 0", (sha256,))
+
     def files(self) -> list[FileRecord]:
         """Every ingested file, oldest first."""
         with self._catalog() as db:

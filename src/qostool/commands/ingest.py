@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -130,6 +131,7 @@ def ingest(
         delimiter=delimiter,
         decimal=decimal,
         period=period,
+        debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
     from qostool.render import print_ingest_report, progress_reporter
 

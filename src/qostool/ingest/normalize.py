@@ -154,12 +154,38 @@ def canonical_unit(unit: str) -> str:
     return UNIT_ALIASES.get(key, key)
 
 
-_NUMBER_DECIMAL_COMMA: Final = re.compile(r"^\s*[-+]?\d[\d.]*,\d+\s*$")
+#: Numbers whose decimal mark is certain: not ``2,048`` or ``1.234`` (a thousands
+#: separator, or three decimals?), but ``45,27``, ``0,5``, ``1.234,5`` (comma) and
+#: ``45.27``, ``0.5``, ``1,234.5`` (point).
+_CERTAIN_DECIMAL: Final = {
+    mark: rf"^[-+]?(\d+{m}(\d{{1,2}}|\d{{4,}})|0{m}\d+|\d{{1,3}}({g}\d{{3}})+{m}\d+)$"
+    for mark, m, g in ((",", ",", r"\."), (".", r"\.", ","))
+}
+#: Coordinates have no thousands: any decimal mark in them is certain.
+_COORDINATE_DECIMAL: Final = {",": r"^[-+]?\d{1,3},\d+$", ".": r"^[-+]?\d{1,3}\.\d+$"}
+#: A number with thousands points, as a decimal-comma file may write it (``1.234,5``).
+_THOUSANDS_POINTS: Final = r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$"
 
 
-def looks_decimal_comma(samples: list[str]) -> bool:
-    """Whether sampled number texts use a decimal comma ('45,27', '1.234,5')."""
-    return any(_NUMBER_DECIMAL_COMMA.match(s) for s in samples)
+def decimal_mark_votes(values: pl.Series, *, coordinate: bool) -> tuple[int, int]:
+    """How many number texts certainly have a decimal comma, and how many a decimal point.
+
+    ``coordinate``: the values are latitudes or longitudes, where ``21,512`` can
+    only be a decimal comma. Elsewhere ``2,048`` could be 2048 with a thousands
+    separator, and does not vote.
+    """
+    patterns = _COORDINATE_DECIMAL if coordinate else _CERTAIN_DECIMAL
+    text = values.cast(pl.String).drop_nulls().str.strip_chars()
+    return int(text.str.contains(patterns[","]).sum()), int(text.str.contains(patterns["."]).sum())
+
+
+def is_decimal_comma(votes: list[tuple[int, int]]) -> bool:
+    """Whether a file's numbers use a decimal comma: more certain commas than certain points.
+
+    ``votes`` are :func:`decimal_mark_votes` of its number columns. Without any
+    certain value, the decimal point (the default) is kept.
+    """
+    return sum(comma for comma, _ in votes) > sum(point for _, point in votes)
 
 
 def to_number(values: pl.Series, *, decimal_comma: bool) -> pl.Series:
@@ -172,9 +198,15 @@ def to_number(values: pl.Series, *, decimal_comma: bool) -> pl.Series:
     if values.dtype.is_numeric():
         number = values.cast(pl.Float64)
     elif decimal_comma:
-        text = values.cast(pl.String).str.strip_chars()
-        text = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-        number = text.cast(pl.Float64, strict=False)
+        # Points are thousands separators (``1.234,5``); ``45.5`` is no number here.
+        raw = pl.col("text")
+        misplaced = raw.str.contains(".", literal=True) & ~raw.str.contains(_THOUSANDS_POINTS)
+        plain = raw.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        number = (
+            pl.DataFrame({"text": values.cast(pl.String).str.strip_chars()})
+            .select(pl.when(~misplaced).then(plain).cast(pl.Float64, strict=False))
+            .to_series()
+        )
     else:
         text = values.cast(pl.String)
         number = _trimmed_where_unread(

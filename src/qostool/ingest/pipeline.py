@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from qostool.errors import InputError, UsageError
+from qostool.errors import InputError, QostoolError, UsageError, as_user_error
 from qostool.ingest import normalize as nz
 from qostool.ingest import sources as src
 from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
@@ -35,6 +35,8 @@ FLUSH_ROWS: Final = 500_000
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
+#: Rows of a file's first batch whose numbers decide its decimal mark.
+_DECIMAL_SAMPLE_ROWS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class IngestOptions:
     decimal: str = "auto"
     period: str | None = None
     now: datetime | None = None
+    debug: bool = False
+    """Let an unexpected error (a bug) met in one file stop the call, with its traceback."""
 
 
 @dataclass
@@ -56,7 +60,7 @@ class FileReport:
 
     file: str
     status: str
-    """``ingested``, ``already ingested``, ``empty`` or ``failed``."""
+    """``ingested``, ``already ingested``, ``empty`` (no rows: not recorded) or ``failed``."""
     format: str | None = None
     sha256: str | None = None
     read: int = 0
@@ -126,21 +130,43 @@ def ingest(
     *,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock)."""
+    """Ingest sources (see :func:`sources.expand`) into ``store`` (call under its write lock).
+
+    A file that cannot be read is reported as ``failed`` (nothing from it is
+    stored, and it is not recorded, so the next call tries it again), and the
+    other files are ingested. So is a file on which qostool meets a bug, unless
+    ``options.debug``. Problems of the store itself (disk full, ...) stop the call.
+    """
     report = IngestReport(store=str(store.root))
     # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
     pseudonymiser = Pseudonymiser(store.secret())
     with ThreadPoolExecutor(max_workers=1) as hasher:
         for source in sources:
             try:
+                source.check()
                 content = _ContentHash(source, store, hasher)
                 result = _ingest_source(
                     source, store, options, pseudonymiser, progress, content=content
                 )
             except InputError as exc:
                 result = FileReport(file=source.name, status="failed", message=str(exc))
+            except Exception as exc:
+                if options.debug or as_user_error(exc) is not None:
+                    raise
+                result = FileReport(file=source.name, status="failed", message=_bug(source, exc))
             report.files.append(result)
     return report
+
+
+def _bug(source: src.Source, exc: Exception) -> str:
+    """The message of a file on which qostool failed unexpectedly (a bug, not the file's fault)."""
+    error = QostoolError(
+        f"{source.name}: qostool failed on this file ({type(exc).__name__}: {exc}); "
+        "nothing from it was stored",
+        hint="this is a bug in qostool: please report it, with the file's first lines if you "
+        "can (run again with --debug for the traceback); the other files were ingested",
+    )
+    return str(error)
 
 
 class _ContentHash:
@@ -186,7 +212,7 @@ def _ingest_source(
     content: _ContentHash,
 ) -> FileReport:
     previous = store.find_file(content.known) if content.known else None
-    if previous is not None:
+    if previous is not None and previous.rows_read > 0:
         return FileReport(
             file=source.name,
             status="already ingested",
@@ -203,10 +229,9 @@ def _ingest_source(
         dialect = src.sniff(source, encoding=options.encoding, delimiter=options.delimiter)
         header = list(dialect.header) if dialect else []
     bound = _bind(source, header, options) if header else None
-    if bound is None:
+    if bound is None:  # not recorded: nothing to store, and read again if it is ingested again
         report = FileReport(file=source.name, status="empty", sha256=content.digest())
-        report.message = "no header and no rows" if not header else None
-        _commit(store, store.new_batch(), source, report, size)
+        report.message = "no header and no rows"
         return report
     ctx = _context(source, bound, options, store, pseudonymiser)
     ctx = dataclasses.replace(ctx, empty_is_null=dialect is not None)
@@ -225,9 +250,13 @@ def _ingest_source(
         except BaseException:
             batch.abort()
             raise
-    if report.read == 0:
-        report.status = "empty"
     report.sha256 = content.digest()
+    if report.read == 0:  # a header and no rows: not recorded, as an empty file
+        batch.abort()
+        report.status, report.message = "empty", "a header and no rows"
+        return report
+    if previous is not None:  # recorded with no rows by an older version: recorded again
+        store.forget_empty_file(previous.sha256)
     _commit(store, batch, source, report, size)
     return report
 
@@ -440,6 +469,14 @@ def _load(
             for _, work in inflight:
                 work.cancel()
         if ragged.rows:
+            assert job.dialect is not None
+            still = src.Ragged()
+            # Lines of a record opened by a stray quote: rows again.
+            for lines in src.reread_ragged(ragged, job.dialect, still):
+                if report.read == 0:
+                    job.ctx = _decide_from_sample(lines, job.bound, job.ctx, options)
+                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
+            ragged = still
             ragged_rejects = _ragged_rejects(ragged, job)
             report.read += ragged_rejects.height
             rows.add_rejects(ragged_rejects)
@@ -460,13 +497,15 @@ def _decide_from_sample(
         ctx = dataclasses.replace(ctx, time_formats=nz.time_formats_for(raw[time_column]))
     if options.decimal != "auto":
         return ctx
-    numeric = ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon")
-    samples: list[str] = []
-    for name in numeric:
+    # Each value whose decimal mark is certain votes (see normalize.decimal_mark_votes):
+    # the mark of most of them wins, so a few odd values cannot switch the whole file.
+    votes = []
+    for name in ("download_mbps", "upload_mbps", "latency_ms", "lat", "lon"):
         column = bound.columns.get(name)
         if column is not None and raw.schema[column] == pl.String:
-            samples += raw[column].drop_nulls().head(200).to_list()
-    if nz.looks_decimal_comma(samples):
+            values = raw[column].head(_DECIMAL_SAMPLE_ROWS)
+            votes.append(nz.decimal_mark_votes(values, coordinate=name in ("lat", "lon")))
+    if nz.is_decimal_comma(votes):
         return dataclasses.replace(ctx, decimal_comma=True)
     return ctx
 
@@ -508,8 +547,6 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
 
 def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
     """Rows with too few or too many fields, split by the delimiter as far as they go."""
-    import csv
-
     from qostool.ingest.canonical import ragged_original
 
     dialect, bound = job.dialect, job.bound
@@ -517,7 +554,7 @@ def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
     header = dialect.header
     records = []
     for number, text, expected, actual in ragged.rows:
-        values = next(csv.reader([text], delimiter=dialect.delimiter), [])
+        values = src.split_fields(text, dialect.delimiter)
         # Shifted values: an identifier may be in any column, or in the extra fields.
         original = ragged_original(header, values, bound, job.ctx.pseudonymiser)
         reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import enum
 import glob
 import gzip
 import hashlib
 import io
+import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,44 +35,90 @@ if TYPE_CHECKING:  # imported where used: plain UTF-8 CSV files are read without
 
 DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
 _SAMPLE_BYTES: Final = 64 * 1024
+#: The sniffer reads up to this much to find the end of the header line (and one row).
+_FIRST_LINES_MAX_BYTES: Final = 16 << 20
 _BLOCK_BYTES: Final = 16 << 20
 _PARQUET_BATCH_ROWS: Final = 250_000
 _DELIMITERS: Final = (",", ";", "\t", "|")
 ROW_COLUMN: Final = "__row"
+#: Archives are read inside archives this deep (a zip in a zip), and no deeper.
+_MAX_ARCHIVE_DEPTH: Final = 2
+_ZIP_MAGIC: Final = b"PK\x03\x04"
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_NOTHING_STORED: Final = "nothing from it was stored"
+_TAIL_BYTES: Final = 16
 
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a file, or one member of a zip archive."""
+    """One input: a file, or one member of a zip archive (perhaps in another archive)."""
 
     path: Path
     member: str | None = None
+    inner: tuple[str, ...] = ()
+    """Members of archives inside ``member``, outermost first (``b.zip!in.csv``)."""
+    problem: str | None = None
+    """Why this input cannot be read at all, found while listing it (a damaged archive)."""
+    hint: str | None = None
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The archive members to open, one inside the other, to reach the data."""
+        return (self.member, *self.inner) if self.member is not None else ()
 
     @property
     def name(self) -> str:
-        return f"{self.path}!{self.member}" if self.member else str(self.path)
+        return "!".join([str(self.path), *self.members])
 
     @property
     def file_name(self) -> str:
-        """The base name of the data (the member's, inside an archive)."""
-        return Path(self.member).name if self.member else self.path.name
+        """The base name of the data (the innermost member's, inside an archive)."""
+        return Path(self.members[-1]).name if self.members else self.path.name
+
+    def check(self) -> None:
+        """Raise the :class:`InputError` of a source found unreadable while listing it."""
+        if self.problem is not None:
+            raise InputError(self.name, self.problem, hint=self.hint)
 
     def open(self) -> IO[bytes]:
-        """The decompressed content as a binary stream."""
-        if self.member is not None:
-            return zipfile.ZipFile(self.path).open(self.member)
-        if _is_gzip(self.path):
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]
-        return self.path.open("rb")
+        """The decompressed content as a binary stream.
+
+        Archive members are read as streams, never extracted; gzip is recognised
+        from the content. An error of the underlying data (truncated, damaged,
+        encrypted, a compression method that cannot be read), when opening or
+        while reading, is raised as an :class:`InputError` naming this source.
+        """
+        self.check()
+        layers: list[IO[bytes]] = []
+        try:
+            stream: IO[bytes] = self.path.open("rb")
+            layers.append(stream)
+            for member in self.members:
+                # The archive does not own ``stream``: the member's closing is enough.
+                stream = zipfile.ZipFile(stream).open(member)  # noqa: SIM115
+                layers.append(stream)
+            if _peek(stream, 2) == _GZIP_MAGIC:
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+                layers.append(stream)
+        except Exception as exc:
+            for layer in reversed(layers):
+                layer.close()
+            raise unreadable(self, exc) from None
+        return _Guarded(self, layers)  # type: ignore[return-value]
 
     @property
     def is_plain(self) -> bool:
         """Whether the content is the file itself (not compressed or archived)."""
-        return self.member is None and not _is_gzip(self.path)
+        return self.member is None and not _is_gzip(self)
 
     def plain_size(self) -> int | None:
         """The size of the content when it is the file itself."""
-        return self.path.stat().st_size if self.is_plain else None
+        if not self.is_plain:
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError as exc:
+            raise unreadable(self, exc) from None
 
     def sha256(self) -> tuple[str, int]:
         """Content hash of the decompressed data, and its size in bytes."""
@@ -82,8 +131,106 @@ class Source:
         return digest.hexdigest(), size
 
 
+def _peek(stream: IO[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of a stream that has not been read yet, left unread."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        head: bytes = peek(size)[:size]
+        if len(head) == size:
+            return head
+    head = stream.read(size)
+    stream.seek(0)
+    return head
+
+
+def unreadable(source: Source, exc: BaseException) -> InputError:
+    """The :class:`InputError` for an error met opening or reading ``source``'s bytes."""
+    if isinstance(exc, InputError):
+        return exc
+    detail = str(exc) or type(exc).__name__
+    again = "copy the complete file again; it is read again by the next ingest"
+    if isinstance(exc, EOFError):
+        what = "is truncated: its compressed data ends too early (still being copied?)"
+        hint = again
+    elif isinstance(exc, RuntimeError) and "encrypted" in detail:
+        what = "is encrypted (the zip archive has a password)"
+        hint = "unzip it with its password, then ingest the files it holds"
+    elif isinstance(exc, NotImplementedError):
+        what = f"is compressed with a compression method that cannot be read ({detail})"
+        hint = "unzip it with another tool (e.g. 7-Zip), then ingest the files it holds"
+    elif isinstance(exc, zipfile.BadZipFile) and not source.members:
+        what = f"is not a readable zip archive ({detail})"
+        hint = (
+            "copy the complete file again (a zip archive cut short has no directory); "
+            "it is read again by the next ingest"
+        )
+    elif isinstance(exc, zipfile.BadZipFile | zlib.error | gzip.BadGzipFile):
+        what = f"is damaged: its compressed data cannot be read ({detail})"
+        hint = again
+    elif isinstance(exc, OSError):
+        what = f"cannot be read ({exc.strerror or detail})"
+        hint = "check that the file exists and that you may read it, then ingest it again"
+    else:
+        what = f"is damaged: its compressed data cannot be read ({type(exc).__name__}: {detail})"
+        hint = again
+    return InputError(source.name, f"{what}; {_NOTHING_STORED}", hint=hint)
+
+
+class _Guarded(io.RawIOBase):
+    """The innermost stream of a source, with errors of its data as :class:`InputError`.
+
+    Closing it closes every layer (the file, the archive members, the decompressor).
+    """
+
+    def __init__(self, source: Source, layers: list[IO[bytes]]) -> None:
+        self._source = source
+        self._layers = layers
+        self._inner = layers[-1]
+        self.tail = b""
+        """The last bytes read (the end of the content, once it is read to its end)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            data = self._inner.read(-1 if size is None else size)
+        except Exception as exc:
+            raise unreadable(self._source, exc) from None
+        if data:
+            self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seekable(self) -> bool:
+        return self._inner.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        try:
+            return self._inner.seek(offset, whence)
+        except Exception as exc:
+            raise unreadable(self._source, exc) from None
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            for layer in reversed(self._layers):
+                layer.close()
+        super().close()
+
+
 def expand(inputs: list[str]) -> list[Source]:
-    """Files, folders (searched recursively for data files) and glob patterns -> sources."""
+    """Files, folders (searched recursively for data files) and glob patterns -> sources.
+
+    A damaged archive is not an error here: it becomes a source that fails alone
+    when it is ingested (see :attr:`Source.problem`).
+    """
     sources: list[Source] = []
     for item in inputs:
         path = Path(item)
@@ -108,32 +255,73 @@ def expand(inputs: list[str]) -> list[Source]:
         else:
             raise UsageError(f"{item}: no such file or folder", hint="check the path")
         for file in files:
-            sources.extend(_members(file))
+            sources.extend(_members(Source(file)))
     return sources
 
 
-def _members(path: Path) -> list[Source]:
+def _members(archive: Source) -> list[Source]:
+    """``archive`` itself when it is not a zip archive, else its data members (recursively)."""
     try:
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise InputError(path, f"cannot be opened ({exc.strerror})") from None
-    if magic != b"PK\x03\x04":
-        return [Source(path)]
+        with archive.open() as stream:
+            if stream.read(4) != _ZIP_MAGIC:
+                return [archive]
+    except InputError as exc:
+        if archive.members:  # a member that cannot be opened fails alone when ingested
+            return [archive]
+        return [_failing(archive, exc)]
+    if len(archive.members) >= _MAX_ARCHIVE_DEPTH:
+        return [
+            dataclasses.replace(
+                archive,
+                problem="is a zip archive nested too deep (archives inside a zip archive are "
+                "read, but not archives inside those)",
+                hint="unzip it, then ingest the files it holds",
+            )
+        ]
     try:
-        with zipfile.ZipFile(path) as archive:
+        with archive.open() as stream, zipfile.ZipFile(stream) as opened:
             names = sorted(
                 n
-                for n in archive.namelist()
+                for n in opened.namelist()
                 if not n.endswith("/")
-                and n.lower().endswith(DATA_SUFFIXES[:-2])
+                and n.lower().endswith(DATA_SUFFIXES)
                 and not Path(n).name.startswith(".")
             )
-    except zipfile.BadZipFile as exc:
-        raise InputError(path, f"is not a readable zip archive ({exc})") from None
+            archives = {name for name in names if _is_zip_member(opened, name)}
+    except Exception as exc:
+        return [_failing(archive, unreadable(archive, exc))]
     if not names:
-        raise InputError(path, "the zip archive holds no CSV or Parquet file")
-    return [Source(path, name) for name in names]
+        return [
+            dataclasses.replace(
+                archive,
+                problem="the zip archive holds no CSV or Parquet file",
+                hint=f"put the exports ({', '.join(DATA_SUFFIXES)}) in the archive",
+            )
+        ]
+    found: list[Source] = []
+    for name in names:
+        if archive.member is None:
+            member = Source(archive.path, name)
+        else:
+            member = dataclasses.replace(archive, inner=(*archive.inner, name))
+        found.extend(_members(member) if name in archives else [member])
+    return found
+
+
+def _is_zip_member(archive: zipfile.ZipFile, name: str) -> bool:
+    """Whether a member is itself a zip archive (False when it cannot be opened)."""
+    try:
+        with archive.open(name) as member:
+            return member.read(4) == _ZIP_MAGIC
+    except Exception:
+        return False  # it fails alone, with its reason, when it is ingested
+
+
+def _failing(source: Source, error: InputError) -> Source:
+    """``source``, marked to fail with ``error`` when it is ingested."""
+    prefix = f"{error.path}: "
+    message = error.message[len(prefix) :] if error.message.startswith(prefix) else error.message
+    return dataclasses.replace(source, problem=message, hint=error.hint)
 
 
 # -- CSV dialect ---------------------------------------------------------------------
@@ -146,17 +334,23 @@ class Dialect:
     encoding: str
     delimiter: str
     header: tuple[str, ...]
+    bare_cr: bool = False
+    """Lines end with a carriage return alone (Excel's "CSV (Macintosh)"), at least some."""
+
+
+_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
+_BARE_CR: Final = re.compile(r"\r(?!\n)")
 
 
 def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dialect | None:
     """Encoding, delimiter and header of a CSV source; None for an empty file."""
-    with source.open() as stream:
-        sample = stream.read(_SAMPLE_BYTES)
+    sample, whole = _first_lines(source)
     if not sample.strip():
         return None
     enc = encoding or _guess_encoding(source, sample)
     try:
-        text = codecs.getincrementaldecoder(_python_codec(enc))(errors="strict").decode(sample)
+        decoder = codecs.getincrementaldecoder(_python_codec(enc))(errors="strict")
+        text = decoder.decode(sample, final=whole)
     except (UnicodeDecodeError, LookupError) as exc:
         raise InputError(
             source.name,
@@ -164,11 +358,22 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
             hint=_encoding_hint(sample),
         ) from None
     text = text.lstrip("\ufeff")
-    lines = [line for line in text.splitlines() if line.strip()][:50]
-    if len(text) >= _SAMPLE_BYTES // 4 and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a sample may be cut
+    pieces = _LINE_BREAK.split(text)
+    if not whole:
+        pieces = pieces[:-1]  # the last line of a sample may be cut
+    lines = [line for line in pieces if line.strip()][:50]
+    if not lines:
+        raise _first_line_too_long(source)
     sep = delimiter or _guess_delimiter(lines)
-    header = next(csv.reader([lines[0]], delimiter=sep))
+    try:
+        header = next(csv.reader(lines, delimiter=sep))
+    except csv.Error as exc:
+        raise InputError(
+            source.name,
+            f"the header cannot be read as CSV ({exc})",
+            row=1,
+            hint="check the quotes of the first row",
+        ) from None
     header = [h.strip() for h in header]
     if any(not h for h in header):
         blank = header.index("") + 1
@@ -178,13 +383,50 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
             row=1,
             hint="give every column a name in the first row",
         )
-    return Dialect(encoding=enc, delimiter=sep, header=_distinct_names(header))
+    return Dialect(
+        encoding=enc,
+        delimiter=sep,
+        header=_distinct_names(header),
+        bare_cr=_BARE_CR.search(text) is not None,
+    )
+
+
+def _first_lines(source: Source) -> tuple[bytes, bool]:
+    """The first bytes of a source, enough for its header line and a row or more.
+
+    64 kB, or more when the header is longer (read in doubling steps, up to
+    16 MB: a first line longer than that is not a header). Also whether that
+    is the whole content.
+    """
+    with source.open() as stream:
+        sample = stream.read(_SAMPLE_BYTES)
+        whole = len(sample) < _SAMPLE_BYTES
+        while not whole and max(sample.count(b"\n"), sample.count(b"\r")) < 2:
+            if len(sample) >= _FIRST_LINES_MAX_BYTES:
+                raise _first_line_too_long(source)
+            more = stream.read(len(sample))
+            whole = len(more) < len(sample)
+            sample += more
+    return sample, whole
+
+
+def _first_line_too_long(source: Source) -> InputError:
+    return InputError(
+        source.name,
+        f"the first line (the header) is longer than {_FIRST_LINES_MAX_BYTES >> 20} MB; "
+        f"{_NOTHING_STORED}",
+        hint="check that this is a CSV export: lines must end with a line break (LF, CR LF or CR)",
+    )
 
 
 def _distinct_names(header: list[str]) -> tuple[str, ...]:
-    """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it)."""
+    """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it).
+
+    :data:`ROW_COLUMN`, the row number the readers add, counts as taken before the
+    first column: a column of that name is read as ``__row~2``.
+    """
     taken = set(header)  # a suffixed name must not take a later column's own name
-    seen: set[str] = set()
+    seen: set[str] = {ROW_COLUMN}
     names = []
     for name in header:
         unique, copy = name, 1
@@ -235,7 +477,10 @@ def _encoding_hint(sample: bytes) -> str:
 def _guess_delimiter(lines: list[str]) -> str:
     best, best_fields = ",", 1
     for sep in _DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        except csv.Error:  # a field longer than csv's limit: a stray quote with this delimiter
+            continue
         if not counts:
             continue
         width = counts[0]
@@ -280,12 +525,16 @@ def first_mode(source: Source, dialect: Dialect) -> ReadMode:
     """The fastest reader that may read ``source``; it hands over to the next when it cannot."""
     utf8 = codecs.lookup(dialect.encoding).name in ("utf-8", "utf-8-sig")
     one_byte = len(dialect.delimiter.encode()) == 1
-    return ReadMode.POLARS if source.is_plain and utf8 and one_byte else ReadMode.THREADED
+    polars = source.is_plain and utf8 and one_byte and not dialect.bare_cr
+    return ReadMode.POLARS if polars else ReadMode.THREADED
 
 
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
+def _is_gzip(source: Source) -> bool:
+    try:
+        with source.path.open("rb") as probe:
+            return probe.read(2) == _GZIP_MAGIC
+    except OSError as exc:
+        raise unreadable(source, exc) from None
 
 
 def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
@@ -360,13 +609,12 @@ def read_csv(
     import pyarrow as pa
 
     numbered = mode is ReadMode.NUMBERED
-    known_ragged: np.ndarray | None = None
-    if numbered:
-        known_ragged = _ragged_row_numbers(source, dialect)
+    layout = _Layout.first_pass(source, dialect) if numbered else None
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         # Exceptions raised here are swallowed by pyarrow: record, and check in the loop.
-        ragged.rows.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        number = layout.row_number(row.number) if layout is not None else None
+        ragged.rows.append((number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
     names = dialect.header
@@ -377,6 +625,7 @@ def read_csv(
         stream.close()
         raise
     seen = 0
+    last_row: tuple[object, ...] = ()
     try:
         for record_batch in reader:
             if ragged.rows and not numbered:
@@ -386,8 +635,18 @@ def read_csv(
             frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
             index = np.arange(seen, seen + frame.height, dtype=np.int64)
             seen += frame.height
-            yield frame.with_columns(pl.Series(ROW_COLUMN, _row_numbers(index, known_ragged)))
-        if ragged.rows and not numbered:
+            rows = _row_numbers(index, layout)
+            swallowed = layout.swallowed if layout is not None else None
+            if swallowed is not None and seen - frame.height <= swallowed < seen:
+                # The last record, whose last field took in the lines after it: ragged.
+                at = swallowed - (seen - frame.height)
+                text = _record_text(frame.row(at), dialect)
+                ragged.rows.append((int(rows[at]), text, len(names), len(names)))
+                frame, rows = frame.filter(pl.int_range(pl.len()) != at), np.delete(rows, at)
+            if frame.height:
+                last_row = frame.row(-1)
+            yield frame.with_columns(pl.Series(ROW_COLUMN, rows))
+        if not numbered and (ragged.rows or _swallows_lines(last_row, dialect, stream)):
             raise ReadAgainError(ReadMode.NUMBERED)
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
@@ -407,17 +666,23 @@ def _open_csv(
     encoding = "utf8" if codecs.lookup(dialect.encoding).name == "utf-8" else dialect.encoding
     if encoding != "utf8":
         stream = io.BufferedReader(_Transcoder(stream, dialect.encoding), buffer_size=_BLOCK_BYTES)
+    # The first block must hold the header (which the sniffer reads up to 16 MB).
+    header_bytes = len(dialect.delimiter.join(dialect.header).encode())
     try:
         return pacsv.open_csv(
-            stream,
+            _NoTrailingCR(stream),
             read_options=pacsv.ReadOptions(
                 use_threads=not numbered,
-                block_size=_BLOCK_BYTES,
+                block_size=max(_BLOCK_BYTES, 4 * header_bytes),
                 column_names=names,
                 skip_rows=1,
             ),
+            # Blocks are cut where no quote is open: else a quoted value over lines is
+            # split at a block's end, and its lines read as rows (a few % slower).
             parse_options=pacsv.ParseOptions(
-                delimiter=dialect.delimiter, invalid_row_handler=on_invalid
+                delimiter=dialect.delimiter,
+                invalid_row_handler=on_invalid,
+                newlines_in_values=True,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -427,6 +692,39 @@ def _open_csv(
         )
     except pa.ArrowInvalid as exc:
         raise _arrow_error(source, dialect, exc) from None
+
+
+class _NoTrailingCR(io.RawIOBase):
+    """A stream whose reads never end between the CR and the LF of a CR LF.
+
+    PyArrow's CSV reader drops the LF of a CR LF inside a quoted value when one
+    read ends between the two (apache/arrow#51368): the CR is then held back, and
+    returned at the start of the next read.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._held = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._held = self._held + self._raw.read(), b""
+            return data
+        data = self._held + self._raw.read(max(size - len(self._held), 0))
+        self._held = b""
+        if data.endswith(b"\r"):
+            self._held = self._raw.read(1)
+            if self._held == b"\n" and len(data) > 1:
+                data, self._held = data[:-1], b"\r\n"
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _Transcoder(io.RawIOBase):
@@ -467,37 +765,160 @@ class _Transcoder(io.RawIOBase):
         super().close()
 
 
-def _ragged_row_numbers(source: Source, dialect: Dialect) -> np.ndarray:
+@dataclass(frozen=True)
+class _Layout:
+    """Where the ragged records of a file are, from a first pass over it (numbered mode)."""
+
+    ragged: np.ndarray
+    """The parser's numbers of the ragged records (header = 1), sorted."""
+    lines_before: np.ndarray
+    """For each ragged record, the lines beyond their first of the ragged records before
+    it (a record that runs over several lines is read again line by line: see
+    :func:`reread_ragged`), and at the end those of them all."""
+    swallowed: int | None
+    """The index of the last valid record when its last field took in the lines after
+    it (a quote never closed): it is read again line by line too."""
+
+    @classmethod
+    def first_pass(cls, source: Source, dialect: Dialect) -> _Layout:
+        import numpy as np
+        import pyarrow as pa
+
+        found: list[tuple[int, int]] = []
+
+        def collect(row: pacsv.InvalidRow) -> str:
+            found.append((row.number, max(len(record_lines(row.text)) - 1, 0)))
+            return "skip"
+
+        valid = 0
+        last_row: tuple[object, ...] = ()
+        with source.open() as stream:
+            reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
+            try:
+                for record_batch in reader:
+                    valid += record_batch.num_rows
+                    if record_batch.num_rows:
+                        last_row = tuple(column[-1].as_py() for column in record_batch.columns)
+            except pa.ArrowInvalid as exc:
+                raise _arrow_error(source, dialect, exc) from None
+            finally:
+                reader.close()
+            swallowed = valid - 1 if _swallows_lines(last_row, dialect, stream) else None
+        found.sort()
+        ragged = np.asarray([number for number, _ in found], dtype=np.int64)
+        extra = np.asarray([lines for _, lines in found], dtype=np.int64)
+        lines_before = np.concatenate([[0], np.cumsum(extra)]).astype(np.int64)
+        return cls(ragged=ragged, lines_before=lines_before, swallowed=swallowed)
+
+    def row_number(self, number: int) -> int:
+        """The row number of the ragged record the parser numbered ``number``."""
+        import numpy as np
+
+        before = int(np.searchsorted(self.ragged, number, side="left"))
+        return number + int(self.lines_before[before])
+
+
+def _row_numbers(index: np.ndarray, layout: _Layout | None) -> np.ndarray:
+    """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based).
+
+    Each ragged record before a valid one takes one row, and one more for each
+    line beyond its first.
+    """
     import numpy as np
-    import pyarrow as pa
 
-    numbers: list[int] = []
-
-    def collect(row: pacsv.InvalidRow) -> str:
-        numbers.append(row.number)
-        return "skip"
-
-    with source.open() as stream:
-        reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
-        try:
-            for _ in reader:
-                pass
-        except pa.ArrowInvalid as exc:
-            raise _arrow_error(source, dialect, exc) from None
-        finally:
-            reader.close()
-    return np.sort(np.asarray(numbers, dtype=np.int64))
-
-
-def _row_numbers(index: np.ndarray, ragged: np.ndarray | None) -> np.ndarray:
-    """Spreadsheet row numbers (header = 1) of the valid records ``index`` (0-based)."""
-    import numpy as np
-
-    if ragged is None or ragged.size == 0:
+    if layout is None or layout.ragged.size == 0:
         return index + 2
+    ragged = layout.ragged
     # Valid records before ragged row i: ragged[i] - 2 - i.
-    before = ragged - 2 - np.arange(ragged.size)
-    return index + 2 + np.searchsorted(before, index, side="right")
+    before = np.searchsorted(ragged - 2 - np.arange(ragged.size), index, side="right")
+    numbers: np.ndarray = index + 2 + before + layout.lines_before[before]
+    return numbers
+
+
+def record_lines(text: str) -> list[str]:
+    """The lines of a record's text (empty ones left out, as the parser leaves them out)."""
+    return [line for line in _LINE_BREAK.split(text) if line]
+
+
+def split_fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one line of CSV, as far as they go (whatever their length)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field longer than csv's limit (131,072 characters)
+        return line.split(delimiter)
+
+
+def _swallows_lines(row: tuple[object, ...], dialect: Dialect, stream: IO[bytes]) -> bool:
+    """Whether a file's last record ends in a quote never closed, that took in lines after it.
+
+    Its last value then holds a line break and more after it, and the content,
+    read to its end, does not end with the closing quote.
+    """
+    if not row or not isinstance(row[-1], str):
+        return False
+    after = _LINE_BREAK.split(row[-1], maxsplit=1)[1:]
+    if not after or not after[0].strip("\r\n"):
+        return False
+    tail = getattr(stream, "tail", b"")
+    end = codecs.decode(tail[-(len(tail) // 4 * 4) :], _python_codec(dialect.encoding), "ignore")
+    return not end.rstrip("\r\n").endswith('"')
+
+
+def _record_text(row: tuple[object, ...], dialect: Dialect) -> str:
+    """The text of a record whose last field was opened by a quote and never closed."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=dialect.delimiter, lineterminator="")
+    writer.writerow(["" if value is None else str(value) for value in row[:-1]])
+    return f'{buffer.getvalue()}{dialect.delimiter}"{row[-1]}'
+
+
+_REREAD_BATCH_ROWS: Final = 100_000
+
+
+def reread_ragged(ragged: Ragged, dialect: Dialect, still: Ragged) -> Iterator[pl.DataFrame]:
+    """Ragged records that run over several lines, read again line by line.
+
+    A quote that is never closed (a stray quote, as in ``Galaxy "S10``) makes the
+    parser read on, over line breaks, to the next quote as one field: the record
+    has the wrong number of fields and holds the lines after it. Each of its
+    lines is read on its own, its quotes taken as plain characters when that gives
+    it the header's number of fields. Yields the lines that are whole rows, as
+    numbered batches; appends the rows still ragged to ``still``.
+    """
+    width = len(dialect.header)
+    rows: list[list[str]] = []
+    numbers: list[int | None] = []
+    for number, text, expected, actual in ragged.rows:
+        lines = record_lines(text)
+        if len(lines) < 2:
+            still.rows.append((number, text, expected, actual))
+            continue
+        for offset, line in enumerate(lines):
+            values = split_fields(line, dialect.delimiter)
+            if len(values) != width and '"' in line:
+                plain = line.split(dialect.delimiter)
+                values = plain if len(plain) == width else values
+            row = None if number is None else number + offset
+            if len(values) == width:
+                rows.append(values)
+                numbers.append(row)
+            else:
+                still.rows.append((row, line, width, len(values)))
+            if len(rows) >= _REREAD_BATCH_ROWS:
+                yield _text_batch(rows, numbers, dialect)
+                rows, numbers = [], []
+    if rows:
+        yield _text_batch(rows, numbers, dialect)
+
+
+def _text_batch(rows: list[list[str]], numbers: list[int | None], dialect: Dialect) -> pl.DataFrame:
+    """Rows of texts as a batch like the readers', null texts as nulls."""
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(dialect.header, pl.String), orient="row")
+    values = frame.select(
+        pl.when(~pl.col(name).is_in(NULL_TEXTS)).then(pl.col(name)).alias(name)
+        for name in dialect.header
+    )
+    return values.with_columns(pl.Series(ROW_COLUMN, numbers, dtype=pl.Int64))
 
 
 def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError:
@@ -514,19 +935,27 @@ def _arrow_error(source: Source, dialect: Dialect, exc: Exception) -> InputError
             f"cannot be decoded as {dialect.encoding}: {message}; nothing from it was stored",
             hint=_encoding_hint(sample),
         )
-    return InputError(source.name, f"cannot be read as CSV: {message}; nothing from it was stored")
+    if "straddl" in message:  # a record longer than a block
+        return InputError(
+            source.name,
+            f"cannot be read as CSV: a row is longer than {_BLOCK_BYTES >> 20} MB "
+            f"(a quote never closed?); {_NOTHING_STORED}",
+            hint='find the stray quote (") that opens a value where the rows stop making '
+            'sense; remove it or double it (""), then ingest the file again',
+        )
+    return InputError(source.name, f"cannot be read as CSV: {message}; {_NOTHING_STORED}")
 
 
 def parquet_columns(source: Source) -> list[str]:
-    """Column names of a Parquet source."""
+    """Column names of a Parquet source (made distinct as a CSV header's are)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with source.open() as stream:
-            return list(pq.ParquetFile(stream).schema_arrow.names)
+            return list(_distinct_names(pq.ParquetFile(stream).schema_arrow.names))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+        raise _parquet_error(source, exc) from None
 
 
 def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
@@ -538,14 +967,24 @@ def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
     with source.open() as stream:
         try:
             parquet = pq.ParquetFile(stream)
+            names = list(_distinct_names(parquet.schema_arrow.names))
             for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-                frame = pl.from_arrow(record_batch)
+                frame = pl.from_arrow(record_batch.rename_columns(names))
                 assert isinstance(frame, pl.DataFrame)
                 rows = pl.int_range(seen + 1, seen + frame.height + 1, eager=True)
                 seen += frame.height
                 yield frame.with_columns(rows.alias(ROW_COLUMN))
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(source.name, f"is not a readable Parquet file ({exc})") from None
+            raise _parquet_error(source, exc) from None
+
+
+def _parquet_error(source: Source, exc: Exception) -> InputError:
+    return InputError(
+        source.name,
+        f"is not a readable Parquet file ({exc}); {_NOTHING_STORED}",
+        hint="copy the complete file again (a Parquet file cut short has no footer), "
+        "or export it again",
+    )
 
 
 def is_parquet(source: Source) -> bool:
