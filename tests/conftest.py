@@ -78,6 +78,24 @@ def cli() -> Callable[..., Any]:
     return _run
 
 
+def one_line(result: Any) -> str:
+    """A CLI result's output as one line (Rich may wrap a long one)."""
+    return " ".join(result.output.split())
+
+
+def assert_user_error(result: Any, *needles: str) -> None:
+    """Exit 1 with "Error:" and "Hint:", every needle in the output, and no word of a bug."""
+    from qostool.errors import ExitCode
+
+    text = one_line(result)
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert "Error:" in text and "Hint:" in text, result.output
+    for needle in needles:
+        assert needle in text, result.output
+    assert "Internal error" not in text and "bug in qostool" not in text, result.output
+    assert "Traceback" not in text, result.output
+
+
 def stored(store_dir: Path) -> pl.DataFrame:
     """Every committed test row of a store."""
     return Store.open(store_dir, timezone=TZ).scan_tests().collect()

@@ -31,6 +31,7 @@ from qostool.errors import (
 )
 from qostool.report import write
 from qostool.store import Store
+from tests.conftest import assert_user_error, one_line
 from tests.test_report import sample_store
 from tests.test_run import MONTH, setup_folder
 
@@ -40,22 +41,6 @@ DEV_FULL = Path("/dev/full")  # every write to it fails with ENOSPC (Linux)
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full here")
 
 PATH = str(Path("reports") / "2025-10" / "report.xlsx")
-
-
-def message(result: Any) -> str:
-    """The output as one line (Rich may wrap a long one)."""
-    return " ".join(result.output.split())
-
-
-def assert_user_error(result: Any, *needles: str) -> None:
-    """Exit 1, every needle in the output, and no word of a bug."""
-    text = message(result)
-    assert result.exit_code == ExitCode.ERROR, result.output
-    assert "Error:" in text and "Hint:" in text, result.output
-    for needle in needles:
-        assert needle in text, result.output
-    assert "Internal error" not in text and "bug in qostool" not in text
-    assert "Traceback" not in text
 
 
 def windows_error(code: int, winerror: int, path: str) -> OSError:
@@ -317,7 +302,7 @@ def test_a_real_bug_is_still_an_internal_error(
         monkeypatch.setattr(write, "write_atomic", fail)
         result = report(cli, store_copy, tmp_path / "reports")
         assert result.exit_code == ExitCode.ERROR
-        text = message(result)
+        text = one_line(result)
         assert f"Internal error: {type(exc).__name__}" in text
         assert "This is a bug in qostool" in text
 

@@ -28,7 +28,7 @@ from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.ingest import ingest_paths
 from qostool.store import Store
-from tests.conftest import REPO, TZ
+from tests.conftest import REPO, TZ, assert_user_error
 
 SAMPLES = REPO / "data" / "samples"
 OCTOBER = (SAMPLES / "ispeed_2025-10.csv", SAMPLES / "rtr_2025-10.csv")
@@ -44,21 +44,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.is_symlink() and p.name != ".lock.holder"
     }
-
-
-def text(result: Any) -> str:
-    """The output as one line (Rich may wrap a long one)."""
-    return " ".join(result.output.split())
-
-
-def assert_store_error(result: Any, *needles: str) -> None:
-    """Exit 1 with a message and a hint holding every needle, and no word of a bug."""
-    out = text(result)
-    assert result.exit_code == ExitCode.ERROR, result.output
-    assert "Error:" in out and "Hint:" in out, result.output
-    for needle in needles:
-        assert needle in out, result.output
-    assert "Internal error" not in out and "Traceback" not in out, result.output
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +130,7 @@ def test_a_lost_catalog_beside_data_is_an_error_and_nothing_is_deleted(
     before = snapshot(store_dir)
     out = tmp_path / "out"
     result = cli(*[out if a == "OUT" else a for a in command], "--store", store_dir)
-    assert_store_error(
+    assert_user_error(
         result,
         f"{catalog}: {problem}",
         "data file(s)",
@@ -189,7 +174,7 @@ def test_a_lost_store_description_beside_data_is_not_made_again(store_dir: Path,
     (store_dir / "store.json").unlink()
     before = snapshot(store_dir)
     result = cli("ingest", NOVEMBER, "--store", store_dir)
-    assert_store_error(result, f"{store_dir / 'store.json'}: missing", '"layout": 1')
+    assert_user_error(result, f"{store_dir / 'store.json'}: missing", '"layout": 1')
     assert snapshot(store_dir) == before
 
 
@@ -264,7 +249,7 @@ def test_a_linked_lock_file_is_refused_and_its_target_untouched(
     (store_dir / name).symlink_to(victim)
     before = snapshot(store_dir)
     result = cli("ingest", NOVEMBER, "--store", store_dir)
-    assert_store_error(result, f"{store_dir / name}: is a symbolic link", "delete the link")
+    assert_user_error(result, f"{store_dir / name}: is a symbolic link", "delete the link")
     assert victim.read_text(encoding="utf-8") == "precious\n"
     assert snapshot(store_dir) == before
 
@@ -278,7 +263,7 @@ def test_a_dangling_link_makes_no_file_where_it_points(
     (store_dir / name).unlink(missing_ok=True)
     (store_dir / name).symlink_to(target)
     result = cli("ingest", NOVEMBER, "--store", store_dir)
-    assert_store_error(result, f"{store_dir / name}: is a symbolic link")
+    assert_user_error(result, f"{store_dir / name}: is a symbolic link")
     assert not target.exists()
 
 
@@ -368,7 +353,7 @@ def test_a_part_lost_by_hand_is_named_with_the_way_to_repair(
     before = snapshot(store_dir)
     result = cli(*command, "--store", store_dir)
     relative = part.relative_to(store_dir).as_posix()
-    assert_store_error(result, relative, problem, "qostool store check", "qostool store repair")
+    assert_user_error(result, relative, problem, "qostool store check", "qostool store repair")
     assert snapshot(store_dir) == before
 
 
@@ -384,7 +369,7 @@ def test_a_results_folder_deleted_by_hand_is_named(store_dir: Path, cli: Any) ->
     (folder,) = (store_dir / "results" / "2025-10").iterdir()
     shutil.rmtree(folder)
     result = cli("status", "--store", store_dir)
-    assert_store_error(
+    assert_user_error(
         result, folder.relative_to(store_dir).as_posix(), "is missing", "qostool store repair"
     )
 
@@ -436,7 +421,7 @@ def test_a_read_only_catalog_stops_a_writer_before_it_writes(
 ) -> None:
     before = snapshot(store_dir)
     result = cli(*command, "--store", store_dir)
-    assert_store_error(
+    assert_user_error(
         result,
         f"{store_dir / 'catalog.sqlite'}: permission denied",
         "check the permissions of the file and its folder",
@@ -460,7 +445,7 @@ def test_a_store_folder_that_cannot_be_written(
     before = snapshot(store_dir)
     assert cli("status", "--store", store_dir).exit_code == 0
     result = cli("ingest", NOVEMBER, "--store", store_dir)
-    assert_store_error(
+    assert_user_error(
         result, f"{lock}: the file system is read-only", "choose a folder on a writable disk"
     )
     assert snapshot(store_dir) == before
