@@ -397,7 +397,11 @@ def setup(args: argparse.Namespace, env: dict[str, str]) -> tuple[Path, dict[str
     store, csv = folder / "store", folder / f"ispeed-en-oct-{args.tests}.csv"
     info: dict[str, Any] = {"boundaries": str(boundaries), "communes_source": kind}
     t0 = time.perf_counter()
-    qostool(["boundaries", "import", boundaries, "--store", store], env, "boundaries import")
+    qostool(
+        ["boundaries", "import", boundaries, "--store", store, "--all-provinces"],
+        env,
+        "boundaries import",
+    )
     info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
     codes, geometries = stored_communes(store)
     info["communes"] = len(codes)

@@ -523,7 +523,28 @@ def test_duplicates_are_checked_after_the_province_filter(tmp_path: Path) -> Non
     path = write(frame, tmp_path / "x.geojson")
     assert len(read_boundaries(path, BoundaryOptions(province="12"))[0]) == 4
     with pytest.raises(InputError, match="appear more than once"):
+        read_boundaries(path, BoundaryOptions(all_provinces=True))
+
+
+def test_a_file_of_several_provinces_needs_a_province_or_all_provinces(
+    tmp_path: Path, cli: Any
+) -> None:
+    frame = base(ma_tinh=["12"] * 4 + ["52"] * 2, ten_tinh=["Lai Châu"] * 4 + ["Gia Lai"] * 2)
+    path = write(frame, tmp_path / "national.geojson")
+    with pytest.raises(UsageError, match=r"belong to 2 provinces \(12 Lai Châu, 52 Gia Lai\)"):
         read_boundaries(path)
+    assert len(read_boundaries(path, BoundaryOptions(all_provinces=True))[0]) == 6
+    assert len(read_boundaries(path, BoundaryOptions(province="52"))[0]) == 2
+    refused = cli("boundaries", "import", path, "--store", tmp_path / "s")
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert "12 Lai Châu, 52 Gia Lai" in said and "--province" in said and "--all-provinces" in said
+    assert not (tmp_path / "s" / "boundaries").exists()  # nothing imported
+    meant = cli("boundaries", "import", path, "--store", tmp_path / "s", "--all-provinces")
+    assert meant.exit_code == 0, meant.output
+    # One province with no province column at all is a provincial file, as before.
+    single = write(base().drop(columns=["ma_tinh", "ten_tinh"]), tmp_path / "one.geojson")
+    assert len(read_boundaries(single)[0]) == 6
 
 
 # -- overlaps and gaps ---------------------------------------------------------------------
@@ -649,9 +670,11 @@ def test_lai_chau_overlaps_and_gaps_match_an_independent_computation(shared_data
 
 def test_national_file(shared_data: Path) -> None:
     started = time.perf_counter()
-    communes, report = read_boundaries(
-        shared_data / "boundaries_2025" / "vn2025_communes_all_34prov.geojson"
-    )
+    national = shared_data / "boundaries_2025" / "vn2025_communes_all_34prov.geojson"
+    with pytest.raises(UsageError, match="belong to 34 provinces"):
+        read_boundaries(national)  # a national file is not taken for a province's by mistake
+    started = time.perf_counter()
+    communes, report = read_boundaries(national, BoundaryOptions(all_provinces=True))
     elapsed = time.perf_counter() - started
     assert len(communes) == report.communes == 3321
     assert communes["code"].is_unique

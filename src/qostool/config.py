@@ -326,6 +326,14 @@ FIELDS: Final = (
         example='"Lai Châu"',
     ),
     Field(
+        "boundaries",
+        "all_provinces",
+        BOOLEAN,
+        False,
+        "import every province of a file that holds several (a national analysis); "
+        "without it or province, such a file is refused",
+    ),
+    Field(
         "analyze",
         "targets",
         TARGETS,
@@ -446,6 +454,7 @@ class BoundariesSettings:
     file: Path | None
     version: str | None
     province: str | None
+    all_provinces: bool
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,9 @@ def _boundaries(
     from qostool.geo.versions import KIND
 
     key = str(chosen.file.resolve())
-    facts = {"sha256": file_digest(chosen.file), "province": chosen.province}
+    facts: dict[str, Any] = {"sha256": file_digest(chosen.file), "province": chosen.province}
+    if chosen.all_provinces:  # recorded only when set, so earlier runs' facts still match
+        facts["all_provinces"] = True
     last = store.step(BOUNDARIES_STEP, key)
     if last is not None:
         done_at, known = last
@@ -281,7 +283,8 @@ def _boundaries(
     with events.step_progress() as progress:
         if progress:
             progress(f"importing {chosen.file.name}")
-        result = import_boundaries(store, chosen.file, BoundaryOptions(province=chosen.province))
+        options = BoundaryOptions(province=chosen.province, all_provinces=chosen.all_provinces)
+        result = import_boundaries(store, chosen.file, options)
     store.record_step(BOUNDARIES_STEP, key, {**facts, "version": result.version})
     crash_point("run-boundaries-recorded")
     if result.already_imported:

@@ -53,6 +53,14 @@ def boundaries_import(
         str | None,
         typer.Option(help="Keep one province of a national file: its code or name."),
     ] = None,
+    all_provinces: Annotated[
+        bool,
+        typer.Option(
+            "--all-provinces",
+            help="Import every province of a file that holds several (a national analysis). "
+            "Without it or --province, such a file is refused.",
+        ),
+    ] = False,
     layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage.")] = None,
     code_field: Annotated[
         str | None, typer.Option(help="Field holding the commune code (default: detect).")
@@ -77,6 +85,7 @@ def boundaries_import(
         name_field=name_field,
         province=province,
         population_field=population_field,
+        all_provinces=all_provinces,
     )
     root, zone = store_location(config, store, timezone)
     result = import_boundaries(Store.open(root, timezone=zone, create=True), path, options)

@@ -87,6 +87,8 @@ class BoundaryOptions:
     name_field: str | None = None
     province: str | None = None
     population_field: str | None = None
+    all_provinces: bool = False
+    """Keep every province of a file that holds several (otherwise such a file is refused)."""
 
 
 @dataclass
@@ -151,7 +153,7 @@ def read_boundaries(
         for column, source in fields.items()
         if column != "population"
     }
-    keep, province = _province_rows(path, attributes, options.province)
+    keep, province = _province_rows(path, attributes, options.province, options.all_provinces)
     rows = np.flatnonzero(keep)
     table = {column: [values[i] for i in rows] for column, values in attributes.items()}
     codes = _required(path, "code", table["code"], fields, [str(i + 1) for i in rows])
@@ -644,15 +646,32 @@ def _check_duplicates(path: Path, codes: list[str], names: list[str], column: st
 
 
 def _province_rows(
-    path: Path, attributes: dict[str, list[str | None]], province: str | None
+    path: Path,
+    attributes: dict[str, list[str | None]],
+    province: str | None,
+    all_provinces: bool = False,
 ) -> tuple[np.ndarray, str | None]:
-    """Which features to keep, and the label ('12 Lai Châu') of the province kept."""
+    """Which features to keep, and the label ('12 Lai Châu') of the province kept.
+
+    Without ``province``, a file whose communes belong to several provinces is
+    refused unless ``all_provinces`` says that is meant: a national file imported
+    by mistake would make a provincial report of every commune of the country.
+    """
     codes, names = attributes["province_code"], attributes["province_name"]
     count = len(codes)
     has_columns = any(c is not None for c in codes) or any(n is not None for n in names)
     pairs = list(zip(codes, names, strict=True))
     if province is None:
         distinct = set(pairs)
+        labels = sorted({_province_label(c, n) or "" for c, n in distinct} - {""})
+        if len(labels) > 1 and not all_provinces:
+            raise UsageError(
+                f"{path}: the communes belong to {len(labels)} provinces "
+                f"({_listing(labels, 10)}); a provincial report needs one",
+                hint="keep one with --province CODE_OR_NAME (in qostool.toml: [boundaries] "
+                "province), or pass --all-provinces ([boundaries] all_provinces = true) "
+                "to import them all on purpose",
+            )
         label = _province_label(*next(iter(distinct))) if len(distinct) == 1 else None
         return np.ones(count, dtype=bool), label
     if not has_columns:
