@@ -19,14 +19,13 @@ from polars.testing import assert_frame_equal
 
 from qostool.errors import ExitCode
 from qostool.store import Store
-from tests.conftest import REPO, TZ, rejects, stored
+from tests.conftest import REPO, TZ, one_line, rejects, stored
 from tests.test_store_defence import (
     CATALOG_DAMAGE,
     OCTOBER,
     built,
     snapshot,
     store_dir,
-    text,
 )
 
 __all__ = ["built", "store_dir"]  # fixtures of test_store_defence, used here by name
@@ -82,13 +81,13 @@ def test_a_healthy_store_checks_clean_and_repair_changes_nothing(store_dir: Path
     before = snapshot(store_dir)
     result = cli("store", "check", "--store", store_dir)
     assert result.exit_code == 0, result.output
-    assert "the catalog and the files agree" in text(result)
+    assert "the catalog and the files agree" in one_line(result)
     code, report = check_json(cli, store_dir)
     assert code == 0 and report["healthy"] and report["findings"] == []
     assert report["parts"] == 5 and report["artifacts"] == 2
     result = cli("store", "repair", "--store", store_dir, "--apply")
     assert result.exit_code == 0, result.output
-    assert "nothing to repair" in text(result)
+    assert "nothing to repair" in one_line(result)
     assert snapshot(store_dir) == before
     assert not (store_dir / "quarantine").exists()
 
@@ -124,7 +123,7 @@ def test_check_lists_every_kind_of_problem_and_changes_nothing(store_dir: Path, 
     assert details[rel(results)] == "this stored results folder lacks stats.parquet"
     table = cli("store", "check", "--store", store_dir)
     assert table.exit_code == ExitCode.ERROR
-    assert "5 problem(s)" in text(table) and "qostool store repair" in text(table)
+    assert "5 problem(s)" in one_line(table) and "qostool store repair" in one_line(table)
     assert snapshot(store_dir) == before
 
 
@@ -137,7 +136,9 @@ def test_check_names_a_lost_catalog(damage: str, store_dir: Path, cli: Any) -> N
     assert code == ExitCode.ERROR
     assert report["catalog"].startswith(problem) and report["data_files"] == 11
     result = cli("store", "check", "--store", store_dir)
-    assert problem in text(result) and "Restore catalog.sqlite from a backup" in text(result)
+    assert problem in one_line(result) and "Restore catalog.sqlite from a backup" in one_line(
+        result
+    )
     assert snapshot(store_dir) == before
 
 
@@ -161,7 +162,7 @@ def test_repair_of_a_lost_part_then_ingest_again_gives_the_same_tests(
     assert not plan["applied"] and [r["name"] for r in plan["reingest"]] == [str(ispeed)]
     assert snapshot(store_dir) == before
     shown = cli("store", "repair", "--store", store_dir)
-    assert "run again with --apply" in text(shown) and str(ispeed) in text(shown)
+    assert "run again with --apply" in one_line(shown) and str(ispeed) in one_line(shown)
 
     done = repair_json(cli, store_dir, "--apply")
     assert done["applied"] and [r["name"] for r in done["reingest"]] == [str(ispeed)]
