@@ -22,7 +22,7 @@ import shapely
 
 from qostool.analyze.rules import Rule, Verdict
 from qostool.analyze.run import AnalyzeOptions, analyze_month, load_analysis
-from qostool.errors import ExitCode, StoreError
+from qostool.errors import AnalysisError, ExitCode, StoreError
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.ingest import ingest_paths
@@ -282,3 +282,57 @@ def test_the_month_edge_is_in_local_time(tmp_path: Path) -> None:
     row = october.commune_rows("4G").filter(pl.col("commune_code") == communes["id"].iloc[0])
     assert row["tests"].to_list() == [2]  # a and c; b is 23:59:59 on 30 September locally
     assert analyze_month(store, AnalyzeOptions(month="2025-09")).meta["counts"]["rows"] == 1
+
+
+def test_boundaries_of_another_place_are_refused(store: Store, tmp_path: Path) -> None:
+    far = gpd.read_file(PROVINCE)
+    far["geometry"] = far.geometry.translate(xoff=5.0, yoff=-8.0)  # far from every test
+    far.to_file(tmp_path / "elsewhere.geojson", driver="GeoJSON")
+    version = import_boundaries(store, tmp_path / "elsewhere.geojson", BoundaryOptions()).version
+    before = store.artifacts("results", "2025-10")
+    with pytest.raises(AnalysisError, match=r"none of the .* rows .* falls inside") as info:
+        analyze_month(store, AnalyzeOptions(month="2025-10"))
+    assert version in info.value.message and "°N" in info.value.message
+    assert "qostool boundaries import" in (info.value.hint or "")
+    assert store.artifacts("results", "2025-10") == before  # nothing stored
+
+
+def test_most_tests_outside_the_boundaries_is_a_warning(
+    store: Store, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    communes = gpd.read_file(PROVINCE).sort_values("id").head(4)
+    communes.to_file(tmp_path / "part.geojson", driver="GeoJSON")
+    import_boundaries(store, tmp_path / "part.geojson", BoundaryOptions())
+    result = cli("analyze", "--month", "2025-10", "--store", store.root, "--json")
+    assert result.exit_code == 0, result.output
+    meta = json.loads(result.stdout)
+    # Independently: single tests of the month farther than the 100 m tolerance from the four.
+    rows = pl.read_parquet(store.part_paths("tests"))
+    singles = rows.filter(~pl.col("aggregate").fill_null(False) & (pl.col("month") == "2025-10"))
+    points = gpd.GeoSeries(gpd.points_from_xy(singles["lon"], singles["lat"]), crs=4326)
+    union = communes.to_crs(32648).union_all()
+    outside = int((points.to_crs(32648).distance(union) > 100).sum())
+    assert meta["counts"]["outside_single_tests"] == outside
+    assert outside * 2 > singles.height  # the case the warning is for
+    assert (
+        meta["warnings"]
+        == [w for w in meta["warnings"] if f"{outside:,} of the month's {singles.height:,}" in w]
+        and len(meta["warnings"]) == 1
+    )
+    assert "Warning:" in result.stderr and f"{outside:,} of the month's" in result.stderr
+    stored = load_analysis(store, "2025-10")
+    assert stored.meta["warnings"] == meta["warnings"]
+
+
+def test_a_province_of_tiles_only_outside_is_no_warning() -> None:
+    from qostool.analyze.run import inside_checks
+
+    counts = {"rows": 10, "tests": 500, "tile_rows": 10, "outside_rows": 9}
+    tests = pl.DataFrame({"lat": [21.0] * 10, "lon": [103.0] * 10})
+    square = [shapely.box(103, 21, 104, 22)]
+    # Tiles of a quarter cover the whole country: most outside a province is normal.
+    assert inside_checks("2025-10", {**counts, "outside_single_tests": 0}, "v", square, tests) == []
+    half = {"rows": 10, "tests": 10, "tile_rows": 0, "outside_rows": 5, "outside_single_tests": 5}
+    assert inside_checks("2025-10", half, "v", square, tests) == []  # exactly half: no warning
+    more = {**half, "outside_rows": 6, "outside_single_tests": 6}
+    assert len(inside_checks("2025-10", more, "v", square, tests)) == 1

@@ -87,6 +87,10 @@ class ConfigError(QostoolError):
     exit_code = ExitCode.USAGE
 
 
+class AnalysisError(QostoolError):
+    """The stored data cannot give a meaningful analysis (no test inside the boundaries)."""
+
+
 class StoreError(QostoolError):
     """The store cannot be opened or written."""
 

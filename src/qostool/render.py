@@ -113,6 +113,13 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
             err.print(Text("Failed: ", "bold red") + rich_text(f.message), soft_wrap=True)
 
 
+def print_warnings(warnings: list[str]) -> None:
+    """Warnings about the data, on stderr, where they show with ``--json`` and in cron mail."""
+    err = Console(stderr=True, highlight=False)
+    for warning in warnings:
+        err.print(Text("Warning: ", "bold yellow") + rich_text(warning), soft_wrap=True)
+
+
 @contextlib.contextmanager
 def progress_reporter(*, enabled: bool) -> Iterator[Progress | None]:
     """A progress callback drawing a Rich bar on stderr, or None when not on a terminal."""

@@ -28,7 +28,7 @@ from qostool.analyze.stats import (
     month_statistics,
     zero_rows,
 )
-from qostool.errors import StoreError
+from qostool.errors import AnalysisError, StoreError
 from qostool.geo import versions
 from qostool.months import quarter_of, quarter_start, shift_month
 from qostool.schema import Technology
@@ -123,6 +123,7 @@ def analyze_month(
         )
     say(f"{options.month}: assigning {current.height:,} rows to communes")
     assigned, counts = _assign(current, index, codes)
+    warnings = inside_checks(options.month, counts, boundaries.key, communes.geometries, current)
     if options.dedupe_bursts:
         assigned, counts["burst_duplicates"] = dedupe_bursts(
             assigned, hours=options.burst_hours, metres=options.burst_metres
@@ -150,6 +151,7 @@ def analyze_month(
     )
     table = commune_table(usage, stats, communes.table)
     meta = _meta(store, options, boundaries, counts, len(history))
+    meta["warnings"] = warnings
     analysis = Analysis(options.month, stats, table, meta)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
     return analysis
@@ -182,14 +184,16 @@ def _assign(
     result = index.assign(tests["lon"].to_numpy(), tests["lat"].to_numpy())
     weights = tests["weight"].to_numpy()
     outside = result.how == OUTSIDE
+    tile = tests["aggregate"].to_numpy()
     counts = {
         "rows": tests.height,
         "tests": int(weights.sum()),
-        "tile_rows": int(tests["aggregate"].sum()),
-        "tile_tests": int(weights[tests["aggregate"].to_numpy()].sum()),
+        "tile_rows": int(tile.sum()),
+        "tile_tests": int(weights[tile].sum()),
         "snapped_rows": int((result.how == SNAPPED).sum()),
         "outside_rows": int(outside.sum()),
         "outside_tests": int(weights[outside].sum()),
+        "outside_single_tests": int((outside & ~tile).sum()),
     }
     inside = pl.Series(~outside)
     position = pl.Series(result.index, dtype=pl.Int32).filter(inside)
@@ -197,6 +201,43 @@ def _assign(
         commune_code=pl.Series(codes, dtype=pl.Enum(codes)).gather(position)
     )
     return frame, counts
+
+
+def inside_checks(
+    month: str, counts: dict[str, int], version: str, geometries: Any, tests: pl.DataFrame
+) -> list[str]:
+    """Refuse a month none of whose tests is inside the boundaries; warn when most are not.
+
+    Single tests decide the warning: a quarter's Ookla tiles often cover the whole
+    country, most of it outside any one province. Returns the warnings (empty when
+    fine); raises :class:`AnalysisError` when no row at all falls inside.
+    """
+    import shapely
+
+    singles = counts["rows"] - counts["tile_rows"]
+    outside = counts["outside_single_tests"]
+    if counts["outside_rows"] < counts["rows"] and outside * 2 <= singles:
+        return []
+    west, south, east, north = shapely.total_bounds(geometries)
+    lat, lon = tests.select(pl.col("lat").median(), pl.col("lon").median()).row(0)
+    where = (
+        f"the tests lie around {lat:.2f}°N {lon:.2f}°E; "
+        f"the communes of {version} cover {south:.2f}-{north:.2f}°N {west:.2f}-{east:.2f}°E"
+    )
+    if counts["outside_rows"] == counts["rows"]:
+        raise AnalysisError(
+            f"{month}: none of the {counts['rows']:,} rows ({counts['tests']:,} tests) falls "
+            f"inside the boundaries {version} ({where})",
+            hint="the boundaries are probably of another province: import the province's "
+            "file with 'qostool boundaries import FILE --province ...', or choose a version "
+            "with --boundaries (see 'qostool boundaries list')",
+        )
+    share = outside / singles
+    return [
+        f"{outside:,} of the month's {singles:,} single tests ({share:.0%}) fall outside the "
+        f"boundaries {version} ({where}): are these the province's boundaries, and are the "
+        "exports the province's?"
+    ]
 
 
 def _month_stats(

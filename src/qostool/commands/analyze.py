@@ -135,7 +135,7 @@ def analyze(
     from qostool.analyze.run import AnalyzeOptions, analyze_month
     from qostool.config import load_settings
     from qostool.months import parse_month
-    from qostool.render import print_analysis, status_reporter
+    from qostool.render import print_analysis, print_warnings, status_reporter
     from qostool.run import rule_of
     from qostool.store import Store
 
@@ -177,6 +177,7 @@ def analyze(
             if formats
             else []
         )
+    print_warnings(analysis.meta["warnings"])
     if json_output:
         # Compact: the encoder's fast path, for thousands of communes.
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
