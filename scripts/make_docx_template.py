@@ -393,6 +393,13 @@ def title_block(doc: Any) -> None:
     )
     para(doc, "{{ L.d_recipient | fill(province=province_name) }}", style="Normal", align=CENTER)
     para(doc, "{{ L.source_line }}", style="Body Text")
+    # Warnings about the data, before anything else is read (page 1).
+    tag(doc, "if warnings")
+    para(doc, "{{ L.warnings_title | upper }}", style="Normal", bold=True)
+    tag(doc, "for w in warnings")
+    para(doc, "{{ w | notice }}", style="Body Text", bold=True)
+    tag(doc, "endfor")
+    tag(doc, "endif")
 
 
 def summary(doc: Any) -> None:

@@ -314,11 +314,10 @@ def test_most_tests_outside_the_boundaries_is_a_warning(
     outside = int((points.to_crs(32648).distance(union) > 100).sum())
     assert meta["counts"]["outside_single_tests"] == outside
     assert outside * 2 > singles.height  # the case the warning is for
-    assert (
-        meta["warnings"]
-        == [w for w in meta["warnings"] if f"{outside:,} of the month's {singles.height:,}" in w]
-        and len(meta["warnings"]) == 1
-    )
+    [warning] = meta["warnings"]
+    assert warning["check"] == "outside_boundaries"
+    assert (warning["outside_single_tests"], warning["single_tests"]) == (outside, singles.height)
+    assert f"{outside:,} of the month's {singles.height:,}" in warning["message"]
     assert "Warning:" in result.stderr and f"{outside:,} of the month's" in result.stderr
     stored = load_analysis(store, "2025-10")
     assert stored.meta["warnings"] == meta["warnings"]
@@ -336,3 +335,38 @@ def test_a_province_of_tiles_only_outside_is_no_warning() -> None:
     assert inside_checks("2025-10", half, "v", square, tests) == []  # exactly half: no warning
     more = {**half, "outside_rows": 6, "outside_single_tests": 6}
     assert len(inside_checks("2025-10", more, "v", square, tests)) == 1
+
+
+def test_the_warning_is_on_page_one_of_every_report(
+    store: Store, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    import docx
+
+    communes = gpd.read_file(PROVINCE).sort_values("id").head(4)
+    communes.to_file(tmp_path / "part.geojson", driver="GeoJSON")
+    import_boundaries(store, tmp_path / "part.geojson", BoundaryOptions())
+    analyzed = cli("analyze", "--month", "2025-10", "--store", store.root, "--json")
+    [warning] = json.loads(analyzed.stdout)["warnings"]
+    outside, singles = warning["outside_single_tests"], warning["single_tests"]
+    # Vietnamese number format, computed here: 1.234 and a whole percentage.
+    vi = f"{outside:,}".replace(",", ".") + " trong số " + f"{singles:,}".replace(",", ".")
+    share = f"({round(100 * outside / singles)}%)"
+    out = tmp_path / "reports"
+    result = cli(
+        "report", "--month", "2025-10", "--store", store.root, "--out", out,
+        "--format", "html,md,docx", "--generated-at", "2025-11-05",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = (out / "2025-10" / "report.html").read_text(encoding="utf-8")
+    assert html.index('id="warnings"') < html.index('id="summary"')
+    section = html[
+        html.index('id="warnings"') : html.index("</section>", html.index('id="warnings"'))
+    ]
+    assert "Cảnh báo về số liệu" in section and vi in section and share in section
+    md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
+    assert md.index("## Cảnh báo về số liệu") < md.index("## 1.")
+    assert vi.replace(".", "\\.") in md  # Markdown escapes the points of a number from data
+    text = [p.text for p in docx.Document(str(out / "2025-10" / "report.docx")).paragraphs]
+    title = text.index("CẢNH BÁO VỀ SỐ LIỆU")
+    assert vi in text[title + 1] and share in text[title + 1]
+    assert title < next(i for i, t in enumerate(text) if t.startswith("1."))

@@ -205,12 +205,13 @@ def _assign(
 
 def inside_checks(
     month: str, counts: dict[str, int], version: str, geometries: Any, tests: pl.DataFrame
-) -> list[str]:
+) -> list[dict[str, Any]]:
     """Refuse a month none of whose tests is inside the boundaries; warn when most are not.
 
     Single tests decide the warning: a quarter's Ookla tiles often cover the whole
     country, most of it outside any one province. Returns the warnings (empty when
-    fine); raises :class:`AnalysisError` when no row at all falls inside.
+    fine), each with its numbers and an English ``message``; raises
+    :class:`AnalysisError` when no row at all falls inside.
     """
     import shapely
 
@@ -232,11 +233,19 @@ def inside_checks(
             "file with 'qostool boundaries import FILE --province ...', or choose a version "
             "with --boundaries (see 'qostool boundaries list')",
         )
-    share = outside / singles
+    message = (
+        f"{outside:,} of the month's {singles:,} single tests ({outside / singles:.0%}) fall "
+        f"outside the boundaries {version} ({where}): are these the province's boundaries, "
+        "and are the exports the province's?"
+    )
     return [
-        f"{outside:,} of the month's {singles:,} single tests ({share:.0%}) fall outside the "
-        f"boundaries {version} ({where}): are these the province's boundaries, and are the "
-        "exports the province's?"
+        {
+            "check": "outside_boundaries",
+            "outside_single_tests": outside,
+            "single_tests": singles,
+            "boundaries": version,
+            "message": message,
+        }
     ]
 
 

@@ -177,7 +177,7 @@ def analyze(
             if formats
             else []
         )
-    print_warnings(analysis.meta["warnings"])
+    print_warnings([w["message"] for w in analysis.meta["warnings"]])
     if json_output:
         # Compact: the encoder's fast path, for thousands of communes.
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))

@@ -266,6 +266,8 @@ class ReportContext:
     adoption: Adoption
     trend: Trend
     annex: Annex
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Warnings of the analysis about its data (``notice`` filter: in words), for page 1."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free room for user templates (empty by default)."""
 
@@ -363,6 +365,7 @@ def build_context(
         adoption=adoption,
         trend=trend,
         annex=_annex(store, meta, targets),
+        warnings=list(meta.get("warnings", [])),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime
-from typing import Final
+from typing import Any, Final
 
 LANGUAGES: Final = ("vi", "en")
 DEFAULT_LANGUAGE: Final = "vi"
@@ -25,6 +25,11 @@ _VI: Final[dict[str, str]] = {
     "generated": "Ngày lập",
     "contents": "Mục lục",
     "source_line": "Số liệu từ phép đo tốc độ của người dân (i-Speed và các nguồn cộng đồng khác).",
+    # warnings about the data, on page 1
+    "warnings_title": "Cảnh báo về số liệu",
+    "w_outside_boundaries": "{outside} trong số {singles} phép đo đơn lẻ của tháng ({share}) "
+    "nằm ngoài ranh giới các xã ({boundaries}). Cần kiểm tra ranh giới và nguồn số liệu có "
+    "đúng của tỉnh hay không trước khi sử dụng báo cáo.",
     # the Word document (an administrative report: header, addressee, signature)
     "d_parent": "UBND TỈNH {province}",
     "d_issuer": "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
@@ -267,6 +272,10 @@ _EN: Final[dict[str, str]] = {
     "generated": "Generated",
     "contents": "Contents",
     "source_line": "Figures from citizens' speed tests (i-Speed and other crowdsourced sources).",
+    "warnings_title": "Warnings about the data",
+    "w_outside_boundaries": "{outside} of the month's {singles} single tests ({share}) fall "
+    "outside the commune boundaries ({boundaries}). Check that the boundaries and the data "
+    "are the province's before using this report.",
     "d_parent": "PEOPLE'S COMMITTEE OF {province} PROVINCE",
     "d_issuer": "DEPARTMENT OF SCIENCE AND TECHNOLOGY",
     "d_number": "No.: ..../BC-SKHCN",
@@ -680,6 +689,19 @@ class Formatter:
         if _missing(value) or value == "":
             return self.no_data
         return str(value)
+
+    def notice(self, warning: dict[str, Any]) -> str:
+        """A warning of the analysis (``analysis.json`` ``warnings``) in this language."""
+        if warning.get("check") == "outside_boundaries":
+            outside, singles = warning["outside_single_tests"], warning["single_tests"]
+            return self.fill(
+                self.labels["w_outside_boundaries"],
+                outside=self.integer(outside),
+                singles=self.integer(singles),
+                share=self.percent(outside / singles, 0),
+                boundaries=warning["boundaries"],
+            )
+        return str(warning.get("message", warning))
 
     def fill(self, template: str, **values: object) -> str:
         """A label with ``{name}`` placeholders filled in (unknown names are an error)."""

@@ -115,6 +115,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         count_label=fmt.count_label,
         text=fmt.text,
         fill=fmt.fill,
+        notice=fmt.notice,
         md=md_escape,
     )
     env.globals.update(L=SimpleNamespace(**fmt.labels), lang=lang)
