@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qostool.months import quarter_start
-from qostool.store import Store
+from qostool.store import Artifact, FileRecord, Store
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def store_status(store: Store) -> StoreStatus:
     """Months, sources, boundaries, the last run, and what is stale."""
     import polars as pl
 
-    from qostool.analyze.run import KIND, META_FILE
+    from qostool.analyze.run import KIND
     from qostool.geo.versions import KIND as BOUNDARIES
-    from qostool.run import ANALYSIS_STEP, REPORT_STEP, months_read
+    from qostool.run import ANALYSIS_STEP, REPORT_STEP
 
     files = store.files()
     counts = (
@@ -97,7 +97,6 @@ def store_status(store: Store) -> StoreStatus:
     months = []
     for month in sorted(set(by_month) | set(results)):
         touching = [f for f in files if month in f.months]
-        inputs = [f for f in files if {month, quarter_start(month)} & set(f.months)]
         row = by_month.get(month, {"rows": 0, "tests": 0})
         status: dict[str, Any] = {
             "month": month,
@@ -108,29 +107,11 @@ def store_status(store: Store) -> StoreStatus:
         }
         analysis = results.get(month)
         if analysis is not None:
-            meta = json.loads((analysis.path / META_FILE).read_text(encoding="utf-8"))
-            used = {i["sha256"] for i in meta.get("inputs", [])}
-            recorded = analyses.get(month, ("", {}))[1]
-            if recorded.get("results") == _relative(store, analysis.path):
-                # Made by 'qostool run': its record lists the trend's months' files too.
-                read = months_read(month)
-                inputs = [f for f in files if read & set(f.months)]
-                used = set(recorded.get("inputs", []))
-            new = [f for f in inputs if f.sha256 not in used]
-            boundaries = meta.get("boundaries", {}).get("version")
-            stale = []
-            if new:
-                stale.append(f"{len(new)} file(s) ingested after the analysis")
-            if (
-                versions
-                and versions[0].key != boundaries
-                and versions[0].created_at > (analysis.created_at)
-            ):
-                stale.append(f"boundaries {versions[0].key} imported after the analysis")
+            staleness = analysis_staleness(store, analysis, files, versions, analyses)
             status |= {
                 "analysed_at": analysis.created_at,
-                "boundaries": boundaries,
-                "analysis_stale": "; ".join(stale) or None,
+                "boundaries": staleness.boundaries,
+                "analysis_stale": "; ".join(staleness.reasons()) or None,
             }
         if month in reports:
             done_at, facts = reports[month]
@@ -156,6 +137,72 @@ def store_status(store: Store) -> StoreStatus:
         ],
         last_ingest=max((f.ingested_at for f in files), default=None),
         last_run=_last_run(store),
+    )
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """What changed since a month's stored analysis was made."""
+
+    boundaries: str | None
+    """The boundaries version the analysis used."""
+    new_files: list[str]
+    """Names of the files ingested since, with tests the analysis would read."""
+    new_boundaries: str | None
+    """A boundaries version imported since, if any."""
+
+    def reasons(self) -> list[str]:
+        found = []
+        if self.new_files:
+            found.append(f"{len(self.new_files)} file(s) ingested after the analysis")
+        if self.new_boundaries:
+            found.append(f"boundaries {self.new_boundaries} imported after the analysis")
+        return found
+
+
+def analysis_staleness(
+    store: Store,
+    analysis: Artifact,
+    files: list[FileRecord] | None = None,
+    versions: list[Artifact] | None = None,
+    analyses: dict[str, tuple[str, dict[str, Any]]] | None = None,
+) -> Staleness:
+    """Whether the stored analysis of a month is out of date, and why (for status and report).
+
+    The analysis is out of date when a file with tests it would read was ingested
+    after it (for an analysis made by ``qostool run``, whose record lists the
+    trend's months' files too, the files of those months count), or a newer
+    boundaries version was imported after it.
+    """
+    from qostool.analyze.run import META_FILE
+    from qostool.geo.versions import KIND as BOUNDARIES
+    from qostool.run import ANALYSIS_STEP, months_read
+
+    month = analysis.key
+    files = store.files() if files is None else files
+    versions = store.artifacts(BOUNDARIES) if versions is None else versions
+    analyses = store.steps(ANALYSIS_STEP) if analyses is None else analyses
+    meta = json.loads((analysis.path / META_FILE).read_text(encoding="utf-8"))
+    inputs = [f for f in files if {month, quarter_start(month)} & set(f.months)]
+    used = {i["sha256"] for i in meta.get("inputs", [])}
+    recorded = analyses.get(month, ("", {}))[1]
+    if recorded.get("results") == _relative(store, analysis.path):
+        # Made by 'qostool run': its record lists the trend's months' files too.
+        read = months_read(month)
+        inputs = [f for f in files if read & set(f.months)]
+        used = set(recorded.get("inputs", []))
+    boundaries = meta.get("boundaries", {}).get("version")
+    newer = (
+        versions[0].key
+        if versions
+        and versions[0].key != boundaries
+        and versions[0].created_at > analysis.created_at
+        else None
+    )
+    return Staleness(
+        boundaries=boundaries,
+        new_files=[f.name for f in inputs if f.sha256 not in used],
+        new_boundaries=newer,
     )
 
 
