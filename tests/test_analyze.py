@@ -356,6 +356,12 @@ def test_the_warning_is_on_page_one_of_every_report(
         "report", "--month", "2025-10", "--store", store.root, "--out", out,
         "--format", "html,md,docx", "--generated-at", "2025-11-05",
     )  # fmt: skip
+    assert result.exit_code == ExitCode.PREFLIGHT, result.output  # refused: most tests outside
+    assert not (out / "2025-10").exists()
+    result = cli(
+        "report", "--month", "2025-10", "--store", store.root, "--out", out,
+        "--format", "html,md,docx", "--generated-at", "2025-11-05", "--force",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     html = (out / "2025-10" / "report.html").read_text(encoding="utf-8")
     assert html.index('id="warnings"') < html.index('id="summary"')

@@ -26,8 +26,9 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "
     "could not be read: nothing from it was stored, the other files were); 2 wrong usage; "
     "3 another qostool process is writing to the store (after --wait); 4 (only with "
-    "analyze or run --fail-below) some commune is below target. Wrong usage includes a bad "
-    "configuration value. See docs/cron.md."
+    "analyze or run --fail-below) some commune is below target; 5 a check before the report "
+    "failed (report or run; nothing written; report --force writes it anyway). Wrong usage "
+    "includes a bad configuration value. See docs/cron.md."
 )
 
 app = typer.Typer(

@@ -30,6 +30,8 @@ class ExitCode(IntEnum):
     """Another qostool process is writing to the same store."""
     BELOW_TARGET = 4
     """``analyze`` or ``run`` with ``--fail-below``: it ran and some commune is below target."""
+    PREFLIGHT = 5
+    """``report`` (or ``run``'s report): a check before writing failed; nothing was written."""
 
 
 class QostoolError(Exception):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
     from qostool.geo.versions import ImportResult
     from qostool.ingest.pipeline import IngestReport, Progress
+    from qostool.report.preflight import Check
     from qostool.run import RunSummary
     from qostool.status import StoreStatus
     from qostool.store import Artifact
@@ -111,6 +112,20 @@ def print_ingest_report(report: IngestReport, console: Console | None = None) ->
         err = Console(stderr=True, highlight=False)
         for f in report.failed:
             err.print(Text("Failed: ", "bold red") + rich_text(f.message), soft_wrap=True)
+
+
+_CHECK_STYLES: Final = {"ok": "green", "failed": "bold red", "warning": "bold yellow"}
+
+
+def print_checks(checks: Sequence[Check], console: Console | None = None) -> None:
+    """One line per check made before a report: its outcome and what was found."""
+    out = console or Console(highlight=False)
+    for check in checks:
+        out.print(
+            Text(f"{check.status:<7} ", _CHECK_STYLES[check.status])
+            + rich_text(f"{check.name}: {check.message}"),
+            soft_wrap=True,
+        )
 
 
 def print_warnings(warnings: list[str]) -> None:

@@ -29,6 +29,11 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --lang en --format html,md,xlsx --out reports/
   qostool report --month 2025-10 --format docx,pdf --generated-at 2025-11-15
   qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
+  qostool report --month 2025-10 --force      # although a check failed: page 1 says so
+
+Before writing, it checks that the analysis is up to date, that most tests fell
+inside the boundaries, that the boundaries are last month's, that no commune
+lost all its tests and that the month is over (see docs/methodology.md).
 """
 
 
@@ -75,11 +80,21 @@ def report(
         str | None,
         typer.Option(help="Date of the report, ISO date or datetime (default: now)."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the report although a check before it failed (exit code 5 "
+            "otherwise); page 1 then names each failed check.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     from qostool.config import load_settings
     from qostool.months import parse_month
+    from qostool.render import print_checks
+    from qostool.report.preflight import PreflightError
     from qostool.report.write import (
         ReportOptions,
         check_template_dir,
@@ -118,8 +133,19 @@ def report(
             out=chosen.folder(language),
             template_dir=templates,
             generated_at=date,
+            force=force,
         )
-        result = write_report(opened, options)
+        try:
+            result = write_report(opened, options)
+        except PreflightError as exc:
+            if json_output:
+                refused = {"month": reporting_month, "written": False}
+                typer.echo(json.dumps({**refused, "checks": [c.to_dict() for c in exc.checks]}))
+            else:
+                print_checks(exc.checks)
+            raise
+        if not json_output:
+            print_checks(result.checks)
         if json_output:
             files[language] = [str(path) for path in result.files.values()]
             if len(chosen.languages) == 1:

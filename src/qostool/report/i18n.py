@@ -30,6 +30,17 @@ _VI: Final[dict[str, str]] = {
     "w_outside_boundaries": "{outside} trong số {singles} phép đo đơn lẻ của tháng ({share}) "
     "nằm ngoài ranh giới các xã ({boundaries}). Cần kiểm tra ranh giới và nguồn số liệu có "
     "đúng của tỉnh hay không trước khi sử dụng báo cáo.",
+    "w_forced": "Báo cáo được lập dù kiểm tra không đạt: ",
+    "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({new_files} tệp được nạp sau "
+    "khi phân tích{boundaries}).",
+    "w_new_boundaries": "; ranh giới mới {version}",
+    "w_preflight_same_boundaries": "ranh giới dùng cho tháng này ({boundaries}) khác với ranh "
+    "giới của {previous_month} ({previous_boundaries}); số liệu hai tháng không so sánh trực "
+    "tiếp được.",
+    "w_preflight_communes_kept": "{count} xã, phường có phép đo trong {previous_month} nhưng "
+    "không có phép đo nào trong tháng này: {names}.",
+    "w_preflight_month_over": "Báo cáo sơ bộ: {month} chưa kết thúc (giờ {timezone}), số liệu "
+    "còn có thể thay đổi.",
     # the Word document (an administrative report: header, addressee, signature)
     "d_parent": "UBND TỈNH {province}",
     "d_issuer": "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
@@ -276,6 +287,16 @@ _EN: Final[dict[str, str]] = {
     "w_outside_boundaries": "{outside} of the month's {singles} single tests ({share}) fall "
     "outside the commune boundaries ({boundaries}). Check that the boundaries and the data "
     "are the province's before using this report.",
+    "w_forced": "Written although a check failed: ",
+    "w_preflight_up_to_date": "the analysis is out of date ({new_files} file(s) ingested after "
+    "it{boundaries}).",
+    "w_new_boundaries": "; new boundaries {version}",
+    "w_preflight_same_boundaries": "the boundaries of this month ({boundaries}) differ from "
+    "those of {previous_month} ({previous_boundaries}); the two months do not compare.",
+    "w_preflight_communes_kept": "{count} commune(s) with tests in {previous_month} have none "
+    "this month: {names}.",
+    "w_preflight_month_over": "Preliminary report: {month} is not over yet ({timezone}); the "
+    "figures may still change.",
     "d_parent": "PEOPLE'S COMMITTEE OF {province} PROVINCE",
     "d_issuer": "DEPARTMENT OF SCIENCE AND TECHNOLOGY",
     "d_number": "No.: ..../BC-SKHCN",
@@ -701,7 +722,36 @@ class Formatter:
                 share=self.percent(outside / singles, 0),
                 boundaries=warning["boundaries"],
             )
-        return str(warning.get("message", warning))
+        check = str(warning.get("check", ""))
+        label = self.labels.get(f"w_{check}")
+        if label is None:
+            return str(warning.get("message", warning))
+        prefix = self.labels["w_forced"] if warning.get("status") == "failed" else ""
+        values: dict[str, object] = {}
+        if check == "preflight_up_to_date":
+            version = warning.get("new_boundaries")
+            values = {
+                "new_files": self.integer(warning["new_files"]),
+                "boundaries": self.fill(self.labels["w_new_boundaries"], version=version)
+                if version
+                else "",
+            }
+        elif check == "preflight_same_boundaries":
+            values = {
+                "boundaries": warning["boundaries"],
+                "previous_boundaries": warning["previous_boundaries"],
+                "previous_month": self.month(warning["previous_month"]),
+            }
+        elif check == "preflight_communes_kept":
+            names = [str(n) for n in warning["communes"]]
+            values = {
+                "count": self.integer(len(names)),
+                "previous_month": self.month(warning["previous_month"]),
+                "names": ", ".join(names[:10]) + (", ..." if len(names) > 10 else ""),
+            }
+        elif check == "preflight_month_over":
+            values = {"month": self.month(warning["month"]), "timezone": warning["timezone"]}
+        return prefix + self.fill(label, **values)
 
     def fill(self, template: str, **values: object) -> str:
         """A label with ``{name}`` placeholders filled in (unknown names are an error)."""

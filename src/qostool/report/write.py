@@ -9,6 +9,7 @@ folder, then ``os.replace``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
     from qostool.report.charts import MapData
     from qostool.report.context import ReportContext
+    from qostool.report.preflight import Check
     from qostool.report.render import Charts
     from qostool.report.word import Pictures
     from qostool.store import Store
@@ -45,22 +47,26 @@ class ReportOptions:
     template_dir: Path | None = None
     generated_at: str | None = None
     """ISO date or datetime (see :func:`parse_generated_at`); default: now."""
+    force: bool = False
+    """Write the report although a check failed (page 1 then names each failed check)."""
 
 
 @dataclass(frozen=True)
 class ReportResult:
-    """What ``report`` wrote."""
+    """What ``report`` wrote, and the checks made before writing."""
 
     month: str
     lang: str
     files: dict[str, Path] = field(default_factory=dict)
     generated_at: str = ""
+    checks: list[Check] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "month": self.month,
             "lang": self.lang,
             "generated_at": self.generated_at,
+            "checks": [c.to_dict() for c in self.checks],
             "files": {fmt: str(path) for fmt, path in self.files.items()},
         }
 
@@ -253,6 +259,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     """Render the stored analysis of ``options.month`` into report files."""
     from qostool.analyze.run import load_analysis
     from qostool.report.context import build_context
+    from qostool.report.preflight import page_one, preflight, refuse_on_failure
 
     lang = parse_language(options.lang)
     template_dir = check_template_dir(options.template_dir)
@@ -261,10 +268,14 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
 
         check_pdf_engine()  # before any work, and before any file is written
     analysis = load_analysis(store, options.month)
+    checks = preflight(store, analysis)
+    if not options.force:
+        refuse_on_failure(checks, options.month)  # before anything is written
     generated = (
         parse_generated_at(options.generated_at, store.timezone) if options.generated_at else None
     )
     context = build_context(store, analysis, generated_at=generated)
+    context = dataclasses.replace(context, warnings=[*context.warnings, *page_one(checks)])
     fmt = Formatter(lang)
     needs_charts = any(f in _CHART_FORMATS for f in options.formats)
     data = load_map(store, analysis) if needs_charts else None
@@ -279,4 +290,4 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         path = folder / f"report.{name}"
         write_atomic(path, content)
         files[name] = path
-    return ReportResult(options.month, lang, files, context.generated_at)
+    return ReportResult(options.month, lang, files, context.generated_at, checks)
