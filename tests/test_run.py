@@ -80,7 +80,8 @@ def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder whose inbox was run once (two October exports, the sample province)."""
     root = tmp_path_factory.mktemp("done")
     summary = run_library(setup_folder(root))
-    assert actions(summary) == dict.fromkeys(("ingest", "boundaries", "analyze", "report"), "done")
+    steps = dict.fromkeys(("ingest", "boundaries", "analyze", "report"), "done")
+    assert actions(summary) == {**steps, "history": "skipped"}  # no earlier month has tests
     return root
 
 
@@ -114,6 +115,7 @@ def test_new_inbox_file_is_the_only_one_ingested_and_the_month_is_redone(
     assert actions(summary) == {
         "ingest": "done",
         "boundaries": "skipped",
+        "history": "skipped",
         "analyze": "done",
         "report": "done",
     }
@@ -137,6 +139,7 @@ def test_changed_rule_or_force_redo_analysis_and_report(done: Path, tmp_path: Pa
     assert actions(forced) == {
         "ingest": "skipped",
         "boundaries": "skipped",
+        "history": "skipped",
         "analyze": "done",
         "report": "done",
     }
@@ -339,3 +342,23 @@ def test_cron_docs_and_help_explain_every_exit_code_and_section(cli: Any) -> Non
     for command in (("run",), ("status",), ("config", "show"), ("config", "init")):
         text = cli(*command, "--help").output
         assert "Exit codes" in text and "4 (only with" in text, command
+
+
+def test_the_trend_months_are_analysed_before_the_report(tmp_path: Path) -> None:
+    # September's export in the inbox too: the run analyses September (with the same rule
+    # and boundaries) before October, so the report's trend and summary agree.
+    config = setup_folder(tmp_path, files=(*INBOX, "ispeed_2025-09.csv"))
+    summary = run_library(config)
+    steps = {s.step: s for s in summary.steps}
+    assert steps["history"].action == "done" and "2025-09" in steps["history"].reason
+    store = Store.open(tmp_path / "store", timezone=TZ)
+    [september] = store.artifacts("results", "2025-09")
+    [october] = store.artifacts("results", MONTH)
+    assert september.meta["boundaries"] == october.meta["boundaries"]
+    html = (tmp_path / "reports" / MONTH / "report.html").read_text(encoding="utf-8")
+    from qostool.report.i18n import Formatter
+
+    assert Formatter("vi").labels["first_month"] not in html  # the trend has September
+    assert 'id="trend"' in html
+    again = run_library(config)
+    assert {s.step: s.action for s in again.steps}["history"] == "skipped"

@@ -50,7 +50,7 @@ class StepResult:
     """What one step of the run did."""
 
     step: str
-    """``ingest``, ``boundaries``, ``analyze`` or ``report``."""
+    """``ingest``, ``boundaries``, ``history`` (the earlier months), ``analyze`` or ``report``."""
     action: str
     """``done``, ``skipped`` or ``failed``."""
     reason: str
@@ -122,6 +122,7 @@ def run(
         crash_point("run-ingested")
         boundaries_step, version = _boundaries(store, settings, events)
         summary.steps.append(boundaries_step)
+        summary.steps.append(_history(store, settings, month, version=version, events=events))
         summary.steps.append(
             _analyze(store, settings, month, version=version, force=force, events=events)
         )
@@ -417,6 +418,30 @@ def _analyze(
     return StepResult(
         "analyze", "done", why, {"tests": counts["tests"], "boundaries": boundaries.key}
     )
+
+
+def _history(
+    store: Store, settings: Settings, month: str, *, version: str | None, events: EventLog
+) -> StepResult:
+    """Analyse the months the report's trend shows, with the month's rule and boundaries.
+
+    The trend and the "last month" figures of a report come from the stored
+    analyses of the 12 months before; each is analysed here when it has tests and
+    its stored analysis was not made by a run from the same inputs, rule and
+    boundaries (as for the month itself), so the trend agrees with the summary.
+    """
+    done: list[str] = []
+    for back in range(HISTORY_MONTHS, 0, -1):
+        earlier = shift_month(month, -back)
+        if not _has_tests(store, earlier):
+            continue
+        step = _analyze(store, settings, earlier, version=version, force=False, events=events)
+        if step.action == "done":
+            done.append(f"{earlier} ({step.reason})")
+    if not done:
+        reason = "the earlier months with tests are analysed with this rule and boundaries"
+        return StepResult("history", "skipped", reason)
+    return StepResult("history", "done", "analysed " + "; ".join(done), {"months": len(done)})
 
 
 def _has_tests(store: Store, month: str) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qostool.months import quarter_start
+from qostool.months import quarter_start, shift_month
 from qostool.store import Artifact, FileRecord, Store
 
 
@@ -183,7 +183,9 @@ def analysis_staleness(
     versions = store.artifacts(BOUNDARIES) if versions is None else versions
     analyses = store.steps(ANALYSIS_STEP) if analyses is None else analyses
     meta = json.loads((analysis.path / META_FILE).read_text(encoding="utf-8"))
-    inputs = [f for f in files if {month, quarter_start(month)} & set(f.months)]
+    read = {shift_month(month, -back) for back in range(int(meta.get("history_months", 0)) + 1)}
+    read |= {quarter_start(m) for m in read}
+    inputs = [f for f in files if read & set(f.months)]
     used = {i["sha256"] for i in meta.get("inputs", [])}
     recorded = analyses.get(month, ("", {}))[1]
     if recorded.get("results") == _relative(store, analysis.path):

@@ -341,10 +341,14 @@ def _meta(
 ) -> dict[str, Any]:
     generated = options.generated_at or datetime.now(UTC)
     quarter = quarter_of(options.month)
+    # The files of every month read: this month (and its quarter's tiles), and the
+    # earlier months its history columns and trend come from.
+    read = {shift_month(options.month, -back) for back in range(history_months + 1)}
+    read |= {quarter_start(m) for m in read}
     inputs = [
         {"file": f.name, "sha256": f.sha256, "format": f.format, "ingested_at": f.ingested_at}
         for f in store.files()
-        if options.month in f.months or quarter_start(options.month) in f.months
+        if read & set(f.months)
     ]
     return {
         "month": options.month,
