@@ -75,7 +75,9 @@ def test_an_out_of_date_analysis_is_refused_then_forced(
 
     forced = cli(*args, "--format", "html,md,docx", "--force", "--lang", "en")
     assert forced.exit_code == 0, forced.output
-    page_one = f"Written although a check failed: the analysis is out of date (0 file(s) ingested after it; new boundaries {version})."
+    page_one = (
+        f"Written although a check failed: the analysis is out of date (new boundaries {version})."
+    )
     html = (out / "2025-10" / "report.html").read_text(encoding="utf-8")
     assert html.index('id="warnings"') < html.index('id="summary"')
     assert page_one.replace("'", "&#39;") in html
@@ -141,3 +143,24 @@ def test_a_month_not_over_is_a_preliminary_warning(
         if c.name == "month_over"
     ]
     assert check.status == "ok"  # exactly at local midnight the month is over
+
+
+def test_page_one_words_of_each_check_in_both_languages() -> None:
+    from qostool.report.i18n import Formatter
+
+    stale = {"check": "preflight_up_to_date", "status": "failed", "new_files": 1234}
+    vi, en = Formatter("vi"), Formatter("en")
+    assert vi.notice({**stale, "new_boundaries": "xa-2026"}) == (
+        "Báo cáo được lập dù kiểm tra không đạt: số liệu phân tích chưa cập nhật "
+        "(1.234 tệp được nạp sau khi phân tích; ranh giới mới xa-2026)."
+    )
+    assert en.notice({**stale, "new_boundaries": None}) == (
+        "Written although a check failed: the analysis is out of date "
+        "(1,234 file(s) ingested after it)."
+    )
+    lost = {"check": "preflight_communes_kept", "status": "warning", "previous_month": "2025-09"}
+    assert en.notice({**lost, "communes": ["A", "B"]}) == (
+        "2 commune(s) with tests in September 2025 have none this month: A, B."
+    )
+    preliminary = {"check": "preflight_month_over", "status": "warning", "month": "2025-10"}
+    assert vi.notice({**preliminary, "timezone": TZ}).startswith("Báo cáo sơ bộ: tháng 10 năm 2025")

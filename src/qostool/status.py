@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,7 @@ def analysis_staleness(
         inputs = [f for f in files if read & set(f.months)]
         used = set(recorded.get("inputs", []))
     boundaries = meta.get("boundaries", {}).get("version")
+    made = analysis.created_at
     newer = (
         versions[0].key
         if versions
@@ -203,7 +205,14 @@ def analysis_staleness(
     )
     return Staleness(
         boundaries=boundaries,
-        new_files=[f.name for f in inputs if f.sha256 not in used],
+        # Ingested after it: an analysis made by an older qostool listed only the month's
+        # own files, so an earlier file of a history month is not news.
+        new_files=[
+            f.name
+            for f in inputs
+            if f.sha256 not in used
+            and datetime.fromisoformat(f.ingested_at) >= datetime.fromisoformat(made)
+        ],
         new_boundaries=newer,
     )
 

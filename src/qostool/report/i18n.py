@@ -31,9 +31,9 @@ _VI: Final[dict[str, str]] = {
     "nằm ngoài ranh giới các xã ({boundaries}). Cần kiểm tra ranh giới và nguồn số liệu có "
     "đúng của tỉnh hay không trước khi sử dụng báo cáo.",
     "w_forced": "Báo cáo được lập dù kiểm tra không đạt: ",
-    "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({new_files} tệp được nạp sau "
-    "khi phân tích{boundaries}).",
-    "w_new_boundaries": "; ranh giới mới {version}",
+    "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({what}).",
+    "w_new_files": "{count} tệp được nạp sau khi phân tích",
+    "w_new_boundaries": "ranh giới mới {version}",
     "w_preflight_same_boundaries": "ranh giới dùng cho tháng này ({boundaries}) khác với ranh "
     "giới của {previous_month} ({previous_boundaries}); số liệu hai tháng không so sánh trực "
     "tiếp được.",
@@ -288,9 +288,9 @@ _EN: Final[dict[str, str]] = {
     "outside the commune boundaries ({boundaries}). Check that the boundaries and the data "
     "are the province's before using this report.",
     "w_forced": "Written although a check failed: ",
-    "w_preflight_up_to_date": "the analysis is out of date ({new_files} file(s) ingested after "
-    "it{boundaries}).",
-    "w_new_boundaries": "; new boundaries {version}",
+    "w_preflight_up_to_date": "the analysis is out of date ({what}).",
+    "w_new_files": "{count} file(s) ingested after it",
+    "w_new_boundaries": "new boundaries {version}",
     "w_preflight_same_boundaries": "the boundaries of this month ({boundaries}) differ from "
     "those of {previous_month} ({previous_boundaries}); the two months do not compare.",
     "w_preflight_communes_kept": "{count} commune(s) with tests in {previous_month} have none "
@@ -729,13 +729,14 @@ class Formatter:
         prefix = self.labels["w_forced"] if warning.get("status") == "failed" else ""
         values: dict[str, object] = {}
         if check == "preflight_up_to_date":
-            version = warning.get("new_boundaries")
-            values = {
-                "new_files": self.integer(warning["new_files"]),
-                "boundaries": self.fill(self.labels["w_new_boundaries"], version=version)
-                if version
-                else "",
-            }
+            what = []
+            if warning["new_files"]:
+                count = self.integer(warning["new_files"])
+                what.append(self.fill(self.labels["w_new_files"], count=count))
+            if warning.get("new_boundaries"):
+                version = warning["new_boundaries"]
+                what.append(self.fill(self.labels["w_new_boundaries"], version=version))
+            values = {"what": "; ".join(what)}
         elif check == "preflight_same_boundaries":
             values = {
                 "boundaries": warning["boundaries"],
