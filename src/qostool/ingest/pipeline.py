@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,10 @@ from qostool.schema import REJECT_SCHEMA, SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
 
 FLUSH_ROWS: Final = 500_000
+#: Rows are also written when what is held of them reaches this size (long rejected rows).
+FLUSH_BYTES: Final = 32 << 20
+#: Writes queued for the writer thread at most: the reader waits when the writer lags.
+_QUEUED_WRITES: Final = 2
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
@@ -402,32 +407,53 @@ class _Rows:
     reasons: Counter[str] = field(default_factory=Counter)
     writes: list[Future[None]] = field(default_factory=list)
     pending: int = 0
+    pending_bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Ragged rows are added from the reader's parsing (see :class:`sources.Ragged`)."""
 
     def add(self, raw: pl.DataFrame, canon: pl.DataFrame) -> None:
         """Split a normalised batch into accepted and rejected rows, and count them."""
         bad = canon[REASON].is_not_null()
-        if bad.any():
-            self.add_rejects(_rejects(raw.filter(bad), canon.filter(bad), self.job))
+        rejects = _rejects(raw.filter(bad), canon.filter(bad), self.job) if bad.any() else None
         good = canon.filter(~bad).select(list(SCHEMA))
-        self.accepted.append(good)
-        self.id_hashes.append(good["test_id"].hash(seed=0))
-        self.job.report.read += raw.height
-        self.pending += raw.height
-        if self.pending >= FLUSH_ROWS:
-            self.flush(wait=False)
+        with self.lock:
+            if rejects is not None:
+                self._add_rejects(rejects)
+            self.accepted.append(good)
+            self.id_hashes.append(good["test_id"].hash(seed=0))
+            self._count(raw.height, int(good.estimated_size()))
 
-    def add_rejects(self, rejects: pl.DataFrame) -> None:
+    def add_ragged(self, rejects: pl.DataFrame) -> None:
+        """Add rejects of rows the reader skipped (not in any batch: counted as read here)."""
+        with self.lock:
+            self._add_rejects(rejects)
+            self._count(rejects.height, 0)
+
+    def _add_rejects(self, rejects: pl.DataFrame) -> None:
         self.reasons.update(rejects["reason"].to_list())
         self.rejected.append(rejects)
+        self.pending_bytes += int(rejects.estimated_size())
+
+    def _count(self, read: int, size: int) -> None:
+        self.job.report.read += read
+        self.pending += read
+        self.pending_bytes += size
+        if self.pending >= FLUSH_ROWS or self.pending_bytes >= FLUSH_BYTES:
+            self.flush(wait=False)
 
     def flush(self, *, wait: bool) -> None:
-        """Hand the rows gathered so far to the writer thread (and wait for all writes)."""
+        """Hand the rows gathered so far to the writer thread (and wait for all writes).
+
+        At most :data:`_QUEUED_WRITES` writes wait for the writer: rows are not
+        gathered faster than they are written.
+        """
         args = (self.batch, self.accepted, self.rejected, self.job.digest)
         self.writes.append(self.writer.submit(_flush, *args))
-        self.accepted, self.rejected, self.pending = [], [], 0
-        if wait:
-            for write in self.writes:
-                write.result()  # re-raises a failed write
+        self.accepted, self.rejected, self.pending, self.pending_bytes = [], [], 0, 0
+        waited = self.writes if wait else self.writes[:-_QUEUED_WRITES]
+        for write in waited:
+            write.result()  # re-raises a failed write
+        self.writes = [] if wait else self.writes[-_QUEUED_WRITES:]
 
 
 def _load(
@@ -439,7 +465,15 @@ def _load(
     progress: Progress | None,
 ) -> None:
     report = job.report
-    ragged = src.Ragged()
+    decided = False
+
+    def decide(raw: pl.DataFrame) -> None:
+        """The first rows read decide the decimal mark and time formats of the file."""
+        nonlocal decided
+        if not decided:
+            job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
+            decided = True
+
     # Batches are normalised two at a time (Polars releases the GIL) while this
     # thread reads the next one and another writes finished rows to Parquet (one
     # writer, so parts keep the file's order: the first occurrence of a test wins).
@@ -449,6 +483,21 @@ def _load(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         rows = _Rows(job, batch, writer)
+
+        def drain(chunk: list[src.RaggedRow]) -> None:
+            """Rows the reader skipped, as they come: reread, or rejected as short or long."""
+            assert job.dialect is not None
+            still = src.Ragged()
+            # Lines of a record opened by a stray quote: rows again.
+            for lines in src.reread_ragged(chunk, job.dialect, still):
+                decide(lines)
+                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
+            if still.rows:
+                rows.add_ragged(_ragged_rejects(still.rows, job))
+
+        ragged = src.Ragged(
+            sink=drain, chunk_rows=src.RAGGED_CHUNK_ROWS, chunk_bytes=src.RAGGED_CHUNK_BYTES
+        )
 
         def collect(keep: int) -> None:
             """Take finished batches in order, leaving at most ``keep`` in flight."""
@@ -460,26 +509,14 @@ def _load(
 
         try:
             for raw in job.batches(mode=mode, ragged=ragged):
-                if not inflight and report.read == 0:  # the first batch decides for the file
-                    job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
+                decide(raw)
                 inflight.append((raw, pool.submit(canonicalise, raw, job.bound, job.ctx)))
                 collect(keep=_WORKERS)
             collect(keep=0)
         finally:
             for _, work in inflight:
                 work.cancel()
-        if ragged.rows:
-            assert job.dialect is not None
-            still = src.Ragged()
-            # Lines of a record opened by a stray quote: rows again.
-            for lines in src.reread_ragged(ragged, job.dialect, still):
-                if report.read == 0:
-                    job.ctx = _decide_from_sample(lines, job.bound, job.ctx, options)
-                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
-            ragged = still
-            ragged_rejects = _ragged_rejects(ragged, job)
-            report.read += ragged_rejects.height
-            rows.add_rejects(ragged_rejects)
+        ragged.flush()
         rows.flush(wait=True)
     report.rejected = sum(rows.reasons.values())
     report.reasons = dict(rows.reasons)
@@ -545,30 +582,30 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
     )
 
 
-def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
+def _ragged_rejects(ragged: list[src.RaggedRow], job: _FileJob) -> pl.DataFrame:
     """Rows with too few or too many fields, split by the delimiter as far as they go."""
-    from qostool.ingest.canonical import ragged_original
+    from qostool.ingest.canonical import ragged_originals
 
     dialect, bound = job.dialect, job.bound
     assert dialect is not None
-    header = dialect.header
-    records = []
-    for number, text, expected, actual in ragged.rows:
-        values = src.split_fields(text, dialect.delimiter)
-        # Shifted values: an identifier may be in any column, or in the extra fields.
-        original = ragged_original(header, values, bound, job.ctx.pseudonymiser)
-        reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW
-        records.append(
-            {
-                "file": job.source.name,
-                "file_sha256": None,  # filled in at flush
-                "row": number,
-                "reason": reason.value,
-                "detail": f"{actual} fields where the header has {expected}",
-                "original": json.dumps(original, ensure_ascii=False),
-            }
-        )
-    return pl.DataFrame(records, schema=REJECT_SCHEMA)
+    split = [src.split_fields(text, dialect.delimiter) for _, text, _, _ in ragged]
+    # Shifted values: an identifier may be in any column, or in the extra fields.
+    originals = ragged_originals(dialect.header, split, bound, job.ctx.pseudonymiser)
+    short, long = Reason.SHORT_ROW.value, Reason.LONG_ROW.value
+    return pl.DataFrame(
+        {
+            "file": [job.source.name] * len(ragged),
+            "file_sha256": [None] * len(ragged),  # filled in at flush
+            "row": [number for number, _, _, _ in ragged],
+            "reason": [short if actual < expected else long for _, _, expected, actual in ragged],
+            "detail": [
+                f"{actual} fields where the header has {expected}"
+                for _, _, expected, actual in ragged
+            ],
+            "original": [json.dumps(original, ensure_ascii=False) for original in originals],
+        },
+        schema=REJECT_SCHEMA,
+    )
 
 
 def _adjacent_months(months: set[str]) -> list[str]:
