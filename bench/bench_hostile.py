@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
 import shutil
@@ -50,22 +49,22 @@ CHUNK_ROWS = 5_000
 STDERR_TAIL_LINES = 30
 
 
-def row(i: int, comment: str, *, short: bool) -> str:
+def row(i: int, comment: str, *, short: bool, prefix: str = "t") -> str:
     """One ispeed row (the last field, ``mcc_mnc``, left out when ``short``)."""
     values = (
-        f"t{i},2025-10-{1 + i % 28:02d}T10:{i % 60:02d}:00+07:00,21.{i % 1000:03d},"
+        f"{prefix}{i},2025-10-{1 + i % 28:02d}T10:{i % 60:02d}:00+07:00,21.{i % 1000:03d},"
         f"105.{i % 997:03d},Viettel,4G,{20 + i % 50}.5,{5 + i % 9}.25,{10 + i % 80},"
         f"dev-{i % 5000},{comment}"
     )
     return values if short else f"{values},452-04"
 
 
-def lines(rows: int, comment: str, *, short: bool) -> Iterator[bytes]:
+def lines(rows: int, comment: str, *, short: bool, prefix: str = "t") -> Iterator[bytes]:
     """The CSV's text in chunks of :data:`CHUNK_ROWS` rows."""
     yield (HEADER + "\n").encode()
     for start in range(0, rows, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, rows)
-        chunk = [row(i, comment, short=short) for i in range(start, stop)]
+        chunk = [row(i, comment, short=short, prefix=prefix) for i in range(start, stop)]
         yield ("\n".join(chunk) + "\n").encode()
 
 
@@ -78,10 +77,8 @@ def write_gzip(path: Path, rows: int, comment: str, *, short: bool) -> None:
 def write_zip(path: Path, members: int, rows: int) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for m in range(members):
-            text = io.BytesIO()
-            for chunk in lines(rows, "ok", short=False):
-                text.write(chunk.replace(b"\nt", f"\nm{m}-t".encode()))
-            archive.writestr(f"export-{m:04d}.csv", text.getvalue())
+            text = b"".join(lines(rows, "ok", short=False, prefix=f"m{m}-t"))
+            archive.writestr(f"export-{m:04d}.csv", text)
 
 
 @dataclass(frozen=True)

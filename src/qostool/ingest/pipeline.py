@@ -15,6 +15,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -145,13 +146,14 @@ def ingest(
     report = IngestReport(store=str(store.root))
     # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
     pseudonymiser = Pseudonymiser(store.secret())
-    with ThreadPoolExecutor(max_workers=1) as hasher:
+    stored = _StoredIds(store)
+    with ThreadPoolExecutor(max_workers=1) as hasher, _archives_released():
         for source in sources:
             try:
                 source.check()
                 content = _ContentHash(source, store, hasher)
                 result = _ingest_source(
-                    source, store, options, pseudonymiser, progress, content=content
+                    source, store, options, pseudonymiser, progress, content=content, stored=stored
                 )
             except InputError as exc:
                 result = FileReport(file=source.name, status="failed", message=str(exc))
@@ -161,6 +163,15 @@ def ingest(
                 result = FileReport(file=source.name, status="failed", message=_bug(source, exc))
             report.files.append(result)
     return report
+
+
+@contextmanager
+def _archives_released() -> Iterator[None]:
+    """Archives opened while ingesting are closed at the end."""
+    try:
+        yield
+    finally:
+        src.release_archives()
 
 
 def _bug(source: src.Source, exc: Exception) -> str:
@@ -215,6 +226,7 @@ def _ingest_source(
     progress: Progress | None,
     *,
     content: _ContentHash,
+    stored: _StoredIds,
 ) -> FileReport:
     previous = store.find_file(content.known) if content.known else None
     if previous is not None and previous.rows_read > 0:
@@ -244,7 +256,7 @@ def _ingest_source(
     while True:
         batch = store.new_batch()
         report = FileReport(file=source.name, status="ingested", format=bound.spec.name)
-        job = _FileJob(source, dialect, bound, ctx, report, content.digest)
+        job = _FileJob(source, dialect, bound, ctx, report, content.digest, stored)
         try:
             _load(job, batch, options=options, mode=mode, progress=progress)
             break
@@ -387,6 +399,7 @@ class _FileJob:
     report: FileReport
     digest: Callable[[], str]
     """The source's content hash (may wait for it): rejected rows carry it."""
+    stored: _StoredIds
 
     def batches(self, *, mode: src.ReadMode, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
         if self.dialect is None:
@@ -403,7 +416,8 @@ class _Rows:
     writer: ThreadPoolExecutor
     accepted: list[pl.DataFrame] = field(default_factory=list)
     rejected: list[pl.DataFrame] = field(default_factory=list)
-    id_hashes: list[pl.Series] = field(default_factory=list)
+    id_hashes: list[pl.DataFrame] = field(default_factory=list)
+    """``month`` and ``hash`` (of the test id) of the accepted rows, in file order."""
     reasons: Counter[str] = field(default_factory=Counter)
     writes: list[Future[None]] = field(default_factory=list)
     pending: int = 0
@@ -420,7 +434,7 @@ class _Rows:
             if rejects is not None:
                 self._add_rejects(rejects)
             self.accepted.append(good)
-            self.id_hashes.append(good["test_id"].hash(seed=0))
+            self.id_hashes.append(good.select("month", hash=pl.col("test_id").hash(seed=0)))
             self._count(raw.height, int(good.estimated_size()))
 
     def add_ragged(self, rejects: pl.DataFrame) -> None:
@@ -520,7 +534,7 @@ def _load(
         rows.flush(wait=True)
     report.rejected = sum(rows.reasons.values())
     report.reasons = dict(rows.reasons)
-    report.duplicates = _drop_duplicates(batch, batch.store, rows.id_hashes)
+    report.duplicates = _drop_duplicates(batch, batch.store, rows.id_hashes, job.stored)
     report.accepted = report.read - report.rejected - report.duplicates
     report.months = sorted({p.month for p in batch.parts if p.kind == "tests" and p.month})
 
@@ -612,22 +626,61 @@ def _adjacent_months(months: set[str]) -> list[str]:
     return sorted({shift_month(month, delta) for month in months for delta in (-1, 0, 1)})
 
 
-def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> int:
+class _StoredIds:
+    """64-bit hashes of the test ids stored in each month, for one ingest call.
+
+    Each month's parts are read once, and the ids of each file ingested are added
+    (all of them: more hashes only send a file to the exact comparison), so a file
+    whose ids hash like no stored one needs no stored part read again: an archive
+    of many members is ingested in time linear in their number.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._months: dict[str, list[pl.Series]] = {}
+
+    def hashes(self, months: list[str]) -> pl.Series:
+        missing = [month for month in months if month not in self._months]
+        if missing:
+            ids = self._store.scan_tests(missing).select(
+                "month", hash=pl.col("test_id").hash(seed=0)
+            )
+            found = ids.collect().partition_by("month", as_dict=True)
+            for month in missing:
+                frame = found.get((month,))
+                self._months[month] = [] if frame is None else [frame["hash"]]
+        empty = pl.Series("hash", [], dtype=pl.UInt64)
+        return pl.concat([empty, *(h for month in months for h in self._months[month])])
+
+    def add(self, id_hashes: pl.DataFrame) -> None:
+        """Ids of a file being stored, in the months already read (others are read later)."""
+        for (month,), frame in id_hashes.partition_by("month", as_dict=True).items():
+            if month in self._months:
+                self._months[str(month)].append(frame["hash"])
+
+
+def _drop_duplicates(
+    batch: Batch, store: Store, id_hashes: list[pl.DataFrame], stored: _StoredIds
+) -> int:
     """Drop test ids repeated in this batch or already stored; return how many.
 
     ``id_hashes`` are 64-bit hashes of the accepted test ids, in file order:
-    when none repeats, no id repeats, and the staged parts need not be read back
-    (a repeated hash may be a collision: then the ids themselves are compared).
+    when none repeats and none is among the stored ids' (``stored``), no id
+    repeats, and no part need be read (a repeated hash may be a collision: then
+    the ids themselves are compared).
     """
     parts = [p for p in batch.parts if p.kind == "tests"]
     if not parts:
         return 0
     months = {p.month for p in parts if p.month}
     nearby = _adjacent_months(months)
-    stored_nearby = bool(store.part_paths("tests", nearby))
-    hashes = pl.concat(id_hashes)
-    if not stored_nearby and hashes.n_unique() == hashes.len():  # much cheaper than is_duplicated
+    new = pl.concat(id_hashes)
+    hashes, known = new["hash"], stored.hashes(nearby)
+    stored.add(new)
+    clash = known.len() > 0 and bool(hashes.is_in(known.implode()).any())
+    if not clash and hashes.n_unique() == hashes.len():  # much cheaper than is_duplicated
         return 0
+    stored_nearby = bool(store.part_paths("tests", nearby))
     ids = pl.concat(
         [
             pl.scan_parquet(p.staged)
@@ -638,8 +691,8 @@ def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> 
     )
     drop_if = ~pl.col("test_id").is_first_distinct()
     if stored_nearby:
-        stored = store.scan_tests(nearby).select("test_id").collect()["test_id"]
-        drop_if = drop_if | pl.col("test_id").is_in(stored.implode())
+        stored_ids = store.scan_tests(nearby).select("test_id").collect()["test_id"]
+        drop_if = drop_if | pl.col("test_id").is_in(stored_ids.implode())
     drop = ids.filter(drop_if).select("part", "pos").collect()
     if drop.is_empty():
         return 0

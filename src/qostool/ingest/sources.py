@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 import zipfile
 import zlib
 from array import array
@@ -92,9 +93,12 @@ class Source:
         self.check()
         layers: list[IO[bytes]] = []
         try:
-            stream: IO[bytes] = self.path.open("rb")
+            if self.member is None:
+                stream: IO[bytes] = self.path.open("rb")
+            else:  # the archive's directory is read once for all its members
+                stream = _archive(self.path).open(self.member)
             layers.append(stream)
-            for member in self.members:
+            for member in self.inner:
                 # The archive does not own ``stream``: the member's closing is enough.
                 stream = zipfile.ZipFile(stream).open(member)  # noqa: SIM115
                 layers.append(stream)
@@ -130,6 +134,38 @@ class Source:
                 digest.update(chunk)
                 size += len(chunk)
         return digest.hexdigest(), size
+
+
+_archive_lock: Final = threading.RLock()
+_open_archives: dict[Path, tuple[tuple[int, int], zipfile.ZipFile]] = {}
+
+
+def _archive(path: Path) -> zipfile.ZipFile:
+    """The zip archive at ``path``, opened once while it is unchanged.
+
+    Opening an archive reads its whole directory: opened again for each member,
+    an archive of n members cost n times n entries read. The last archive opened
+    is kept; its members are read each with its own position, and a member still
+    open keeps the file open when the archive is released.
+    """
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    with _archive_lock:
+        kept = _open_archives.get(path)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        release_archives()
+        archive = zipfile.ZipFile(path)
+        _open_archives[path] = (version, archive)
+        return archive
+
+
+def release_archives() -> None:
+    """Close the archives kept open by :func:`_archive` (at the end of an ingest)."""
+    with _archive_lock:
+        while _open_archives:
+            _, (_, archive) = _open_archives.popitem()
+            archive.close()
 
 
 def _peek(stream: IO[bytes], size: int) -> bytes:
@@ -255,8 +291,11 @@ def expand(inputs: list[str]) -> list[Source]:
                 raise UsageError(f"{item}: no file matches this pattern")
         else:
             raise UsageError(f"{item}: no such file or folder", hint="check the path")
-        for file in files:
-            sources.extend(_members(Source(file)))
+        try:
+            for file in files:
+                sources.extend(_members(Source(file)))
+        finally:
+            release_archives()
     return sources
 
 
