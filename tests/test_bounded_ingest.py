@@ -160,3 +160,17 @@ def test_every_member_of_a_large_archive_is_ingested_once(tmp_path: Path, cli: A
     assert sorted(ids) == sorted(f"m{m}-{i}" for m in range(120) for i in range(3))
     again = ingest_json(cli, path, "--store", store_dir)
     assert {f["status"] for f in again["files"]} == {"already ingested"}
+
+
+def test_values_of_ragged_rows_are_pseudonymised_without_being_remembered() -> None:
+    """The same pseudonyms, but a run's memory does not grow with every value of such rows."""
+    import polars as pl
+
+    from qostool.privacy import Pseudonymiser
+
+    pseudonymiser = Pseudonymiser(b"k" * 32)
+    values = pl.Series("v", [" dev-1 ", "", None, "r42", "dev-1"])
+    alone = pseudonymiser.unremembered(values)
+    assert pseudonymiser._known.is_empty()
+    assert alone.to_list() == pseudonymiser(values).to_list()
+    assert alone.to_list()[1:3] == [None, None]

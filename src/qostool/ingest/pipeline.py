@@ -604,7 +604,8 @@ def _ragged_rejects(ragged: list[src.RaggedRow], job: _FileJob) -> pl.DataFrame:
     assert dialect is not None
     split = [src.split_fields(text, dialect.delimiter) for _, text, _, _ in ragged]
     # Shifted values: an identifier may be in any column, or in the extra fields.
-    originals = ragged_originals(dialect.header, split, bound, job.ctx.pseudonymiser)
+    pseudonymise = job.ctx.pseudonymiser.unremembered
+    originals = ragged_originals(dialect.header, split, bound, pseudonymise)
     short, long = Reason.SHORT_ROW.value, Reason.LONG_ROW.value
     return pl.DataFrame(
         {
