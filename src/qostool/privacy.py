@@ -79,6 +79,20 @@ class Pseudonymiser:
             .alias(values.name)
         )
 
+    def unremembered(self, values: pl.Series) -> pl.Series:
+        """As calling it, but no value is remembered: for values that are seldom identifiers.
+
+        The values of a ragged row are pseudonymised in case one is a device id
+        shifted out of its column; remembered, millions of such rows (test ids,
+        times) would make the memory of a run grow with them.
+        """
+        text = values.cast(pl.String).str.strip_chars()
+        raw = pl.select(pl.when(text.str.len_bytes() > 0).then(text)).to_series()
+        present = raw.is_not_null().arg_true()
+        hashed = pseudonyms(raw.gather(present).to_list(), self.key)
+        result = pl.Series(values.name, [None] * raw.len(), dtype=pl.String)
+        return result.scatter(present, pl.Series(hashed, dtype=pl.String))
+
     def _learn(self, distinct: pl.DataFrame) -> None:
         """Add the pseudonyms of values not known yet (one value per bucket)."""
         new = distinct.join(self._known, on="bucket", how="anti").unique("bucket", keep="first")

@@ -170,16 +170,39 @@ def ragged_original(
     same as in the tests), so no raw identifier is stored, wherever the row's
     broken delimiters have put it.
     """
-    shown: list[str | None] = list(values)
-    suspects = ragged_suspects(header, len(values), bound)
-    if suspects:
-        hashed = pseudonymise(pl.Series([values[i] for i in suspects], dtype=pl.String))
-        for position, pseudonym in zip(suspects, hashed.to_list(), strict=True):
-            shown[position] = pseudonym
-    original: dict[str, str | list[str] | None] = dict(zip(header, shown, strict=False))
-    if len(values) > len(header):
-        original["_extra_fields"] = [v or "" for v in shown[len(header) :]]
-    return original
+    return ragged_originals(header, [values], bound, pseudonymise)[0]
+
+
+def ragged_originals(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    bound: BoundSpec,
+    pseudonymise: Callable[[pl.Series], pl.Series],
+) -> list[dict[str, str | list[str] | None]]:
+    """:func:`ragged_original` of many rows, their suspect values pseudonymised in one call."""
+    suspects: dict[int, list[int]] = {}
+    positions: list[tuple[int, int]] = []
+    texts: list[str] = []
+    for r, values in enumerate(rows):
+        count = len(values)
+        if count not in suspects:
+            suspects[count] = ragged_suspects(header, count, bound)
+        for position in suspects[count]:
+            positions.append((r, position))
+            texts.append(values[position])
+    shown: list[list[str | None]] = [list(values) for values in rows]
+    if texts:
+        hashed = pseudonymise(pl.Series(texts, dtype=pl.String)).to_list()
+        for (r, position), pseudonym in zip(positions, hashed, strict=True):
+            shown[r][position] = pseudonym
+    width = len(header)
+    originals = []
+    for row in shown:
+        original: dict[str, str | list[str] | None] = dict(zip(header, row, strict=False))
+        if len(row) > width:
+            original["_extra_fields"] = [v or "" for v in row[width:]]
+        originals.append(original)
+    return originals
 
 
 def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.DataFrame:

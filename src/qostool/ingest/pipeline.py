@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -32,6 +34,10 @@ from qostool.schema import REJECT_SCHEMA, SCHEMA, Reason, Technology, conform
 from qostool.store import Batch, FileRecord, Store, crash_point
 
 FLUSH_ROWS: Final = 500_000
+#: Rows are also written when what is held of them reaches this size (long rejected rows).
+FLUSH_BYTES: Final = 32 << 20
+#: Writes queued for the writer thread at most: the reader waits when the writer lags.
+_QUEUED_WRITES: Final = 2
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
@@ -140,13 +146,14 @@ def ingest(
     report = IngestReport(store=str(store.root))
     # One pseudonymiser for the whole call: each device is hashed once, whatever the files.
     pseudonymiser = Pseudonymiser(store.secret())
-    with ThreadPoolExecutor(max_workers=1) as hasher:
+    stored = _StoredIds(store)
+    with ThreadPoolExecutor(max_workers=1) as hasher, _archives_released():
         for source in sources:
             try:
                 source.check()
                 content = _ContentHash(source, store, hasher)
                 result = _ingest_source(
-                    source, store, options, pseudonymiser, progress, content=content
+                    source, store, options, pseudonymiser, progress, content=content, stored=stored
                 )
             except InputError as exc:
                 result = FileReport(file=source.name, status="failed", message=str(exc))
@@ -156,6 +163,15 @@ def ingest(
                 result = FileReport(file=source.name, status="failed", message=_bug(source, exc))
             report.files.append(result)
     return report
+
+
+@contextmanager
+def _archives_released() -> Iterator[None]:
+    """Archives opened while ingesting are closed at the end."""
+    try:
+        yield
+    finally:
+        src.release_archives()
 
 
 def _bug(source: src.Source, exc: Exception) -> str:
@@ -210,6 +226,7 @@ def _ingest_source(
     progress: Progress | None,
     *,
     content: _ContentHash,
+    stored: _StoredIds,
 ) -> FileReport:
     previous = store.find_file(content.known) if content.known else None
     if previous is not None and previous.rows_read > 0:
@@ -239,7 +256,7 @@ def _ingest_source(
     while True:
         batch = store.new_batch()
         report = FileReport(file=source.name, status="ingested", format=bound.spec.name)
-        job = _FileJob(source, dialect, bound, ctx, report, content.digest)
+        job = _FileJob(source, dialect, bound, ctx, report, content.digest, stored)
         try:
             _load(job, batch, options=options, mode=mode, progress=progress)
             break
@@ -382,6 +399,7 @@ class _FileJob:
     report: FileReport
     digest: Callable[[], str]
     """The source's content hash (may wait for it): rejected rows carry it."""
+    stored: _StoredIds
 
     def batches(self, *, mode: src.ReadMode, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
         if self.dialect is None:
@@ -398,36 +416,58 @@ class _Rows:
     writer: ThreadPoolExecutor
     accepted: list[pl.DataFrame] = field(default_factory=list)
     rejected: list[pl.DataFrame] = field(default_factory=list)
-    id_hashes: list[pl.Series] = field(default_factory=list)
+    id_hashes: list[pl.DataFrame] = field(default_factory=list)
+    """``month`` and ``hash`` (of the test id) of the accepted rows, in file order."""
     reasons: Counter[str] = field(default_factory=Counter)
     writes: list[Future[None]] = field(default_factory=list)
     pending: int = 0
+    pending_bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    """Ragged rows are added from the reader's parsing (see :class:`sources.Ragged`)."""
 
     def add(self, raw: pl.DataFrame, canon: pl.DataFrame) -> None:
         """Split a normalised batch into accepted and rejected rows, and count them."""
         bad = canon[REASON].is_not_null()
-        if bad.any():
-            self.add_rejects(_rejects(raw.filter(bad), canon.filter(bad), self.job))
+        rejects = _rejects(raw.filter(bad), canon.filter(bad), self.job) if bad.any() else None
         good = canon.filter(~bad).select(list(SCHEMA))
-        self.accepted.append(good)
-        self.id_hashes.append(good["test_id"].hash(seed=0))
-        self.job.report.read += raw.height
-        self.pending += raw.height
-        if self.pending >= FLUSH_ROWS:
-            self.flush(wait=False)
+        with self.lock:
+            if rejects is not None:
+                self._add_rejects(rejects)
+            self.accepted.append(good)
+            self.id_hashes.append(good.select("month", hash=pl.col("test_id").hash(seed=0)))
+            self._count(raw.height, int(good.estimated_size()))
 
-    def add_rejects(self, rejects: pl.DataFrame) -> None:
+    def add_ragged(self, rejects: pl.DataFrame) -> None:
+        """Add rejects of rows the reader skipped (not in any batch: counted as read here)."""
+        with self.lock:
+            self._add_rejects(rejects)
+            self._count(rejects.height, 0)
+
+    def _add_rejects(self, rejects: pl.DataFrame) -> None:
         self.reasons.update(rejects["reason"].to_list())
         self.rejected.append(rejects)
+        self.pending_bytes += int(rejects.estimated_size())
+
+    def _count(self, read: int, size: int) -> None:
+        self.job.report.read += read
+        self.pending += read
+        self.pending_bytes += size
+        if self.pending >= FLUSH_ROWS or self.pending_bytes >= FLUSH_BYTES:
+            self.flush(wait=False)
 
     def flush(self, *, wait: bool) -> None:
-        """Hand the rows gathered so far to the writer thread (and wait for all writes)."""
+        """Hand the rows gathered so far to the writer thread (and wait for all writes).
+
+        At most :data:`_QUEUED_WRITES` writes wait for the writer: rows are not
+        gathered faster than they are written.
+        """
         args = (self.batch, self.accepted, self.rejected, self.job.digest)
         self.writes.append(self.writer.submit(_flush, *args))
-        self.accepted, self.rejected, self.pending = [], [], 0
-        if wait:
-            for write in self.writes:
-                write.result()  # re-raises a failed write
+        self.accepted, self.rejected, self.pending, self.pending_bytes = [], [], 0, 0
+        waited = self.writes if wait else self.writes[:-_QUEUED_WRITES]
+        for write in waited:
+            write.result()  # re-raises a failed write
+        self.writes = [] if wait else self.writes[-_QUEUED_WRITES:]
 
 
 def _load(
@@ -439,7 +479,15 @@ def _load(
     progress: Progress | None,
 ) -> None:
     report = job.report
-    ragged = src.Ragged()
+    decided = False
+
+    def decide(raw: pl.DataFrame) -> None:
+        """The first rows read decide the decimal mark and time formats of the file."""
+        nonlocal decided
+        if not decided:
+            job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
+            decided = True
+
     # Batches are normalised two at a time (Polars releases the GIL) while this
     # thread reads the next one and another writes finished rows to Parquet (one
     # writer, so parts keep the file's order: the first occurrence of a test wins).
@@ -449,6 +497,21 @@ def _load(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         rows = _Rows(job, batch, writer)
+
+        def drain(chunk: list[src.RaggedRow]) -> None:
+            """Rows the reader skipped, as they come: reread, or rejected as short or long."""
+            assert job.dialect is not None
+            still = src.Ragged()
+            # Lines of a record opened by a stray quote: rows again.
+            for lines in src.reread_ragged(chunk, job.dialect, still):
+                decide(lines)
+                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
+            if still.rows:
+                rows.add_ragged(_ragged_rejects(still.rows, job))
+
+        ragged = src.Ragged(
+            sink=drain, chunk_rows=src.RAGGED_CHUNK_ROWS, chunk_bytes=src.RAGGED_CHUNK_BYTES
+        )
 
         def collect(keep: int) -> None:
             """Take finished batches in order, leaving at most ``keep`` in flight."""
@@ -460,30 +523,18 @@ def _load(
 
         try:
             for raw in job.batches(mode=mode, ragged=ragged):
-                if not inflight and report.read == 0:  # the first batch decides for the file
-                    job.ctx = _decide_from_sample(raw, job.bound, job.ctx, options)
+                decide(raw)
                 inflight.append((raw, pool.submit(canonicalise, raw, job.bound, job.ctx)))
                 collect(keep=_WORKERS)
             collect(keep=0)
         finally:
             for _, work in inflight:
                 work.cancel()
-        if ragged.rows:
-            assert job.dialect is not None
-            still = src.Ragged()
-            # Lines of a record opened by a stray quote: rows again.
-            for lines in src.reread_ragged(ragged, job.dialect, still):
-                if report.read == 0:
-                    job.ctx = _decide_from_sample(lines, job.bound, job.ctx, options)
-                rows.add(lines, canonicalise(lines, job.bound, job.ctx))
-            ragged = still
-            ragged_rejects = _ragged_rejects(ragged, job)
-            report.read += ragged_rejects.height
-            rows.add_rejects(ragged_rejects)
+        ragged.flush()
         rows.flush(wait=True)
     report.rejected = sum(rows.reasons.values())
     report.reasons = dict(rows.reasons)
-    report.duplicates = _drop_duplicates(batch, batch.store, rows.id_hashes)
+    report.duplicates = _drop_duplicates(batch, batch.store, rows.id_hashes, job.stored)
     report.accepted = report.read - report.rejected - report.duplicates
     report.months = sorted({p.month for p in batch.parts if p.kind == "tests" and p.month})
 
@@ -545,52 +596,92 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
     )
 
 
-def _ragged_rejects(ragged: src.Ragged, job: _FileJob) -> pl.DataFrame:
+def _ragged_rejects(ragged: list[src.RaggedRow], job: _FileJob) -> pl.DataFrame:
     """Rows with too few or too many fields, split by the delimiter as far as they go."""
-    from qostool.ingest.canonical import ragged_original
+    from qostool.ingest.canonical import ragged_originals
 
     dialect, bound = job.dialect, job.bound
     assert dialect is not None
-    header = dialect.header
-    records = []
-    for number, text, expected, actual in ragged.rows:
-        values = src.split_fields(text, dialect.delimiter)
-        # Shifted values: an identifier may be in any column, or in the extra fields.
-        original = ragged_original(header, values, bound, job.ctx.pseudonymiser)
-        reason = Reason.SHORT_ROW if actual < expected else Reason.LONG_ROW
-        records.append(
-            {
-                "file": job.source.name,
-                "file_sha256": None,  # filled in at flush
-                "row": number,
-                "reason": reason.value,
-                "detail": f"{actual} fields where the header has {expected}",
-                "original": json.dumps(original, ensure_ascii=False),
-            }
-        )
-    return pl.DataFrame(records, schema=REJECT_SCHEMA)
+    split = [src.split_fields(text, dialect.delimiter) for _, text, _, _ in ragged]
+    # Shifted values: an identifier may be in any column, or in the extra fields.
+    pseudonymise = job.ctx.pseudonymiser.unremembered
+    originals = ragged_originals(dialect.header, split, bound, pseudonymise)
+    short, long = Reason.SHORT_ROW.value, Reason.LONG_ROW.value
+    return pl.DataFrame(
+        {
+            "file": [job.source.name] * len(ragged),
+            "file_sha256": [None] * len(ragged),  # filled in at flush
+            "row": [number for number, _, _, _ in ragged],
+            "reason": [short if actual < expected else long for _, _, expected, actual in ragged],
+            "detail": [
+                f"{actual} fields where the header has {expected}"
+                for _, _, expected, actual in ragged
+            ],
+            "original": [json.dumps(original, ensure_ascii=False) for original in originals],
+        },
+        schema=REJECT_SCHEMA,
+    )
 
 
 def _adjacent_months(months: set[str]) -> list[str]:
     return sorted({shift_month(month, delta) for month in months for delta in (-1, 0, 1)})
 
 
-def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> int:
+class _StoredIds:
+    """64-bit hashes of the test ids stored in each month, for one ingest call.
+
+    Each month's parts are read once, and the ids of each file ingested are added
+    (all of them: more hashes only send a file to the exact comparison), so a file
+    whose ids hash like no stored one needs no stored part read again: an archive
+    of many members is ingested in time linear in their number.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._months: dict[str, list[pl.Series]] = {}
+
+    def hashes(self, months: list[str]) -> pl.Series:
+        missing = [month for month in months if month not in self._months]
+        if missing:
+            ids = self._store.scan_tests(missing).select(
+                "month", hash=pl.col("test_id").hash(seed=0)
+            )
+            found = ids.collect().partition_by("month", as_dict=True)
+            for month in missing:
+                frame = found.get((month,))
+                self._months[month] = [] if frame is None else [frame["hash"]]
+        empty = pl.Series("hash", [], dtype=pl.UInt64)
+        return pl.concat([empty, *(h for month in months for h in self._months[month])])
+
+    def add(self, id_hashes: pl.DataFrame) -> None:
+        """Ids of a file being stored, in the months already read (others are read later)."""
+        for (month,), frame in id_hashes.partition_by("month", as_dict=True).items():
+            if month in self._months:
+                self._months[str(month)].append(frame["hash"])
+
+
+def _drop_duplicates(
+    batch: Batch, store: Store, id_hashes: list[pl.DataFrame], stored: _StoredIds
+) -> int:
     """Drop test ids repeated in this batch or already stored; return how many.
 
     ``id_hashes`` are 64-bit hashes of the accepted test ids, in file order:
-    when none repeats, no id repeats, and the staged parts need not be read back
-    (a repeated hash may be a collision: then the ids themselves are compared).
+    when none repeats and none is among the stored ids' (``stored``), no id
+    repeats, and no part need be read (a repeated hash may be a collision: then
+    the ids themselves are compared).
     """
     parts = [p for p in batch.parts if p.kind == "tests"]
     if not parts:
         return 0
     months = {p.month for p in parts if p.month}
     nearby = _adjacent_months(months)
-    stored_nearby = bool(store.part_paths("tests", nearby))
-    hashes = pl.concat(id_hashes)
-    if not stored_nearby and hashes.n_unique() == hashes.len():  # much cheaper than is_duplicated
+    new = pl.concat(id_hashes)
+    hashes, known = new["hash"], stored.hashes(nearby)
+    stored.add(new)
+    clash = known.len() > 0 and bool(hashes.is_in(known.implode()).any())
+    if not clash and hashes.n_unique() == hashes.len():  # much cheaper than is_duplicated
         return 0
+    stored_nearby = bool(store.part_paths("tests", nearby))
     ids = pl.concat(
         [
             pl.scan_parquet(p.staged)
@@ -601,8 +692,8 @@ def _drop_duplicates(batch: Batch, store: Store, id_hashes: list[pl.Series]) -> 
     )
     drop_if = ~pl.col("test_id").is_first_distinct()
     if stored_nearby:
-        stored = store.scan_tests(nearby).select("test_id").collect()["test_id"]
-        drop_if = drop_if | pl.col("test_id").is_in(stored.implode())
+        stored_ids = store.scan_tests(nearby).select("test_id").collect()["test_id"]
+        drop_if = drop_if | pl.col("test_id").is_in(stored_ids.implode())
     drop = ids.filter(drop_if).select("part", "pos").collect()
     if drop.is_empty():
         return 0

@@ -18,9 +18,11 @@ import gzip
 import hashlib
 import io
 import re
+import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
@@ -91,9 +93,12 @@ class Source:
         self.check()
         layers: list[IO[bytes]] = []
         try:
-            stream: IO[bytes] = self.path.open("rb")
+            if self.member is None:
+                stream: IO[bytes] = self.path.open("rb")
+            else:  # the archive's directory is read once for all its members
+                stream = _archive(self.path).open(self.member)
             layers.append(stream)
-            for member in self.members:
+            for member in self.inner:
                 # The archive does not own ``stream``: the member's closing is enough.
                 stream = zipfile.ZipFile(stream).open(member)  # noqa: SIM115
                 layers.append(stream)
@@ -129,6 +134,38 @@ class Source:
                 digest.update(chunk)
                 size += len(chunk)
         return digest.hexdigest(), size
+
+
+_archive_lock: Final = threading.RLock()
+_open_archives: dict[Path, tuple[tuple[int, int], zipfile.ZipFile]] = {}
+
+
+def _archive(path: Path) -> zipfile.ZipFile:
+    """The zip archive at ``path``, opened once while it is unchanged.
+
+    Opening an archive reads its whole directory: opened again for each member,
+    an archive of n members cost n times n entries read. The last archive opened
+    is kept; its members are read each with its own position, and a member still
+    open keeps the file open when the archive is released.
+    """
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    with _archive_lock:
+        kept = _open_archives.get(path)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        release_archives()
+        archive = zipfile.ZipFile(path)
+        _open_archives[path] = (version, archive)
+        return archive
+
+
+def release_archives() -> None:
+    """Close the archives kept open by :func:`_archive` (at the end of an ingest)."""
+    with _archive_lock:
+        while _open_archives:
+            _, (_, archive) = _open_archives.popitem()
+            archive.close()
 
 
 def _peek(stream: IO[bytes], size: int) -> bytes:
@@ -254,8 +291,11 @@ def expand(inputs: list[str]) -> list[Source]:
                 raise UsageError(f"{item}: no file matches this pattern")
         else:
             raise UsageError(f"{item}: no such file or folder", hint="check the path")
-        for file in files:
-            sources.extend(_members(Source(file)))
+        try:
+            for file in files:
+                sources.extend(_members(Source(file)))
+        finally:
+            release_archives()
     return sources
 
 
@@ -583,11 +623,46 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
         yield frame.select(*values, pl.col(ROW_COLUMN).cast(pl.Int64))
 
 
+RaggedRow = tuple[int | None, str, int, int]
+"""A row whose field count differs from the header's: its number, text, expected and actual."""
+#: Ragged rows are handed on in chunks of at most this many rows, or this much text.
+RAGGED_CHUNK_ROWS: Final = 50_000
+RAGGED_CHUNK_BYTES: Final = 8 << 20
+
+
 @dataclass
 class Ragged:
-    """Rows whose field count differs from the header's, as the parser skipped them."""
+    """Rows whose field count differs from the header's, as the parser skipped them.
 
-    rows: list[tuple[int | None, str, int, int]] = field(default_factory=list)
+    Without a ``sink`` they are kept in ``rows``. With one, they are handed to it
+    in chunks as they come (``chunk_rows`` rows or ``chunk_bytes`` of text, the
+    rest by :meth:`flush`), so that a file of ragged rows, or of long ones, is
+    read in bounded memory as a file of good rows is. The sink is called while
+    the reader parses, and an error it raises stops the reader and is raised from
+    it (see :attr:`error`).
+    """
+
+    rows: list[RaggedRow] = field(default_factory=list)
+    sink: Callable[[list[RaggedRow]], None] | None = None
+    chunk_rows: int = RAGGED_CHUNK_ROWS
+    chunk_bytes: int = RAGGED_CHUNK_BYTES
+    error: BaseException | None = None
+    """An error the sink raised inside the parser (which swallows it), to raise again."""
+    _text_bytes: int = 0
+
+    def add(self, row: RaggedRow) -> None:
+        self.rows.append(row)
+        self._text_bytes += len(row[1])
+        full = len(self.rows) >= self.chunk_rows or self._text_bytes >= self.chunk_bytes
+        if self.sink is not None and full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the rows kept so far to the sink (when there is one)."""
+        if self.sink is None or not self.rows:
+            return
+        rows, self.rows, self._text_bytes = self.rows, [], 0
+        self.sink(rows)
 
 
 def read_csv(
@@ -596,8 +671,9 @@ def read_csv(
     """Stream a CSV source as text-only batches with a ``__row`` column.
 
     ``__row`` is the row number a spreadsheet would show (the header is row 1).
-    Rows with too few or too many fields are not in the batches: they are
-    appended to ``ragged``. A reader that cannot go on raises
+    Rows with too few or too many fields are not in the batches: they are added
+    to ``ragged`` (numbered), which hands them to its sink in chunks as they come
+    (the threaded reader stops at the first). A reader that cannot go on raises
     :class:`ReadAgainError` with the mode to read the file again in (start with
     :func:`first_mode`): the Polars reader hands over to the threaded one, which
     cannot number ragged rows and hands over to the numbered one.
@@ -610,26 +686,17 @@ def read_csv(
 
     numbered = mode is ReadMode.NUMBERED
     layout = _Layout.first_pass(source, dialect) if numbered else None
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        # Exceptions raised here are swallowed by pyarrow: record, and check in the loop.
-        number = layout.row_number(row.number) if layout is not None else None
-        ragged.rows.append((number, row.text, row.expected_columns, row.actual_columns))
-        return "skip"
+    on_invalid = _OnInvalid(layout, ragged)
 
     names = dialect.header
     stream = source.open()
-    try:  # open_csv reads the first block at once: it can fail before the loop
-        reader = _open_csv(stream, source, dialect, numbered=numbered, on_invalid=on_invalid)
-    except BaseException:
-        stream.close()
-        raise
+    reader: pacsv.CSVStreamingReader | None = None
     seen = 0
     last_row: tuple[object, ...] = ()
     try:
+        # open_csv reads the first block at once (and on, while it finds no whole row)
+        reader = _open_csv(stream, dialect, numbered=numbered, on_invalid=on_invalid)
         for record_batch in reader:
-            if ragged.rows and not numbered:
-                raise ReadAgainError(ReadMode.NUMBERED)
             frame = pl.from_arrow(record_batch)
             assert isinstance(frame, pl.DataFrame)
             frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
@@ -641,23 +708,57 @@ def read_csv(
                 # The last record, whose last field took in the lines after it: ragged.
                 at = swallowed - (seen - frame.height)
                 text = _record_text(frame.row(at), dialect)
-                ragged.rows.append((int(rows[at]), text, len(names), len(names)))
+                ragged.add((int(rows[at]), text, len(names), len(names)))
                 frame, rows = frame.filter(pl.int_range(pl.len()) != at), np.delete(rows, at)
             if frame.height:
                 last_row = frame.row(-1)
             yield frame.with_columns(pl.Series(ROW_COLUMN, rows))
-        if not numbered and (ragged.rows or _swallows_lines(last_row, dialect, stream)):
+        if ragged.error is not None:
+            raise ragged.error
+        if not numbered and _swallows_lines(last_row, dialect, stream):
             raise ReadAgainError(ReadMode.NUMBERED)
     except pa.ArrowInvalid as exc:
+        if ragged.error is not None:
+            raise ragged.error from None
+        if on_invalid.met:
+            raise ReadAgainError(ReadMode.NUMBERED) from None
         raise _arrow_error(source, dialect, exc) from None
     finally:
-        reader.close()
+        if reader is not None:
+            reader.close()
         stream.close()
 
 
+class _OnInvalid:
+    """PyArrow's handler of rows with the wrong number of fields (it skips them).
+
+    Exceptions raised in it are swallowed by PyArrow: it returns "error" instead,
+    which stops the reader (``pa.ArrowInvalid``), and the reader's caller says why.
+    """
+
+    def __init__(self, layout: _Layout | None, ragged: Ragged) -> None:
+        self.layout = layout
+        self.ragged = ragged
+        self.met = False
+        """A ragged row was met by the threaded reader, which cannot number it."""
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        if self.layout is None:  # read again, numbered
+            self.met = True
+            return "error"
+        number = self.layout.row_number(row.number)
+        try:
+            self.ragged.add((number, row.text, row.expected_columns, row.actual_columns))
+        except BaseException as exc:
+            self.ragged.error = exc
+            return "error"
+        return "skip"
+
+
 def _open_csv(
-    stream: IO[bytes], source: Source, dialect: Dialect, *, numbered: bool, on_invalid: object
+    stream: IO[bytes], dialect: Dialect, *, numbered: bool, on_invalid: object
 ) -> pacsv.CSVStreamingReader:
+    """PyArrow's streaming reader of a CSV stream (``pa.ArrowInvalid`` if it cannot start)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -668,30 +769,27 @@ def _open_csv(
         stream = io.BufferedReader(_Transcoder(stream, dialect.encoding), buffer_size=_BLOCK_BYTES)
     # The first block must hold the header (which the sniffer reads up to 16 MB).
     header_bytes = len(dialect.delimiter.join(dialect.header).encode())
-    try:
-        return pacsv.open_csv(
-            _NoTrailingCR(stream),
-            read_options=pacsv.ReadOptions(
-                use_threads=not numbered,
-                block_size=max(_BLOCK_BYTES, 4 * header_bytes),
-                column_names=names,
-                skip_rows=1,
-            ),
-            # Blocks are cut where no quote is open: else a quoted value over lines is
-            # split at a block's end, and its lines read as rows (a few % slower).
-            parse_options=pacsv.ParseOptions(
-                delimiter=dialect.delimiter,
-                invalid_row_handler=on_invalid,
-                newlines_in_values=True,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise _arrow_error(source, dialect, exc) from None
+    return pacsv.open_csv(
+        _NoTrailingCR(stream),
+        read_options=pacsv.ReadOptions(
+            use_threads=not numbered,
+            block_size=max(_BLOCK_BYTES, 4 * header_bytes),
+            column_names=names,
+            skip_rows=1,
+        ),
+        # Blocks are cut where no quote is open: else a quoted value over lines is
+        # split at a block's end, and its lines read as rows (a few % slower).
+        parse_options=pacsv.ParseOptions(
+            delimiter=dialect.delimiter,
+            invalid_row_handler=on_invalid,
+            newlines_in_values=True,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
 
 
 class _NoTrailingCR(io.RawIOBase):
@@ -784,17 +882,23 @@ class _Layout:
         import numpy as np
         import pyarrow as pa
 
-        found: list[tuple[int, int]] = []
+        # Two numbers a ragged record, 8 bytes each (not a tuple of Python ints: a file
+        # of millions of ragged rows is numbered in tens of MB).
+        numbers, extras = array("q"), array("q")
 
         def collect(row: pacsv.InvalidRow) -> str:
-            found.append((row.number, max(len(record_lines(row.text)) - 1, 0)))
+            text = row.text
+            lines = len(record_lines(text)) - 1 if "\n" in text or "\r" in text else 0
+            numbers.append(row.number)
+            extras.append(max(lines, 0))
             return "skip"
 
         valid = 0
         last_row: tuple[object, ...] = ()
         with source.open() as stream:
-            reader = _open_csv(stream, source, dialect, numbered=True, on_invalid=collect)
+            reader: pacsv.CSVStreamingReader | None = None
             try:
+                reader = _open_csv(stream, dialect, numbered=True, on_invalid=collect)
                 for record_batch in reader:
                     valid += record_batch.num_rows
                     if record_batch.num_rows:
@@ -802,11 +906,12 @@ class _Layout:
             except pa.ArrowInvalid as exc:
                 raise _arrow_error(source, dialect, exc) from None
             finally:
-                reader.close()
+                if reader is not None:
+                    reader.close()
             swallowed = valid - 1 if _swallows_lines(last_row, dialect, stream) else None
-        found.sort()
-        ragged = np.asarray([number for number, _ in found], dtype=np.int64)
-        extra = np.asarray([lines for _, lines in found], dtype=np.int64)
+        order = np.argsort(np.frombuffer(numbers, dtype=np.int64), kind="stable")
+        ragged = np.frombuffer(numbers, dtype=np.int64)[order]
+        extra = np.frombuffer(extras, dtype=np.int64)[order]
         lines_before = np.concatenate([[0], np.cumsum(extra)]).astype(np.int64)
         return cls(ragged=ragged, lines_before=lines_before, swallowed=swallowed)
 
@@ -875,7 +980,9 @@ def _record_text(row: tuple[object, ...], dialect: Dialect) -> str:
 _REREAD_BATCH_ROWS: Final = 100_000
 
 
-def reread_ragged(ragged: Ragged, dialect: Dialect, still: Ragged) -> Iterator[pl.DataFrame]:
+def reread_ragged(
+    ragged: Iterable[RaggedRow], dialect: Dialect, still: Ragged
+) -> Iterator[pl.DataFrame]:
     """Ragged records that run over several lines, read again line by line.
 
     A quote that is never closed (a stray quote, as in ``Galaxy "S10``) makes the
@@ -888,8 +995,8 @@ def reread_ragged(ragged: Ragged, dialect: Dialect, still: Ragged) -> Iterator[p
     width = len(dialect.header)
     rows: list[list[str]] = []
     numbers: list[int | None] = []
-    for number, text, expected, actual in ragged.rows:
-        lines = record_lines(text)
+    for number, text, expected, actual in ragged:
+        lines = record_lines(text) if "\n" in text or "\r" in text else [text]
         if len(lines) < 2:
             still.rows.append((number, text, expected, actual))
             continue
