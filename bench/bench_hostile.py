@@ -33,9 +33,10 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+from bench_ingest import qostool_env  # run as a script: bench/ is on the path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -151,12 +152,8 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float | None, int, 
 
 
 def child_env() -> dict[str, str]:
-    """The child's environment; adds ``<repo>/src`` to PYTHONPATH if qostool is not installed."""
-    env = dict(os.environ)
-    if find_spec("qostool") is None and (REPO_ROOT / "src" / "qostool").is_dir():
-        parts = [str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")]
-        env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
-    return env
+    """The child's environment, as for the ingest benchmark."""
+    return qostool_env()
 
 
 def measure(case: Case, workdir: Path, env: dict[str, str]) -> Result:

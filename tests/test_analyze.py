@@ -297,12 +297,18 @@ def test_boundaries_of_another_place_are_refused(store: Store, tmp_path: Path) -
     assert store.artifacts("results", "2025-10") == before  # nothing stored
 
 
-def test_most_tests_outside_the_boundaries_is_a_warning(
-    store: Store, tmp_path: Path, cli: Callable[..., Any]
-) -> None:
+def import_four_communes(store: Store, tmp_path: Path) -> gpd.GeoDataFrame:
+    """Boundaries of four of the sample's communes: most of the month's tests are outside."""
     communes = gpd.read_file(PROVINCE).sort_values("id").head(4)
     communes.to_file(tmp_path / "part.geojson", driver="GeoJSON")
     import_boundaries(store, tmp_path / "part.geojson", BoundaryOptions())
+    return communes
+
+
+def test_most_tests_outside_the_boundaries_is_a_warning(
+    store: Store, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    communes = import_four_communes(store, tmp_path)
     result = cli("analyze", "--month", "2025-10", "--store", store.root, "--json")
     assert result.exit_code == 0, result.output
     meta = json.loads(result.stdout)
@@ -342,9 +348,7 @@ def test_the_warning_is_on_page_one_of_every_report(
 ) -> None:
     import docx
 
-    communes = gpd.read_file(PROVINCE).sort_values("id").head(4)
-    communes.to_file(tmp_path / "part.geojson", driver="GeoJSON")
-    import_boundaries(store, tmp_path / "part.geojson", BoundaryOptions())
+    import_four_communes(store, tmp_path)
     analyzed = cli("analyze", "--month", "2025-10", "--store", store.root, "--json")
     [warning] = json.loads(analyzed.stdout)["warnings"]
     outside, singles = warning["outside_single_tests"], warning["single_tests"]
