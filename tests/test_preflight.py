@@ -20,6 +20,7 @@ from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.report import preflight
 from qostool.store import Store
+from qostool.text import markdown
 from tests.conftest import REPO, TZ, one_line
 from tests.test_report import sample_store
 
@@ -52,7 +53,15 @@ def test_every_check_passes_on_the_samples(store: Store, tmp_path: Path, cli: An
     result = cli("report", "--month", "2025-10", "--store", store.root, "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
     assert statuses(json.loads(result.stdout)) == dict.fromkeys(
-        ["up_to_date", "inside_boundaries", "same_boundaries", "communes_kept", "month_over"], "ok"
+        [
+            "configured_rule",
+            "up_to_date",
+            "inside_boundaries",
+            "same_boundaries",
+            "communes_kept",
+            "month_over",
+        ],
+        "ok",
     )
 
 
@@ -164,3 +173,27 @@ def test_page_one_words_of_each_check_in_both_languages() -> None:
     )
     preliminary = {"check": "preflight_month_over", "status": "warning", "month": "2025-10"}
     assert vi.notice({**preliminary, "timezone": TZ}).startswith("Báo cáo sơ bộ: tháng 10 năm 2025")
+
+
+def test_a_what_if_analysis_is_not_reported_as_the_month(
+    store: Store, tmp_path: Path, cli: Any
+) -> None:
+    # The case: a what-if with a lower 4G target replaced the stored analysis.
+    official = cli("report", "--month", "2025-10", "--store", store.root, "--out", tmp_path / "a")
+    assert official.exit_code == 0, official.output
+    what_if = cli("analyze", "--month", "2025-10", "--store", store.root, "--target", "4G=35")
+    assert what_if.exit_code == 0, what_if.output
+    out = tmp_path / "b"
+    refused = cli("report", "--month", "2025-10", "--store", store.root, "--out", out)
+    assert refused.exit_code == 5, refused.output
+    assert "failed configured_rule" in one_line(refused) and "targets_mbps" in one_line(refused)
+    assert not (out / "2025-10").exists()
+    args = ("report", "--month", "2025-10", "--store", store.root, "--out", out)
+    forced = cli(*args, "--force", "--format", "md", "--lang", "en")
+    assert forced.exit_code == 0, forced.output
+    md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
+    assert markdown("a what-if, not the month's analysis") in md  # as Markdown text
+    # The configured rule's analysis again: the report is the month's.
+    assert cli("analyze", "--month", "2025-10", "--store", store.root).exit_code == 0
+    again = cli("report", "--month", "2025-10", "--store", store.root, "--out", tmp_path / "c")
+    assert again.exit_code == 0, again.output

@@ -492,6 +492,7 @@ def _report(
     store: Store, settings: Settings, month: str, force: bool, events: EventLog
 ) -> StepResult:
     from qostool.analyze.run import KIND
+    from qostool.report.preflight import analysis_terms
     from qostool.report.write import ReportOptions, write_report
 
     stored = store.artifacts(KIND, month)
@@ -513,7 +514,15 @@ def _report(
             if progress:
                 progress(f"report {month} ({lang})")
             options = ReportOptions(
-                month=month, lang=lang, formats=chosen.formats, out=chosen.folder(lang)
+                month=month,
+                lang=lang,
+                formats=chosen.formats,
+                out=chosen.folder(lang),
+                terms=analysis_terms(
+                    rule_of(settings).to_dict(),
+                    settings.analyze.tolerance,
+                    settings.analyze.dedupe_bursts,
+                ),
             )
             result = write_report(store, options)
             files.extend(str(path.resolve()) for path in result.files.values())

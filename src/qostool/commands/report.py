@@ -31,7 +31,8 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
 
-Before writing, it checks that the analysis is up to date, that most tests fell
+Before writing, it checks that the analysis was made with the configured rule and is
+up to date, that most tests fell
 inside the boundaries, that the boundaries are last month's, that no commune
 lost all its tests and that the month is over (see docs/methodology.md).
 """
@@ -94,7 +95,7 @@ def report(
     from qostool.config import load_settings
     from qostool.months import parse_month
     from qostool.render import print_checks
-    from qostool.report.preflight import PreflightError
+    from qostool.report.preflight import PreflightError, analysis_terms
     from qostool.report.write import (
         ReportOptions,
         check_template_dir,
@@ -103,6 +104,7 @@ def report(
         parse_language,
         write_report,
     )
+    from qostool.run import rule_of
     from qostool.store import Store
 
     # Checked here first, so that a wrong value gets the report's own message.
@@ -134,6 +136,11 @@ def report(
             template_dir=templates,
             generated_at=date,
             force=force,
+            terms=analysis_terms(
+                rule_of(settings).to_dict(),
+                settings.analyze.tolerance,
+                settings.analyze.dedupe_bursts,
+            ),
         )
         try:
             result = write_report(opened, options)

@@ -31,6 +31,8 @@ _VI: Final[dict[str, str]] = {
     "nằm ngoài ranh giới các xã ({boundaries}). Cần kiểm tra ranh giới và nguồn số liệu có "
     "đúng của tỉnh hay không trước khi sử dụng báo cáo.",
     "w_forced": "Báo cáo được lập dù kiểm tra không đạt: ",
+    "w_preflight_configured_rule": "phân tích được lập với điều kiện khác cấu hình ({differ}): "
+    "đây là phương án thử, không phải kết quả chính thức của tháng.",
     "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({what}).",
     "w_new_files": "{count} tệp được nạp sau khi phân tích",
     "w_new_boundaries": "ranh giới mới {version}",
@@ -288,6 +290,8 @@ _EN: Final[dict[str, str]] = {
     "outside the commune boundaries ({boundaries}). Check that the boundaries and the data "
     "are the province's before using this report.",
     "w_forced": "Written although a check failed: ",
+    "w_preflight_configured_rule": "the analysis was made with other terms than the "
+    "configuration ({differ}): a what-if, not the month's analysis.",
     "w_preflight_up_to_date": "the analysis is out of date ({what}).",
     "w_new_files": "{count} file(s) ingested after it",
     "w_new_boundaries": "new boundaries {version}",
@@ -728,7 +732,9 @@ class Formatter:
             return str(warning.get("message", warning))
         prefix = self.labels["w_forced"] if warning.get("status") == "failed" else ""
         values: dict[str, object] = {}
-        if check == "preflight_up_to_date":
+        if check == "preflight_configured_rule":
+            values = {"differ": ", ".join(str(k) for k in warning["differ"])}
+        elif check == "preflight_up_to_date":
             what = []
             if warning["new_files"]:
                 count = self.integer(warning["new_files"])

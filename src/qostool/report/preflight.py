@@ -3,6 +3,9 @@
 Each check is ``ok``, ``failed`` (the report is refused, exit code 5, unless
 ``--force``) or ``warning`` (the report is written, and says so on page 1):
 
+- ``configured_rule`` (fails): the analysis was made with another rule, tolerance or
+  burst setting than the configuration (defaults < ``qostool.toml`` < ``QOSTOOL_*``):
+  a what-if, not the month's analysis;
 - ``up_to_date`` (fails): tests or boundaries changed since the analysis was made;
 - ``inside_boundaries`` (fails): more than half of the month's single tests fell
   outside the boundaries;
@@ -19,6 +22,7 @@ every format (the context's ``warnings``); without it, warnings alone are.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -63,14 +67,52 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def preflight(store: Store, analysis: Analysis) -> list[Check]:
-    """Every check of the report of ``analysis``'s month, in a fixed order."""
+def preflight(store: Store, analysis: Analysis, terms: dict[str, Any] | None = None) -> list[Check]:
+    """Every check of the report of ``analysis``'s month, in a fixed order.
+
+    ``terms`` are the configured terms of an analysis (:func:`analysis_terms` of the
+    settings); without them, the ``configured_rule`` check passes.
+    """
     return [
+        _configured_rule(analysis, terms),
         _up_to_date(store, analysis),
         _inside_boundaries(analysis),
         *_against_last_month(store, analysis),
         _month_over(store, analysis.month),
     ]
+
+
+def analysis_terms(rule: dict[str, Any], tolerance_m: float, dedupe_bursts: bool) -> dict[str, Any]:
+    """What an analysis is made with, comparable with what ``analysis.json`` records."""
+    terms: dict[str, Any] = json.loads(
+        json.dumps({"rule": rule, "tolerance_m": tolerance_m, "dedupe_bursts": dedupe_bursts})
+    )
+    return terms
+
+
+def _configured_rule(analysis: Analysis, terms: dict[str, Any] | None) -> Check:
+    if terms is None:
+        return Check("configured_rule", "ok", "no configured rule to compare with")
+    meta = analysis.meta
+    made = analysis_terms(
+        meta.get("rule", {}),
+        meta.get("tolerance_m", 0.0),
+        bool(meta.get("bursts", {}).get("deduplicated", False)),
+    )
+    differ = sorted(
+        [k for k in terms["rule"] if made["rule"].get(k) != terms["rule"][k]]
+        + [k for k in ("tolerance_m", "dedupe_bursts") if made[k] != terms[k]]
+    )
+    if not differ:
+        return Check("configured_rule", "ok", "the analysis was made with the configured rule")
+    return Check(
+        "configured_rule",
+        "failed",
+        f"the analysis was made with other terms than the configuration ({', '.join(differ)}"
+        f"): a what-if, not the month's analysis; run 'qostool analyze --month "
+        f"{analysis.month}' without rule options, or change qostool.toml",
+        {"differ": differ},
+    )
 
 
 def _up_to_date(store: Store, analysis: Analysis) -> Check:
@@ -123,7 +165,7 @@ def _against_last_month(store: Store, analysis: Analysis) -> list[Check]:
     )
     tested = before.communes.filter(before.communes["tests"].fill_null(0) > 0)["commune_code"]
     now = analysis.communes
-    lost = now.filter(now["tests"].fill_null(0).eq(0) & now["commune_code"].is_in(tested))
+    lost = now.filter(now["tests"].fill_null(0).eq(0) & now["commune_code"].is_in(tested.to_list()))
     if lost.is_empty():
         kept = Check("communes_kept", "ok", f"every commune tested in {previous} has tests")
     else:

@@ -49,6 +49,8 @@ class ReportOptions:
     """ISO date or datetime (see :func:`parse_generated_at`); default: now."""
     force: bool = False
     """Write the report although a check failed (page 1 then names each failed check)."""
+    terms: dict[str, Any] | None = None
+    """The configured terms of the analysis (``preflight.analysis_terms``), to check."""
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
 
         check_pdf_engine()  # before any work, and before any file is written
     analysis = load_analysis(store, options.month)
-    checks = preflight(store, analysis)
+    checks = preflight(store, analysis, options.terms)
     if not options.force:
         refuse_on_failure(checks, options.month)  # before anything is written
     generated = (
