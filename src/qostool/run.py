@@ -307,10 +307,17 @@ def analysis_facts(store: Store, settings: Settings, month: str, version: str) -
     """What an analysis of ``month`` is computed from, as recorded with it."""
     read = months_read(month)
     inputs = sorted(f.sha256 for f in store.files() if read & set(f.months))
+    return {"inputs": inputs, "boundaries": version, **analysis_terms(settings)}
+
+
+def analysis_terms(settings: Settings) -> dict[str, Any]:
+    """The configured terms of an analysis: its rule, tolerance and burst setting.
+
+    What ``qostool run`` records with an analysis, and what ``report`` compares the
+    stored analysis with (``configured_rule``, see ``report/preflight.py``).
+    """
     chosen = settings.analyze
     return {
-        "inputs": inputs,
-        "boundaries": version,
         "rule": rule_of(settings).to_dict(),
         "tolerance_m": chosen.tolerance,
         "dedupe_bursts": chosen.dedupe_bursts,
@@ -492,7 +499,6 @@ def _report(
     store: Store, settings: Settings, month: str, force: bool, events: EventLog
 ) -> StepResult:
     from qostool.analyze.run import KIND
-    from qostool.report.preflight import analysis_terms
     from qostool.report.write import ReportOptions, write_report
 
     stored = store.artifacts(KIND, month)
@@ -518,11 +524,7 @@ def _report(
                 lang=lang,
                 formats=chosen.formats,
                 out=chosen.folder(lang),
-                terms=analysis_terms(
-                    rule_of(settings).to_dict(),
-                    settings.analyze.tolerance,
-                    settings.analyze.dedupe_bursts,
-                ),
+                terms=analysis_terms(settings),
             )
             result = write_report(store, options)
             files.extend(str(path.resolve()) for path in result.files.values())

@@ -95,7 +95,7 @@ def report(
     from qostool.config import load_settings
     from qostool.months import parse_month
     from qostool.render import print_checks
-    from qostool.report.preflight import PreflightError, analysis_terms
+    from qostool.report.preflight import PreflightError
     from qostool.report.write import (
         ReportOptions,
         check_template_dir,
@@ -104,7 +104,7 @@ def report(
         parse_language,
         write_report,
     )
-    from qostool.run import rule_of
+    from qostool.run import analysis_terms
     from qostool.store import Store
 
     # Checked here first, so that a wrong value gets the report's own message.
@@ -136,11 +136,7 @@ def report(
             template_dir=templates,
             generated_at=date,
             force=force,
-            terms=analysis_terms(
-                rule_of(settings).to_dict(),
-                settings.analyze.tolerance,
-                settings.analyze.dedupe_bursts,
-            ),
+            terms=analysis_terms(settings),
         )
         try:
             result = write_report(opened, options)

@@ -204,8 +204,11 @@ def pdf_date(generated_at: str) -> str:
 
 
 def render_pdf(html: str, generated_at: str) -> bytes:
-    """The HTML report (self-contained) printed to PDF bytes, on A4 as its CSS says."""
-    check_pdf_engine()
+    """The HTML report (self-contained) printed to PDF bytes, on A4 as its CSS says.
+
+    Call :func:`check_pdf_engine` first (``write_report`` does, before any work): it
+    lists the installed fonts, which need not be done again for every PDF.
+    """
     weasyprint = _import_weasyprint()
     document = weasyprint.HTML(string=html).render()
     document.metadata.created = pdf_date(generated_at)

@@ -22,7 +22,6 @@ every format (the context's ``warnings``); without it, warnings alone are.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -70,7 +69,7 @@ def _now() -> datetime:
 def preflight(store: Store, analysis: Analysis, terms: dict[str, Any] | None = None) -> list[Check]:
     """Every check of the report of ``analysis``'s month, in a fixed order.
 
-    ``terms`` are the configured terms of an analysis (:func:`analysis_terms` of the
+    ``terms`` are the configured terms of an analysis (``run.analysis_terms`` of the
     settings); without them, the ``configured_rule`` check passes.
     """
     return [
@@ -82,23 +81,15 @@ def preflight(store: Store, analysis: Analysis, terms: dict[str, Any] | None = N
     ]
 
 
-def analysis_terms(rule: dict[str, Any], tolerance_m: float, dedupe_bursts: bool) -> dict[str, Any]:
-    """What an analysis is made with, comparable with what ``analysis.json`` records."""
-    terms: dict[str, Any] = json.loads(
-        json.dumps({"rule": rule, "tolerance_m": tolerance_m, "dedupe_bursts": dedupe_bursts})
-    )
-    return terms
-
-
 def _configured_rule(analysis: Analysis, terms: dict[str, Any] | None) -> Check:
     if terms is None:
         return Check("configured_rule", "ok", "no configured rule to compare with")
-    meta = analysis.meta
-    made = analysis_terms(
-        meta.get("rule", {}),
-        meta.get("tolerance_m", 0.0),
-        bool(meta.get("bursts", {}).get("deduplicated", False)),
-    )
+    meta = analysis.meta  # as analysis.json records it, next to run.analysis_terms
+    made = {
+        "rule": meta.get("rule", {}),
+        "tolerance_m": meta.get("tolerance_m"),
+        "dedupe_bursts": bool(meta.get("bursts", {}).get("deduplicated", False)),
+    }
     differ = sorted(
         [k for k in terms["rule"] if made["rule"].get(k) != terms["rule"][k]]
         + [k for k in ("tolerance_m", "dedupe_bursts") if made[k] != terms[k]]

@@ -50,7 +50,7 @@ class ReportOptions:
     force: bool = False
     """Write the report although a check failed (page 1 then names each failed check)."""
     terms: dict[str, Any] | None = None
-    """The configured terms of the analysis (``preflight.analysis_terms``), to check."""
+    """The configured terms of the analysis (``run.analysis_terms``), to check."""
 
 
 @dataclass(frozen=True)
