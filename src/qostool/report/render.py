@@ -59,11 +59,6 @@ class Charts:
         return self.data_uri(self.trend_svg)
 
 
-def md_escape(value: object) -> str:
-    """Text from the data made safe inside Markdown (tables included): no markup, no pipes."""
-    return markdown(value)
-
-
 def _finalize(value: object) -> object:
     """What a template prints: a text with its control characters shown (markup as it is)."""
     from markupsafe import Markup
@@ -116,7 +111,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         text=fmt.text,
         fill=fmt.fill,
         notice=fmt.notice,
-        md=md_escape,
+        md=markdown,  # text from the data made inert in Markdown (tables included)
     )
     env.globals.update(L=SimpleNamespace(**fmt.labels), lang=lang)
     return env
