@@ -33,3 +33,13 @@ def quarter_start(month: str) -> str:
     """First month of the quarter holding ``month``: ``2025-11`` -> ``2025-10``."""
     first = (int(month[5:7]) - 1) // 3 * 3 + 1
     return f"{month[:4]}-{first:02d}"
+
+
+def months_read(month: str, history: int) -> set[str]:
+    """Months whose stored tests an analysis of ``month`` reads.
+
+    The month, the ``history`` months before it (its trend and "last month"
+    columns), and the first month of each one's quarter (where tiles are stored).
+    """
+    months = {shift_month(month, -back) for back in range(history + 1)}
+    return months | {quarter_start(m) for m in months}

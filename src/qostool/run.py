@@ -34,7 +34,7 @@ from typing import Any, Final
 from qostool.config import Settings
 from qostool.errors import ConfigError, StoreBusyError
 from qostool.log import EventLog
-from qostool.months import quarter_start, shift_month
+from qostool.months import months_read, quarter_start, shift_month
 from qostool.store import Store, crash_point
 
 #: Names of the steps recorded in the catalog.
@@ -297,15 +297,9 @@ def _boundaries(
     return StepResult("boundaries", "done", reason, {"version": version}), version
 
 
-def months_read(month: str) -> set[str]:
-    """Months whose tests an analysis of ``month`` reads (with the trend's months)."""
-    months = {shift_month(month, -back) for back in range(HISTORY_MONTHS + 1)}
-    return months | {quarter_start(m) for m in months}
-
-
 def analysis_facts(store: Store, settings: Settings, month: str, version: str) -> dict[str, Any]:
     """What an analysis of ``month`` is computed from, as recorded with it."""
-    read = months_read(month)
+    read = months_read(month, HISTORY_MONTHS)
     inputs = sorted(f.sha256 for f in store.files() if read & set(f.months))
     return {"inputs": inputs, "boundaries": version, **analysis_terms(settings)}
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qostool.months import quarter_start, shift_month
+from qostool.months import months_read
 from qostool.store import Artifact, FileRecord, Store
 
 
@@ -177,21 +177,20 @@ def analysis_staleness(
     """
     from qostool.analyze.run import META_FILE
     from qostool.geo.versions import KIND as BOUNDARIES
-    from qostool.run import ANALYSIS_STEP, months_read
+    from qostool.run import ANALYSIS_STEP, HISTORY_MONTHS
 
     month = analysis.key
     files = store.files() if files is None else files
     versions = store.artifacts(BOUNDARIES) if versions is None else versions
     analyses = store.steps(ANALYSIS_STEP) if analyses is None else analyses
     meta = json.loads((analysis.path / META_FILE).read_text(encoding="utf-8"))
-    read = {shift_month(month, -back) for back in range(int(meta.get("history_months", 0)) + 1)}
-    read |= {quarter_start(m) for m in read}
+    read = months_read(month, int(meta.get("history_months", 0)))
     inputs = [f for f in files if read & set(f.months)]
     used = {i["sha256"] for i in meta.get("inputs", [])}
     recorded = analyses.get(month, ("", {}))[1]
     if recorded.get("results") == _relative(store, analysis.path):
         # Made by 'qostool run': its record lists the trend's months' files too.
-        read = months_read(month)
+        read = months_read(month, HISTORY_MONTHS)
         inputs = [f for f in files if read & set(f.months)]
         used = set(recorded.get("inputs", []))
     boundaries = meta.get("boundaries", {}).get("version")

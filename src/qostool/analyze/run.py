@@ -30,7 +30,7 @@ from qostool.analyze.stats import (
 )
 from qostool.errors import AnalysisError, StoreError
 from qostool.geo import versions
-from qostool.months import quarter_of, quarter_start, shift_month
+from qostool.months import months_read, quarter_of, quarter_start, shift_month
 from qostool.schema import Technology
 from qostool.store import Artifact, Store
 
@@ -343,8 +343,7 @@ def _meta(
     quarter = quarter_of(options.month)
     # The files of every month read: this month (and its quarter's tiles), and the
     # earlier months its history columns and trend come from.
-    read = {shift_month(options.month, -back) for back in range(history_months + 1)}
-    read |= {quarter_start(m) for m in read}
+    read = months_read(options.month, history_months)
     inputs = [
         {"file": f.name, "sha256": f.sha256, "format": f.format, "ingested_at": f.ingested_at}
         for f in store.files()
