@@ -32,29 +32,19 @@ class SystemLibrary:
     """The library's name, as WeasyPrint's loading error quotes it (``pango-1.0``)."""
     debian: str
     """The Debian/Ubuntu package to install."""
-    files: tuple[str, ...]
-    """The file names it has on Linux, macOS and Windows."""
-
-
-def _library(name: str, debian: str, windows: str) -> SystemLibrary:
-    return SystemLibrary(
-        name, debian, (f"lib{name}.so.0", f"lib{name}.0.dylib", f"lib{name}.dylib", windows)
-    )
 
 
 #: Every library WeasyPrint loads, most specific name first (``pangoft2`` before ``pango``).
 LIBRARIES: Final = (
-    _library("gobject-2.0", "libglib2.0-0", "libgobject-2.0-0.dll"),
-    _library("pangoft2-1.0", "libpangoft2-1.0-0", "libpangoft2-1.0-0.dll"),
-    _library("pango-1.0", "libpango-1.0-0", "libpango-1.0-0.dll"),
-    _library("harfbuzz-subset", "libharfbuzz-subset0", "libharfbuzz-subset-0.dll"),
-    _library("harfbuzz", "libharfbuzz0b", "libharfbuzz-0.dll"),
-    SystemLibrary(
-        "fontconfig",
-        "libfontconfig1",
-        ("libfontconfig.so.1", "libfontconfig.1.dylib", "libfontconfig-1.dll"),
-    ),
+    SystemLibrary("gobject-2.0", "libglib2.0-0"),
+    SystemLibrary("pangoft2-1.0", "libpangoft2-1.0-0"),
+    SystemLibrary("pango-1.0", "libpango-1.0-0"),
+    SystemLibrary("harfbuzz-subset", "libharfbuzz-subset0"),
+    SystemLibrary("harfbuzz", "libharfbuzz0b"),
+    SystemLibrary("fontconfig", "libfontconfig1"),
 )
+#: Fontconfig's file names on Linux, macOS and Windows (the font check opens it itself).
+FONTCONFIG_FILES: Final = ("libfontconfig.so.1", "libfontconfig.1.dylib", "libfontconfig-1.dll")
 _BY_NAME: Final = {lib.name: lib for lib in LIBRARIES}
 #: The fonts the report's style sheet asks for, both with every Vietnamese letter.
 FONT_PACKAGES: Final = "fonts-dejavu-core (or fonts-noto-core)"
@@ -112,8 +102,8 @@ def _import_weasyprint() -> Any:
     return weasyprint
 
 
-def _open_library(library: SystemLibrary) -> ctypes.CDLL | None:
-    for file in library.files:
+def _open_fontconfig() -> ctypes.CDLL | None:
+    for file in FONTCONFIG_FILES:
         with contextlib.suppress(OSError):
             return ctypes.CDLL(file)
     return None
@@ -132,7 +122,7 @@ def vietnamese_fonts() -> list[str]:
 
     Empty when Fontconfig cannot be loaded (the library check reports that).
     """
-    fc = _open_library(_BY_NAME["fontconfig"])
+    fc = _open_fontconfig()
     if fc is None:
         return []
     fc.FcNameParse.restype = ctypes.c_void_p
