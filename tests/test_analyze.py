@@ -142,16 +142,20 @@ def test_history_and_the_months_below_target(store: Store) -> None:
     assert analysis.meta["history_months"] == 1  # September; August has no data
 
 
-def test_results_are_stored_and_replaced_atomically(store: Store) -> None:
+def test_a_new_official_analysis_is_the_months_and_the_earlier_one_is_kept(
+    store: Store,
+) -> None:
     first = analyze_month(store, AnalyzeOptions(month="2025-10"))
     second = analyze_month(store, AnalyzeOptions(month="2025-10", rule=Rule(min_tests=10)))
     assert first.path is not None and second.path is not None
-    assert not first.path.exists()
     loaded = load_analysis(store, "2025-10")
-    assert loaded.path == second.path
+    assert (loaded.path, loaded.role) == (second.path, "official")
     assert loaded.stats.equals(second.stats)
     assert loaded.meta["rule"]["min_tests"] == 10
-    assert len(store.artifacts("results", "2025-10")) == 1
+    assert [a.path for a in store.artifacts("results", "2025-10")] == [second.path, first.path]
+    earlier = load_analysis(store, "2025-10", first.path.name)
+    assert (earlier.role, earlier.replaced_at) == ("earlier", second.meta["generated_at"])
+    assert earlier.stats.equals(first.stats)
 
 
 def test_a_month_without_tests_is_a_clear_error(store: Store) -> None:

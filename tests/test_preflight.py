@@ -54,6 +54,7 @@ def test_every_check_passes_on_the_samples(store: Store, tmp_path: Path, cli: An
     assert result.exit_code == 0, result.output
     assert statuses(json.loads(result.stdout)) == dict.fromkeys(
         [
+            "official",
             "configured_rule",
             "up_to_date",
             "inside_boundaries",
@@ -175,25 +176,21 @@ def test_page_one_words_of_each_check_in_both_languages() -> None:
     assert vi.notice({**preliminary, "timezone": TZ}).startswith("Báo cáo sơ bộ: tháng 10 năm 2025")
 
 
-def test_a_what_if_analysis_is_not_reported_as_the_month(
+def test_a_configuration_changed_after_the_analysis_is_refused_then_forced(
     store: Store, tmp_path: Path, cli: Any
 ) -> None:
-    # The issue's case: a what-if with a lower 4G target replaced the stored analysis.
-    official = cli("report", "--month", "2025-10", "--store", store.root, "--out", tmp_path / "a")
-    assert official.exit_code == 0, official.output
-    what_if = cli("analyze", "--month", "2025-10", "--store", store.root, "--target", "4G=35")
-    assert what_if.exit_code == 0, what_if.output
-    out = tmp_path / "b"
-    refused = cli("report", "--month", "2025-10", "--store", store.root, "--out", out)
-    assert refused.exit_code == 5, refused.output
-    assert "failed configured_rule" in one_line(refused) and "targets_mbps" in one_line(refused)
+    """The official analysis was made with 40 Mbps; the configuration now says 35."""
+    config = tmp_path / "qostool.toml"
+    config.write_text('[analyze]\ntargets = { "4G" = 35 }\n', encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("report", "--month", "2025-10", "--store", store.root, "--config", config)
+    refused = cli(*args, "--out", out)
+    assert refused.exit_code == ExitCode.PREFLIGHT == 5, refused.output
+    words = one_line(refused)
+    assert "failed configured_rule" in words and "targets_mbps.4G 40 (configured 35)" in words
+    assert "--official" in words
     assert not (out / "2025-10").exists()
-    args = ("report", "--month", "2025-10", "--store", store.root, "--out", out)
-    forced = cli(*args, "--force", "--format", "md", "--lang", "en")
+    forced = cli(*args, "--out", out, "--force", "--format", "md", "--lang", "en")
     assert forced.exit_code == 0, forced.output
     md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    assert markdown("a what-if, not the month's analysis") in md  # as Markdown text
-    # The configured rule's analysis again: the report is the month's.
-    assert cli("analyze", "--month", "2025-10", "--store", store.root).exit_code == 0
-    again = cli("report", "--month", "2025-10", "--store", store.root, "--out", tmp_path / "c")
-    assert again.exit_code == 0, again.output
+    assert markdown("4G target 40 Mbps (configured 35 Mbps); a what-if") in md

@@ -263,23 +263,54 @@ def test_repair_of_a_lost_catalog_keeps_everything_and_ingest_again_restores_it(
     assert check_json(cli, store_dir)[0] == 0
 
 
-def test_a_lost_catalogs_leftover_older_analysis_is_set_aside(store_dir: Path, cli: Any) -> None:
+def _copy_analysis(folder: Path, target: Path, made_at: str, **changes: Any) -> Path:
+    """A copy of an analysis folder as if it were made at ``made_at``, with ``changes``."""
+    shutil.copytree(folder, target)
+    meta = json.loads((target / "analysis.json").read_text(encoding="utf-8"))
+    meta |= {"generated_at": made_at, **changes}
+    (target / "analysis.json").write_text(json.dumps(meta), encoding="utf-8")
+    return target
+
+
+def test_a_lost_catalog_is_rebuilt_with_every_official_analysis_and_the_newest_variant(
+    store_dir: Path, cli: Any
+) -> None:
+    """Earlier official analyses are kept (a report sent earlier can be made again);
+    of two variants of one name, only the newest is the variant."""
     (results,) = (store_dir / "results" / "2025-10").iterdir()
-    older = results.with_name("20200101T000000-0badc0de")
-    shutil.copytree(results, older)
-    meta = json.loads((older / "analysis.json").read_text(encoding="utf-8"))
-    meta["generated_at"] = "2020-01-01T00:00:00+00:00"
-    (older / "analysis.json").write_text(json.dumps(meta), encoding="utf-8")
+    older = _copy_analysis(
+        results, results.with_name("20200101T000000-0badc0de"), "2020-01-01T00:00:00+00:00"
+    )
+    variants = store_dir / "variants" / "2025-10"
+    variants.mkdir(parents=True)
+    named = {"official": False, "name": "4G-35"}
+    old_variant = _copy_analysis(
+        results, variants / "20200101T000000-0ldc0de0", "2020-01-01T00:00:00+00:00", **named
+    )
+    new_variant = _copy_analysis(
+        results, variants / "20200102T000000-0ewc0de0", "2020-01-02T00:00:00+00:00", **named
+    )
     (store_dir / "catalog.sqlite").unlink()
     done = repair_json(cli, store_dir, "--apply")
     why = {a["path"]: (a["action"], a["why"]) for a in done["actions"]}
-    assert why[older.relative_to(store_dir).as_posix()] == (
+    assert why[old_variant.relative_to(store_dir).as_posix()] == (
         "quarantine",
-        "an older analysis of the same month",
+        "an older variant of the same name",
     )
-    assert why[results.relative_to(store_dir).as_posix()][0] == "record"
-    (found,) = Store.open(store_dir, timezone=TZ).artifacts("results")
-    assert found.path == results
+    for kept in (results, older, new_variant):
+        assert why[kept.relative_to(store_dir).as_posix()][0] == "record"
+    store = Store.open(store_dir, timezone=TZ)
+    assert [a.path for a in store.artifacts("results")] == [results, older]
+    (variant,) = store.artifacts("variants")
+    assert variant.path == new_variant and variant.meta["name"] == "4G-35"
+    listed = json.loads(
+        cli("analyses", "--month", "2025-10", "--store", store_dir, "--json").stdout
+    )
+    assert [(a["role"], a["name"]) for a in listed["analyses"]] == [
+        ("official", None),
+        ("earlier", None),
+        ("variant", "4G-35"),
+    ]
 
 
 def test_repair_help_says_nothing_is_deleted(cli: Any) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 from rich.table import Table
@@ -133,6 +133,34 @@ def print_warnings(warnings: list[str]) -> None:
     err = Console(stderr=True, highlight=False)
     for warning in warnings:
         err.print(Text("Warning: ", "bold yellow") + rich_text(warning), soft_wrap=True)
+
+
+def print_stored_as(analysis: Analysis) -> None:
+    """What a variant, or an official analysis made with other terms, was stored as (stderr)."""
+    from qostool.analyze.run import describe_differences
+
+    err = Console(stderr=True, highlight=False)
+    month, differs = analysis.month, describe_differences(analysis.differs)
+    if analysis.role == "variant":
+        err.print(
+            Text("Variant: ", "bold yellow")
+            + rich_text(
+                f"stored as the variant {analysis.name} of {month}"
+                + (f", which differs from the configuration: {differs}" if differs else "")
+                + f". The official analysis of {month} is unchanged; report the variant with "
+                f"'qostool report --month {month} --analysis {analysis.name}'."
+            ),
+            soft_wrap=True,
+        )
+    elif differs:
+        err.print(
+            Text("Official: ", "bold yellow")
+            + rich_text(
+                f"stored as the official analysis of {month} on purpose (--official), with "
+                f"other terms than the configuration: {differs}. Reports say so on page 1."
+            ),
+            soft_wrap=True,
+        )
 
 
 @contextlib.contextmanager
@@ -371,6 +399,10 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
         analysed = Text(_when(m.analysed_at))
         if m.analysis_stale:
             analysed.append("\n").append_text(rich_text(f"stale: {m.analysis_stale}", "yellow"))
+        if m.earlier_analyses:
+            analysed.append(f"\n+{m.earlier_analyses} earlier official", "dim")
+        if m.variants:
+            analysed.append("\n").append_text(rich_text("variants: " + ", ".join(m.variants)))
         report = Text(_when(m.reported_at))
         if m.report_stale:
             report.append("\n").append_text(rich_text(f"stale: {m.report_stale}", "yellow"))
@@ -406,12 +438,57 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
         )
     else:
         out.print("Boundaries: none imported yet.")
+    if any(m.variants or m.earlier_analyses for m in status.months):
+        out.print("Every analysis of a month: 'qostool analyses --month YYYY-MM'.")
     run = status.last_run
     if run is None:
         out.print("Last run: none ('qostool run' has not run on this store).")
     else:
         steps = ", ".join(f"{step} {action}" for step, action in run["steps"].items())
         out.print(rich_text(f"Last run: {_when(run['finished_at'])} for {run['month']}: {steps}"))
+
+
+def print_analyses(listed: dict[str, list[dict[str, Any]]], console: Console | None = None) -> None:
+    """Each month's analyses: official, earlier official ones, variants; when and from what."""
+    from qostool.analyze.run import describe_differences
+
+    out = console or Console(highlight=False)
+    if not listed:
+        out.print("No analysis stored yet: run 'qostool analyze --month YYYY-MM'.")
+        return
+    roles = {"official": "official", "earlier": "earlier official", "variant": "variant"}
+    for month, entries in listed.items():
+        table = Table(title=f"Analyses of {month} (times in UTC)", title_justify="left")
+        table.add_column("analysis / id", no_wrap=True)
+        for name in ("made", "boundaries", "tests", "files"):
+            table.add_column(name, justify="right" if name in ("tests", "files") else "left")
+        terms: list[Text] = []
+        for entry in entries:
+            what = Text(roles[entry["role"]], "bold" if entry["role"] == "official" else "")
+            if entry["name"]:
+                what.append(" ").append_text(rich_text(entry["name"]))
+            what.append(f"\n{entry['id']}", "dim")
+            made = Text(_when(entry["made_at"]))
+            if entry["replaced_at"]:
+                made.append(f"\nreplaced {_when(entry['replaced_at'])}", "yellow")
+            table.add_row(
+                what, made, rich_text(entry["boundaries"]), _n(entry["tests"]),
+                _n(len(entry["inputs"])),
+            )  # fmt: skip
+            if entry["differs"]:
+                label = entry["name"] or entry["id"]
+                terms.append(rich_text(f"  {label}: {describe_differences(entry['differs'])}"))
+        if not entries:
+            table.add_row("none", "", "", "", "")
+        out.print(table)
+        if terms:
+            out.print("Terms other than the configuration:")
+            for line in terms:
+                out.print(line, soft_wrap=True)
+    out.print(
+        "Report a variant or an earlier analysis with 'qostool report --month YYYY-MM "
+        "--analysis NAME|ID'; its pages say what it is."
+    )
 
 
 def print_store_check(report: CheckReport, console: Console | None = None) -> None:

@@ -304,15 +304,17 @@ def analysis_facts(store: Store, settings: Settings, month: str, version: str) -
     return {"inputs": inputs, "boundaries": version, **analysis_terms(settings)}
 
 
-def analysis_terms(settings: Settings) -> dict[str, Any]:
+def analysis_terms(settings: Settings, rule: Any = None) -> dict[str, Any]:
     """The configured terms of an analysis: its rule, tolerance and burst setting.
 
-    What ``qostool run`` records with an analysis, and what ``report`` compares the
-    stored analysis with (``configured_rule``, see ``report/preflight.py``).
+    What ``qostool run`` records with an analysis, what ``report`` compares the
+    stored analysis with (``configured_rule``, see ``report/preflight.py``), and
+    what ``analyze`` compares its options with (a variant differs). ``rule``
+    replaces the settings' rule (``analyze --target`` adds to it).
     """
     chosen = settings.analyze
     return {
-        "rule": rule_of(settings).to_dict(),
+        "rule": (rule or rule_of(settings)).to_dict(),
         "tolerance_m": chosen.tolerance,
         "dedupe_bursts": chosen.dedupe_bursts,
     }

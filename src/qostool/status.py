@@ -44,6 +44,10 @@ class MonthStatus:
     reported_at: str | None = None
     report_files: list[str] = field(default_factory=list)
     report_stale: str | None = None
+    earlier_analyses: int = 0
+    """Official analyses of the month that a newer one replaced (kept)."""
+    variants: list[str] = field(default_factory=list)
+    """Names of the month's variants (what-if analyses)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def store_status(store: Store) -> StoreStatus:
     """Months, sources, boundaries, the last run, and what is stale."""
     import polars as pl
 
-    from qostool.analyze.run import KIND
+    from qostool.analyze.run import KIND, VARIANT_KIND
     from qostool.geo.versions import KIND as BOUNDARIES
     from qostool.run import ANALYSIS_STEP, REPORT_STEP
 
@@ -91,12 +95,18 @@ def store_status(store: Store) -> StoreStatus:
         .collect()
     )
     by_month = {row["month"]: row for row in counts.iter_rows(named=True)}
-    results = {a.key: a for a in store.artifacts(KIND)}
+    officials = store.artifacts(KIND)  # newest first: the first of a month is its own
+    results: dict[str, Artifact] = {}
+    for artifact in officials:
+        results.setdefault(artifact.key, artifact)
+    variants: dict[str, list[str]] = {}
+    for artifact in store.artifacts(VARIANT_KIND):
+        variants.setdefault(artifact.key, []).append(str(artifact.meta.get("name")))
     versions = store.artifacts(BOUNDARIES)
     reports = store.steps(REPORT_STEP)
     analyses = store.steps(ANALYSIS_STEP)
     months = []
-    for month in sorted(set(by_month) | set(results)):
+    for month in sorted(set(by_month) | set(results) | set(variants)):
         touching = [f for f in files if month in f.months]
         row = by_month.get(month, {"rows": 0, "tests": 0})
         status: dict[str, Any] = {
@@ -105,6 +115,8 @@ def store_status(store: Store) -> StoreStatus:
             "tests": int(row["tests"] or 0),
             "files": len(touching),
             "last_ingest": max((f.ingested_at for f in touching), default=None),
+            "earlier_analyses": sum(a.key == month for a in officials) - (month in results),
+            "variants": sorted(variants.get(month, [])),
         }
         analysis = results.get(month)
         if analysis is not None:

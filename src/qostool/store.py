@@ -8,7 +8,9 @@ Layout of a store folder::
     tests/month=YYYY-MM/<batch>-NNN.parquet    canonical rows
     rejects/<batch>-NNN.parquet     rejected rows with their reason and original values
     boundaries/<version>/           imported commune boundaries (GeoParquet) and their report
-    results/YYYY-MM/<run>/          one analysis of a month: Parquet tables and analysis.json
+    results/YYYY-MM/<id>/           an official analysis of a month: Parquet tables and
+                                    analysis.json (every one kept; the newest is the month's)
+    variants/YYYY-MM/<id>/          a named variant (what-if) analysis of a month, the same files
     staging/<batch>/                a batch being written (never read)
     staging/<batch>.intent.json     the paths a commit in progress is moving into place
     quarantine/<time>/              what 'qostool store repair' set aside (never read)
@@ -24,9 +26,10 @@ the whole batch or nothing.
 
 Boundaries and analysis results are *artifacts*: a folder written under
 ``staging/``, renamed into place, then recorded in the ``artifacts`` table (the
-commit point), with the same note first. Recording a new result for a month
-replaces the old record in the same transaction; the old folder (named in the
-note too) is deleted afterwards.
+commit point), with the same note first. A new official analysis of a month
+replaces nothing: the earlier ones stay, so a report sent earlier can be made
+again. A variant replaces the variant of the same name: its record goes in the
+same transaction, and its folder (named in the note too) is deleted afterwards.
 
 The catalog is the commit record, so the store defends it: a missing, empty,
 foreign or unreadable catalog beside stored data, or one that records nothing
@@ -71,7 +74,7 @@ CATALOG: Final = "catalog.sqlite"
 QUARANTINE: Final = "quarantine"
 STAGING: Final = "staging"
 #: Folders holding the store's data: every file in them must be accounted for by the catalog.
-DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results")
+DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results", "variants")
 #: Tables without which a file is not a catalog (the others are added when missing).
 _RECORD_TABLES: Final = ("files", "parts")
 _ALL_TABLES: Final = ("files", "parts", "artifacts", "steps", "runs")
@@ -134,8 +137,9 @@ CREATE TABLE IF NOT EXISTS runs (
     summary     TEXT NOT NULL
 );
 """
-#: Kinds of artifact, and whether a new one replaces the one with the same key.
-ARTIFACT_KINDS: Final = {"boundaries": False, "results": True}
+#: Kinds of artifact: imported boundaries, a month's official analyses (every one
+#: kept: the newest is the month's), and its named variants (what-if analyses).
+ARTIFACT_KINDS: Final = ("boundaries", "results", "variants")
 
 
 @dataclass(frozen=True)
@@ -702,25 +706,25 @@ class Store:
         return folder
 
     def publish(
-        self, kind: str, key: str, staged: Path, meta: dict[str, Any], *, created_at: str
+        self,
+        kind: str,
+        key: str,
+        staged: Path,
+        meta: dict[str, Any],
+        *,
+        created_at: str,
+        replacing: Sequence[Artifact] = (),
     ) -> Artifact:
         """Move a staged artifact folder into place and record it: the commit point.
 
-        For kinds that replace (results), the older record of the same key goes
-        in the same transaction, and its folder is deleted afterwards.
+        The records of ``replacing`` (a variant of the same name) go in the same
+        transaction, and their folders are deleted afterwards; nothing else is.
         """
-        replaces = ARTIFACT_KINDS[kind]
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {kind!r}")
         final = f"{kind}/{key}/{staged.name}"
         target = self.root / final
-        old: list[str] = []
-        if replaces:
-            with self._catalog() as db:
-                old = [
-                    row[0]
-                    for row in db.execute(
-                        "SELECT path FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
-                    )
-                ]
+        old = [a.path.relative_to(self.root).as_posix() for a in replacing]
         note = self._note_intent(staged.name, [final, *old])
         target.parent.mkdir(parents=True, exist_ok=True)
         for item in staged.iterdir():
@@ -729,8 +733,7 @@ class Store:
         _fsync_path(target.parent)
         crash_point(f"{kind}-moved")
         with self._catalog() as db:
-            if replaces:
-                db.execute("DELETE FROM artifacts WHERE kind = ? AND key = ?", (kind, key))
+            db.executemany("DELETE FROM artifacts WHERE path = ?", [(path,) for path in old])
             db.execute(
                 "INSERT INTO artifacts VALUES (?,?,?,?,?)",
                 (final, kind, key, created_at, json.dumps(meta, sort_keys=True)),
@@ -1033,7 +1036,7 @@ def _is_data_path(path: str) -> bool:
         or any(p in ("", ".", "..") for p in parts)
     ):
         return False
-    shape = {"tests": 3, "rejects": 2, "boundaries": 3, "results": 3}
+    shape = {"tests": 3, "rejects": 2, "boundaries": 3, "results": 3, "variants": 3}
     return shape.get(parts[0]) == len(parts)
 
 

@@ -55,6 +55,7 @@ from qostool.store import (
 REQUIRED_FILES: Final = {
     "boundaries": ("communes.parquet", "report.json"),
     "results": ("analysis.json", "stats.parquet", "communes.parquet"),
+    "variants": ("analysis.json", "stats.parquet", "communes.parquet"),
 }
 #: What a repair did, kept in its quarantine folder.
 REPAIR_RECORD: Final = "repair.json"
@@ -381,8 +382,9 @@ def _plan_new_catalog(store: Store, problem: str, work: _Work, actions: list[Act
 def _artifacts_on_disk(root: Path) -> tuple[list[Artifact], dict[str, str]]:
     """Artifact folders that describe themselves well enough to be recorded again.
 
-    Per month, only the newest analysis (by its ``generated_at``); the others, and
-    folders that lack a file or cannot be read, are returned with the reason.
+    Every official analysis of a month is kept; of the variants of one name, only
+    the newest (by its ``generated_at``). The others, and folders that lack a file
+    or cannot be read, are returned with the reason.
     """
     usable: dict[tuple[str, str], list[Artifact]] = {}
     unusable: dict[str, str] = {}
@@ -403,20 +405,25 @@ def _artifacts_on_disk(root: Path) -> tuple[list[Artifact], dict[str, str]]:
                 unusable[path] = damage
     found = []
     for (kind, _), versions in sorted(usable.items()):
-        if kind == "results":  # one analysis per month: the newest
-            newest, *older = sorted(versions, key=lambda a: a.created_at, reverse=True)
-            for artifact in older:
-                unusable[artifact.path.relative_to(root).as_posix()] = (
-                    "an older analysis of the same month"
-                )
-            versions = [newest]  # noqa: PLW2901
+        if kind == "variants":  # one variant of a name: the newest
+            newest = sorted(versions, key=lambda a: a.created_at, reverse=True)
+            seen: set[object] = set()
+            for artifact in newest:
+                if artifact.meta.get("name") in seen:
+                    unusable[artifact.path.relative_to(root).as_posix()] = (
+                        "an older variant of the same name"
+                    )
+                    continue
+                seen.add(artifact.meta.get("name"))
+                found.append(artifact)
+            continue
         found += versions
     return found, unusable
 
 
 def _described(folder: Path, kind: str, key: str) -> Artifact:
     """The catalog's record of an artifact folder, made again from the folder's own files."""
-    if kind == "results":
+    if kind in ("results", "variants"):
         from qostool.analyze.run import META_FILE, result_summary
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))

@@ -106,6 +106,8 @@ def export_analysis(
     those a spreadsheet would run as formulas (see :func:`csv_safe`).
     """
     folder = out / analysis.month
+    if analysis.subfolder:  # a variant's files never overwrite the official ones
+        folder /= analysis.subfolder
     try:
         folder.mkdir(parents=True, exist_ok=True)  # and any missing parent, as for reports
     except OSError as exc:

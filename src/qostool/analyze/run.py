@@ -8,8 +8,10 @@ tables with a description of the run as one results artifact of the store.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +30,20 @@ from qostool.analyze.stats import (
     month_statistics,
     zero_rows,
 )
-from qostool.errors import AnalysisError, StoreError
+from qostool.errors import AnalysisError, StoreError, UsageError
 from qostool.geo import versions
 from qostool.months import months_read, quarter_of, quarter_start, shift_month
 from qostool.schema import Technology
 from qostool.store import Artifact, Store
 
 KIND: Final = "results"
+"""Artifact kind of a month's official analyses (every one kept; the newest is the month's)."""
+VARIANT_KIND: Final = "variants"
+"""Artifact kind of a month's named variants (what-if analyses, never reported unasked)."""
+#: A variant's name: a letter or digit, then letters, digits, ``.``, ``-``, ``_``.
+NAME_PATTERN: Final = re.compile(r"[^\W_][\w.-]{0,63}")
+#: Words ``report --analysis`` and ``analyses`` take for the month's official analysis.
+OFFICIAL: Final = "official"
 STATS_FILE: Final = "stats.parquet"
 COMMUNES_FILE: Final = "communes.parquet"
 META_FILE: Final = "analysis.json"
@@ -56,6 +65,12 @@ class AnalyzeOptions:
     burst_metres: float = 100.0
     history_months: int = 12
     generated_at: datetime | None = None
+    official: bool = True
+    """Store it as the month's official analysis (else as the variant ``name``)."""
+    name: str | None = None
+    """The variant's name (an official analysis may carry one too, as a label)."""
+    differs: tuple[dict[str, Any], ...] = ()
+    """How its terms differ from the configuration (:func:`term_differences`)."""
 
 
 @dataclass
@@ -67,6 +82,34 @@ class Analysis:
     communes: pl.DataFrame
     meta: dict[str, Any]
     path: Path | None = None
+    role: str = OFFICIAL
+    """``official`` (the month's), ``earlier`` (an official one since replaced) or
+    ``variant``: what :func:`load_analysis` found it to be."""
+    replaced_at: str | None = None
+    """When a newer official analysis replaced it (``earlier`` only)."""
+
+    @property
+    def id(self) -> str | None:
+        """The analysis's id: its folder's name in the store."""
+        return None if self.path is None else self.path.name
+
+    @property
+    def name(self) -> str | None:
+        return self.meta.get("name")
+
+    @property
+    def differs(self) -> list[dict[str, Any]]:
+        """How its terms differed from the configuration when it was made."""
+        return list(self.meta.get("differs", []))
+
+    @property
+    def subfolder(self) -> str | None:
+        """Where its exports and reports go under the month's folder (None: the month's own)."""
+        if self.role == "variant":
+            return f"variant-{self.name}"
+        if self.role == "earlier":
+            return f"analysis-{self.id}"
+        return None
 
     def commune_rows(self, technology: str | None = None) -> pl.DataFrame:
         """Commune-level rows (all operators), optionally of one technology."""
@@ -91,6 +134,8 @@ class Analysis:
         return {
             "month": self.month,
             "results": None if self.path is None else str(self.path),
+            "id": self.id,
+            "role": self.role,
             **{k: v for k, v in self.meta.items() if k != "month"},
             "verdict_counts": self.verdict_counts(),
             "province": province.drop("level", "commune_code", "commune_name").to_dicts(),
@@ -106,7 +151,11 @@ def analyze_month(
     progress: Progress | None = None,
     wait_seconds: float = 0.0,
 ) -> Analysis:
-    """Analyse one month and store the results (replacing an earlier analysis of it)."""
+    """Analyse one month and store the results.
+
+    An official analysis becomes the month's (the earlier ones are kept); a
+    variant replaces only the variant of the same name.
+    """
     say = progress or (lambda _: None)
     boundaries = versions.find_version(store, options.boundaries)
     communes = versions.load_communes(boundaries)
@@ -152,7 +201,8 @@ def analyze_month(
     table = commune_table(usage, stats, communes.table)
     meta = _meta(store, options, boundaries, counts, len(history))
     meta["warnings"] = warnings
-    analysis = Analysis(options.month, stats, table, meta)
+    role = OFFICIAL if options.official else "variant"
+    analysis = Analysis(options.month, stats, table, meta, role=role)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
     return analysis
 
@@ -366,43 +416,128 @@ def _meta(
         "counts": counts,
         "history_months": history_months,
         "inputs": inputs,
+        "official": options.official,
+        "name": options.name,
+        "differs": list(options.differs),
     }
 
 
 def _save(store: Store, analysis: Analysis, *, wait_seconds: float) -> Path:
+    official = analysis.role == OFFICIAL
     with store.write_lock(wait_seconds=wait_seconds):
         staged = store.stage_artifact()
+        analysis.meta["id"] = staged.name  # the folder's name once published
+        same_name = [] if official else _variants(store, analysis.month, analysis.name)
         analysis.stats.write_parquet(staged / STATS_FILE, compression="zstd")
         analysis.communes.write_parquet(staged / COMMUNES_FILE, compression="zstd")
         (staged / META_FILE).write_text(
             json.dumps(analysis.meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
         artifact = store.publish(
-            KIND,
+            KIND if official else VARIANT_KIND,
             analysis.month,
             staged,
             result_summary(analysis.meta),
             created_at=analysis.meta["generated_at"],
+            replacing=same_name,
         )
     return artifact.path
+
+
+def _variants(store: Store, month: str, name: str | None = None) -> list[Artifact]:
+    """The month's variants (of one ``name``), newest first."""
+    found = store.artifacts(VARIANT_KIND, month)
+    return [a for a in found if name is None or a.meta.get("name") == name]
 
 
 def result_summary(meta: dict[str, Any]) -> dict[str, Any]:
     """What the catalog records of a result: a summary of its ``analysis.json``."""
     summary = {k: meta[k] for k in ("generated_at", "tool_version", "counts")}
     summary["boundaries"] = meta["boundaries"]["version"]
+    summary |= {k: meta.get(k, d) for k, d in (("official", True), ("name", None))}
+    summary["differs"] = meta.get("differs", [])
     return summary
 
 
-def load_analysis(store: Store, month: str) -> Analysis:
-    """The stored results of a month."""
-    found = store.artifacts(KIND, month)
-    if not found:
+@dataclass(frozen=True)
+class StoredAnalysis:
+    """One stored analysis of a month, as ``qostool analyses`` lists it."""
+
+    artifact: Artifact
+    role: str
+    """``official``, ``earlier`` or ``variant`` (see :attr:`Analysis.role`)."""
+    replaced_at: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.artifact.path.name
+
+    @property
+    def name(self) -> str | None:
+        return self.artifact.meta.get("name")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What it is, when and from what it was made (reads its ``analysis.json``)."""
+        meta = json.loads((self.artifact.path / META_FILE).read_text(encoding="utf-8"))
+        return {
+            "id": self.id,
+            "role": self.role,
+            "name": self.name,
+            "made_at": self.artifact.created_at,
+            "replaced_at": self.replaced_at,
+            "boundaries": meta["boundaries"]["version"],
+            "tests": meta["counts"]["tests"],
+            "differs": meta.get("differs", []),
+            "rule": meta["rule"],
+            "inputs": meta["inputs"],
+            "tool_version": meta["tool_version"],
+            "path": str(self.artifact.path),
+        }
+
+
+def stored_analyses(store: Store, month: str) -> list[StoredAnalysis]:
+    """Every stored analysis of ``month``: the official one, the earlier official
+    ones (newest first, each with when it was replaced), then the variants."""
+    officials = store.artifacts(KIND, month)
+    found = [StoredAnalysis(a, OFFICIAL) for a in officials[:1]]
+    # Each earlier one was replaced when the next newer one was made.
+    found += [
+        StoredAnalysis(a, "earlier", newer.created_at) for newer, a in itertools.pairwise(officials)
+    ]
+    variants = sorted(_variants(store, month), key=lambda a: str(a.meta.get("name")))
+    return found + [StoredAnalysis(a, "variant") for a in variants]
+
+
+def load_analysis(store: Store, month: str, which: str | None = None) -> Analysis:
+    """A stored analysis of a month: its official one, or (``which``) the variant of
+    that name or the analysis of that id (an earlier official one, say)."""
+    if which is None or which == OFFICIAL:
+        officials = store.artifacts(KIND, month)
+        if not officials:
+            raise StoreError(
+                f"{store.root}: {month} has not been analysed",
+                hint=f"run 'qostool analyze --month {month}' first",
+            )
+        return _read(month, StoredAnalysis(officials[0], OFFICIAL))
+    found = stored_analyses(store, month)
+    chosen = next((s for s in found if s.role == "variant" and s.name == which), None)
+    chosen = chosen or next((s for s in found if s.id == which), None)
+    if chosen is None:
+        known = [s.name if s.role == "variant" else s.id for s in found if s.role != OFFICIAL]
         raise StoreError(
-            f"{store.root}: {month} has not been analysed",
-            hint=f"run 'qostool analyze --month {month}' first",
+            f"{store.root}: {month} has no variant or analysis {which!r}",
+            hint=(
+                f"the month's other analyses: {', '.join(str(k) for k in known)}"
+                if known
+                else f"{month} has only its official analysis"
+            )
+            + f"; see 'qostool analyses --month {month}'",
         )
-    path = found[0].path
+    return _read(month, chosen)
+
+
+def _read(month: str, stored: StoredAnalysis) -> Analysis:
+    path = stored.artifact.path
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     return Analysis(
         month,
@@ -410,4 +545,89 @@ def load_analysis(store: Store, month: str) -> Analysis:
         pl.read_parquet(path / COMMUNES_FILE),
         meta,
         path,
+        role=stored.role,
+        replaced_at=stored.replaced_at,
     )
+
+
+def made_terms(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The terms an analysis was made with (as ``run.analysis_terms`` gives the
+    configured ones), from its ``analysis.json``, with its boundaries version."""
+    return {
+        "rule": meta.get("rule", {}),
+        "tolerance_m": meta.get("tolerance_m"),
+        "dedupe_bursts": bool(meta.get("bursts", {}).get("deduplicated", False)),
+        "boundaries": meta.get("boundaries", {}).get("version"),
+    }
+
+
+def term_differences(
+    made: Mapping[str, Any], configured: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Every term whose value differs, as ``{"term", "value", "configured"}``, by term.
+
+    Terms are the leaves of the nested mappings, named by their path without the
+    leading ``rule.``: ``targets_mbps.4G``, ``statistic``, ``tolerance_m``, ...
+    Only the terms ``configured`` has are compared.
+    """
+    ours, theirs = _leaves(made), _leaves(configured)
+    return [
+        {"term": term, "value": ours.get(term), "configured": value}
+        for term, value in sorted(theirs.items())
+        if ours.get(term) != value
+    ]
+
+
+def _leaves(terms: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in terms.items():
+        name = f"{prefix}{key}" if prefix or key != "rule" else ""
+        if isinstance(value, Mapping):
+            out |= _leaves(value, f"{name}." if name else "")
+        else:
+            out[name] = value
+    return out
+
+
+def describe_differences(differs: list[dict[str, Any]]) -> str:
+    """The differences in English: ``targets_mbps.4G 35 (configured 40); statistic ...``."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return "none" if value is None else str(value)
+
+    return "; ".join(
+        f"{d['term']} {shown(d['value'])} (configured {shown(d['configured'])})" for d in differs
+    )
+
+
+def variant_name(differs: list[dict[str, Any]]) -> str:
+    """A name for a variant made with these differences: ``4G-35``, ``median_min_tests-50``."""
+    parts = []
+    for d in differs:
+        term, value = d["term"], d["value"]
+        if term.startswith("targets_mbps."):
+            term = term.removeprefix("targets_mbps.")
+        elif term in ("statistic", "boundaries"):
+            term = "" if term == "statistic" else "boundaries"
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, list):
+            value = "-".join(str(v) for v in value)
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        parts.append("-".join(p for p in (term.replace("_", "-"), str(value)) if p))
+    text = re.sub(r"[^\w.-]+", "-", "_".join(parts) or "variant").strip("-._")
+    return text[:64].rstrip("-._") or "variant"
+
+
+def check_name(name: str) -> str:
+    """A variant's ``--name``, checked (it names a folder of exports and reports)."""
+    if not NAME_PATTERN.fullmatch(name) or name == OFFICIAL:
+        raise UsageError(
+            f"--name {name!r}: not a usable name",
+            hint="use up to 64 letters, digits, '.', '-' or '_', starting with a letter or "
+            f"digit (and not {OFFICIAL!r}); e.g. --name target-35",
+        )
+    return name

@@ -22,14 +22,21 @@ per commune x operator x technology and the roll-ups (commune, operator,
 province): tests, devices, mean/median/p10/p90 download, upload, latency,
 share of tests at or above the target, a confidence interval, and a verdict:
 meets target, below target, insufficient data or inconclusive; plus last
-month's mean and the months in a row below target. Results are stored (a new
-analysis of a month replaces the old one) and can be exported. The rules are
-explained in docs/methodology.md.
+month's mean and the months in a row below target. Results are stored and
+can be exported. The rules are explained in docs/methodology.md.
+
+The analysis made with the configured rule (defaults < qostool.toml <
+QOSTOOL_*) becomes the month's official analysis, the one 'qostool report'
+uses; the earlier official ones are kept ('qostool analyses'). With rule
+options that differ from the configuration (or --name), it is a variant: a
+what-if stored under its name, which 'report' uses only when asked (--analysis
+NAME). --official makes it the month's official analysis on purpose.
 
 [bold]Examples[/]:
 
   qostool analyze --month 2025-10 --store ./qostool-data
   qostool analyze --month 2025-10 --export xlsx --out results/
+  qostool analyze --month 2025-10 --target 4G=35 --name target-35    # a variant
   qostool analyze --month 2025-10 --statistic median --target 5G=150 --min-tests 50
 """
 
@@ -124,6 +131,22 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Store it as the variant NAME (default, when a rule option differs from the "
+            "configuration: a name made from the differences, printed).",
+            show_default=False,
+        ),
+    ] = None,
+    official: Annotated[
+        bool,
+        typer.Option(
+            "--official",
+            help="Make it the month's official analysis although its rule differs from the "
+            "configuration (reports then say so on page 1).",
+        ),
+    ] = False,
     fail_below: Annotated[
         bool, typer.Option(help="Exit with code 4 when any commune is below target.")
     ] = False,
@@ -132,11 +155,18 @@ def analyze(
 ) -> None:
     from qostool.analyze.export import export_analysis, parse_formats
     from qostool.analyze.rules import parse_targets
-    from qostool.analyze.run import AnalyzeOptions, analyze_month
+    from qostool.analyze.run import (
+        AnalyzeOptions,
+        analyze_month,
+        check_name,
+        term_differences,
+        variant_name,
+    )
     from qostool.config import load_settings
+    from qostool.geo.versions import find_version
     from qostool.months import parse_month
-    from qostool.render import print_analysis, print_warnings, status_reporter
-    from qostool.run import rule_of
+    from qostool.render import print_analysis, print_stored_as, print_warnings, status_reporter
+    from qostool.run import analysis_terms, rule_of
     from qostool.store import Store
 
     # Defaults < qostool.toml < QOSTOOL_* < these options, as for 'qostool run'.
@@ -156,20 +186,37 @@ def analyze(
             "analyze.raw_csv": ("--raw-csv", raw_csv),
         },
     )
+    # The configuration alone: what the month's official analysis is made with.
+    configured = load_settings(
+        config,
+        options={"store.path": ("--store", store), "store.timezone": ("--timezone", timezone)},
+    )
     formats = parse_formats(export) if export else []
     rule = rule_of(settings)
     if target:
         rule = dataclasses.replace(
             rule, targets=parse_targets(target, base=settings.analyze.targets)
         )
+    if name is not None:
+        check_name(name)
+    opened = Store.open(settings.store.path, timezone=settings.store.timezone)
+    version = find_version(opened, settings.boundaries.version).key
+    differs = term_differences(
+        analysis_terms(settings, rule) | {"boundaries": version},
+        analysis_terms(configured)
+        | {"boundaries": find_version(opened, configured.boundaries.version).key},
+    )
+    variant = not official and (bool(differs) or name is not None)
     options = AnalyzeOptions(
         month=parse_month(month),
         rule=rule,
-        boundaries=settings.boundaries.version,
+        boundaries=version,
         tolerance_m=settings.analyze.tolerance,
         dedupe_bursts=settings.analyze.dedupe_bursts,
+        official=not variant,
+        name=(name or variant_name(differs)) if variant else name,
+        differs=tuple(differs),
     )
-    opened = Store.open(settings.store.path, timezone=settings.store.timezone)
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = analyze_month(opened, options, progress=progress)
         written = (
@@ -183,5 +230,6 @@ def analyze(
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
     else:
         print_analysis(analysis, written)
+    print_stored_as(analysis)
     if fail_below and analysis.below_target():
         raise typer.Exit(int(ExitCode.BELOW_TARGET))

@@ -30,11 +30,17 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --format docx,pdf --generated-at 2025-11-15
   qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
+  qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
 
-Before writing, it checks that the analysis was made with the configured rule and is
-up to date, that most tests fell
-inside the boundaries, that the boundaries are last month's, that no commune
-lost all its tests and that the month is over (see docs/methodology.md).
+It reports the month's official analysis (see 'qostool analyses'). With
+--analysis NAME (a variant) or ID (an earlier official analysis) it reports
+that one instead, into <out>/<YYYY-MM>/variant-NAME/ (or analysis-ID/), and
+every page says what it is and how its terms differ from the configuration.
+
+Before writing, it checks that the analysis was made with the configured rule
+and is up to date, that most tests fell inside the boundaries, that the
+boundaries are last month's, that no commune lost all its tests and that the
+month is over (see docs/methodology.md).
 """
 
 
@@ -80,6 +86,14 @@ def report(
     generated_at: Annotated[
         str | None,
         typer.Option(help="Date of the report, ISO date or datetime (default: now)."),
+    ] = None,
+    analysis: Annotated[
+        str | None,
+        typer.Option(
+            help="Report this variant (its name) or earlier analysis (its id) instead of the "
+            "month's official analysis; every page then says so ('qostool analyses' lists them).",
+            show_default=False,
+        ),
     ] = None,
     force: Annotated[
         bool,
@@ -137,6 +151,7 @@ def report(
             generated_at=date,
             force=force,
             terms=analysis_terms(settings),
+            analysis=analysis,
         )
         try:
             result = write_report(opened, options)

@@ -268,6 +268,10 @@ class ReportContext:
     annex: Annex
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """Warnings of the analysis about its data (``notice`` filter: in words), for page 1."""
+    which: dict[str, Any] | None = None
+    """None for the month's official analysis; else what the analysis is (``role``
+    ``variant`` or ``earlier``, ``name``, ``id``, ``made_at``, ``replaced_at``,
+    ``differs``): every page says so (``page_label`` filter)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free room for user templates (empty by default)."""
 

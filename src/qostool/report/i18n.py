@@ -31,8 +31,28 @@ _VI: Final[dict[str, str]] = {
     "nằm ngoài ranh giới các xã ({boundaries}). Cần kiểm tra ranh giới và nguồn số liệu có "
     "đúng của tỉnh hay không trước khi sử dụng báo cáo.",
     "w_forced": "Báo cáo được lập dù kiểm tra không đạt: ",
-    "w_preflight_configured_rule": "phân tích được lập với điều kiện khác cấu hình ({differ}): "
+    "w_preflight_configured_rule": "phân tích được lập với điều kiện khác cấu hình: {differs}; "
     "đây là phương án thử, không phải kết quả chính thức của tháng.",
+    "w_preflight_configured_rule_chosen": "Phân tích chính thức của tháng được chọn có chủ đích "
+    "với điều kiện khác cấu hình: {differs}.",
+    "w_preflight_configured_rule_variant": "Điều kiện của phương án thử khác cấu hình: {differs}.",
+    "w_preflight_official_variant": "Báo cáo này lập từ phương án thử «{name}» (mã {id}, lập "
+    "{made}), KHÔNG phải phân tích chính thức của tháng.",
+    "w_preflight_official_earlier": "Báo cáo này lập từ một phân tích chính thức trước đây (mã "
+    "{id}, lập {made}), đã được thay thế bằng phân tích mới hơn {replaced}.",
+    "page_variant": "PHƯƠNG ÁN THỬ «{name}», không phải kết quả chính thức: {differs}",
+    "page_earlier": "PHÂN TÍCH CHÍNH THỨC TRƯỚC ĐÂY (mã {id}), đã được thay thế {replaced}",
+    "differ_item": "{term} {value} (cấu hình: {configured})",
+    "term_target": "chỉ tiêu {tech}",
+    "term_statistic": "đại lượng so sánh",
+    "term_min_tests": "số phép đo tối thiểu",
+    "term_min_devices": "số thiết bị tối thiểu",
+    "term_min_share": "tỷ lệ đạt tối thiểu",
+    "term_confidence": "độ tin cậy",
+    "term_peak_hours": "giờ cao điểm",
+    "term_tolerance_m": "dung sai ranh giới (m)",
+    "term_dedupe_bursts": "gộp loạt phép đo",
+    "term_boundaries": "ranh giới",
     "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({what}).",
     "w_new_files": "{count} tệp được nạp sau khi phân tích",
     "w_new_boundaries": "ranh giới mới {version}",
@@ -291,7 +311,28 @@ _EN: Final[dict[str, str]] = {
     "are the province's before using this report.",
     "w_forced": "Written although a check failed: ",
     "w_preflight_configured_rule": "the analysis was made with other terms than the "
-    "configuration ({differ}): a what-if, not the month's analysis.",
+    "configuration: {differs}; a what-if, not the month's analysis.",
+    "w_preflight_configured_rule_chosen": "The month's official analysis was made official on "
+    "purpose with other terms than the configuration: {differs}.",
+    "w_preflight_configured_rule_variant": "The variant's terms differ from the configuration: "
+    "{differs}.",
+    "w_preflight_official_variant": "This report is of the variant “{name}” (id {id}, made "
+    "{made}), NOT the month's official analysis.",
+    "w_preflight_official_earlier": "This report is of an earlier official analysis (id {id}, "
+    "made {made}), replaced by a newer one on {replaced}.",
+    "page_variant": "VARIANT “{name}”, not the official analysis: {differs}",
+    "page_earlier": "EARLIER OFFICIAL ANALYSIS (id {id}), replaced on {replaced}",
+    "differ_item": "{term} {value} (configured {configured})",
+    "term_target": "{tech} target",
+    "term_statistic": "statistic",
+    "term_min_tests": "minimum tests",
+    "term_min_devices": "minimum devices",
+    "term_min_share": "minimum share",
+    "term_confidence": "confidence",
+    "term_peak_hours": "peak hours",
+    "term_tolerance_m": "boundary tolerance (m)",
+    "term_dedupe_bursts": "bursts counted once",
+    "term_boundaries": "boundaries",
     "w_preflight_up_to_date": "the analysis is out of date ({what}).",
     "w_new_files": "{count} file(s) ingested after it",
     "w_new_boundaries": "new boundaries {version}",
@@ -727,13 +768,22 @@ class Formatter:
                 boundaries=warning["boundaries"],
             )
         check = str(warning.get("check", ""))
-        label = self.labels.get(f"w_{check}")
+        # A variant, an earlier analysis, an analysis made official on purpose: own words.
+        kind = warning.get("role") if check == "preflight_official" else warning.get("kind")
+        label = self.labels.get(f"w_{check}_{kind}" if kind else f"w_{check}")
         if label is None:
             return str(warning.get("message", warning))
         prefix = self.labels["w_forced"] if warning.get("status") == "failed" else ""
         values: dict[str, object] = {}
         if check == "preflight_configured_rule":
-            values = {"differ": ", ".join(str(k) for k in warning["differ"])}
+            values = {"differs": self.differences(warning["differs"])}
+        elif check == "preflight_official":
+            values = {
+                "name": warning.get("name") or "",
+                "id": warning["id"],
+                "made": self.date(warning["made_at"]),
+                "replaced": self.date(warning.get("replaced_at")),
+            }
         elif check == "preflight_up_to_date":
             what = []
             if warning["new_files"]:
@@ -759,6 +809,49 @@ class Formatter:
         elif check == "preflight_month_over":
             values = {"month": self.month(warning["month"]), "timezone": warning["timezone"]}
         return prefix + self.fill(label, **values)
+
+    def page_label(self, which: dict[str, Any] | None) -> str:
+        """The line every page of a report not of the month's official analysis carries."""
+        if not which:
+            return ""
+        return self.fill(
+            self.labels[f"page_{which['role']}"],
+            name=which.get("name") or "",
+            id=which["id"],
+            replaced=self.date(which.get("replaced_at")),
+            differs=self.differences(which.get("differs", [])),
+        )
+
+    def differences(self, differs: list[dict[str, Any]]) -> str:
+        """How an analysis's terms differ from the configuration, in this language."""
+        return "; ".join(
+            self.fill(
+                self.labels["differ_item"],
+                term=self._term(d["term"]),
+                value=self._term_value(d["term"], d["value"]),
+                configured=self._term_value(d["term"], d["configured"]),
+            )
+            for d in differs
+        )
+
+    def _term(self, term: str) -> str:
+        if term.startswith("targets_mbps."):
+            return self.fill(self.labels["term_target"], tech=term.removeprefix("targets_mbps."))
+        return self.labels.get(f"term_{term}", term)
+
+    def _term_value(self, term: str, value: Any) -> str:
+        if value is None:
+            return self.no_data
+        if isinstance(value, bool):
+            return self.yes_no(value)
+        if term == "statistic":
+            return self.statistic(str(value))
+        if isinstance(value, list):
+            return "–".join(self._term_value(term, v) for v in value)
+        if isinstance(value, int | float):
+            text = self.number(value, 0 if float(value).is_integer() else 2)
+            return text + " Mbps" if term.startswith("targets_mbps.") else text
+        return str(value)
 
     def fill(self, template: str, **values: object) -> str:
         """A label with ``{name}`` placeholders filled in (unknown names are an error)."""

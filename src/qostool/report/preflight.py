@@ -3,9 +3,14 @@
 Each check is ``ok``, ``failed`` (the report is refused, exit code 5, unless
 ``--force``) or ``warning`` (the report is written, and says so on page 1):
 
-- ``configured_rule`` (fails): the analysis was made with another rule, tolerance or
-  burst setting than the configuration (defaults < ``qostool.toml`` < ``QOSTOOL_*``):
-  a what-if, not the month's analysis;
+- ``official`` (warning): the report is of a variant or of an earlier official
+  analysis (``report --analysis``), not of the month's official analysis; every
+  page of the report says so too;
+- ``configured_rule`` (fails): the official analysis was made with another rule,
+  tolerance or burst setting than the configuration (defaults < ``qostool.toml``
+  < ``QOSTOOL_*``) and not made official on purpose (``analyze --official``); a
+  warning, naming the differences, for a variant or an analysis made official on
+  purpose;
 - ``up_to_date`` (fails): tests or boundaries changed since the analysis was made;
 - ``inside_boundaries`` (fails): more than half of the month's single tests fell
   outside the boundaries;
@@ -27,7 +32,16 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from qostool.analyze.run import KIND, Analysis, load_analysis
+from qostool.analyze.run import (
+    KIND,
+    OFFICIAL,
+    VARIANT_KIND,
+    Analysis,
+    describe_differences,
+    load_analysis,
+    made_terms,
+    term_differences,
+)
 from qostool.errors import ExitCode, QostoolError
 from qostool.months import shift_month
 from qostool.store import Store
@@ -73,6 +87,7 @@ def preflight(store: Store, analysis: Analysis, terms: dict[str, Any] | None = N
     settings); without them, the ``configured_rule`` check passes.
     """
     return [
+        _official(analysis, store.timezone),
         _configured_rule(analysis, terms),
         _up_to_date(store, analysis),
         _inside_boundaries(analysis),
@@ -81,35 +96,87 @@ def preflight(store: Store, analysis: Analysis, terms: dict[str, Any] | None = N
     ]
 
 
+def local_time(moment: str | None, timezone: str) -> str | None:
+    """A stored UTC time in the store's time zone, to the minute (None stays None)."""
+    if moment is None:
+        return None
+    local = datetime.fromisoformat(moment).astimezone(ZoneInfo(timezone))
+    return local.isoformat(timespec="minutes")
+
+
+def analysis_identity(analysis: Analysis, timezone: str) -> dict[str, Any]:
+    """What the report says of an analysis that is not the month's official one."""
+    return {
+        "role": analysis.role,
+        "name": analysis.name,
+        "id": analysis.id,
+        "made_at": local_time(analysis.meta["generated_at"], timezone),
+        "replaced_at": local_time(analysis.replaced_at, timezone),
+        "differs": analysis.differs,
+    }
+
+
+def _official(analysis: Analysis, timezone: str) -> Check:
+    if analysis.role == OFFICIAL:
+        return Check("official", "ok", f"the official analysis of {analysis.month}")
+    data = analysis_identity(analysis, timezone)
+    if analysis.role == "variant":
+        what = f"the variant {analysis.name} (id {analysis.id}, made {data['made_at']})"
+    else:
+        what = (
+            f"an earlier official analysis (id {analysis.id}, made {data['made_at']}), "
+            f"replaced on {analysis.replaced_at}"
+        )
+    return Check(
+        "official",
+        "warning",
+        f"this report is of {what}, not the official analysis of {analysis.month}; every page "
+        "says so",
+        data,
+    )
+
+
 def _configured_rule(analysis: Analysis, terms: dict[str, Any] | None) -> Check:
+    if analysis.role == "variant":
+        differs = analysis.differs
+        return Check(
+            "configured_rule",
+            "warning" if differs else "ok",
+            f"the variant differs from the configuration: {describe_differences(differs)}"
+            if differs
+            else "the variant was made with the configured rule",
+            {"differs": differs, "kind": "variant"} if differs else {},
+        )
     if terms is None:
         return Check("configured_rule", "ok", "no configured rule to compare with")
-    meta = analysis.meta  # as analysis.json records it, next to run.analysis_terms
-    made = {
-        "rule": meta.get("rule", {}),
-        "tolerance_m": meta.get("tolerance_m"),
-        "dedupe_bursts": bool(meta.get("bursts", {}).get("deduplicated", False)),
-    }
-    differ = sorted(
-        [k for k in terms["rule"] if made["rule"].get(k) != terms["rule"][k]]
-        + [k for k in ("tolerance_m", "dedupe_bursts") if made[k] != terms[k]]
-    )
-    if not differ:
+    made = made_terms(analysis.meta)
+    differs = term_differences({k: made[k] for k in terms}, terms)
+    if not differs:
         return Check("configured_rule", "ok", "the analysis was made with the configured rule")
+    if analysis.differs and analysis.meta.get("official"):
+        return Check(
+            "configured_rule",
+            "warning",
+            "the analysis was made official on purpose (--official) with other terms than the "
+            f"configuration: {describe_differences(differs)}",
+            {"differs": differs, "kind": "chosen"},
+        )
     return Check(
         "configured_rule",
         "failed",
-        f"the analysis was made with other terms than the configuration ({', '.join(differ)}"
-        f"): a what-if, not the month's analysis; run 'qostool analyze --month "
-        f"{analysis.month}' without rule options, or change qostool.toml",
-        {"differ": differ},
+        f"the analysis was made with other terms than the configuration ("
+        f"{describe_differences(differs)}): not the month's analysis; run 'qostool analyze "
+        f"--month {analysis.month}' without rule options, make it official on purpose with "
+        "--official, or change qostool.toml",
+        {"differs": differs},
     )
 
 
 def _up_to_date(store: Store, analysis: Analysis) -> Check:
     from qostool.status import analysis_staleness
 
-    artifact = next(a for a in store.artifacts(KIND, analysis.month) if a.path == analysis.path)
+    kind = VARIANT_KIND if analysis.role == "variant" else KIND
+    artifact = next(a for a in store.artifacts(kind, analysis.month) if a.path == analysis.path)
     staleness = analysis_staleness(store, artifact)
     reasons = staleness.reasons()
     if not reasons:

@@ -111,6 +111,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         text=fmt.text,
         fill=fmt.fill,
         notice=fmt.notice,
+        page_label=fmt.page_label,
         md=markdown,  # text from the data made inert in Markdown (tables included)
     )
     env.globals.update(L=SimpleNamespace(**fmt.labels), lang=lang)

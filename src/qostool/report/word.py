@@ -100,6 +100,34 @@ def _open_template(template_dir: Path | None) -> Any:
     return document
 
 
+def label_every_page(docx: Any, text: str) -> None:
+    """Put ``text`` at the top of every page: in each section's headers, the first
+    page's too (the template gives page 1 its own, empty, header), above what they hold.
+
+    The header parts are reached through the document's relationships: docxtpl
+    replaced them when it rendered, and python-docx's section headers may still
+    point at the parts it read before.
+    """
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, RGBColor
+    from docx.text.paragraph import Paragraph
+
+    for section in docx.sections:
+        if section.different_first_page_header_footer:
+            section.first_page_header.is_linked_to_previous = False  # made when missing
+        for reference in section._sectPr.findall(qn("w:headerReference")):
+            header = docx.part.rels[reference.get(qn("r:id"))].target_part.element
+            first = Paragraph(header.find(qn("w:p")), None)  # type: ignore[arg-type]
+            empty = not first.text and not first._p.findall(f".//{qn('w:fldSimple')}")
+            paragraph = first if empty else first.insert_paragraph_before()
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+            run = paragraph.add_run(text)
+            run.bold = True
+            run.font.size = Pt(10)
+            run.font.color.rgb = RGBColor(0xA5, 0x0F, 0x15)
+
+
 def render_docx(
     env: jinja2.Environment,
     variables: dict[str, Any],
@@ -129,6 +157,8 @@ def render_docx(
         "trend_image": picture(pictures.trend_png, TREND_WIDTH_MM),
     }
     document.render({**variables, **names}, env, autoescape=True)
+    if context.which:
+        label_every_page(document.docx, visible(fmt.page_label(context.which)))
     props = document.docx.core_properties
     moment = core_time(context.generated_at).replace(tzinfo=None)
     props.created = moment

@@ -51,6 +51,8 @@ class ReportOptions:
     """Write the report although a check failed (page 1 then names each failed check)."""
     terms: dict[str, Any] | None = None
     """The configured terms of the analysis (``run.analysis_terms``), to check."""
+    analysis: str | None = None
+    """A variant's name or an analysis's id (default: the month's official analysis)."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,14 @@ class ReportResult:
     files: dict[str, Path] = field(default_factory=dict)
     generated_at: str = ""
     checks: list[Check] = field(default_factory=list)
+    analysis: dict[str, Any] = field(default_factory=dict)
+    """Which analysis was reported: its ``role``, ``id`` and ``name``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "month": self.month,
             "lang": self.lang,
+            "analysis": self.analysis,
             "generated_at": self.generated_at,
             "checks": [c.to_dict() for c in self.checks],
             "files": {fmt: str(path) for fmt, path in self.files.items()},
@@ -261,7 +266,12 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     """Render the stored analysis of ``options.month`` into report files."""
     from qostool.analyze.run import load_analysis
     from qostool.report.context import build_context
-    from qostool.report.preflight import page_one, preflight, refuse_on_failure
+    from qostool.report.preflight import (
+        analysis_identity,
+        page_one,
+        preflight,
+        refuse_on_failure,
+    )
 
     lang = parse_language(options.lang)
     template_dir = check_template_dir(options.template_dir)
@@ -269,7 +279,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         from qostool.report.pdf import check_pdf_engine
 
         check_pdf_engine()  # before any work, and before any file is written
-    analysis = load_analysis(store, options.month)
+    analysis = load_analysis(store, options.month, options.analysis)
     checks = preflight(store, analysis, options.terms)
     if not options.force:
         refuse_on_failure(checks, options.month)  # before anything is written
@@ -277,7 +287,10 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         parse_generated_at(options.generated_at, store.timezone) if options.generated_at else None
     )
     context = build_context(store, analysis, generated_at=generated)
-    context = dataclasses.replace(context, warnings=[*context.warnings, *page_one(checks)])
+    which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
+    context = dataclasses.replace(
+        context, warnings=[*context.warnings, *page_one(checks)], which=which
+    )
     fmt = Formatter(lang)
     needs_charts = any(f in _CHART_FORMATS for f in options.formats)
     data = load_map(store, analysis) if needs_charts else None
@@ -287,9 +300,12 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         context, charts, lang, options.formats, template_dir, pictures=pictures
     )
     folder = options.out / options.month
+    if analysis.subfolder:  # never over the official report
+        folder /= analysis.subfolder
     files: dict[str, Path] = {}
     for name, content in rendered.items():
         path = folder / f"report.{name}"
         write_atomic(path, content)
         files[name] = path
-    return ReportResult(options.month, lang, files, context.generated_at, checks)
+    reported = {"role": analysis.role, "id": analysis.id, "name": analysis.name}
+    return ReportResult(options.month, lang, files, context.generated_at, checks, reported)

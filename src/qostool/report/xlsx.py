@@ -379,16 +379,23 @@ def render_xlsx(ctx: ReportContext, fmt: Formatter) -> bytes:
     header.set_border(1)
     number_formats = {k: workbook.add_format({"num_format": v}) for k, v in _FORMATS.items()}
     missing = workbook.add_format({"italic": True, "font_color": "#777777"})
+    # Not the month's official analysis: every sheet's first row and printed page say so.
+    label = fmt.page_label(ctx.which)
+    alarm = workbook.add_format({"bold": True, "font_color": "#A50F15", "bg_color": "#FDE0DD"})
+    top = 1 if label else 0
     for sheet in report_sheets(ctx, fmt):
         ws = workbook.add_worksheet(sheet.name[:31])
+        if label:
+            ws.write_string(0, 0, label, alarm)
+            ws.set_header("&C&B" + label[:200].replace("&", "&&"))  # Excel: 255 at most
         for col, column in enumerate(sheet.columns):
-            ws.write_string(0, col, column.header, header)
+            ws.write_string(top, col, column.header, header)
             width = max(len(column.header) * 0.9, 10)
             if column.kind == "text":
                 texts = [len(str(r[col])) for r in sheet.rows if r[col] is not None]
                 width = max(width, min(max(texts, default=0) + 2, 70))
             ws.set_column(col, col, min(width, 70))
-        for row_no, row in enumerate(sheet.rows, start=1):
+        for row_no, row in enumerate(sheet.rows, start=top + 1):
             for col, value in enumerate(row):
                 kind = sheet.columns[col].kind
                 if value is None:
@@ -401,8 +408,8 @@ def render_xlsx(ctx: ReportContext, fmt: Formatter) -> bytes:
                     ws.write_number(row_no, col, value)
                 else:
                     ws.write_string(row_no, col, str(value))
-        ws.freeze_panes(1, 0)
+        ws.freeze_panes(top + 1, 0)
         if not sheet.rows:
-            ws.write_string(1, 0, fmt.labels["none"])
+            ws.write_string(top + 1, 0, fmt.labels["none"])
     workbook.close()
     return buffer.getvalue()
