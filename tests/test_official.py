@@ -277,3 +277,50 @@ def test_stored_analyses_of_older_stores_are_official(store: Store) -> None:
         None,
     )
     assert isinstance(analysis.stats, pl.DataFrame)
+
+
+def pdf_pages(html: str) -> list[tuple[str, str]]:
+    """Each page of the HTML as the PDF engine lays it out: (header text, body text)."""
+    import weasyprint
+
+    def text(box: Any) -> str:
+        return " ".join(b.text for b in box.descendants() if hasattr(b, "text"))
+
+    pages = []
+    for page in weasyprint.HTML(string=html).render().pages:
+        boxes = page._page_box.children
+        header = " ".join(text(b) for b in boxes if getattr(b, "at_keyword", "") == "@top-center")
+        body = " ".join(text(b) for b in boxes if not hasattr(b, "at_keyword"))
+        pages.append((header, body))
+    return pages
+
+
+def test_the_pdf_of_a_variant_says_so_on_every_page_and_names_forced_checks(
+    store: Store, tmp_path: Path, cli: Any
+) -> None:
+    """The PDF is the HTML printed: every page's header carries the variant's line, and
+    page 1 names each check that failed when the report was forced."""
+    from tests.conftest import require_pdf_engine
+
+    require_pdf_engine()
+    made = cli("analyze", "--month", "2025-10", "--store", store.root, "--target", "4G=35")
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "out"
+    written = report(cli, store, out, "--analysis", "4G-35", "--format", "pdf,html")
+    assert written.exit_code == 0, written.output
+    folder = out / "2025-10" / "variant-4G-35"
+    assert (folder / "report.pdf").read_bytes().startswith(b"%PDF-")
+    pages = pdf_pages((folder / "report.html").read_text(encoding="utf-8"))
+    label = "VARIANT “4G-35”, not the official analysis: 4G target 35 Mbps (configured 40 Mbps)"
+    assert len(pages) >= 5 and all(header == label for header, _ in pages)
+    assert "NOT the month's official analysis" in pages[0][1]
+
+    # The official report, forced past a failed check: page 1 of the PDF names it.
+    config = tmp_path / "qostool.toml"
+    config.write_text('[analyze]\ntargets = { "4G" = 35 }\n', encoding="utf-8")
+    forced = report(cli, store, out, "--config", config, "--force", "--format", "pdf,html")
+    assert forced.exit_code == 0, forced.output
+    pages = pdf_pages((out / "2025-10" / "report.html").read_text(encoding="utf-8"))
+    assert all(header == "" for header, _ in pages)  # the official analysis: no label
+    first = " ".join(pages[0][1].split())
+    assert "Written although a check failed: the analysis was made with other terms" in first
