@@ -365,3 +365,9 @@ def test_the_commune_table_counts_mobile_and_fixed_apart() -> None:
         "tests_fixed": 0,
         "devices_fixed": 0,
     }
+
+
+def test_ingest_help_names_the_network_option(cli: Any) -> None:
+    text = one_line(cli("ingest", "--help"))
+    assert "--network" in text and "mobile or fixed" in text
+    assert "centre of the quadkey's tile" in text

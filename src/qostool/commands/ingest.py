@@ -32,9 +32,9 @@ read = accepted + rejected + duplicates.
   [cyan]ispeed[/]   i-Speed per-test export, English or Vietnamese headers
   [cyan]rtr[/]      RTR-NetTest open data (open_test_uuid, time_utc, download_kbit, ...)
   [cyan]ookla[/]    Ookla open-data tiles (quadkey, avg_d_kbps, tests, ...): aggregates,
-           stored with weight = tests at the exact centre of the quadkey's tile; the
-           quarter comes from the file name or --period, the network (mobile or
-           fixed) from the file name (..._mobile_tiles, ..._fixed_tiles) or --network
+           stored with weight = tests at the centre of the quadkey's tile;
+           the quarter comes from the file name or --period, the network
+           (mobile or fixed) from the file name (..._fixed_tiles) or --network
   [cyan]mlab[/]     M-Lab NDT unified rows, flattened (a.UUID, a.TestTime, ...)
   [cyan]generic[/]  any columns, described by --mapping FILE.toml or --map/--unit options
 

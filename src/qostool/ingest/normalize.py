@@ -11,14 +11,16 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from qostool.schema import UTC_DATETIME, Operator, Technology
+
+if TYPE_CHECKING:  # NumPy is imported where tiles need it: files of tests never do
+    import numpy as np
+    import numpy.typing as npt
 
 
 def fold(text: str) -> str:
@@ -428,6 +430,8 @@ def _even_bits(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     each digit is ``2 * row_bit + column_bit``. So the column is the even bits
     and the row the odd ones.
     """
+    import numpy as np
+
     packed = words & np.uint64(_EVEN_BITS)
     for shift, mask in _GATHER_STEPS:
         packed = (packed | (packed >> np.uint64(shift))) & np.uint64(mask)
@@ -436,6 +440,8 @@ def _even_bits(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 def _column_and_row(numbers: pl.Series) -> pl.Series:
     """Tile column ``x`` and row ``y`` of quadkeys read as base-4 numbers (a struct)."""
+    import numpy as np
+
     words = numbers.fill_null(0).cast(pl.UInt64).to_numpy()
     return pl.DataFrame(
         {"x": _even_bits(words), "y": _even_bits(words >> np.uint64(1))},
