@@ -116,7 +116,7 @@ def test_communes_without_tests_and_thin_ones(store: Store) -> None:
         assert row["tests"] == 0
         assert row["verdict"] == Verdict.INSUFFICIENT
     population = table["population"].to_numpy().astype(float)
-    per_1000 = table["tests"].to_numpy() * 1000 / population
+    per_1000 = table["tests_mobile"].to_numpy() * 1000 / population
     assert table["tests_per_1000"].to_numpy() == pytest.approx(per_1000)
     assert set(analysis.verdict_counts()["4G"]) == {v.value for v in Verdict}
     assert sum(analysis.verdict_counts()["4G"].values()) == 30

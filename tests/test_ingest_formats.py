@@ -198,7 +198,7 @@ def test_ookla_tiles_from_quadkey_with_period_in_name(
 
 
 def test_ookla_period_option_and_missing_period(tmp_path: Path, cli: Any, store_dir: Path) -> None:
-    path = tmp_path / "tiles.parquet"
+    path = tmp_path / "mobile_tiles.parquet"
     _tile_frame().write_parquet(path)
     result = cli("ingest", path, "--store", store_dir)
     assert result.exit_code == 1

@@ -122,12 +122,14 @@ def test_other_boundaries_than_last_month_are_refused(
 def test_a_commune_that_lost_its_tests_is_a_warning_on_page_one(store: Store) -> None:
     october = load_analysis(store, "2025-10")
     september = load_analysis(store, "2025-09")
-    tested = set(september.communes.filter(september.communes["tests"] > 0)["commune_code"])
+    tested = set(september.communes.filter(september.communes["has_tests"])["commune_code"])
     # This month's table with one commune tested last month now without tests.
     code = sorted(tested)[0]
     name = october.communes.filter(october.communes["commune_code"] == code)["commune_name"][0]
+    lost = pl.col("commune_code") == code
     table = october.communes.with_columns(
-        tests=pl.when(pl.col("commune_code") == code).then(0).otherwise(pl.col("tests"))
+        tests_mobile=pl.when(lost).then(0).otherwise(pl.col("tests_mobile")),
+        has_tests=pl.when(lost).then(False).otherwise(pl.col("has_tests")),
     )
     changed = type(october)(october.month, october.stats, table, october.meta, october.path)
     [check] = [c for c in preflight.preflight(store, changed) if c.name == "communes_kept"]

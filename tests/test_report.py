@@ -345,7 +345,8 @@ def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysi
     adoption = {r[0]: r for r in html.body("adoption-table")}
     for row in october.communes.iter_rows(named=True):
         cells = adoption[row["commune_code"]]
-        assert cells[3] == num(row["tests"], "en", 0)
+        assert cells[3] == num(row["tests_mobile"], "en", 0)  # the mobile network's only
+        assert cells[4] == num(row["devices_mobile"], "en", 0)
         assert cells[5] == num(row["tests_per_1000"], "en", 2)
 
 

@@ -276,7 +276,7 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
     ]
     footer = rows(named["adoption-table"][0])[-1]
     assert footer[0] == footer[1] == "Toàn tỉnh"  # the label spans two cells
-    assert footer[3] == num(int(october.communes["tests"].sum()), "vi", 0)
+    assert footer[3] == num(int(october.communes["tests_mobile"].sum()), "vi", 0)
 
 
 def test_docx_has_the_map_and_the_trend_as_images(docx_reports: dict[str, Path]) -> None:

@@ -68,10 +68,14 @@ LABELS: Final = {
     "tests_4g": "4G tests",
     "download_mean_4g_mbps": "4G download mean (Mbps)",
     "verdict_4g": "4G verdict",
-    "tests_per_1000": "Tests per 1,000 inhabitants",
-    "devices_per_1000": "Devices per 1,000 inhabitants",
+    "tests_mobile": "Mobile tests",
+    "devices_mobile": "Mobile devices",
+    "tests_fixed": "Fixed tests (Wi-Fi, fixed tiles)",
+    "devices_fixed": "Fixed devices (Wi-Fi, fixed tiles)",
+    "tests_per_1000": "Mobile tests per 1,000 inhabitants",
+    "devices_per_1000": "Mobile devices per 1,000 inhabitants",
     "share_5g": "Share of tests on 5G",
-    "has_tests": "Has tests",
+    "has_tests": "Has mobile tests",
     "has_5g": "Has 5G tests",
 }
 

@@ -316,11 +316,17 @@ def _month_stats(
     return pl.concat([stats, missing]).sort(KEYS, nulls_last=False), use
 
 
+#: The use columns of the commune table: each network apart, never added up.
+USAGE_COLUMNS: Final = ("tests_mobile", "devices_mobile", "tests_fixed", "devices_fixed")
+
+
 def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
     """One row per commune: adoption, 5G, and the headline 4G figures and verdict.
 
     ``usage`` is the second table of :func:`month_statistics`: tests and devices per
-    commune, every technology counted.
+    commune, of the mobile and the fixed network apart. They are never added up:
+    a fixed-broadband test says nothing of the mobile network the report is about,
+    so the rates per inhabitant and ``has_tests`` are the mobile network's.
     """
     base = communes.select(
         commune_code="code",
@@ -363,18 +369,17 @@ def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFra
     positive = pl.col("population") > 0
     return (
         out.with_columns(
-            tests=pl.col("tests").fill_null(0),
-            devices=pl.col("devices").fill_null(0),
+            *(pl.col(c).fill_null(0) for c in USAGE_COLUMNS),
             tests_5g=pl.col("tests_5g").fill_null(0),
             tests_4g=pl.col("tests_4g").fill_null(0),
         )
         .with_columns(
-            tests_per_1000=pl.when(positive).then(pl.col("tests") * per_thousand),
-            devices_per_1000=pl.when(positive).then(pl.col("devices") * per_thousand),
+            tests_per_1000=pl.when(positive).then(pl.col("tests_mobile") * per_thousand),
+            devices_per_1000=pl.when(positive).then(pl.col("devices_mobile") * per_thousand),
             share_5g=pl.when(pl.col("cellular_tests") > 0).then(
                 pl.col("tests_5g") / pl.col("cellular_tests")
             ),
-            has_tests=pl.col("tests") > 0,
+            has_tests=pl.col("tests_mobile") > 0,
             has_5g=pl.col("tests_5g") > 0,
         )
         .drop("cellular_tests")

@@ -433,10 +433,12 @@ def statistics(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
 def month_statistics(
     tests: pl.LazyFrame, rule: Rule, *, usage: bool = True
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The statistics table, and (``usage``) the use of each commune (wifi counted too).
+    """The statistics table, and (``usage``) the use of each commune, mobile and fixed apart.
 
-    The use table has ``commune_code``, ``tests`` (weighted) and ``devices``
-    (distinct devices of single tests plus the tiles' device counts). Sums come from
+    The use table has ``commune_code``, and for each network (mobile: the cellular
+    technologies; fixed: Wi-Fi tests and fixed tiles) ``tests_<network>`` (weighted)
+    and ``devices_<network>`` (distinct devices of single tests plus the tiles'
+    device counts). Sums come from
     one group-by of the finest groups; distinct devices, medians and percentiles
     need one group-by per level, over the single tests.
     """
@@ -524,22 +526,45 @@ def _grouped(frame: pl.LazyFrame, keys: list[str], aggregations: list[pl.Expr]) 
     return frame.group_by(nested).agg(*firsts, *aggregations).drop(nested)
 
 
+#: The networks of the per-commune use table, and whether their rows are cellular.
+NETWORKS: Final = (("mobile", True), ("fixed", False))
+
+
 def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
-    """Tests and devices per commune over every technology: single tests plus tiles."""
-    own = _grouped(
-        singles,
-        ["commune_code"],
-        [pl.len().alias("__n"), pl.col("device_id").drop_nulls().n_unique().alias("__d")],
-    )
-    tile = tiles.group_by("commune_code").agg(
-        __tn=pl.col("weight").sum(), __td=pl.col("devices").sum()
-    )
-    joined = own.join(tile, on="commune_code", how="full", coalesce=True)
-    return joined.select(
-        pl.col("commune_code").cast(pl.String),
-        tests=pl.col("__n").fill_null(0).cast(pl.Int64) + pl.col("__tn").fill_null(0),
-        devices=pl.col("__d").fill_null(0).cast(pl.Int64) + pl.col("__td").fill_null(0),
-    )
+    """Tests and devices per commune, mobile and fixed apart: single tests plus tiles.
+
+    Mobile is every cellular technology (unknown included: mobile Ookla tiles);
+    fixed is Wi-Fi tests and fixed-broadband tiles. They are two networks, and
+    never added up: ``tests_mobile``, ``devices_mobile``, ``tests_fixed``,
+    ``devices_fixed``.
+    """
+    per_network = []
+    for network, cellular in NETWORKS:
+        own = _grouped(
+            singles.filter(pl.col("cellular") == cellular),
+            ["commune_code"],
+            [pl.len().alias("__n"), pl.col("device_id").drop_nulls().n_unique().alias("__d")],
+        )
+        tile = (
+            tiles.filter(pl.col("cellular") == cellular)
+            .group_by("commune_code")
+            .agg(__tn=pl.col("weight").sum(), __td=pl.col("devices").sum())
+        )
+        joined = own.join(tile, on="commune_code", how="full", coalesce=True)
+        per_network.append(
+            joined.select(
+                pl.col("commune_code").cast(pl.String),
+                (pl.col("__n").fill_null(0).cast(pl.Int64) + pl.col("__tn").fill_null(0)).alias(
+                    f"tests_{network}"
+                ),
+                (pl.col("__d").fill_null(0).cast(pl.Int64) + pl.col("__td").fill_null(0)).alias(
+                    f"devices_{network}"
+                ),
+            )
+        )
+    mobile, fixed = per_network
+    both = mobile.join(fixed, on="commune_code", how="full", coalesce=True)
+    return both.with_columns(pl.exclude("commune_code").fill_null(0))
 
 
 def zero_rows(codes: list[str], technologies: list[str], rule: Rule) -> pl.DataFrame:

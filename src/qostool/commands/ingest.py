@@ -32,7 +32,9 @@ read = accepted + rejected + duplicates.
   [cyan]ispeed[/]   i-Speed per-test export, English or Vietnamese headers
   [cyan]rtr[/]      RTR-NetTest open data (open_test_uuid, time_utc, download_kbit, ...)
   [cyan]ookla[/]    Ookla open-data tiles (quadkey, avg_d_kbps, tests, ...): aggregates,
-           stored with weight = tests; the quarter comes from the file name or --period
+           stored with weight = tests at the centre of the quadkey's tile;
+           the quarter comes from the file name or --period, the network
+           (mobile or fixed) from the file name (..._fixed_tiles) or --network
   [cyan]mlab[/]     M-Lab NDT unified rows, flattened (a.UUID, a.TestTime, ...)
   [cyan]generic[/]  any columns, described by --mapping FILE.toml or --map/--unit options
 
@@ -52,6 +54,7 @@ read = accepted + rejected + duplicates.
   qostool ingest odd_export.csv --mapping my-columns.toml
   qostool ingest odd.csv --map measured_at=Time --map lat=Lat --map lon=Lon
       --map download_mbps=DL --unit download_mbps=kbps
+  qostool ingest ar_tiles_2024q4.parquet --network fixed
 
 """
 
@@ -101,6 +104,14 @@ def ingest(
         str | None,
         typer.Option(help="Quarter of tile files, e.g. 2024-Q4 (default: from the file name)."),
     ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option(
+            help="Network of tile files: mobile or fixed (default: from the file name, "
+            "which must then say it). Tile files only: refused for files of single tests.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -131,6 +142,7 @@ def ingest(
         delimiter=delimiter,
         decimal=decimal,
         period=period,
+        network=network.strip().lower() if network is not None else None,
         debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
     from qostool.render import print_ingest_report, progress_reporter

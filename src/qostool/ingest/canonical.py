@@ -235,9 +235,7 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     extra.update(_operator(raw, has))
     out = out.with_columns(series.alias(name) for name, series in extra.items())
     if bound.spec.kind == "tiles":
-        out = out.with_columns(
-            lat=pl.coalesce("lat", "quad_lat"), lon=pl.coalesce("lon", "quad_lon")
-        )
+        out = out.with_columns(**_tile_position(bound))
     else:
         out = out.with_columns(weight=pl.lit(1, pl.Int64))
     out = out.with_columns(
@@ -246,6 +244,9 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     out = out.with_columns(reason_expr(bound, ctx).alias(REASON))
     if "test_id" not in out.columns:
         out = out.with_columns(test_id=_test_id(out, has, ctx.pseudonymiser.key))
+    elif bound.spec.kind == "tiles" and out["test_id"].has_nulls():  # rows without a quadkey
+        hashed = _test_id(out, has, ctx.pseudonymiser.key)
+        out = out.with_columns(test_id=pl.coalesce("test_id", _tile_id_prefix(bound, ctx) + hashed))
     raw_columns = [c for c in out.columns if c.startswith(_RAW)]
     canonical = conform(out).with_columns(out.select(*raw_columns, REASON))
     if "device_id" in has:  # the raw id stays in __raw_device_id, never written
@@ -290,9 +291,8 @@ def _tile_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
         if "devices" in bound.columns
         else pl.lit(None)
     )
-    prefix = f"{bound.spec.name}:{ctx.tile_technology}:{ctx.period}:"
     frame = raw.select(
-        test_id=pl.lit(prefix) + quadkey,
+        test_id=_tile_id_prefix(bound, ctx) + quadkey,
         measured_at=pl.lit(start, UTC_DATETIME),
         quad_lat=q_lat,
         quad_lon=q_lon,
@@ -303,6 +303,33 @@ def _tile_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
         technology=pl.lit(ctx.tile_technology),
     )
     return {name: frame[name] for name in frame.columns}
+
+
+def _tile_id_prefix(bound: BoundSpec, ctx: Context) -> pl.Expr:
+    """``ookla:<technology>:<quarter>:``, the start of a tile's test id.
+
+    The technology stands for the network (``unknown`` for mobile tiles, ``wifi``
+    for fixed ones), so a mobile and a fixed tile of the same quadkey and quarter
+    never have the same id: neither is ever dropped as a duplicate of the other.
+    """
+    return pl.lit(f"{bound.spec.name}:{ctx.tile_technology}:{ctx.period}:")
+
+
+def _tile_position(bound: BoundSpec) -> dict[str, pl.Expr]:
+    """``lat`` and ``lon`` of tile rows: the quadkey's exact centre wherever it has one.
+
+    Ookla rounds ``tile_x``/``tile_y`` to 4 decimals (up to about 5 m off), enough
+    to put a tile near a border in the neighbouring commune; the quadkey is exact.
+    Only a row without a quadkey is placed by its coordinate columns; a quadkey
+    that cannot be read leaves no position (the row is rejected, never placed by
+    the rounded columns as if nothing were wrong).
+    """
+    quadkey = pl.col(raw_name("quadkey"))
+    has_key = quadkey.is_not_null() if "quadkey" in bound.columns else pl.lit(False)
+    return {
+        axis: pl.when(has_key).then(pl.col(f"quad_{axis}")).otherwise(pl.col(axis))
+        for axis in ("lat", "lon")
+    }
 
 
 def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:
@@ -348,7 +375,8 @@ def _checks(bound: BoundSpec, ctx: Context) -> list[tuple[Reason, pl.Expr, tuple
         checks.append(
             (Reason.INVALID_WEIGHT, m("weight").is_null() | (m("weight") < 1), ("tests",))
         )
-        missing_position = lat.is_null() | lon.is_null()
+        # No quadkey and no coordinates; an unreadable quadkey is an invalid position.
+        missing_position = raw("quadkey").is_null() & (raw("lat").is_null() | raw("lon").is_null())
         position_fields: tuple[str, ...] = ("quadkey", "lat", "lon")
     else:
         earliest = pl.lit(EARLIEST_TIMESTAMP).str.to_datetime().dt.replace_time_zone("UTC")

@@ -11,12 +11,16 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from qostool.schema import UTC_DATETIME, Operator, Technology
+
+if TYPE_CHECKING:  # NumPy is imported where tiles need it: files of tests never do
+    import numpy as np
+    import numpy.typing as npt
 
 
 def fold(text: str) -> str:
@@ -405,24 +409,76 @@ def local_months(measured_at: pl.Series, timezone: str) -> pl.Series:
 # -- Ookla tiles --------------------------------------------------------------------
 
 
-def quadkey_centre(quadkey: pl.Expr, max_zoom: int = 23) -> tuple[pl.Expr, pl.Expr]:
-    """(lat, lon) of the centre of each Bing-style quadkey tile, vectorised."""
+#: Deepest zoom a quadkey may have: 23 levels, 46 bits of a base-4 number (Bing's limit).
+MAX_QUADKEY_ZOOM: Final = 23
+#: Masks that gather every other bit of a 64-bit word into its low half, step by step
+#: (shift, mask after the step); the first mask keeps the bits at even places.
+_EVEN_BITS: Final = 0x5555555555555555
+_GATHER_STEPS: Final = (
+    (1, 0x3333333333333333),
+    (2, 0x0F0F0F0F0F0F0F0F),
+    (4, 0x00FF00FF00FF00FF),
+    (8, 0x0000FFFF0000FFFF),
+    (16, 0x00000000FFFFFFFF),
+)
+
+
+def _even_bits(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """The bits of each word at even places (0, 2, 4, ...), packed together.
+
+    A quadkey read as a base-4 number interleaves the tile's column and row:
+    each digit is ``2 * row_bit + column_bit``. So the column is the even bits
+    and the row the odd ones.
+    """
+    import numpy as np
+
+    packed = words & np.uint64(_EVEN_BITS)
+    for shift, mask in _GATHER_STEPS:
+        packed = (packed | (packed >> np.uint64(shift))) & np.uint64(mask)
+    return packed
+
+
+def _column_and_row(numbers: pl.Series) -> pl.Series:
+    """Tile column ``x`` and row ``y`` of quadkeys read as base-4 numbers (a struct)."""
+    import numpy as np
+
+    words = numbers.fill_null(0).cast(pl.UInt64).to_numpy()
+    return pl.DataFrame(
+        {"x": _even_bits(words), "y": _even_bits(words >> np.uint64(1))},
+        schema={"x": pl.UInt64, "y": pl.UInt64},
+    ).to_struct(numbers.name)
+
+
+def quadkey_tile(quadkey: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(x, y, zoom) of each Bing-style quadkey tile, vectorised; null for a non-quadkey.
+
+    A quadkey is 1 to 23 digits 0-3, one per zoom level from the coarsest.
+    """
     key = quadkey.cast(pl.String).str.strip_chars()
-    zoom = key.str.len_chars().cast(pl.Int64)
-    # Digit i (from the left) holds bit (zoom - 1 - i) of x (its low bit) and of y (its high bit).
-    x_terms: list[pl.Expr] = []
-    y_terms: list[pl.Expr] = []
-    for level in range(max_zoom):
-        digit = key.str.slice(level, 1).cast(pl.Int64, strict=False)
-        exponent = (zoom - 1 - level).clip(lower_bound=0)  # both branches are evaluated
-        place = pl.when(zoom > level).then(pl.lit(2, pl.Int64).pow(exponent))
-        x_terms.append(((digit % 2) * place).fill_null(0))
-        y_terms.append(((digit // 2) * place).fill_null(0))
-    x = pl.sum_horizontal(x_terms)
-    y = pl.sum_horizontal(y_terms)
-    tiles = pl.lit(2.0).pow(zoom.cast(pl.Float64))
-    lon = (x.cast(pl.Float64) + 0.5) / tiles * 360.0 - 180.0
-    merc = math.pi * (1.0 - 2.0 * (y.cast(pl.Float64) + 0.5) / tiles)
-    lat = merc.sinh().arctan().degrees()
-    valid = key.str.contains(r"^[0-3]{1,23}$")
-    return pl.when(valid).then(lat), pl.when(valid).then(lon)
+    valid = key.str.contains(rf"^[0-3]{{1,{MAX_QUADKEY_ZOOM}}}$")
+    number = pl.when(valid).then(key.str.to_integer(base=4, dtype=pl.UInt64, strict=False))
+    tile = number.map_batches(
+        _column_and_row, return_dtype=pl.Struct({"x": pl.UInt64, "y": pl.UInt64})
+    )
+    zoom = pl.when(valid).then(key.str.len_bytes().cast(pl.Int64))
+    return (
+        pl.when(valid).then(tile.struct.field("x")),
+        pl.when(valid).then(tile.struct.field("y")),
+        zoom,
+    )
+
+
+def quadkey_centre(quadkey: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(lat, lon) of the exact centre of each quadkey tile, vectorised; null for a non-quadkey.
+
+    The centre in Web Mercator (EPSG:3857), the projection of the tiles, taken
+    back to WGS84 degrees: the point Ookla's ``tile_x``/``tile_y`` round to 4
+    decimals. A latitude half way between the tile's edges would be off by
+    up to a few centimetres at zoom 16; this is the tile grid's own centre.
+    """
+    x, y, zoom = quadkey_tile(quadkey)
+    size = pl.lit(2.0).pow(zoom.cast(pl.Float64))  # tiles across the world at this zoom
+    lon = (x.cast(pl.Float64) + 0.5) / size * 360.0 - 180.0
+    mercator_y = math.pi * (1.0 - 2.0 * (y.cast(pl.Float64) + 0.5) / size)
+    lat = mercator_y.sinh().arctan().degrees()
+    return lat, lon

@@ -41,6 +41,18 @@ _QUEUED_WRITES: Final = 2
 _WORKERS: Final = 2
 _QUARTER_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})[-_ ]?q([1-4])(?![0-9])", re.IGNORECASE)
 _DATE_IN_NAME: Final = re.compile(r"(?<!\d)(\d{4})-(\d{2})-01(?!\d)")
+#: The network of a tile file, as Ookla names its files (``..._mobile_tiles``, ``..._fixed_...``):
+#: the word, not part of a longer word (``prefixed`` says nothing).
+_NETWORK_IN_NAME: Final = re.compile(r"(?<![a-z])(mobile|fixed)(?![a-z])", re.IGNORECASE)
+#: The networks a tile file can describe, and the technology its rows are stored with.
+NETWORKS: Final[dict[str, str]] = {
+    "mobile": Technology.UNKNOWN.value,
+    "fixed": Technology.WIFI.value,
+}
+_NETWORK_HINT: Final = (
+    "pass --network mobile or --network fixed (or name the file as Ookla does: "
+    "2024-10-01_performance_mobile_tiles.parquet, ..._fixed_tiles.parquet)"
+)
 #: Rows of a file's first batch whose numbers decide its decimal mark.
 _DECIMAL_SAMPLE_ROWS: Final = 10_000
 
@@ -55,9 +67,19 @@ class IngestOptions:
     delimiter: str | None = None
     decimal: str = "auto"
     period: str | None = None
+    network: str | None = None
+    """``mobile`` or ``fixed``: what tile files measure (default: from the file name)."""
     now: datetime | None = None
     debug: bool = False
     """Let an unexpected error (a bug) met in one file stop the call, with its traceback."""
+
+    def __post_init__(self) -> None:
+        """A wrong ``network`` is refused before any file is read."""
+        if self.network is not None and self.network not in NETWORKS:
+            raise UsageError(
+                f"--network {self.network!r} is not a network",
+                hint="use --network mobile or --network fixed (for tile files only)",
+            )
 
 
 @dataclass
@@ -348,15 +370,65 @@ def _context(
         decimal_comma=options.decimal == "comma",
     )
     if bound.spec.kind != "tiles":
+        if options.network is not None:
+            raise InputError(
+                source.name,
+                f"--network {options.network} applies to tile files only, and this is a "
+                f"file of single tests (format {bound.spec.name!r}), whose rows say their own "
+                "technology (Wi-Fi tests are kept apart from mobile ones); nothing from it "
+                "was stored",
+                hint="ingest this file without --network (and tile files with it, apart)",
+            )
         return ctx
+    network = tile_network(source.name, source.file_name, options.network)
     period, start = tile_period(source.file_name, options.period, store.timezone)
-    fixed = "fixed" in source.file_name.lower()
     return dataclasses.replace(
-        ctx,
-        period=period,
-        period_start=start,
-        tile_technology=Technology.WIFI.value if fixed else Technology.UNKNOWN.value,
+        ctx, period=period, period_start=start, tile_technology=NETWORKS[network]
     )
+
+
+def tile_network(name: str, file_name: str, option: str | None) -> str:
+    """Whether a tile file measures the ``mobile`` or the ``fixed`` network.
+
+    Tile rows say nothing about it: a fixed file taken for a mobile one would
+    add fixed-broadband tests to the mobile figures, unnoticed. So the file
+    name (Ookla's own ``..._mobile_tiles``, ``..._fixed_tiles``) or ``--network``
+    must say it; a file where neither does, or where they disagree, is refused.
+
+    Parameters
+    ----------
+    name
+        The source's full name, for messages (``archive.zip!member.parquet``).
+    file_name
+        The base name of the data, whose words are looked at.
+    option
+        ``--network``, or None.
+    """
+    said: set[str] = {str(found).lower() for found in _NETWORK_IN_NAME.findall(file_name)}
+    named = next(iter(said)) if len(said) == 1 else None
+    if option is not None:
+        if named is not None and named != option:
+            raise InputError(
+                name,
+                f"--network {option} contradicts the file name, which says {named}; "
+                "nothing from it was stored",
+                hint=f"check which network the file holds: drop --network if it is {named}, "
+                f"or rename the file if it really holds {option} tiles",
+            )
+        return option
+    if named is None:
+        why = (
+            "says both mobile and fixed"
+            if said
+            else "does not say whether its tiles are mobile or fixed"
+        )
+        raise InputError(
+            name,
+            f"is a tile file whose name {why}, and no --network was given; "
+            "nothing from it was stored",
+            hint=_NETWORK_HINT,
+        )
+    return named
 
 
 def tile_period(file_name: str, option: str | None, timezone: str) -> tuple[str, datetime]:

@@ -77,7 +77,9 @@ class CommuneRow:
     type: str | None
     population: int | None
     tests: int
+    """Tests of the mobile network (fixed-broadband and Wi-Fi tests are not counted)."""
     devices: int
+    """Devices of the mobile network."""
     tests_per_1000: float | None
     devices_per_1000: float | None
     has_tests: bool
@@ -480,8 +482,8 @@ def _commune_row(
         name=str(row["commune_name"]),
         type=row.get("commune_type"),
         population=None if population is None else int(population),
-        tests=_int(row.get("tests")),
-        devices=_int(row.get("devices")),
+        tests=_int(_mobile(row, "tests")),
+        devices=_int(_mobile(row, "devices")),
         tests_per_1000=_num(row.get("tests_per_1000")),
         devices_per_1000=_num(row.get("devices_per_1000")),
         has_tests=bool(row.get("has_tests")),
@@ -502,6 +504,12 @@ def _commune_row(
         median_5g=_num(row.get("download_median_5g_mbps")),
         has_5g=bool(row.get("has_5g")),
     )
+
+
+def _mobile(row: dict[str, Any], name: str) -> Any:
+    """A commune's mobile ``tests`` or ``devices``; an analysis made before the networks
+    were counted apart has only the column of both together."""
+    return row[f"{name}_mobile"] if f"{name}_mobile" in row else row.get(name)
 
 
 def _verdict_tables(

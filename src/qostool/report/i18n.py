@@ -182,8 +182,8 @@ _VI: Final[dict[str, str]] = {
     "t_5g_communes": "Tốc độ 5G theo xã, phường có phép đo 5G",
     "t_no_5g_communes": "Xã, phường không có phép đo 5G",
     # adoption
-    "adoption_intro": "Số phép đo và số thiết bị của mỗi xã, phường (mọi công nghệ, kể cả "
-    "Wi-Fi), và trên 1.000 dân.",
+    "adoption_intro": "Số phép đo và số thiết bị mạng di động của mỗi xã, phường, và trên "
+    "1.000 dân. Phép đo mạng cố định (Wi-Fi, ô Ookla cố định) được đếm riêng, không cộng vào.",
     "t_adoption": "Mức độ tham gia đo theo xã, phường",
     "whole_province": "Toàn tỉnh",
     "not_summed": "không cộng (xem ghi chú)",
@@ -451,8 +451,9 @@ _EN: Final[dict[str, str]] = {
     "k_median_5g": "5G median download (Mbps)",
     "t_5g_communes": "5G speeds in the communes with 5G tests",
     "t_no_5g_communes": "Communes without 5G tests",
-    "adoption_intro": "Tests and devices in each commune (every technology, Wi-Fi "
-    "included), and per 1,000 inhabitants.",
+    "adoption_intro": "Mobile-network tests and devices in each commune, and per 1,000 "
+    "inhabitants. Fixed-network tests (Wi-Fi, fixed Ookla tiles) are counted apart, never "
+    "added in.",
     "t_adoption": "Adoption by commune",
     "whole_province": "Whole province",
     "not_summed": "not added up (see note)",

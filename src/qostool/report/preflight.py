@@ -221,9 +221,12 @@ def _against_last_month(store: Store, analysis: Analysis) -> list[Check]:
             {"boundaries": used, "previous_boundaries": earlier, "previous_month": previous},
         )
     )
-    tested = before.communes.filter(before.communes["tests"].fill_null(0) > 0)["commune_code"]
+    # has_tests: the mobile network's tests (analyses made before the split: any test).
+    tested = before.communes.filter(before.communes["has_tests"].fill_null(False))["commune_code"]
     now = analysis.communes
-    lost = now.filter(now["tests"].fill_null(0).eq(0) & now["commune_code"].is_in(tested.to_list()))
+    lost = now.filter(
+        ~now["has_tests"].fill_null(False) & now["commune_code"].is_in(tested.to_list())
+    )
     if lost.is_empty():
         kept = Check("communes_kept", "ok", f"every commune tested in {previous} has tests")
     else:
