@@ -269,8 +269,8 @@ def _month_stats(
 def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
     """One row per commune: adoption, 5G, and the headline 4G figures and verdict.
 
-    ``usage`` is the second table of :func:`month_statistics`: tests and devices per
-    commune, every technology counted.
+    ``usage`` is the second table of :func:`month_statistics`: tests and the bounds
+    of the devices per commune, every technology counted.
     """
     base = communes.select(
         commune_code="code",
@@ -314,13 +314,15 @@ def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFra
     return (
         out.with_columns(
             tests=pl.col("tests").fill_null(0),
-            devices=pl.col("devices").fill_null(0),
+            devices_min=pl.col("devices_min").fill_null(0),
+            devices_max=pl.col("devices_max").fill_null(0),
             tests_5g=pl.col("tests_5g").fill_null(0),
             tests_4g=pl.col("tests_4g").fill_null(0),
         )
         .with_columns(
             tests_per_1000=pl.when(positive).then(pl.col("tests") * per_thousand),
-            devices_per_1000=pl.when(positive).then(pl.col("devices") * per_thousand),
+            devices_min_per_1000=pl.when(positive).then(pl.col("devices_min") * per_thousand),
+            devices_max_per_1000=pl.when(positive).then(pl.col("devices_max") * per_thousand),
             share_5g=pl.when(pl.col("cellular_tests") > 0).then(
                 pl.col("tests_5g") / pl.col("cellular_tests")
             ),
@@ -406,8 +408,34 @@ def load_analysis(store: Store, month: str) -> Analysis:
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     return Analysis(
         month,
-        pl.read_parquet(path / STATS_FILE),
-        pl.read_parquet(path / COMMUNES_FILE),
+        _device_bounds_of_old(pl.read_parquet(path / STATS_FILE)),
+        _device_bounds_of_old(pl.read_parquet(path / COMMUNES_FILE)),
         meta,
         path,
     )
+
+
+def _device_bounds_of_old(table: pl.DataFrame) -> pl.DataFrame:
+    """An analysis stored before devices were a range, with the range's columns.
+
+    Its ``devices`` added the tiles' devices: the upper bound. The lower bound is
+    known only where no tile was used (then both are the same count of distinct
+    devices); elsewhere it is left empty rather than guessed.
+    """
+    if "devices" not in table.columns or "devices_min" in table.columns:
+        return table
+    exact = pl.col("tile_tests") == 0 if "tile_tests" in table.columns else pl.lit(False)
+    bounds = {
+        "devices_min": pl.when(exact).then(pl.col("devices")),
+        "devices_max": pl.col("devices"),
+    }
+    if "devices_per_1000" in table.columns:
+        bounds["devices_max_per_1000"] = pl.col("devices_per_1000")
+        bounds["devices_min_per_1000"] = pl.lit(None, pl.Float64)
+    names = list(table.columns)
+    at = names.index("devices")
+    order = [*names[:at], "devices_min", "devices_max", *names[at + 1 :]]
+    if "devices_per_1000" in names:
+        at = order.index("devices_per_1000")
+        order[at : at + 1] = ["devices_min_per_1000", "devices_max_per_1000"]
+    return table.with_columns(**bounds).select(order)
