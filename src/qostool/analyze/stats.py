@@ -207,10 +207,19 @@ def _in_order(frame: pl.DataFrame, keys: list[str], aggregations: list[pl.Expr])
     one contiguous slice aggregated on its own; a hash group-by may merge partial
     sums of a group in whatever order its threads finish.
     """
+    return _by_run(_runs(frame, keys), keys, aggregations).drop("__run")
+
+
+def _runs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``frame`` sorted by ``keys`` (stably), each group numbered by a sorted ``__run``."""
     ordered = frame.sort([pl.col(k).cast(pl.String) for k in keys], maintain_order=True)
-    ordered = ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias("__run"))
+    return ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias("__run"))
+
+
+def _by_run(ordered: pl.DataFrame, keys: list[str], aggregations: list[pl.Expr]) -> pl.DataFrame:
+    """One row per ``__run`` of :func:`_runs`, with its keys; the run number is kept."""
     firsts = [pl.col(k).first() for k in keys]
-    return ordered.group_by("__run").agg(*firsts, *aggregations).drop("__run")
+    return ordered.group_by("__run").agg(*firsts, *aggregations)
 
 
 def _roll_up(finest: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -295,7 +304,7 @@ def _device_bounds(singles: str, largest_tile: str, tiles: str) -> list[pl.Expr]
     ]
 
 
-def _cluster_sums(tile_rows: pl.DataFrame, groups: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+def _cluster_sums(tile_runs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     """Each group's tile terms of the cluster-robust variance and of its degrees of freedom.
 
     A tile of ``w`` tests with mean ``x`` is one cluster of a group with ``W`` tests
@@ -303,25 +312,26 @@ def _cluster_sums(tile_rows: pl.DataFrame, groups: pl.DataFrame, keys: list[str]
     ``__cr_tiles`` = ``w**2 (x - m)**2 / (1 - h)`` (the leverage-adjusted squared
     score, CR2), ``__bm_a`` = ``r**2 (1 - 2 h)`` and ``__bm_b`` = ``h r`` with
     ``r = h / (1 - h)`` (Bell-McCaffrey degrees of freedom). They depend on the
-    group's ``W`` and ``m``, so they are summed after those are known. Single tests
-    (``w = 1``) have closed forms and are added in :func:`finish`.
+    group's ``W`` and ``m``, so they are summed after those are known: ``tile_runs``
+    are the tiles numbered by group (:func:`_runs`), ``groups`` each group's ``__run``,
+    ``tests`` and mean. Single tests (``w = 1``) have closed forms, added in
+    :func:`finish`.
     """
-    joined = tile_rows.select(
-        *keys, __x="download_mbps", __w=pl.col("weight").cast(pl.Float64)
-    ).join(
-        groups.select(*keys, __W="tests", __m="download_mean_mbps"),
-        on=keys,
-        nulls_equal=True,
+    joined = tile_runs.join(
+        groups.select("__run", __W="tests", __m="download_mean_mbps"),
+        on="__run",
+        how="left",
         maintain_order="left",
-    )
-    h = pl.col("__w") / pl.col("__W")
+    ).with_columns(pl.col("__run").set_sorted())
+    w = pl.col("weight").cast(pl.Float64)
+    h = w / pl.col("__W")
     r = h / (1 - h)
     # A group of one tile and nothing else (h = 1) has no interval: its terms are unused.
     alone = h >= 1
-    score = (pl.col("__w") * (pl.col("__x") - pl.col("__m"))) ** 2 / (1 - h)
-    return _in_order(
+    score = (w * (pl.col("download_mbps") - pl.col("__m"))) ** 2 / (1 - h)
+    return _by_run(
         joined,
-        keys,
+        [],
         [
             pl.when(alone).then(0.0).otherwise(score).sum().alias("__cr_tiles"),
             pl.when(alone).then(0.0).otherwise(r * r * (1 - 2 * h)).sum().alias("__bm_a"),
@@ -366,7 +376,8 @@ def _level_frame(
     """One level's rows: single-test sums, order statistics and tiles joined and combined.
 
     ``tile`` holds the level's tile aggregations, ``tile_rows`` the tiles themselves,
-    for the terms of the interval that need each group's joint mean.
+    both numbered by group (``__run``), for the terms of the interval that need each
+    group's joint mean.
     """
     single = sums.join(order, on=keys, nulls_equal=True)
     if tile.height:
@@ -398,11 +409,9 @@ def _level_frame(
     cluster = ("__cr_tiles", "__bm_a", "__bm_b")
     if not tile_rows.height:
         return frame.with_columns(pl.lit(0.0).alias(name) for name in cluster)
-    rows = tile_rows.with_columns(pl.col(k).cast(pl.String) for k in keys if k != "__all")
-    sums = _cluster_sums(rows, frame, keys)
-    return frame.join(
-        sums, on=keys, how="left", nulls_equal=True, maintain_order="left"
-    ).with_columns(pl.col(name).fill_null(0.0) for name in cluster)
+    sums = _cluster_sums(tile_rows, frame.filter(pl.col("__run").is_not_null()))
+    joined = frame.join(sums, on="__run", how="left", maintain_order="left")
+    return joined.with_columns(pl.col(name).fill_null(0.0) for name in cluster)
 
 
 def finish(raw: pl.DataFrame, rule: Rule) -> pl.DataFrame:
@@ -591,9 +600,9 @@ def month_statistics(
             )
         )
         plans.append(_grouped(selected[0], keys, _order_statistics(rule)))
-        level_tiles = selected[1].collect()
-        tile_rows.append(level_tiles.select(*keys, "download_mbps", "weight"))
-        tile_parts.append(_in_order(level_tiles, keys, _tile_aggregations()))
+        level_tiles = _runs(selected[1].collect(), keys)
+        tile_rows.append(level_tiles.select("__run", "download_mbps", "weight"))
+        tile_parts.append(_by_run(level_tiles, keys, _tile_aggregations()))
     # The in-memory engine adds each group's values in row order; the streaming one
     # merges partial sums in whatever order its threads finish, so means would differ
     # in the last bits from run to run (tests/test_analyze_stats.py checks this).
