@@ -417,7 +417,7 @@ def summary(doc: Any) -> None:
         Row(["{{ L.k_tests }}", "{{ summary.tests | integer }}"]),
         Row(["{{ L.k_tile_tests }}", "{{ summary.tile_tests | integer }}"]),
         Row(["{{ L.k_wifi_tests }}", "{{ summary.wifi_tests | integer }}"]),
-        Row(["{{ L.k_devices }}", "{{ summary.devices | integer }}"]),
+        Row(["{{ L.k_devices }}", "{{ summary.devices_min | bounds(summary.devices_max) }}"]),
         Row(
             [
                 "{{ L.k_communes_with_data }}",
@@ -462,7 +462,7 @@ def summary(doc: Any) -> None:
     cells = [
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
-        "{{ r.devices | integer }}",
+        "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}",
         "{{ r.median | number }}",
         "{{ r.target | number(0) }}",
@@ -494,7 +494,7 @@ def operators(doc: Any) -> None:
         "{{ block.operator | operator }}",
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
-        "{{ r.devices | integer }}",
+        "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}",
         "{{ r.median | number }}",
         "{{ r.p10 | number }}",
@@ -531,7 +531,7 @@ def communes(doc: Any) -> None:
         "{{ c.name }}",
         "{{ c.type | commune_type }}",
         "{{ c.tests_4g | integer }}",
-        "{{ c.devices_4g | integer }}",
+        "{{ c.devices_4g_min | bounds(c.devices_4g_max) }}",
         "{{ c.mean_4g | number }}",
         "{{ c.median_4g | number }}",
         "{{ c.ci_low_4g | interval(c.ci_high_4g) }}",
@@ -573,7 +573,7 @@ def below(doc: Any) -> None:
         "{{ r.commune_name | text }}",
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
-        "{{ r.devices | integer }}",
+        "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}",
         "{{ r.ci_low | interval(r.ci_high) }}",
         "{{ r.target | number(0) }}",
@@ -634,7 +634,7 @@ def thin(doc: Any) -> None:
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.tests_4g | integer }}",
-        "{{ c.devices_4g | integer }}",
+        "{{ c.devices_4g_min | bounds(c.devices_4g_max) }}",
         "{{ c.mean_4g | number }}",
         reasons,
     ]
@@ -735,9 +735,9 @@ def adoption(doc: Any) -> None:
         "{{ c.name }}",
         "{{ c.population | integer }}",
         "{{ c.tests | integer }}",
-        "{{ c.devices | integer }}",
+        "{{ c.devices_min | bounds(c.devices_max) }}",
         "{{ c.tests_per_1000 | number(2) }}",
-        "{{ c.devices_per_1000 | number(2) }}",
+        "{{ c.devices_min_per_1000 | bounds(c.devices_max_per_1000, 2) }}",
     ]
     footer = Row(
         [

@@ -21,7 +21,12 @@ import pytest
 import shapely
 
 from qostool.analyze.rules import Rule, Verdict
-from qostool.analyze.run import AnalyzeOptions, analyze_month, load_analysis
+from qostool.analyze.run import (
+    AnalyzeOptions,
+    _device_bounds_of_old,
+    analyze_month,
+    load_analysis,
+)
 from qostool.errors import AnalysisError, ExitCode, StoreError
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
@@ -85,7 +90,8 @@ def test_commune_figures_equal_an_independent_computation(store: Store) -> None:
         assert got["download_mean_mbps"] == pytest.approx(values.mean())
         assert got["download_median_mbps"] == pytest.approx(np.median(values))
         assert got["download_p10_mbps"] == pytest.approx(np.percentile(values, 10))
-        assert got["devices"] == mine["device_id"].drop_nulls().n_unique()
+        distinct = mine["device_id"].drop_nulls().n_unique()
+        assert got["devices_min"] == got["devices_max"] == distinct  # no tiles here
 
 
 def test_tiles_are_weighted_in_the_unknown_and_all_rows(store: Store) -> None:
@@ -384,3 +390,26 @@ def test_the_warning_is_on_page_one_of_every_report(
     title = text.index("CẢNH BÁO VỀ SỐ LIỆU")
     assert vi in text[title + 1] and share in text[title + 1]
     assert title < next(i for i, t in enumerate(text) if t.startswith("1."))
+
+
+def test_an_analysis_stored_before_device_bounds_reads_with_them() -> None:
+    """Its ``devices`` added the tiles' devices: the upper bound; the lower one is only
+    known (the same number) where no tile was used."""
+    stats = pl.DataFrame(
+        {"level": ["commune", "commune"], "tests": [40, 60], "tile_tests": [0, 25]},
+    ).with_columns(devices=pl.Series([7, 19]), verdict=pl.lit("meets_target"))
+    got = _device_bounds_of_old(stats)
+    assert got.columns == ["level", "tests", "tile_tests", "devices_min", "devices_max", "verdict"]
+    assert got["devices_min"].to_list() == [7, None]
+    assert got["devices_max"].to_list() == [7, 19]
+    communes = pl.DataFrame({"commune_code": ["1"], "devices": [5], "devices_per_1000": [0.5]})
+    old = _device_bounds_of_old(communes)
+    assert old.columns == [
+        "commune_code",
+        "devices_min",
+        "devices_max",
+        "devices_min_per_1000",
+        "devices_max_per_1000",
+    ]
+    assert old.row(0) == ("1", None, 5, None, 0.5)
+    assert _device_bounds_of_old(got).equals(got)  # a current table is left as it is

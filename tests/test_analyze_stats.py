@@ -56,21 +56,89 @@ def row(stats: pl.DataFrame, level: str, technology: str = "4G", **keys: str) ->
     return selected.row(0, named=True)
 
 
+def unit_level_interval(
+    values: list[float], weights: list[int], confidence: float
+) -> tuple[float, float]:
+    """The interval from its definition, with matrices over the individual tests.
+
+    Each cluster (a tile of ``w`` tests, or one single test) is expanded to its
+    tests, all at the cluster's mean (the cluster's score does not depend on how
+    its tests spread around it). CR2: each cluster's residuals are multiplied by
+    ``(I - H_gg)^(-1/2)``, computed numerically; the degrees of freedom are
+    Satterthwaite's for the resulting quadratic form under independent tests
+    (Bell and McCaffrey), from the eigenvalues of the G x G matrix.
+    """
+    y = np.repeat(np.asarray(values, dtype=float), weights)
+    cluster = np.repeat(np.arange(len(values)), weights)
+    n = len(y)
+    hat = np.full((n, n), 1 / n)
+    residual = (np.eye(n) - hat) @ y
+    columns = []
+    for g in range(len(values)):
+        rows = np.flatnonzero(cluster == g)
+        block = np.eye(len(rows)) - hat[np.ix_(rows, rows)]
+        eigenvalues, vectors = np.linalg.eigh(block)
+        inverse_root = vectors @ np.diag(eigenvalues**-0.5) @ vectors.T
+        selector = np.zeros((n, len(rows)))
+        selector[rows, np.arange(len(rows))] = 1
+        columns.append((np.eye(n) - hat) @ selector @ inverse_root @ np.ones(len(rows)) / n)
+    psi = np.column_stack(columns)
+    variance = float(sum((column @ y) ** 2 for column in columns))
+    assert variance == pytest.approx(float(((psi.T @ residual) ** 2).sum()))
+    gram = psi.T @ psi
+    dof = np.floor(np.trace(gram) ** 2 / np.trace(gram @ gram) + 1e-9)
+    mean = y.mean()
+    half = sps.t.ppf(0.5 + confidence / 2, dof) * variance**0.5 / mean
+    return mean * np.exp(-half), mean * np.exp(half)
+
+
+def cluster_interval(
+    values: np.ndarray, weights: np.ndarray, confidence: float
+) -> tuple[float | None, float | None]:
+    """The same interval from the per-cluster closed forms, cluster by cluster in numpy."""
+    if len(values) < 2:
+        return None, None
+    total = weights.sum()
+    mean = float((weights * values).sum() / total)
+    h = weights / total
+    r = h / (1 - h)
+    variance = float((weights**2 * (values - mean) ** 2 / (1 - h)).sum()) / total**2
+    dof = np.floor(1 / ((r**2 * (1 - 2 * h)).sum() + (h * r).sum() ** 2) + 1e-9)
+    if variance == 0:
+        return mean, mean
+    half = sps.t.ppf(0.5 + confidence / 2, dof) * variance**0.5 / mean
+    return mean * np.exp(-half), mean * np.exp(half)
+
+
+def test_closed_forms_equal_the_unit_level_definition() -> None:
+    rng = np.random.default_rng(5)
+    for clusters in (2, 3, 5, 12):
+        for _ in range(4):
+            weights = rng.integers(1, 25, clusters)
+            weights[rng.random(clusters) < 0.4] = 1  # some single tests among the tiles
+            values = rng.lognormal(3.5, 0.6, clusters)
+            expected = unit_level_interval(values.tolist(), weights.tolist(), 0.9)
+            got = cluster_interval(values, weights.astype(float), 0.9)
+            assert got == pytest.approx(expected, rel=1e-9), (weights, values)
+
+
 def test_single_tests_match_numpy_and_scipy() -> None:
     rng = np.random.default_rng(7)
     values = np.round(rng.lognormal(3.6, 0.6, 57), 3)
     data = frame(values.tolist())
     result = row(statistics(data.lazy(), Rule()), "commune_operator")
     assert result["tests"] == 57
-    assert result["devices"] == 57
+    assert result["devices_min"] == result["devices_max"] == 57
     assert result["download_mean_mbps"] == pytest.approx(values.mean(), rel=1e-12)
     assert result["download_median_mbps"] == pytest.approx(np.median(values), rel=1e-12)
     assert result["download_p10_mbps"] == pytest.approx(np.percentile(values, 10), rel=1e-12)
     assert result["download_p90_mbps"] == pytest.approx(np.percentile(values, 90), rel=1e-12)
     assert result["share_ge_target"] == pytest.approx((values >= 40).mean())
-    low, high = sps.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=sps.sem(values))
-    assert result["download_mean_ci_low"] == pytest.approx(low, rel=1e-9)
-    assert result["download_mean_ci_high"] == pytest.approx(high, rel=1e-9)
+    # Single tests only: the textbook standard error s / sqrt(n) and n - 1 degrees of
+    # freedom, on the log scale of the mean and transformed back.
+    half = sps.t.ppf(0.975, len(values) - 1) * sps.sem(values) / values.mean()
+    assert result["download_mean_ci_low"] == pytest.approx(values.mean() * np.exp(-half), rel=1e-9)
+    assert result["download_mean_ci_high"] == pytest.approx(values.mean() * np.exp(half), rel=1e-9)
     assert result["upload_mean_mbps"] == pytest.approx((values / 3).mean())
     assert result["latency_median_ms"] == pytest.approx(np.median(20.0 + np.arange(57)))
     peak = values[np.arange(57) % 4 == 0]
@@ -81,23 +149,26 @@ def test_single_tests_match_numpy_and_scipy() -> None:
 def test_tiles_weight_means_and_never_give_percentiles() -> None:
     singles = frame([10.0, 20.0, 30.0], devices=["a", "b", "a"])
     tiles = frame([50.0, 80.0], weight=[10, 4])
-    result = row(statistics(pl.concat([singles, tiles]).lazy(), Rule()), "commune")
+    result = row(statistics(pl.concat([singles, tiles]).lazy(), Rule(min_tests=17)), "commune")
     assert result["tests"] == 3 + 14
     assert result["tile_tests"] == 14
-    assert result["devices"] == 2 + (5 + 2)  # distinct single devices + tiles' device counts
+    # Distinct single devices, plus the largest tile's (at least) or every tile's (at most).
+    assert result["devices_min"] == 2 + 5
+    assert result["devices_max"] == 2 + (5 + 2)
     expected_mean = (10 + 20 + 30 + 50 * 10 + 80 * 4) / 17
     assert result["download_mean_mbps"] == pytest.approx(expected_mean)
     # Percentiles and shares come from the single tests only.
     assert result["download_median_mbps"] == 20.0
     assert result["share_ge_target"] == 0.0
-    # Frequency-weighted variance over the 5 rows, standard error over 17 tests.
-    values = np.array([10, 20, 30, 50, 80.0])
-    weights = np.array([1, 1, 1, 10, 4.0])
-    ss = sum(w * (v - expected_mean) ** 2 for v, w in zip(values, weights, strict=True))
-    se = (ss / (len(values) - 1) / weights.sum()) ** 0.5
-    half = sps.t.ppf(0.975, len(values) - 1) * se
-    assert result["download_mean_ci_low"] == pytest.approx(expected_mean - half)
-    assert result["download_mean_ci_high"] == pytest.approx(expected_mean + half)
+    # Five clusters (three single tests, two tiles): the unit-level CR2 computation.
+    low, high = unit_level_interval([10, 20, 30, 50, 80.0], [1, 1, 1, 10, 4], 0.95)
+    assert result["download_mean_ci_low"] == pytest.approx(low, rel=1e-9)
+    assert result["download_mean_ci_high"] == pytest.approx(high, rel=1e-9)
+    assert 0 < low < expected_mean < high
+    # One test fewer than the minimum: no interval at all.
+    fewer = row(statistics(pl.concat([singles, tiles]).lazy(), Rule(min_tests=18)), "commune")
+    assert fewer["download_mean_ci_low"] is None and fewer["download_mean_ci_high"] is None
+    assert fewer["statistic_ci_low"] is None and fewer["verdict"] == Verdict.INSUFFICIENT
 
 
 def test_tiles_only_group_has_null_percentiles_not_invented_ones() -> None:
@@ -163,7 +234,7 @@ def test_rollups_add_up_across_levels() -> None:
         subset = data.filter(pl.col("technology") == tech)
         province = row(stats, "province", tech)
         assert province["tests"] == subset.height
-        assert province["devices"] == subset["device_id"].n_unique()
+        assert province["devices_min"] == province["devices_max"] == subset["device_id"].n_unique()
         assert province["download_median_mbps"] == pytest.approx(
             float(np.median(subset["download_mbps"].to_numpy()))
         )
@@ -292,7 +363,9 @@ def mixed_frame(rows: int, seed: int, communes: int = 4) -> pl.DataFrame:
     )
 
 
-def expected_group(rows: list[dict], target: float | None) -> dict[str, float | int | None]:
+def expected_group(
+    rows: list[dict], target: float | None, min_tests: int = 30
+) -> dict[str, float | int | None]:
     """One group's figures in plain Python and numpy, straight from the definitions."""
     singles = [r for r in rows if not r["aggregate"]]
     tiles = [r for r in rows if r["aggregate"]]
@@ -301,10 +374,13 @@ def expected_group(rows: list[dict], target: float | None) -> dict[str, float | 
     single_dl = np.array([r["download_mbps"] for r in singles])
     uploads = [(r["upload_mbps"], r["weight"]) for r in rows if r["upload_mbps"] is not None]
     peak = [r["download_mbps"] for r in singles if r["peak"]]
+    low, high = cluster_interval(dl, weights, 0.95)
     return {
         "tests": int(weights.sum()),
         "tile_tests": sum(r["weight"] for r in tiles),
-        "devices": len({r["device_id"] for r in singles}) + sum(r["devices"] for r in tiles),
+        "devices_min": len({r["device_id"] for r in singles})
+        + max((r["devices"] for r in tiles), default=0),
+        "devices_max": len({r["device_id"] for r in singles}) + sum(r["devices"] for r in tiles),
         "download_mean_mbps": float((dl * weights).sum() / weights.sum()),
         "download_median_mbps": float(np.median(single_dl)) if singles else None,
         "download_p10_mbps": float(np.percentile(single_dl, 10)) if singles else None,
@@ -312,6 +388,8 @@ def expected_group(rows: list[dict], target: float | None) -> dict[str, float | 
         "latency_median_ms": float(np.median([r["latency_ms"] for r in singles])),
         "share_ge_target": None if target is None else float((single_dl >= target).mean()),
         "peak_download_mean_mbps": float(np.mean(peak)) if peak else None,
+        "download_mean_ci_low": low if weights.sum() >= min_tests else None,
+        "download_mean_ci_high": high if weights.sum() >= min_tests else None,
     }
 
 
@@ -352,3 +430,150 @@ def test_the_same_input_gives_bit_identical_statistics() -> None:
     first = statistics(data, Rule())
     for _ in range(3):
         assert statistics(data, Rule()).equals(first)
+
+
+def tiles_of(commune: str, devices: list[int], download: float = 90.0) -> pl.DataFrame:
+    """Tiles of 10 tests each at ``download`` Mbps, with the given device counts."""
+    n = len(devices)
+    return frame([download + i for i in range(n)], commune=commune, weight=[10] * n).with_columns(
+        devices=pl.Series(devices, dtype=pl.Int64), device_id=pl.lit(None, pl.String)
+    )
+
+
+def test_the_minimum_devices_rule_uses_the_lower_bound() -> None:
+    rule = Rule(min_tests=30, min_devices=5)
+    data = pl.concat(
+        [
+            # 15 tiles of one device each: maybe one phone; 15 only at most.
+            tiles_of("A", [1] * 15),
+            # Two single-test devices and a largest tile of 3: exactly 5 at least.
+            frame([90.0, 91.0], commune="B", devices=["p", "q"]),
+            tiles_of("B", [3, 1, 2]),
+            # One device fewer at least (4), although 8 at most.
+            frame([90.0, 91.0], commune="C", devices=["p", "p"]),
+            tiles_of("C", [3, 2, 2]),
+        ]
+    )
+    stats = statistics(data.lazy(), rule)
+    got = {
+        c: (r["devices_min"], r["devices_max"], r["verdict"])
+        for c in "ABC"
+        for r in [row(stats, "commune", commune_code=c)]
+    }
+    assert got == {
+        "A": (1, 15, Verdict.INSUFFICIENT),
+        "B": (5, 8, Verdict.MEETS),
+        "C": (4, 8, Verdict.INSUFFICIENT),
+    }
+    # Coarser levels: distinct single devices once, the largest tile of the whole group.
+    province = row(stats, "province")
+    assert (province["devices_min"], province["devices_max"]) == (2 + 3, 2 + 15 + 6 + 7)
+
+
+def test_no_interval_below_the_minimum_tests_and_none_below_zero() -> None:
+    # Seven very spread tests: the symmetric t interval went far below 0.
+    values = [2.0, 3.0, 5.0, 8.0, 150.0, 300.0, 1.0]
+    shown = row(statistics(frame(values).lazy(), Rule(min_tests=7, min_devices=1)), "commune")
+    assert 0 < shown["download_mean_ci_low"] < np.mean(values) < shown["download_mean_ci_high"]
+    assert np.mean(values) - sps.t.ppf(0.975, 6) * sps.sem(values) < 0
+    hidden = row(statistics(frame(values).lazy(), Rule(min_tests=8, min_devices=1)), "commune")
+    for column in ("download_mean_ci_low", "download_mean_ci_high", "statistic_ci_low"):
+        assert hidden[column] is None
+    median = Rule(statistic=Statistic.MEDIAN, min_tests=8, min_devices=1)
+    assert row(statistics(frame(values).lazy(), median), "commune")["statistic_ci_low"] is None
+    # A tile of 60 tests alone is one cluster: no interval, whatever its weight, so no
+    # verdict either way.
+    alone = row(statistics(frame([50.0], weight=[60]).lazy(), Rule()), "commune")
+    assert alone["download_mean_ci_low"] is None and alone["verdict"] == Verdict.INCONCLUSIVE
+
+
+#: Tile sizes like those of Ookla's open data: half the tiles hold one test, a tenth
+#: more than five, one in a hundred more than twenty-five (P(w > x) ~ x ** -1.4).
+def tile_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.minimum(np.floor(rng.random(n) ** (-1 / 1.4)), 250).astype(np.int64)
+
+
+def simulated_groups(
+    rng: np.random.Generator, kind: str, groups: int, between: float, within: float
+) -> pl.DataFrame:
+    """``groups`` communes of single tests, tiles or both, around one true mean.
+
+    Every test's log speed is ``3.5 + b + e``: ``b`` (sd ``between``) is its place,
+    shared by all tests of a tile, ``e`` (sd ``within``) its own. A single test has a
+    place of its own. Tiles are drawn until the commune has 30 tile tests in 3 tiles
+    at least; a commune of single tests has 30 to 79, a mixed one 5 to 29 and tiles.
+    """
+    codes, downloads, weights = [], [], []
+    for g in range(groups):
+        values: list[float] = []
+        sizes: list[int] = []
+        if kind != "tiles":
+            n = int(rng.integers(30, 80) if kind == "singles" else rng.integers(5, 30))
+            values += np.exp(3.5 + rng.normal(0, between, n) + rng.normal(0, within, n)).tolist()
+            sizes += [1] * n
+        if kind != "singles":
+            tiles: list[int] = []
+            while sum(tiles) < 30 or len(tiles) < 3:
+                tiles += tile_weights(rng, 1).tolist()
+            for w in tiles:
+                tests = np.exp(3.5 + rng.normal(0, between) + rng.normal(0, within, w))
+                values.append(float(tests.mean()))
+            sizes += tiles
+        codes += [f"{g:05d}"] * len(values)
+        downloads += values
+        weights += sizes
+    n = len(downloads)
+    single = np.array(weights) == 1
+    return pl.DataFrame(
+        {
+            "commune_code": codes,
+            "operator": ["Viettel"] * n,
+            "technology": ["4G"] * n,
+            "download_mbps": downloads,
+            "upload_mbps": [None] * n,
+            "latency_ms": [None] * n,
+            "device_id": [f"d{i}" if s else None for i, s in enumerate(single)],
+            "weight": weights,
+            "aggregate": ~single,
+            "devices": [None if s else 1 for s in single],
+            "peak": [False] * n,
+        },
+        schema_overrides={"upload_mbps": pl.Float64, "latency_ms": pl.Float64},
+    )
+
+
+@pytest.mark.parametrize("kind", ["singles", "tiles", "mixed"])
+def test_95_percent_intervals_cover_the_true_mean(kind: str) -> None:
+    """Monte Carlo: 2,000 communes with between-tile spread, fixed seed.
+
+    The true mean of a test is ``exp(3.5 + (between**2 + within**2) / 2)``. The
+    former interval, which took every test of a tile for an independent draw, is
+    computed from the same communes to show that the check can fail.
+    """
+    between, within = 0.4, 0.5
+    rng = np.random.default_rng({"singles": 1, "tiles": 2, "mixed": 3}[kind])
+    data = simulated_groups(rng, kind, 2000, between, within)
+    truth = np.exp(3.5 + (between**2 + within**2) / 2)
+    rule = Rule(min_tests=30, min_devices=0)
+    rows = statistics(data.lazy(), rule).filter(
+        pl.col("level") == "commune", pl.col("technology") == "4G"
+    )
+    assert rows.height == 2000 and rows["download_mean_ci_low"].null_count() == 0
+    low, high = rows["download_mean_ci_low"].to_numpy(), rows["download_mean_ci_high"].to_numpy()
+    coverage = float(((low <= truth) & (truth <= high)).mean())
+    assert coverage >= 0.93, coverage
+    assert (low > 0).all()
+    if kind != "singles":
+        naive = data.group_by("commune_code").agg(
+            m=(pl.col("download_mbps") * pl.col("weight")).sum() / pl.col("weight").sum(),
+            w=pl.col("weight").sum(),
+            k=pl.len(),
+            x=pl.col("download_mbps"),
+            ws=pl.col("weight"),
+        )
+        hits = 0
+        for _, m, w, k, x, ws in naive.iter_rows():
+            ss = sum(wi * (xi - m) ** 2 for xi, wi in zip(x, ws, strict=True))
+            half = sps.t.ppf(0.975, k - 1) * (ss / (k - 1) / w) ** 0.5
+            hits += m - half <= truth <= m + half
+        assert hits / naive.height < 0.9

@@ -49,14 +49,14 @@ def store(sample_store: Store, tmp_path: Path) -> Store:
 
 def meeting_communes(store: Store, target: float) -> int:
     """Communes whose 4G mean meets ``target``: the rule of docs/methodology.md §7
-    applied by hand to the official analysis's 4G rows (whose means and intervals do
-    not depend on the target), not through the analysis's verdicts."""
+    applied by hand (devices: the lower bound) to the official analysis's 4G rows,
+    whose means and intervals do not depend on the target; not through the verdicts."""
     rows = load_analysis(store, "2025-10").commune_rows("4G").to_dicts()
     return sum(
         1
         for r in rows
         if r["tests"] >= 30
-        and r["devices"] >= 5
+        and r["devices_min"] >= 5
         and r["statistic_value"] is not None
         and r["statistic_ci_low"] is not None
         and not r["statistic_ci_low"] < target < r["statistic_ci_high"]

@@ -63,6 +63,15 @@ def num(value: float | None, lang: str, digits: int = 1) -> str:
     return "-" + text[1:] if text.startswith("-") and text.strip("-0.,") else text.lstrip("-")
 
 
+def device_range(low: int | None, high: int | None, lang: str) -> str:
+    """Devices as shown: the range at least–at most, one number when both are the same."""
+    if high is None:
+        return NO_DATA[lang]
+    if low is None:
+        return f"≤ {num(high, lang, 0)}"
+    return num(low, lang, 0) if low == high else f"{num(low, lang, 0)}–{num(high, lang, 0)}"
+
+
 def signed(value: float | None, lang: str) -> str:
     text = num(value, lang)
     if value is None or text.startswith("-") or not text.strip("0.,"):
@@ -248,7 +257,7 @@ def check_commune_rows(rows: list[list[str]], october: Analysis, lang: str) -> N
         assert cells[0] == commune["commune_code"]
         assert cells[1] == commune["commune_name"]
         assert cells[3] == num(commune["tests_4g"], lang, 0)
-        assert cells[4] == num(stat["devices"], lang, 0)
+        assert cells[4] == device_range(stat["devices_min"], stat["devices_max"], lang)
         assert cells[5] == num(commune["download_mean_4g_mbps"], lang)
         assert cells[6] == num(stat["download_median_mbps"], lang)
         low, high = stat["download_mean_ci_low"], stat["download_mean_ci_high"]
@@ -269,7 +278,9 @@ def test_html_summary_province_and_operators_equal_the_analysis(
     }
     figures = dict(html.body("key-figures"))
     assert figures["Số phép đo di động"] == num(province["all"]["tests"], "vi", 0)
-    assert figures["Số thiết bị"] == num(province["all"]["devices"], "vi", 0)
+    assert figures["Số thiết bị (tối thiểu–tối đa)"] == device_range(
+        province["all"]["devices_min"], province["all"]["devices_max"], "vi"
+    )
     with_tests = int(october.communes["has_tests"].sum())
     assert figures["Xã, phường có dữ liệu"] == f"{with_tests} / 30"
 
@@ -346,7 +357,10 @@ def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysi
     for row in october.communes.iter_rows(named=True):
         cells = adoption[row["commune_code"]]
         assert cells[3] == num(row["tests_mobile"], "en", 0)  # the mobile network's only
-        assert cells[4] == num(row["devices_mobile"], "en", 0)
+        low, high = row["devices_mobile_min"], row["devices_mobile_max"]
+        assert cells[4] == (
+            num(low, "en", 0) if low == high else f"{num(low, 'en', 0)}–{num(high, 'en', 0)}"
+        )
         assert cells[5] == num(row["tests_per_1000"], "en", 2)
 
 
@@ -416,22 +430,27 @@ def test_xlsx_sheets_and_cells_equal_the_analysis(
     sheet = book["Communes"]
     header = [c.value for c in sheet[1]]
     assert header[:4] == ["Code", "Commune", "Type", "4G tests"]
-    assert header[5] == "4G mean (Mbps)" and header[9] == "4G verdict"
+    assert header[4:7] == ["Devices, at least", "Devices, at most", "4G mean (Mbps)"]
+    assert header[10] == "4G verdict"
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 30
+    g4_rows = {r["commune_code"]: r for r in october.commune_rows("4G").iter_rows(named=True)}
     for cells, row in zip(rows, october.communes.iter_rows(named=True), strict=True):
         assert cells[0] == row["commune_code"]
         assert cells[1] == row["commune_name"]
         assert cells[3] == row["tests_4g"]
+        stat = g4_rows[row["commune_code"]]
+        assert (cells[4], cells[5]) == (stat["devices_min"], stat["devices_max"])
         if row["download_mean_4g_mbps"] is None:
-            assert cells[5] == "no data"
+            assert cells[6] == "no data"
         else:
-            assert cells[5] == pytest.approx(row["download_mean_4g_mbps"])
-        assert cells[9] == VERDICTS["en"][row["verdict_4g"]]
+            assert cells[6] == pytest.approx(row["download_mean_4g_mbps"])
+        assert cells[10] == VERDICTS["en"][row["verdict_4g"]]
     province = {r[0]: r for r in book["Province"].iter_rows(min_row=2, values_only=True)}
     g4 = october.stats.filter(pl.col("level") == "province", pl.col("technology") == "4G")
     assert province["4G"][1] == g4["tests"][0]
-    assert province["4G"][3] == pytest.approx(g4["download_mean_mbps"][0])
+    assert province["4G"][2:4] == (g4["devices_min"][0], g4["devices_max"][0])
+    assert province["4G"][4] == pytest.approx(g4["download_mean_mbps"][0])
     for ws in book.worksheets:
         for line in ws.iter_rows(values_only=True):
             assert all(v is not None and v != "" for v in line), (ws.title, line)

@@ -33,6 +33,7 @@ from tests.test_report import (  # the module-scoped stores, and the independent
     VERDICTS,
     VI_LABELS,
     check_commune_rows,
+    device_range,
     num,
     october,
     sample_store,
@@ -245,7 +246,9 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
     }
     figures = dict(body(named["key-figures"][0]))
     assert figures["Số phép đo di động"] == num(province["all"]["tests"], "vi", 0)
-    assert figures["Số thiết bị"] == num(province["all"]["devices"], "vi", 0)
+    assert figures["Số thiết bị (tối thiểu–tối đa)"] == device_range(
+        province["all"]["devices_min"], province["all"]["devices_max"], "vi"
+    )
     assert figures["Xã, phường có dữ liệu"] == f"{int(october.communes['has_tests'].sum())} / 30"
     counts = october.verdict_counts()["4G"]
     verdicts = rows(named["verdicts"][0])

@@ -56,7 +56,7 @@ def test_statistics_do_not_load_scipy() -> None:
         "    'upload_mbps': [9.0] * 4, 'latency_ms': [20.0] * 4, 'device_id': list('abcd'),\n"
         "    'weight': [1] * 4, 'aggregate': [False] * 4,\n"
         "    'devices': pl.Series([None] * 4, dtype=pl.Int64), 'peak': [False] * 4})\n"
-        "stats = statistics(tests.lazy(), Rule())\n"
+        "stats = statistics(tests.lazy(), Rule(min_tests=4))\n"
         "assert stats['download_mean_ci_low'].drop_nulls().len() > 0\n"
         "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))"
     )

@@ -330,10 +330,13 @@ def test_a_tile_near_a_border_is_in_the_commune_of_its_quadkey_centre(
     store = Store.open(root, timezone=TZ)
     import_boundaries(store, boundaries, BoundaryOptions())
     table = analyze_month(store, AnalyzeOptions(month="2024-10")).communes
-    counts = ["tests_mobile", "devices_mobile", "tests_fixed", "devices_fixed"]
+    counts = [
+        "tests_mobile", "devices_mobile_min", "devices_mobile_max",
+        "tests_fixed", "devices_fixed_min", "devices_fixed_max",
+    ]  # fmt: skip
     by_code = {r["commune_code"]: r for r in table.select("commune_code", *counts).to_dicts()}
-    assert [by_code[RIGHT][c] for c in counts] == [40, 7, 9, 3]
-    assert [by_code[WRONG][c] for c in counts] == [0, 0, 0, 0]
+    assert [by_code[RIGHT][c] for c in counts] == [40, 7, 7, 9, 3, 3]  # one tile each
+    assert [by_code[WRONG][c] for c in counts] == [0, 0, 0, 0, 0, 0]
     assert "tests" not in table.columns and "devices" not in table.columns
 
 
@@ -355,15 +358,20 @@ def test_the_commune_table_counts_mobile_and_fixed_apart() -> None:
     got = {r.pop("commune_code"): r for r in usage.to_dicts()}
     assert got["99001"] == {
         "tests_mobile": 2 + 1 + 1 + 30,
-        "devices_mobile": 2 + 15,  # a, b (a's 5G test is the same device) and the tile's
+        # a, b (a's 5G test is the same device) and the one tile's: a range of one value
+        "devices_mobile_min": 2 + 15,
+        "devices_mobile_max": 2 + 15,
         "tests_fixed": 3 + 12,
-        "devices_fixed": 2 + 6,
+        "devices_fixed_min": 2 + 6,
+        "devices_fixed_max": 2 + 6,
     }
     assert got["99002"] == {
         "tests_mobile": 1,
-        "devices_mobile": 1,
+        "devices_mobile_min": 1,
+        "devices_mobile_max": 1,
         "tests_fixed": 0,
-        "devices_fixed": 0,
+        "devices_fixed_min": 0,
+        "devices_fixed_max": 0,
     }
 
 

@@ -349,7 +349,7 @@ FIELDS: Final = (
         "what is compared with the target",
     ),
     Field("analyze", "min_tests", _whole(1), 30, "fewer tests: insufficient data"),
-    Field("analyze", "min_devices", _whole(0), 5, "fewer devices: insufficient data"),
+    Field("analyze", "min_devices", _whole(0), 5, "fewer devices (at least): insufficient data"),
     Field(
         "analyze",
         "min_share",

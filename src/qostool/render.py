@@ -210,6 +210,18 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _bounds(low: int | None, high: int | None) -> str:
+    """Devices as the range they are known to lie in (one number when it is exact)."""
+    if low is None or high is None:
+        return "-" if high is None else f"?-{high:,}"
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    """An interval, or one dash where none is given (below the minimum tests)."""
+    return "-" if low is None or high is None else f"{_f(low)}-{_f(high)}"
+
+
 def print_boundaries_import(result: ImportResult, console: Console | None = None) -> None:
     """What was imported: the version, counts, repairs, overlaps and gaps."""
     out = console or Console(highlight=False)
@@ -296,13 +308,15 @@ def print_analysis(
     )
     province = analysis.stats.filter(pl.col("level") == "province")
     table = Table(title="Province, all operators", title_justify="left")
-    for name in ("technology", "tests", "devices", "mean", "median", "p10", "p90", "verdict"):
+    devices = "devices (min-max)"  # tiles give counts only: at least and at most
+    for name in ("technology", "tests", devices, "mean", "median", "p10", "p90", "verdict"):
         table.add_column(name, justify="left" if name in ("technology", "verdict") else "right")
     for row in province.iter_rows(named=True):
         verdict = row["verdict"] or "-"
         style = _VERDICT_STYLE.get(verdict, "")
         table.add_row(
-            rich_text(row["technology"]), f"{row['tests']:,}", f"{row['devices']:,}",
+            rich_text(row["technology"]), f"{row['tests']:,}",
+            _bounds(row["devices_min"], row["devices_max"]),
             _f(row["download_mean_mbps"]), _f(row["download_median_mbps"]),
             _f(row["download_p10_mbps"]), _f(row["download_p90_mbps"]),
             f"[{style}]{verdict}[/]" if style else verdict,
@@ -331,7 +345,7 @@ def print_analysis(
             table.add_row(
                 rich_text(f"{row['commune_name']} ({row['commune_code']})"), f"{row['tests']:,}",
                 _f(row["download_mean_mbps"]),
-                f"{_f(row['download_mean_ci_low'])}-{_f(row['download_mean_ci_high'])}",
+                _interval(row["download_mean_ci_low"], row["download_mean_ci_high"]),
                 f"[{_VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
                 str(row["months_below_target"] or 0),
             )  # fmt: skip

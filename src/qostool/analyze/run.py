@@ -317,16 +317,21 @@ def _month_stats(
 
 
 #: The use columns of the commune table: each network apart, never added up.
-USAGE_COLUMNS: Final = ("tests_mobile", "devices_mobile", "tests_fixed", "devices_fixed")
+USAGE_COLUMNS: Final = tuple(
+    f"{what}_{network}{bound}"
+    for network in ("mobile", "fixed")
+    for what, bound in (("tests", ""), ("devices", "_min"), ("devices", "_max"))
+)
 
 
 def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
     """One row per commune: adoption, 5G, and the headline 4G figures and verdict.
 
-    ``usage`` is the second table of :func:`month_statistics`: tests and devices per
-    commune, of the mobile and the fixed network apart. They are never added up:
-    a fixed-broadband test says nothing of the mobile network the report is about,
-    so the rates per inhabitant and ``has_tests`` are the mobile network's.
+    ``usage`` is the second table of :func:`month_statistics`: tests and the bounds
+    of the devices per commune, of the mobile and the fixed network apart. They are
+    never added up: a fixed-broadband test says nothing of the mobile network the
+    report is about, so the rates per inhabitant and ``has_tests`` are the mobile
+    network's.
     """
     base = communes.select(
         commune_code="code",
@@ -375,7 +380,12 @@ def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFra
         )
         .with_columns(
             tests_per_1000=pl.when(positive).then(pl.col("tests_mobile") * per_thousand),
-            devices_per_1000=pl.when(positive).then(pl.col("devices_mobile") * per_thousand),
+            devices_min_per_1000=pl.when(positive).then(
+                pl.col("devices_mobile_min") * per_thousand
+            ),
+            devices_max_per_1000=pl.when(positive).then(
+                pl.col("devices_mobile_max") * per_thousand
+            ),
             share_5g=pl.when(pl.col("cellular_tests") > 0).then(
                 pl.col("tests_5g") / pl.col("cellular_tests")
             ),
@@ -546,8 +556,8 @@ def _read(month: str, stored: StoredAnalysis) -> Analysis:
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     return Analysis(
         month,
-        pl.read_parquet(path / STATS_FILE),
-        pl.read_parquet(path / COMMUNES_FILE),
+        _device_bounds_of_old(pl.read_parquet(path / STATS_FILE)),
+        _device_bounds_of_old(pl.read_parquet(path / COMMUNES_FILE)),
         meta,
         path,
         role=stored.role,
@@ -636,3 +646,29 @@ def check_name(name: str) -> str:
             f"digit (and not {OFFICIAL!r}); e.g. --name target-35",
         )
     return name
+
+
+def _device_bounds_of_old(table: pl.DataFrame) -> pl.DataFrame:
+    """An analysis stored before devices were a range, with the range's columns.
+
+    Its ``devices`` added the tiles' devices: the upper bound. The lower bound is
+    known only where no tile was used (then both are the same count of distinct
+    devices); elsewhere it is left empty rather than guessed.
+    """
+    if "devices" not in table.columns or "devices_min" in table.columns:
+        return table
+    exact = pl.col("tile_tests") == 0 if "tile_tests" in table.columns else pl.lit(False)
+    bounds = {
+        "devices_min": pl.when(exact).then(pl.col("devices")),
+        "devices_max": pl.col("devices"),
+    }
+    if "devices_per_1000" in table.columns:
+        bounds["devices_max_per_1000"] = pl.col("devices_per_1000")
+        bounds["devices_min_per_1000"] = pl.lit(None, pl.Float64)
+    names = list(table.columns)
+    at = names.index("devices")
+    order = [*names[:at], "devices_min", "devices_max", *names[at + 1 :]]
+    if "devices_per_1000" in names:
+        at = order.index("devices_per_1000")
+        order[at : at + 1] = ["devices_min_per_1000", "devices_max_per_1000"]
+    return table.with_columns(**bounds).select(order)

@@ -7,7 +7,10 @@ statistics table whose columns are listed in ``STATS_COLUMNS`` and explained in
 
 Weighted rows (tiles, ``aggregate = true``) carry the mean of ``weight`` tests:
 they enter counts and means with their weight, and are left out of medians,
-percentiles, shares and the peak-hour mean, which need single tests.
+percentiles, shares and the peak-hour mean, which need single tests. A tile is
+one cluster of tests (one place, one quarter), so the interval of the mean is
+cluster-robust, and its devices give a range, not a count (``devices_min``,
+``devices_max``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ STATS_SCHEMA: Final = {
     "technology": pl.String,
     "tests": pl.Int64,
     "tile_tests": pl.Int64,
-    "devices": pl.Int64,
+    "devices_min": pl.Int64,
+    "devices_max": pl.Int64,
     "download_mean_mbps": pl.Float64,
     "download_median_mbps": pl.Float64,
     "download_p10_mbps": pl.Float64,
@@ -203,10 +207,19 @@ def _in_order(frame: pl.DataFrame, keys: list[str], aggregations: list[pl.Expr])
     one contiguous slice aggregated on its own; a hash group-by may merge partial
     sums of a group in whatever order its threads finish.
     """
+    return _by_run(_runs(frame, keys), keys, aggregations).drop("__run")
+
+
+def _runs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``frame`` sorted by ``keys`` (stably), each group numbered by a sorted ``__run``."""
     ordered = frame.sort([pl.col(k).cast(pl.String) for k in keys], maintain_order=True)
-    ordered = ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias("__run"))
+    return ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias("__run"))
+
+
+def _by_run(ordered: pl.DataFrame, keys: list[str], aggregations: list[pl.Expr]) -> pl.DataFrame:
+    """One row per ``__run`` of :func:`_runs`, with its keys; the run number is kept."""
     firsts = [pl.col(k).first() for k in keys]
-    return ordered.group_by("__run").agg(*firsts, *aggregations).drop("__run")
+    return ordered.group_by("__run").agg(*firsts, *aggregations)
 
 
 def _roll_up(finest: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -241,39 +254,90 @@ def _tile_aggregations() -> list[pl.Expr]:
     return [
         w.sum().alias("__tw"),
         pl.col("devices").sum().alias("__tdevices"),
+        pl.col("devices").max().alias("__tdevices_max"),
         pl.len().alias("__trows"),
         mean.alias("__tmean"),
-        (w * (dl - mean) ** 2).sum().alias("__tss"),
         (ul * w).filter(has_ul).sum().alias("__tul_sum"),
         w.filter(has_ul).sum().alias("__tul_w"),
     ]
 
 
 def _combined(keys: list[str]) -> list[pl.Expr]:
-    """Single tests and tiles together: counts and weighted means, exactly.
+    """Single tests and tiles together: counts, device bounds and weighted means, exactly.
 
-    The spread about the joint mean adds the two spreads and the between-part term
-    ``Ws * Wt / (Ws + Wt) * (mean_s - mean_t)**2`` (the parallel form of the
-    weighted sum of squares), so no large sums of squares are subtracted.
+    The single tests' spread about their own mean (``__ss``) and that mean are kept:
+    :func:`finish` moves the spread to the joint mean for the interval.
     """
     zero = {name: pl.col(name).fill_null(0) for name in ("__tw", "__singles", "__trows")}
     ws, wt = zero["__singles"], zero["__tw"]
     total = ws + wt
     ms, mt = pl.col("__mean").fill_null(0.0), pl.col("__tmean").fill_null(0.0)
-    between = pl.when((ws > 0) & (wt > 0)).then(ws * wt / total * (ms - mt) ** 2).otherwise(0.0)
     ul_w = pl.col("__ul_n").fill_null(0) + pl.col("__tul_w").fill_null(0)
     ul_sum = pl.col("__ul_sum").fill_null(0.0) + pl.col("__tul_sum").fill_null(0.0)
     return [
         total.alias("tests"),
         wt.alias("tile_tests"),
-        (pl.col("__devices").fill_null(0) + pl.col("__tdevices").fill_null(0)).alias("devices"),
+        *_device_bounds("__devices", "__tdevices_max", "__tdevices"),
         (zero["__singles"] + zero["__trows"]).alias("__rows"),
         zero["__singles"].alias("__singles"),
         ((ms * ws + mt * wt) / total).alias("download_mean_mbps"),
-        (pl.col("__ss").fill_null(0.0) + pl.col("__tss").fill_null(0.0) + between).alias("__ss"),
+        ms.alias("__mean"),
+        pl.col("__ss").fill_null(0.0),
         pl.when(ul_w > 0).then(ul_sum / ul_w).alias("upload_mean_mbps"),
         pl.col("peak_tests").fill_null(0),
     ]
+
+
+def _device_bounds(singles: str, largest_tile: str, tiles: str) -> list[pl.Expr]:
+    """The fewest and the most devices a group's tests can come from.
+
+    Single tests carry device pseudonyms, so their devices are counted exactly. A
+    tile only says how many devices ran its tests, and the same phone may appear
+    in many tiles (a commuter's phone in every tile on its way): at least the
+    largest tile's devices, at most the sum over tiles. Single tests and tiles
+    come from different apps, whose devices cannot be matched, and are added.
+    """
+    own = pl.col(singles).fill_null(0).cast(pl.Int64)
+    return [
+        (own + pl.col(largest_tile).fill_null(0)).alias("devices_min"),
+        (own + pl.col(tiles).fill_null(0)).alias("devices_max"),
+    ]
+
+
+def _cluster_sums(tile_runs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """Each group's tile terms of the cluster-robust variance and of its degrees of freedom.
+
+    A tile of ``w`` tests with mean ``x`` is one cluster of a group with ``W`` tests
+    and mean ``m``; its leverage is ``h = w / W``. Summed over the group's tiles:
+    ``__cr_tiles`` = ``w**2 (x - m)**2 / (1 - h)`` (the leverage-adjusted squared
+    score, CR2), ``__bm_a`` = ``r**2 (1 - 2 h)`` and ``__bm_b`` = ``h r`` with
+    ``r = h / (1 - h)`` (Bell-McCaffrey degrees of freedom). They depend on the
+    group's ``W`` and ``m``, so they are summed after those are known: ``tile_runs``
+    are the tiles numbered by group (:func:`_runs`), ``groups`` each group's ``__run``,
+    ``tests`` and mean. Single tests (``w = 1``) have closed forms, added in
+    :func:`finish`.
+    """
+    joined = tile_runs.join(
+        groups.select("__run", __W="tests", __m="download_mean_mbps"),
+        on="__run",
+        how="left",
+        maintain_order="left",
+    ).with_columns(pl.col("__run").set_sorted())
+    w = pl.col("weight").cast(pl.Float64)
+    h = w / pl.col("__W")
+    r = h / (1 - h)
+    # A group of one tile and nothing else (h = 1) has no interval: its terms are unused.
+    alone = h >= 1
+    score = (w * (pl.col("download_mbps") - pl.col("__m"))) ** 2 / (1 - h)
+    return _by_run(
+        joined,
+        [],
+        [
+            pl.when(alone).then(0.0).otherwise(score).sum().alias("__cr_tiles"),
+            pl.when(alone).then(0.0).otherwise(r * r * (1 - 2 * h)).sum().alias("__bm_a"),
+            pl.when(alone).then(0.0).otherwise(h * r).sum().alias("__bm_b"),
+        ],
+    )
 
 
 def _median_interval(values: pl.Expr, confidence: float) -> list[pl.Expr]:
@@ -303,12 +367,18 @@ def _level_frame(
     sums: pl.DataFrame,
     order: pl.DataFrame,
     tile: pl.DataFrame,
+    tile_rows: pl.DataFrame,
     *,
     keys: list[str],
     level: str,
     rule: Rule,
 ) -> pl.DataFrame:
-    """One level's rows: single-test sums, order statistics and tiles joined and combined."""
+    """One level's rows: single-test sums, order statistics and tiles joined and combined.
+
+    ``tile`` holds the level's tile aggregations, ``tile_rows`` the tiles themselves,
+    both numbered by group (``__run``), for the terms of the interval that need each
+    group's joint mean.
+    """
     single = sums.join(order, on=keys, nulls_equal=True)
     if tile.height:
         joined = single.join(tile, on=keys, how="full", coalesce=True, nulls_equal=True)
@@ -328,7 +398,7 @@ def _level_frame(
     if level in ("commune", "province"):
         missing["operator"] = pl.lit(ALL)
     peak = pl.col("peak_tests").fill_null(0)
-    return frame.with_columns(
+    frame = frame.with_columns(
         *_combined(keys),
         share_ge_target=pl.when(pl.col(n) > 0).then(pl.col(ge) / pl.col(n)),
         peak_download_mean_mbps=pl.when(peak > 0).then(pl.col("__peak_sum") / peak),
@@ -336,29 +406,92 @@ def _level_frame(
         level=pl.lit(level),
         **missing,
     )
+    cluster = ("__cr_tiles", "__bm_a", "__bm_b")
+    if not tile_rows.height:
+        return frame.with_columns(pl.lit(0.0).alias(name) for name in cluster)
+    sums = _cluster_sums(tile_rows, frame.filter(pl.col("__run").is_not_null()))
+    joined = frame.join(sums, on="__run", how="left", maintain_order="left")
+    return joined.with_columns(pl.col(name).fill_null(0.0) for name in cluster)
 
 
 def finish(raw: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     """Intervals and verdicts from the aggregated columns; the final column order."""
-    rows = raw["__rows"].to_numpy().astype(np.float64)
-    ss = raw["__ss"].to_numpy().astype(np.float64)
-    weight = raw["tests"].to_numpy().astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Frequency-weighted variance of a test (tiles are means of `weight` tests),
-        # then the standard error of the weighted mean; needs two rows at least.
-        variance = np.where(rows > 1, ss / (rows - 1), np.nan)
-        se = np.sqrt(variance / weight)
-        tq = t_quantiles(0.5 + rule.confidence / 2, np.where(rows > 1, rows - 1, np.nan))
-    mean = raw["download_mean_mbps"].to_numpy().astype(np.float64)
+    low, high = mean_interval(raw, rule)
+    enough = raw["tests"] >= rule.min_tests
     frame = raw.with_columns(
-        download_mean_ci_low=pl.Series(mean - tq * se).fill_nan(None),
-        download_mean_ci_high=pl.Series(mean + tq * se).fill_nan(None),
+        download_mean_ci_low=pl.when(enough).then(low),
+        download_mean_ci_high=pl.when(enough).then(high),
     )
     frame = frame.with_columns(_statistic(frame, rule))
     frame = frame.with_columns(verdict=_verdict(rule))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in STATS_SCHEMA.items()]).sort(
         KEYS, nulls_last=False
     )
+
+
+def mean_interval(raw: pl.DataFrame, rule: Rule) -> tuple[pl.Series, pl.Series]:
+    """The cluster-robust interval of each group's weighted mean download, never below 0.
+
+    Clusters are the rows: a tile (its tests share one place and one quarter, so
+    they are not independent draws) or a single test. With ``W`` tests, mean ``m``
+    and, for cluster ``g`` of ``w_g`` tests and mean ``x_g``, leverage
+    ``h_g = w_g / W``:
+
+    * variance ``V = sum(w_g**2 (x_g - m)**2 / (1 - h_g)) / W**2`` (CR2: the
+      sandwich with each cluster's score corrected for its leverage, which is
+      unbiased when tests are independent and keeps a large tile from hiding its
+      own deviation);
+    * degrees of freedom ``1 / (sum(r_g**2 (1 - 2 h_g)) + sum(h_g r_g)**2)`` with
+      ``r_g = h_g / (1 - h_g)`` (Bell and McCaffrey), rounded down; it is ``G - 1``
+      for ``G`` equal clusters and falls towards 1 as one cluster dominates;
+    * the interval is ``m / k .. m * k`` with ``k = exp(t * sqrt(V) / m)``: the
+      interval of ``log(m)`` by the delta method, transformed back. It is never
+      below 0, and it is longer above the mean than below, as the sampling
+      distribution of a mean of skewed speeds is.
+
+    For single tests only, ``V`` is the textbook ``s**2 / n`` with ``n - 1``
+    degrees of freedom. A group of one cluster has no interval. Single tests'
+    terms have closed forms (``h = 1 / W``); tiles' come from :func:`_cluster_sums`.
+    """
+    column = {name: raw[name].to_numpy().astype(np.float64) for name in _INTERVAL_INPUTS}
+    total, clusters, singles = column["tests"], column["__rows"], column["__singles"]
+    mean, own_mean = column["download_mean_mbps"], column["__mean"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        h = 1 / total  # a single test's leverage
+        r = h / (1 - h)
+        own = (column["__ss"] + singles * (own_mean - mean) ** 2) / (1 - h)
+        own = np.where(singles > 0, own, 0.0)
+        variance = (own + column["__cr_tiles"]) / total**2
+        a = np.where(singles > 0, singles * r * r * (1 - 2 * h), 0.0) + column["__bm_a"]
+        b = np.where(singles > 0, singles * h * r, 0.0) + column["__bm_b"]
+        # The rounding guard keeps an exact whole number from falling just below it.
+        dof = np.floor(1 / (a + b * b) + 1e-9)
+        dof = np.where((clusters > 1) & (dof >= 1), dof, np.nan)
+        tq = t_quantiles(0.5 + rule.confidence / 2, dof)
+        se = np.sqrt(np.maximum(variance, 0.0))
+        factor = np.exp(tq * se / mean)
+        # No spread at all: the interval is the mean itself (also for a mean of 0).
+        low = np.where(se == 0, mean, mean / factor)
+        high = np.where(se == 0, mean, mean * factor)
+    missing = np.isnan(dof)
+    return (
+        pl.Series(np.where(missing, np.nan, low)).fill_nan(None),
+        pl.Series(np.where(missing, np.nan, high)).fill_nan(None),
+    )
+
+
+#: Columns :func:`mean_interval` reads.
+_INTERVAL_INPUTS: Final = (
+    "tests",
+    "__rows",
+    "__singles",
+    "download_mean_mbps",
+    "__mean",
+    "__ss",
+    "__cr_tiles",
+    "__bm_a",
+    "__bm_b",
+)
 
 
 def _statistic(frame: pl.DataFrame, rule: Rule) -> list[pl.Expr | pl.Series]:
@@ -378,11 +511,14 @@ def _statistic(frame: pl.DataFrame, rule: Rule) -> list[pl.Expr | pl.Series]:
     else:
         value = frame["share_ge_target"]
         low, high = _wilson(value, frame["__singles"], rule.confidence)
+    # Median and share use single tests only; below the minimum no interval is given.
+    counted = frame["tests"] if rule.statistic is Statistic.MEAN else frame["__singles"]
+    enough = counted >= rule.min_tests
     return [
         pl.lit(rule.statistic.value).alias("statistic"),
         value.alias("statistic_value"),
-        low.alias("statistic_ci_low"),
-        high.alias("statistic_ci_high"),
+        pl.when(enough).then(low).alias("statistic_ci_low"),
+        pl.when(enough).then(high).alias("statistic_ci_high"),
     ]
 
 
@@ -412,7 +548,11 @@ def _verdict(rule: Rule) -> pl.Expr:
     return (
         pl.when(pl.col("target_mbps").is_null())
         .then(pl.lit(None, pl.String))
-        .when((counted < rule.min_tests) | (pl.col("devices") < rule.min_devices) | value.is_null())
+        .when(
+            (counted < rule.min_tests)
+            | (pl.col("devices_min") < rule.min_devices)
+            | value.is_null()
+        )
         .then(pl.lit(Verdict.INSUFFICIENT.value))
         .when(low.is_null() | high.is_null() | ((low < threshold) & (threshold < high)))
         .then(pl.lit(Verdict.INCONCLUSIVE.value))
@@ -437,8 +577,8 @@ def month_statistics(
 
     The use table has ``commune_code``, and for each network (mobile: the cellular
     technologies; fixed: Wi-Fi tests and fixed tiles) ``tests_<network>`` (weighted)
-    and ``devices_<network>`` (distinct devices of single tests plus the tiles'
-    device counts). Sums come from
+    and the bounds of its devices ``devices_<network>_min`` and ``_max``
+    (:func:`_device_bounds`). Sums come from
     one group-by of the finest groups; distinct devices, medians and percentiles
     need one group-by per level, over the single tests.
     """
@@ -450,6 +590,7 @@ def month_statistics(
     levels = [(level, all_tech) for level in LEVELS for all_tech in (False, True)]
     plans = [_grouped(singles, finest_keys, [*_additive(), pl.col("cellular").first()])]
     tile_parts: list[pl.DataFrame] = []  # tiles are few: grouped at once, in order
+    tile_rows: list[pl.DataFrame] = []
     for level, all_tech in levels:
         keys = _level_keys(level, all_technologies=all_tech)
         selected = (
@@ -461,7 +602,9 @@ def month_statistics(
             )
         )
         plans.append(_grouped(selected[0], keys, _order_statistics(rule)))
-        tile_parts.append(_in_order(selected[1].collect(), keys, _tile_aggregations()))
+        level_tiles = _runs(selected[1].collect(), keys)
+        tile_rows.append(level_tiles.select("__run", "download_mbps", "weight"))
+        tile_parts.append(_by_run(level_tiles, keys, _tile_aggregations()))
     # The in-memory engine adds each group's values in row order; the streaming one
     # merges partial sums in whatever order its threads finish, so means would differ
     # in the last bits from run to run (tests/test_analyze_stats.py checks this).
@@ -479,8 +622,10 @@ def month_statistics(
         rows = finest.filter(pl.col("cellular")) if all_tech else finest
         sums = rows if keys == finest_keys else _roll_up(rows, keys)
         order, tile = done[1 + i], tile_parts[i]
-        parts.append(_level_frame(sums, order, tile, keys=keys, level=level, rule=rule))
-    internal = ["__rows", "__singles", "__ss"]
+        parts.append(
+            _level_frame(sums, order, tile, tile_rows[i], keys=keys, level=level, rule=rule)
+        )
+    internal = ["__rows", "__singles", "__ss", "__mean", "__cr_tiles", "__bm_a", "__bm_b"]
     if rule.statistic is Statistic.MEDIAN:
         internal += ["__median_low", "__median_high"]
     columns = [c for c in STATS_SCHEMA if c in parts[0].columns] + internal
@@ -535,8 +680,8 @@ def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
 
     Mobile is every cellular technology (unknown included: mobile Ookla tiles);
     fixed is Wi-Fi tests and fixed-broadband tiles. They are two networks, and
-    never added up: ``tests_mobile``, ``devices_mobile``, ``tests_fixed``,
-    ``devices_fixed``.
+    never added up: ``tests_mobile``, ``devices_mobile_min``, ``devices_mobile_max``,
+    and the same for ``fixed``.
     """
     per_network = []
     for network, cellular in NETWORKS:
@@ -548,18 +693,22 @@ def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
         tile = (
             tiles.filter(pl.col("cellular") == cellular)
             .group_by("commune_code")
-            .agg(__tn=pl.col("weight").sum(), __td=pl.col("devices").sum())
+            .agg(
+                __tn=pl.col("weight").sum(),
+                __td=pl.col("devices").sum(),
+                __tdm=pl.col("devices").max(),
+            )
         )
         joined = own.join(tile, on="commune_code", how="full", coalesce=True)
+        least, most = _device_bounds("__d", "__tdm", "__td")
         per_network.append(
             joined.select(
                 pl.col("commune_code").cast(pl.String),
                 (pl.col("__n").fill_null(0).cast(pl.Int64) + pl.col("__tn").fill_null(0)).alias(
                     f"tests_{network}"
                 ),
-                (pl.col("__d").fill_null(0).cast(pl.Int64) + pl.col("__td").fill_null(0)).alias(
-                    f"devices_{network}"
-                ),
+                least.alias(f"devices_{network}_min"),
+                most.alias(f"devices_{network}_max"),
             )
         )
     mobile, fixed = per_network
@@ -581,7 +730,10 @@ def zero_rows(codes: list[str], technologies: list[str], rule: Rule) -> pl.DataF
             statistic=pl.lit(rule.statistic.value),
             target_mbps=target,
             verdict=pl.when(target.is_not_null()).then(pl.lit(Verdict.INSUFFICIENT.value)),
-            **{name: pl.lit(0) for name in ("tests", "tile_tests", "devices", "peak_tests")},
+            **{
+                name: pl.lit(0)
+                for name in ("tests", "tile_tests", "devices_min", "devices_max", "peak_tests")
+            },
         )
     )
     return frame.select(

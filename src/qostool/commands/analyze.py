@@ -81,8 +81,8 @@ def analyze(
     min_devices: Annotated[
         int | None,
         typer.Option(
-            help=r"Fewer devices: insufficient data (default 5; config: \[analyze] "
-            "min_devices).",
+            help="Fewer devices at least (single tests' devices plus the largest tile's): "
+            r"insufficient data (default 5; config: \[analyze] min_devices).",
             show_default=False,
         ),
     ] = None,

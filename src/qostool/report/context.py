@@ -44,7 +44,10 @@ class StatRow:
     technology: str
     tests: int
     tile_tests: int
-    devices: int
+    devices_min: int | None
+    """At least this many devices (None: an analysis stored before devices were a range)."""
+    devices_max: int
+    """At most this many: tiles' devices are added, though one device may test in many."""
     mean: float | None
     median: float | None
     p10: float | None
@@ -78,13 +81,17 @@ class CommuneRow:
     population: int | None
     tests: int
     """Tests of the mobile network (fixed-broadband and Wi-Fi tests are not counted)."""
-    devices: int
-    """Devices of the mobile network."""
+    devices_min: int | None
+    """The fewest devices the mobile tests can come from (None: not known, for an
+    analysis stored before devices were a range)."""
+    devices_max: int
     tests_per_1000: float | None
-    devices_per_1000: float | None
+    devices_min_per_1000: float | None
+    devices_max_per_1000: float | None
     has_tests: bool
     tests_4g: int
-    devices_4g: int
+    devices_4g_min: int | None
+    devices_4g_max: int
     mean_4g: float | None
     median_4g: float | None
     ci_low_4g: float | None
@@ -127,7 +134,8 @@ class Summary:
     tests: int
     """Cellular tests of the province (every cellular technology; Wi-Fi apart)."""
     tile_tests: int
-    devices: int
+    devices_min: int | None
+    devices_max: int
     wifi_tests: int
     communes_total: int
     communes_with_tests: int
@@ -408,6 +416,11 @@ def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
+def _count(value: Any) -> int | None:
+    """A count that may be unknown (kept as None, never shown as 0)."""
+    return None if value is None else int(value)
+
+
 def _stat_row(row: dict[str, Any]) -> StatRow:
     return StatRow(
         level=row["level"],
@@ -417,7 +430,8 @@ def _stat_row(row: dict[str, Any]) -> StatRow:
         technology=row["technology"],
         tests=_int(row.get("tests")),
         tile_tests=_int(row.get("tile_tests")),
-        devices=_int(row.get("devices")),
+        devices_min=_count(row.get("devices_min")),
+        devices_max=_int(row.get("devices_max")),
         mean=_num(row.get("download_mean_mbps")),
         median=_num(row.get("download_median_mbps")),
         p10=_num(row.get("download_p10_mbps")),
@@ -472,8 +486,11 @@ def _commune_row(
         else:
             if tests_4g < min_tests:
                 reasons.append("few_tests")
-            if g4 is not None and g4.devices < min_devices:
-                reasons.append("few_devices")
+            if g4 is not None:
+                # The rule counts devices at least (an old analysis: the only count it has).
+                counted = g4.devices_max if g4.devices_min is None else g4.devices_min
+                if counted < min_devices:
+                    reasons.append("few_devices")
             if not reasons:
                 reasons.append("no_statistic")
     population = row.get("population")
@@ -483,12 +500,15 @@ def _commune_row(
         type=row.get("commune_type"),
         population=None if population is None else int(population),
         tests=_int(_mobile(row, "tests")),
-        devices=_int(_mobile(row, "devices")),
+        devices_min=_count(_mobile(row, "devices", "_min")),
+        devices_max=_int(_mobile(row, "devices", "_max")),
         tests_per_1000=_num(row.get("tests_per_1000")),
-        devices_per_1000=_num(row.get("devices_per_1000")),
+        devices_min_per_1000=_num(row.get("devices_min_per_1000")),
+        devices_max_per_1000=_num(row.get("devices_max_per_1000")),
         has_tests=bool(row.get("has_tests")),
         tests_4g=_int(row.get("tests_4g")),
-        devices_4g=g4.devices if g4 else 0,
+        devices_4g_min=g4.devices_min if g4 else 0,
+        devices_4g_max=g4.devices_max if g4 else 0,
         mean_4g=_num(row.get("download_mean_4g_mbps")),
         median_4g=g4.median if g4 else None,
         ci_low_4g=g4.ci_low if g4 else None,
@@ -506,10 +526,12 @@ def _commune_row(
     )
 
 
-def _mobile(row: dict[str, Any], name: str) -> Any:
-    """A commune's mobile ``tests`` or ``devices``; an analysis made before the networks
-    were counted apart has only the column of both together."""
-    return row[f"{name}_mobile"] if f"{name}_mobile" in row else row.get(name)
+def _mobile(row: dict[str, Any], name: str, bound: str = "") -> Any:
+    """A commune's mobile ``tests`` or devices (``bound`` ``_min`` or ``_max``); an
+    analysis made before the networks were counted apart has only the column of
+    both together."""
+    mobile = f"{name}_mobile{bound}"
+    return row[mobile] if mobile in row else row.get(f"{name}{bound}")
 
 
 def _verdict_tables(
@@ -541,7 +563,8 @@ def _summary(
     return Summary(
         tests=cellular.tests if cellular else 0,
         tile_tests=cellular.tile_tests if cellular else 0,
-        devices=cellular.devices if cellular else 0,
+        devices_min=cellular.devices_min if cellular else 0,
+        devices_max=cellular.devices_max if cellular else 0,
         wifi_tests=wifi.tests if wifi else 0,
         communes_total=len(communes),
         communes_with_tests=with_tests,

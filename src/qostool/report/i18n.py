@@ -89,7 +89,7 @@ _VI: Final[dict[str, str]] = {
     "k_tests": "Số phép đo di động",
     "k_tile_tests": "Trong đó từ ô tổng hợp (Ookla)",
     "k_wifi_tests": "Phép đo Wi-Fi (tính riêng)",
-    "k_devices": "Số thiết bị",
+    "k_devices": "Số thiết bị (tối thiểu–tối đa)",
     "k_communes_with_data": "Xã, phường có dữ liệu",
     "k_communes_without_data": "Xã, phường không có phép đo",
     "headline": "{meets} trên {total} xã, phường đạt chỉ tiêu tốc độ tải xuống trung bình 4G "
@@ -105,7 +105,9 @@ _VI: Final[dict[str, str]] = {
     "c_technology": "Công nghệ",
     "c_operator": "Nhà mạng",
     "c_tests": "Số phép đo",
-    "c_devices": "Số thiết bị",
+    "c_devices": "Thiết bị (tối thiểu–tối đa)",
+    "c_devices_min": "Thiết bị, tối thiểu",
+    "c_devices_max": "Thiết bị, tối đa",
     "c_mean": "Trung bình (Mbps)",
     "c_median": "Trung vị (Mbps)",
     "c_p10": "Phân vị 10 (Mbps)",
@@ -128,7 +130,9 @@ _VI: Final[dict[str, str]] = {
     "c_mean_5g": "Trung bình 5G (Mbps)",
     "c_median_5g": "Trung vị 5G (Mbps)",
     "c_tests_per_1000": "Phép đo trên 1.000 dân",
-    "c_devices_per_1000": "Thiết bị trên 1.000 dân",
+    "c_devices_per_1000": "Thiết bị trên 1.000 dân (tối thiểu–tối đa)",
+    "c_devices_min_per_1000": "Thiết bị trên 1.000 dân, tối thiểu",
+    "c_devices_max_per_1000": "Thiết bị trên 1.000 dân, tối đa",
     "c_reason": "Lý do",
     "c_month": "Tháng",
     "c_meets_4g": "Xã đạt chỉ tiêu 4G",
@@ -204,7 +208,12 @@ _VI: Final[dict[str, str]] = {
     "phường theo tọa độ. Ô tổng hợp Ookla của quý được dùng với trọng số bằng số phép đo. "
     "Kết luận so sánh {statistic} tốc độ tải xuống với chỉ tiêu, có tính khoảng tin cậy "
     "{confidence}: một xã chưa đủ dữ liệu khi có ít hơn {min_tests} phép đo hoặc ít hơn "
-    "{min_devices} thiết bị; chưa kết luận khi khoảng tin cậy chứa ngưỡng chỉ tiêu.",
+    "{min_devices} thiết bị (tính theo số tối thiểu); chưa kết luận khi khoảng tin cậy chứa "
+    "ngưỡng chỉ tiêu. Số thiết bị là một khoảng: ô tổng hợp chỉ cho biết số thiết bị của "
+    "từng ô, và một thiết bị có thể đo ở nhiều ô; tối thiểu là số thiết bị của các phép đo "
+    "đơn lẻ cộng số thiết bị của ô lớn nhất, tối đa là cộng số thiết bị của mọi ô. Khoảng "
+    "tin cậy coi mỗi ô là một cụm phép đo (mỗi phép đo đơn lẻ là một cụm), không bao giờ "
+    "nhỏ hơn 0, và không được tính khi có ít hơn {min_tests} phép đo.",
     "a_inputs": "Tệp đầu vào",
     "inputs_note": "Số dòng tính cho cả tệp (một tệp có thể chứa phép đo của nhiều tháng): "
     "dòng đọc = được nhận + bị loại + trùng lặp.",
@@ -365,7 +374,7 @@ _EN: Final[dict[str, str]] = {
     "k_tests": "Mobile tests",
     "k_tile_tests": "Of which from aggregated tiles (Ookla)",
     "k_wifi_tests": "Wi-Fi tests (counted separately)",
-    "k_devices": "Devices",
+    "k_devices": "Devices (min–max)",
     "k_communes_with_data": "Communes with data",
     "k_communes_without_data": "Communes without tests",
     "headline": "{meets} of {total} communes meet the 4G average download target "
@@ -380,7 +389,9 @@ _EN: Final[dict[str, str]] = {
     "c_technology": "Technology",
     "c_operator": "Operator",
     "c_tests": "Tests",
-    "c_devices": "Devices",
+    "c_devices": "Devices (min–max)",
+    "c_devices_min": "Devices, at least",
+    "c_devices_max": "Devices, at most",
     "c_mean": "Mean (Mbps)",
     "c_median": "Median (Mbps)",
     "c_p10": "10th percentile (Mbps)",
@@ -403,7 +414,9 @@ _EN: Final[dict[str, str]] = {
     "c_mean_5g": "5G mean (Mbps)",
     "c_median_5g": "5G median (Mbps)",
     "c_tests_per_1000": "Tests per 1,000 inhabitants",
-    "c_devices_per_1000": "Devices per 1,000 inhabitants",
+    "c_devices_per_1000": "Devices per 1,000 inhabitants (min–max)",
+    "c_devices_min_per_1000": "Devices per 1,000 inhabitants, at least",
+    "c_devices_max_per_1000": "Devices per 1,000 inhabitants, at most",
     "c_reason": "Reason",
     "c_month": "Month",
     "c_meets_4g": "Communes meeting the 4G target",
@@ -472,8 +485,12 @@ _EN: Final[dict[str, str]] = {
     "commune by its coordinates. The quarter's Ookla tiles are used, weighted by their "
     "test counts. The verdict compares the {statistic} download speed with the target, "
     "with a {confidence} confidence interval: a commune has insufficient data with fewer "
-    "than {min_tests} tests or fewer than {min_devices} devices, and is inconclusive when "
-    "the interval contains the target.",
+    "than {min_tests} tests or fewer than {min_devices} devices (counted at least), and is "
+    "inconclusive when the interval contains the target. Devices are a range: an aggregated "
+    "tile only gives the number of devices in it, and one device may test in many tiles; "
+    "at least is the devices of single tests plus those of the largest tile, at most adds "
+    "every tile's. The interval takes each tile as one cluster of tests (each single test "
+    "as its own), never goes below 0, and is not given below {min_tests} tests.",
     "a_inputs": "Input files",
     "inputs_note": "Row counts are for the whole file (a file may hold tests of several "
     "months): rows read = accepted + rejected + duplicates.",
@@ -653,6 +670,19 @@ class Formatter:
             return self.no_data
         assert value is not None
         return self.number(value * 100, digits) + "%"
+
+    def bounds(self, low: float | None, high: float | None, digits: int = 0) -> str:
+        """A quantity known only as a range (devices with tiles): ``12–27``, or ``12`` when exact.
+
+        A missing lower bound (an analysis stored before devices were a range) shows
+        the upper one as such: ``≤ 27``.
+        """
+        if _missing(high):
+            return self.no_data
+        if _missing(low):
+            return f"≤ {self.number(high, digits)}"
+        low_text, high_text = self.number(low, digits), self.number(high, digits)
+        return low_text if low_text == high_text else f"{low_text}–{high_text}"
 
     def interval(self, low: float | None, high: float | None, digits: int = 1) -> str:
         """``low–high``, or words when either end is missing."""

@@ -96,6 +96,7 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         signed=fmt.signed,
         percent=fmt.percent,
         interval=fmt.interval,
+        bounds=fmt.bounds,
         date=fmt.date,
         document_date=fmt.document_date,
         month=fmt.month,
