@@ -39,7 +39,11 @@ def setup_folder(root: Path, files: tuple[str, ...] = INBOX, boundaries: bool = 
     inbox.mkdir(parents=True)
     for name in files:
         shutil.copy(SAMPLES / name, inbox / name)
-    text = '[store]\npath = "store"\n[ingest]\ninbox = ["inbox"]\n[report]\nout = "reports"\n'
+    # settle_seconds = 0: the files were just copied, and are whole.
+    text = (
+        '[store]\npath = "store"\n[ingest]\ninbox = ["inbox"]\nsettle_seconds = 0\n'
+        '[report]\nout = "reports"\n'
+    )
     if boundaries:
         text += f"[boundaries]\nfile = {json.dumps(str(SAMPLES / 'province.geojson'))}\n"
     config = root / "qostool.toml"

@@ -234,6 +234,13 @@ def _list_text(text: str) -> Any:
     return [item for item in text.split(",") if item.strip()]
 
 
+def _patterns(value: Any, base: Path | None) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise _BadValueError
+    return tuple(i.strip() for i in items if i.strip())
+
+
 def _paths_text(text: str) -> Any:
     return [item for item in text.split(os.pathsep) if item.strip()]
 
@@ -244,6 +251,7 @@ PATH = Kind("a path", _path)
 OPTIONAL_PATH = Kind('a path ("" for none)', _optional_path)
 PATHS = Kind("a path or a list of paths", _paths, _paths_text)
 BOOLEAN = Kind("true or false", _boolean, _boolean_text)
+PATTERNS = Kind('a list of file name patterns such as ["*.txt", "scan*"]', _patterns, _list_text)
 TIMEZONE = Kind("an IANA time zone such as Asia/Ho_Chi_Minh or UTC", _timezone)
 TARGETS = Kind(
     "a table of TECHNOLOGY = MBPS (a positive number; technologies: "
@@ -299,6 +307,31 @@ FIELDS: Final = (
         "folder(s) of new exports, searched recursively; files already ingested are skipped",
         example='["inbox"]',
         env_help=f"folders separated by {os.pathsep!r}",
+    ),
+    Field(
+        "ingest",
+        "ignore",
+        PATTERNS,
+        ("*.txt", "*.pdf", "*.doc", "*.docx", "*.png", "*.jpg", "*.jpeg", "*.md", "*.log"),
+        "inbox file names never read (besides hidden files, ~$* lock files, Thumbs.db and "
+        "desktop.ini, always); [] to read every file",
+        env_help="patterns separated by ','",
+    ),
+    Field(
+        "ingest",
+        "settle_seconds",
+        _number(0, None, low_open=False, high_open=False),
+        60.0,
+        "an inbox file changed less than this many seconds ago is still being copied: "
+        "left for the next run (so are *.part, *.tmp, *.crdownload)",
+    ),
+    Field(
+        "ingest",
+        "strict",
+        BOOLEAN,
+        False,
+        "exit with code 6 while an inbox file is set aside because it could not be read "
+        "(default: exit 0 with a warning)",
     ),
     Field(
         "boundaries",
@@ -447,6 +480,9 @@ class StoreSettings:
 @dataclass(frozen=True)
 class IngestSettings:
     inbox: tuple[Path, ...]
+    ignore: tuple[str, ...] = ()
+    settle_seconds: float = 60.0
+    strict: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ class ExitCode(IntEnum):
     """``analyze`` or ``run`` with ``--fail-below``: it ran and some commune is below target."""
     PREFLIGHT = 5
     """``report`` (or ``run``'s report): a check before writing failed; nothing was written."""
+    HELD_FILES = 6
+    """``run`` with ``[ingest] strict = true``: an inbox file could not be read and is set
+    aside until it changes (without ``strict``, ``run`` exits 0 and warns)."""
 
 
 class QostoolError(Exception):

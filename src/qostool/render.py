@@ -392,10 +392,30 @@ def print_run_summary(summary: RunSummary, console: Console | None = None) -> No
     for step in summary.steps:
         for path in step.details.get("files", []) if step.step == "report" else []:
             out.print(rich_text(f"wrote {path}"))
+    for waiting in summary.waiting_files:
+        out.print(rich_text(f"{waiting['file']}: left for the next run ({waiting['why']})"))
     if summary.communes_below_target is not None:
         out.print(f"{summary.month}: {summary.communes_below_target} commune(s) below target")
+    held = summary.held_files
+    if held:
+        err = Console(stderr=True, highlight=False)
+        new = [h for h in held if h["new"]]
+        err.print(
+            Text("Warning: ", "bold yellow")
+            + rich_text(
+                f"{len(held)} inbox file(s) could not be read and are set aside until they "
+                f"change ({len(new)} new this run; 'qostool status' lists them): "
+                + "; ".join(h["file"] for h in held[:5])
+                + ("; ..." if len(held) > 5 else "")
+            ),
+            soft_wrap=True,
+        )
     if not summary.did_something:
-        out.print("Nothing to do: nothing changed since the last run.")
+        out.print(
+            "Nothing else to do: the rest is unchanged since the last run."
+            if held or summary.waiting_files
+            else "Nothing to do: nothing changed since the last run."
+        )
 
 
 def _when(stamp: str | None) -> str:
@@ -454,6 +474,15 @@ def print_status(status: StoreStatus, console: Console | None = None) -> None:
         out.print("Boundaries: none imported yet.")
     if any(m.variants or m.earlier_analyses for m in status.months):
         out.print("Every analysis of a month: 'qostool analyses --month YYYY-MM'.")
+    if status.held_files:
+        held = Table(
+            title="Inbox files set aside (tried again when they change)", title_justify="left"
+        )
+        for name in ("file", "why", "since"):
+            held.add_column(name, overflow="fold")
+        for h in status.held_files:
+            held.add_row(rich_text(h["file"]), rich_text(h["reason"]), _when(h["held_at"]))
+        out.print(held)
     run = status.last_run
     if run is None:
         out.print("Last run: none ('qostool run' has not run on this store).")

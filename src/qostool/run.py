@@ -2,7 +2,9 @@
 
 Under one store write lock for the whole pass:
 
-1. **ingest** every file of the inbox folder(s) not ingested yet (by content hash);
+1. **ingest** every file of the inbox folder(s) not ingested yet (by content hash),
+   leaving ignored files, files still being copied and files set aside after they
+   failed (:mod:`qostool.inbox`);
 2. **boundaries**: import ``[boundaries] file`` when its content (or the province
    filter) changed since it was last imported;
 3. **analyze** the target month (default: the previous month in the store's time
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +36,7 @@ from typing import Any, Final
 
 from qostool.config import Settings
 from qostool.errors import ConfigError, StoreBusyError
+from qostool.inbox import InboxFile, InboxScan
 from qostool.log import EventLog
 from qostool.months import months_read, quarter_start, shift_month
 from qostool.store import Store, crash_point
@@ -73,6 +77,11 @@ class RunSummary:
     communes_below_target: int | None = None
     """Communes below target in the month's stored analysis (None: not analysed)."""
     failed_files: int = 0
+    """Inbox files that failed in this run (set aside until they change)."""
+    held_files: list[dict[str, Any]] = field(default_factory=list)
+    """Inbox files set aside: those that failed now and those still unchanged."""
+    waiting_files: list[dict[str, Any]] = field(default_factory=list)
+    """Inbox files left for the next run (still being copied), and why."""
     finished_at: str = ""
 
     @property
@@ -89,6 +98,8 @@ class RunSummary:
             "steps": [s.to_dict() for s in self.steps],
             "files": self.files,
             "failed_files": self.failed_files,
+            "held_files": self.held_files,
+            "waiting_files": self.waiting_files,
             "communes_below_target": self.communes_below_target,
         }
 
@@ -183,11 +194,11 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
     from qostool.ingest.pipeline import ingest
     from qostool.ingest.sources import expand
 
-    inbox = settings.ingest.inbox
-    if not inbox:
+    if not settings.ingest.inbox:
         events.info("ingest.skipped", "no inbox folder configured ([ingest] inbox)")
         return StepResult("ingest", "skipped", "no inbox folder configured ([ingest] inbox)")
-    sources = expand([str(folder) for folder in inbox])
+    scan = _scan_inbox(store, settings, events, summary)
+    sources = expand([str(f.path) for f in scan.files]) if scan.files else []
     options = IngestOptions(debug=os.environ.get("QOSTOOL_DEBUG") == "1")
     with events.ingest_progress() as progress:
         report = ingest(sources, store, options, progress=progress)
@@ -196,8 +207,11 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         counts[f.status] = counts.get(f.status, 0) + 1
         fields = {"file": f.file, "status": f.status, "format": f.format, "months": f.months}
         if f.status == "failed":
-            # Not recorded: the next run tries it again (a half-copied file is whole by then).
-            events.error("ingest.failed", f.message or f"{f.file}: failed", **fields)
+            events.error(
+                "ingest.failed",
+                (f.message or f"{f.file}: failed") + "; set aside until the file changes",
+                **fields,
+            )
         elif f.status == "already ingested":
             events.debug("ingest.known", f"{f.file}: already ingested", **fields)
         elif f.status == "empty":
@@ -218,12 +232,56 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
             )
         if f.status in ("ingested", "failed"):
             summary.files.append(f.to_dict())
+    _hold_failed(store, scan.files, report.files, summary)
     summary.failed_files = counts["failed"]
+    details = {
+        "files": len(report.files),
+        **{k.replace(" ", "_"): v for k, v in counts.items()},
+        "ignored": len(scan.ignored),
+        "waiting": len(scan.waiting),
+        "held": len(summary.held_files),
+    }
+    reason, action = _ingest_reason(counts, report.files, scan)
+    events.info(f"ingest.{action}", f"ingest: {reason}", **details)
+    return StepResult("ingest", action, reason, details)
+
+
+def _scan_inbox(
+    store: Store, settings: Settings, events: EventLog, summary: RunSummary
+) -> InboxScan:
+    """The inbox's files to ingest; what is ignored, waiting or still set aside is logged."""
+    from qostool import inbox as inboxes
+
+    held = store.held_files()
+    store.release_files(inboxes.gone(held))
+    chosen = settings.ingest
+    scan = inboxes.scan(
+        chosen.inbox,
+        ignore=chosen.ignore,
+        settle_seconds=chosen.settle_seconds,
+        held=held,
+        now=time.time(),
+    )
+    for path in scan.ignored:
+        events.debug("ingest.ignored", f"{path}: ignored ([ingest] ignore)", file=str(path))
+    for path, why in scan.waiting:
+        events.info("ingest.waiting", f"{path}: left for the next run ({why})", file=str(path))
+        summary.waiting_files.append({"file": str(path), "why": why})
+    for still in scan.held:
+        events.debug(
+            "ingest.held", f"{still.path}: still set aside, unchanged ({still.reason})",
+            file=still.path,
+        )  # fmt: skip
+        summary.held_files.append({"file": still.path, "reason": still.reason, "new": False})
+    return scan
+
+
+def _ingest_reason(counts: dict[str, int], files: list[Any], scan: InboxScan) -> tuple[str, str]:
+    """The ingest step's reason in words, and its action."""
     new = counts["ingested"]
-    details = {"files": len(report.files), **{k.replace(" ", "_"): v for k, v in counts.items()}}
     known = f"{counts['already ingested']} already ingested"
     if new:
-        accepted = sum(f.accepted for f in report.files)
+        accepted = sum(f.accepted for f in files)
         reason = f"{new} new file(s), {accepted:,} rows accepted; {known}"
         action = "done"
     elif counts["failed"]:
@@ -232,10 +290,34 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
         reason, action = f"no new files ({known})", "skipped"
     if counts["failed"] and new:
         reason += f"; {counts['failed']} file(s) could not be read"
+    if counts["failed"]:
+        reason += " (set aside until they change)"
+    still = len(scan.held)
+    if still:
+        reason += f"; {still} file(s) still set aside, unchanged"
+    if scan.waiting:
+        reason += f"; {len(scan.waiting)} file(s) left for the next run (still being copied)"
     if counts["empty"]:
         reason += f"; {counts['empty']} empty file(s)"
-    events.info(f"ingest.{action}", f"ingest: {reason}", **details)
-    return StepResult("ingest", action, reason, details)
+    return reason, action
+
+
+def _hold_failed(
+    store: Store, files: list[InboxFile], reports: list[Any], summary: RunSummary
+) -> None:
+    """Set aside each inbox file with a failed part (its first reason); release the others."""
+    from qostool.inbox import belongs_to
+
+    released = []
+    for file in files:
+        failed = [r for r in reports if r.status == "failed" and belongs_to(r.file, file.path)]
+        if not failed:
+            released.append(str(file.path))
+            continue
+        reason = failed[0].message or "could not be read"
+        store.hold_file(str(file.path), file.size, file.mtime_ns, reason)
+        summary.held_files.append({"file": str(file.path), "reason": reason, "new": True})
+    store.release_files(released)
 
 
 def file_digest(path: Path) -> str:

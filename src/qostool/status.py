@@ -74,6 +74,9 @@ class StoreStatus:
     last_ingest: str | None
     last_run: dict[str, Any] | None
     """``started_at``, ``finished_at``, ``month``, ``did_something`` and each step's action."""
+    held_files: list[dict[str, Any]] = field(default_factory=list)
+    """Inbox files set aside by ``run`` because they could not be read: ``file``,
+    ``reason``, ``held_at``; tried again when they change."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +153,10 @@ def store_status(store: Store) -> StoreStatus:
         ],
         last_ingest=max((f.ingested_at for f in files), default=None),
         last_run=_last_run(store),
+        held_files=[
+            {"file": h.path, "reason": h.reason, "held_at": h.held_at}
+            for h in store.held_files().values()
+        ],
     )
 
 

@@ -77,7 +77,7 @@ STAGING: Final = "staging"
 DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results", "variants")
 #: Tables without which a file is not a catalog (the others are added when missing).
 _RECORD_TABLES: Final = ("files", "parts")
-_ALL_TABLES: Final = ("files", "parts", "artifacts", "steps", "runs")
+_ALL_TABLES: Final = ("files", "parts", "artifacts", "steps", "runs", "inbox_held")
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _PARQUET_MAGIC: Final = b"PAR1"
 _INTENT_SUFFIX: Final = ".intent.json"
@@ -136,6 +136,13 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT NOT NULL,
     summary     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inbox_held (
+    path      TEXT PRIMARY KEY,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    reason    TEXT NOT NULL,
+    held_at   TEXT NOT NULL
+);
 """
 #: Kinds of artifact: imported boundaries, a month's official analyses (every one
 #: kept: the newest is the month's), and its named variants (what-if analyses).
@@ -152,6 +159,17 @@ class Artifact:
     path: Path
     created_at: str
     meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """An inbox file that could not be ingested, set aside until it changes."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    reason: str
+    held_at: str
 
 
 @dataclass(frozen=True)
@@ -696,6 +714,27 @@ class Store:
                 "ORDER BY finished_at DESC, rowid DESC LIMIT 1"
             ).fetchone()
         return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    # -- inbox files that failed (``qostool run``) ------------------------------------
+
+    def held_files(self) -> dict[str, HeldFile]:
+        """Inbox files set aside after they failed, by path (see ``qostool/inbox.py``)."""
+        with self._catalog() as db:
+            rows = db.execute("SELECT * FROM inbox_held ORDER BY path").fetchall()
+        return {row[0]: HeldFile(*row) for row in rows}
+
+    def hold_file(self, path: str, size: int, mtime_ns: int, reason: str) -> None:
+        """Set an inbox file aside until its size or time changes (call under the lock)."""
+        with self._catalog() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO inbox_held VALUES (?,?,?,?,?)",
+                (path, size, mtime_ns, reason, _now_iso()),
+            )
+
+    def release_files(self, paths: Collection[str]) -> None:
+        """Forget that these inbox files were set aside (call under the lock)."""
+        with self._catalog() as db:
+            db.executemany("DELETE FROM inbox_held WHERE path = ?", [(p,) for p in paths])
 
     # -- writing -----------------------------------------------------------
 

@@ -114,7 +114,7 @@ def run_command(
         typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
     elif not quiet:
         print_run_summary(summary)
-    if summary.failed_files:
-        raise typer.Exit(int(ExitCode.ERROR))
+    if summary.held_files and settings.ingest.strict:
+        raise typer.Exit(int(ExitCode.HELD_FILES))
     if fail_below and summary.communes_below_target:
         raise typer.Exit(int(ExitCode.BELOW_TARGET))
