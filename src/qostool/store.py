@@ -593,7 +593,7 @@ class Store:
             args.append(key)
         with self._catalog() as db:
             db.row_factory = sqlite3.Row
-            rows = db.execute(query + " ORDER BY created_at DESC, path DESC", args).fetchall()
+            rows = db.execute(query + " ORDER BY created_at DESC, rowid DESC", args).fetchall()
         found = [
             Artifact(
                 kind=row["kind"],
