@@ -794,7 +794,12 @@ def trend(doc: Any) -> None:
     ]
     table(doc, Table("trend-table", columns, loop("p in trend.points", cells), "{{ L.t_trend }}"))
     tag(doc, "else")
-    para(doc, "{{ L.first_month }}", "Body Text", bold=True)
+    para(
+        doc,
+        "{{ L.first_month if trend.points[-1].months | length == 1 else L.first_period }}",
+        "Body Text",
+        bold=True,
+    )
     tag(doc, "endif")
 
 

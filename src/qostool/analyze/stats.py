@@ -792,9 +792,10 @@ def add_history(stats: pl.DataFrame, history: list[pl.DataFrame]) -> pl.DataFram
 
     * the change is null when last month's group rests on the same data
       (``change_basis`` ``same_data``): its 0 would be no change of the network,
-      only the same tiles twice; when both months hold single tests of their own
-      and the same quarter's tiles (``shared_tiles``) the change is given, since
-      their single tests differ, and flagged, since the shared tiles damp it;
+      only the same tiles twice; when both months hold the same quarter's tiles
+      and at least one of them single tests of its own (``shared_tiles``) the
+      change is given, since the data differ, and flagged, since the shared
+      tiles cancel out and damp it;
       otherwise the data are apart (``distinct``);
     * the run below target counts each data period once: three tile-only months
       of a quarter below target are one period below, not three.

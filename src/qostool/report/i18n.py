@@ -198,6 +198,8 @@ _VI: Final[dict[str, str]] = {
     "nhiều xã.",
     # trend
     "first_month": "Đây là tháng đầu tiên được phân tích: chưa có xu hướng.",
+    "first_period": "Các tháng đã phân tích đều dựa trên cùng ô Ookla của một quý: đây là kỳ số "
+    "liệu đầu tiên, chưa có xu hướng.",
     "trend_intro": "Các tháng đã phân tích trong 12 tháng gần nhất (mỗi tháng theo kết quả "
     "phân tích đã lưu của tháng đó). Các tháng của một quý chỉ có ô Ookla dựa trên cùng số "
     "liệu theo quý và được ghi một lần, là quý đó.",
@@ -493,6 +495,8 @@ _EN: Final[dict[str, str]] = {
     "adoption_devices_note": "Devices are not added up over communes: one device may test "
     "in several communes.",
     "first_month": "This is the first month analysed: there is no trend yet.",
+    "first_period": "The months analysed all rest on the same quarter's Ookla tiles: this is the "
+    "first data period, there is no trend yet.",
     "trend_intro": "The months analysed within the last 12 months (each as stored by its "
     "own analysis). The months of a quarter with Ookla tiles only rest on the same quarterly "
     "data and are shown once, as that quarter.",
