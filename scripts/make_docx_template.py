@@ -413,6 +413,9 @@ def summary(doc: Any) -> None:
         style="Body Text",
         bold=True,
     )
+    tag(doc, "if summary.data_period | period_summary")
+    para(doc, "{{ summary.data_period | period_summary }}", style="Body Text")
+    tag(doc, "endif")
     rows: list[Row | Tag] = [
         Row(["{{ L.k_tests }}", "{{ summary.tests | integer }}"]),
         Row(["{{ L.k_tile_tests }}", "{{ summary.tile_tests | integer }}"]),
@@ -429,7 +432,7 @@ def summary(doc: Any) -> None:
         Tag("if summary.prev_tests is not none"),
         Row(
             [
-                "{{ L.k_tests }} ({{ summary.prev_month | month }})",
+                "{{ L.k_tests }} ({{ summary.prev_month | trend_label(summary.prev_period) }})",
                 "{{ summary.prev_tests | integer }}",
             ]
         ),
@@ -463,12 +466,12 @@ def summary(doc: Any) -> None:
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
         "{{ r.devices_min | bounds(r.devices_max) }}",
-        "{{ r.mean | number }}",
+        "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.median | number }}",
         "{{ r.target | number(0) }}",
         "{{ r.verdict | verdict }}",
         "{{ r.prev_mean | number }}",
-        "{{ r.change | signed }}",
+        "{{ r.change | change(r.change_basis, r.data_period) }}",
     ]
     table(doc, Table("province", province, loop("r in province_rows", cells), "{{ L.t_province }}"))
     para(doc, "{{ L.change_note if summary.has_previous else L.no_previous_month }}", "Body Text")
@@ -495,13 +498,13 @@ def operators(doc: Any) -> None:
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
         "{{ r.devices_min | bounds(r.devices_max) }}",
-        "{{ r.mean | number }}",
+        "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.median | number }}",
         "{{ r.p10 | number }}",
         "{{ r.p90 | number }}",
         "{{ r.ci_low | interval(r.ci_high) }}",
         "{{ r.verdict | verdict }}",
-        "{{ r.change | signed }}",
+        "{{ r.change | change(r.change_basis, r.data_period) }}",
     ]
     rows: list[Row | Tag] = [
         Tag("for block in operators"),
@@ -532,11 +535,11 @@ def communes(doc: Any) -> None:
         "{{ c.type | commune_type }}",
         "{{ c.tests_4g | integer }}",
         "{{ c.devices_4g_min | bounds(c.devices_4g_max) }}",
-        "{{ c.mean_4g | number }}",
+        "{{ c.mean_4g | number }}{{ c.data_period_4g | period_note(' — ') }}",
         "{{ c.median_4g | number }}",
         "{{ c.ci_low_4g | interval(c.ci_high_4g) }}",
         "{{ c.verdict_4g | verdict }}",
-        "{{ c.change_4g | signed }}",
+        "{{ c.change_4g | change(c.change_basis_4g, c.data_period_4g) }}",
         "{{ c.months_below_4g | integer }}",
     ]
     table(doc, Table("commune-table", columns, loop("c in communes", cells), "{{ L.t_communes }}"))
@@ -574,7 +577,7 @@ def below(doc: Any) -> None:
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
         "{{ r.devices_min | bounds(r.devices_max) }}",
-        "{{ r.mean | number }}",
+        "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.ci_low | interval(r.ci_high) }}",
         "{{ r.target | number(0) }}",
         "{{ r.months_below | integer }}",
@@ -780,7 +783,7 @@ def trend(doc: Any) -> None:
         Col("{{ L.c_below_4g }}", 1.8, True),
     ]
     cells = [
-        "{{ p.month | month }}",
+        "{{ p.month | trend_label(p.period) }}{{ p.period | period_note(' — ') }}",
         "{{ p.tests | integer }}",
         "{{ p.communes_with_tests | integer }}",
         "{{ p.mean_4g | number }}",
@@ -791,7 +794,12 @@ def trend(doc: Any) -> None:
     ]
     table(doc, Table("trend-table", columns, loop("p in trend.points", cells), "{{ L.t_trend }}"))
     tag(doc, "else")
-    para(doc, "{{ L.first_month }}", "Body Text", bold=True)
+    para(
+        doc,
+        "{{ L.first_month if trend.points[-1].months | length == 1 else L.first_period }}",
+        "Body Text",
+        bold=True,
+    )
     tag(doc, "endif")
 
 

@@ -10,7 +10,13 @@ import pytest
 from scipy import stats as sps
 
 from qostool.analyze.rules import Rule, Statistic, Verdict, parse_targets
-from qostool.analyze.stats import add_history, dedupe_bursts, statistics, zero_rows
+from qostool.analyze.stats import (
+    add_history,
+    dedupe_bursts,
+    statistics,
+    with_data_period,
+    zero_rows,
+)
 from qostool.errors import UsageError
 
 T0 = datetime(2025, 10, 10, 5, 0, tzinfo=UTC)
@@ -282,11 +288,15 @@ def test_zero_rows_for_communes_without_tests() -> None:
 def test_history_gives_previous_mean_and_months_in_a_row_below() -> None:
     rule = Rule(min_tests=3, min_devices=1)
 
-    def month(values: list[float]) -> pl.DataFrame:
-        return statistics(frame(values).lazy(), rule)
+    def month(values: list[float], name: str) -> pl.DataFrame:
+        return with_data_period(statistics(frame(values).lazy(), rule), name)
 
-    now = month([10.0, 11.0, 12.0])
-    history = [month([12.0, 13.0, 14.0]), month([9.0, 10.0, 11.0]), month([70.0, 71.0, 72.0])]
+    now = month([10.0, 11.0, 12.0], "2025-10")
+    history = [
+        month([12.0, 13.0, 14.0], "2025-09"),
+        month([9.0, 10.0, 11.0], "2025-08"),
+        month([70.0, 71.0, 72.0], "2025-07"),
+    ]
     result = row(add_history(now, history), "commune")
     assert result["prev_download_mean_mbps"] == pytest.approx(13.0)
     assert result["download_mean_change_mbps"] == pytest.approx(-2.0)

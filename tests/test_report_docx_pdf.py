@@ -273,9 +273,10 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
     assert listed and sorted(listed) == sorted(
         (r["commune_code"], r["technology"]) for r in below.iter_rows(named=True)
     )
+    # October holds the quarter's tiles besides its single tests: the cell says so.
     assert [r[0] for r in body(named["trend-table"][0])] == [
         "tháng 9 năm 2025",
-        "tháng 10 năm 2025",
+        "tháng 10 năm 2025 — gồm ô Ookla Q4/2025 theo quý",
     ]
     footer = rows(named["adoption-table"][0])[-1]
     assert footer[0] == footer[1] == "Toàn tỉnh"  # the label spans two cells

@@ -217,6 +217,16 @@ def _bounds(low: int | None, high: int | None) -> str:
     return f"{low:,}" if low == high else f"{low:,}-{high:,}"
 
 
+def _period(period: str | None) -> str:
+    """What a group's figures rest on: ``2025-10``, ``2025-Q4 quarterly tiles``, or both."""
+    if not period:
+        return "-"
+    month, _, quarter = period.partition("+")
+    if "-Q" in month:
+        return f"{month} quarterly (tiles only)"
+    return f"{month} + {quarter} tiles (mixed)" if quarter else month
+
+
 def _interval(low: float | None, high: float | None) -> str:
     """An interval, or one dash where none is given (below the minimum tests)."""
     return "-" if low is None or high is None else f"{_f(low)}-{_f(high)}"
@@ -307,10 +317,30 @@ def print_analysis(
         )
     )
     province = analysis.stats.filter(pl.col("level") == "province")
+    cellular = province.filter(pl.col("technology") == "all")
+    period = (
+        cellular["data_period"][0]
+        if "data_period" in cellular.columns and cellular.height
+        else None
+    )
+    if period and "-Q" in period:
+        quarter = period.partition("+")[2] or period
+        out.print(
+            rich_text(
+                f"  data: {'only ' if quarter == period else ''}the Ookla tiles of {quarter} "
+                + ("" if quarter == period else f"besides the single tests of {analysis.month} ")
+                + "(quarterly: the same tiles for each month of the quarter; no change is "
+                "computed against a month on the same data, and a quarter counts once in the "
+                "periods below target)"
+            )
+        )
     table = Table(title="Province, all operators", title_justify="left")
     devices = "devices (min-max)"  # tiles give counts only: at least and at most
-    for name in ("technology", "tests", devices, "mean", "median", "p10", "p90", "verdict"):
-        table.add_column(name, justify="left" if name in ("technology", "verdict") else "right")
+    columns = ("technology", "tests", devices, "mean", "median", "p10", "p90", "verdict", "data")
+    for name in columns:
+        table.add_column(
+            name, justify="left" if name in ("technology", "verdict", "data") else "right"
+        )
     for row in province.iter_rows(named=True):
         verdict = row["verdict"] or "-"
         style = _VERDICT_STYLE.get(verdict, "")
@@ -320,6 +350,7 @@ def print_analysis(
             _f(row["download_mean_mbps"]), _f(row["download_median_mbps"]),
             _f(row["download_p10_mbps"]), _f(row["download_p90_mbps"]),
             f"[{style}]{verdict}[/]" if style else verdict,
+            _period(row.get("data_period")),
         )  # fmt: skip
     out.print(table)
     verdicts = Table(title="Communes by verdict (all operators)", title_justify="left")
@@ -338,8 +369,10 @@ def print_analysis(
     )
     if slow.height:
         table = Table(title=f"Slowest communes on 4G (up to {worst})", title_justify="left")
-        for name in ("commune", "tests", "mean", "interval", "verdict", "months below"):
-            table.add_column(name, justify="left" if name in ("commune", "verdict") else "right")
+        slow_columns = ("commune", "tests", "mean", "interval", "verdict", "periods below", "data")
+        for name in slow_columns:
+            left = name in ("commune", "verdict", "data")
+            table.add_column(name, justify="left" if left else "right")
         for row in slow.iter_rows(named=True):
             verdict = row["verdict"] or "-"
             table.add_row(
@@ -348,6 +381,7 @@ def print_analysis(
                 _interval(row["download_mean_ci_low"], row["download_mean_ci_high"]),
                 f"[{_VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
                 str(row["months_below_target"] or 0),
+                _period(row.get("data_period")),
             )  # fmt: skip
         out.print(table)
     no_tests = analysis.communes.filter(~pl.col("has_tests"))

@@ -40,6 +40,8 @@ LABELS: Final = {
     "technology": "Technology",
     "tests": "Tests",
     "tile_tests": "Tests in tiles",
+    "data_period": "Data period (YYYY-Qn: a quarter's tiles only, quarterly figures; "
+    "YYYY-MM+YYYY-Qn: the month's single tests and the quarter's tiles)",
     "devices_min": "Devices, at least (lower bound)",
     "devices_max": "Devices, at most (upper bound)",
     "download_mean_mbps": "Download mean (Mbps)",
@@ -61,8 +63,11 @@ LABELS: Final = {
     "statistic_ci_high": "Statistic interval high",
     "verdict": "Verdict",
     "prev_download_mean_mbps": "Last month's download mean (Mbps)",
-    "download_mean_change_mbps": "Change of the mean (Mbps)",
-    "months_below_target": "Months in a row below target",
+    "download_mean_change_mbps": "Change of the mean (Mbps; empty when last month rests on "
+    "the same data)",
+    "prev_data_period": "Last month's data period",
+    "change_basis": "Change compares (distinct data, shared_tiles, same_data)",
+    "months_below_target": "Data periods in a row below target (a quarter of tiles counts once)",
     "tests_5g": "5G tests",
     "download_median_5g_mbps": "5G download median (Mbps)",
     "download_mean_5g_mbps": "5G download mean (Mbps)",

@@ -28,6 +28,7 @@ from qostool.analyze.stats import (
     dedupe_bursts,
     encode_keys,
     month_statistics,
+    with_data_period,
     zero_rows,
 )
 from qostool.errors import AnalysisError, StoreError, UsageError
@@ -178,7 +179,9 @@ def analyze_month(
             assigned, hours=options.burst_hours, metres=options.burst_metres
         )
     say("computing statistics")
-    stats, usage = _month_stats(assigned, codes, options.rule, store.timezone, usage=True)
+    stats, usage = _month_stats(
+        assigned, codes, options.rule, store.timezone, month=options.month, usage=True
+    )
     assert usage is not None
 
     history = []
@@ -191,7 +194,10 @@ def analyze_month(
         frame, _ = _assign(earlier, index, codes)
         if options.dedupe_bursts:
             frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        history.append(_month_stats(frame, codes, options.rule, store.timezone, usage=False)[0])
+        earlier_stats, _ = _month_stats(
+            frame, codes, options.rule, store.timezone, month=month, usage=False
+        )
+        history.append(earlier_stats)
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -300,10 +306,10 @@ def inside_checks(
 
 
 def _month_stats(
-    tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str, *, usage: bool
+    tests: pl.DataFrame, codes: list[str], rule: Rule, timezone: str, *, month: str, usage: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The month's statistics (with a zero row for each commune without tests), and
-    (``usage``) the use of each commune."""
+    """The month's statistics (with a zero row for each commune without tests), each
+    group with the data period it rests on, and (``usage``) the use of each commune."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
     frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
@@ -313,7 +319,8 @@ def _month_stats(
     missing = zero_rows(codes, technologies, rule).join(
         present, on=["commune_code", "technology"], how="anti"
     )
-    return pl.concat([stats, missing]).sort(KEYS, nulls_last=False), use
+    table = pl.concat([stats, missing]).sort(KEYS, nulls_last=False)
+    return with_data_period(table, month), use
 
 
 #: The use columns of the commune table: each network apart, never added up.
@@ -556,7 +563,7 @@ def _read(month: str, stored: StoredAnalysis) -> Analysis:
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     return Analysis(
         month,
-        _device_bounds_of_old(pl.read_parquet(path / STATS_FILE)),
+        _periods_of_old(_device_bounds_of_old(pl.read_parquet(path / STATS_FILE)), month),
         _device_bounds_of_old(pl.read_parquet(path / COMMUNES_FILE)),
         meta,
         path,
@@ -672,3 +679,18 @@ def _device_bounds_of_old(table: pl.DataFrame) -> pl.DataFrame:
         at = order.index("devices_per_1000")
         order[at : at + 1] = ["devices_min_per_1000", "devices_max_per_1000"]
     return table.with_columns(**bounds).select(order)
+
+
+def _periods_of_old(stats: pl.DataFrame, month: str) -> pl.DataFrame:
+    """A statistics table stored before data periods were a column, with them.
+
+    Its ``data_period`` follows from its counts (:func:`data_period`). What its
+    history columns compared is not known: ``prev_data_period`` and
+    ``change_basis`` are left empty (its change and run below target are as they
+    were computed then, month by month; analyse the month again for periods).
+    """
+    if "data_period" in stats.columns or "tile_tests" not in stats.columns:
+        return stats
+    out = with_data_period(stats, month)
+    missing = [c for c in ("prev_data_period", "change_basis") if c not in out.columns]
+    return out.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)

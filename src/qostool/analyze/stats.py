@@ -24,6 +24,7 @@ import polars as pl
 from qostool.analyze.rules import ALL, Rule, Statistic, Verdict
 from qostool.analyze.tdist import normal_quantile, t_quantiles
 from qostool.errors import StoreError
+from qostool.months import quarter_of
 from qostool.schema import Technology
 
 #: Levels of the statistics table, finest first, with the columns that key them.
@@ -742,36 +743,131 @@ def zero_rows(codes: list[str], technologies: list[str], rule: Rule) -> pl.DataF
     )
 
 
+#: What a group's change since last month compares (``change_basis``).
+CHANGE_BASES: Final = ("distinct", "shared_tiles", "same_data")
+#: The quarter of tiles in a data period (``2024-Q4`` in ``2024-10+2024-Q4``).
+_QUARTER_IN_PERIOD: Final = r"(\d{4}-Q[1-4])"
+
+
+def data_period(month: str) -> pl.Expr:
+    """The data a group's figures rest on: ``2024-10``, ``2024-Q4`` or ``2024-10+2024-Q4``.
+
+    A group of the month's single tests only rests on that month; a group of tiles
+    only rests on the quarter of tiles (the same data in each of its three months);
+    a group of both says both. Null for a group without tests. Single tests count 1
+    each, so the single tests of a group are ``tests - tile_tests``: the period is
+    known from the counts alone, also for tables stored before it was a column.
+    """
+    quarter = quarter_of(month)
+    singles = (pl.col("tests") - pl.col("tile_tests").fill_null(0)) > 0
+    tiles = pl.col("tile_tests").fill_null(0) > 0
+    return (
+        pl.when(singles & tiles)
+        .then(pl.lit(f"{month}+{quarter}"))
+        .when(tiles)
+        .then(pl.lit(quarter))
+        .when(singles)
+        .then(pl.lit(month))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
+def with_data_period(stats: pl.DataFrame, month: str) -> pl.DataFrame:
+    """``stats`` with its ``data_period`` column (:func:`data_period`), after ``tile_tests``."""
+    names = [c for c in stats.columns if c != "data_period"]
+    at = names.index("tile_tests") + 1
+    return stats.with_columns(data_period=data_period(month)).select(
+        *names[:at], "data_period", *names[at:]
+    )
+
+
 def add_history(stats: pl.DataFrame, history: list[pl.DataFrame]) -> pl.DataFrame:
-    """Last month's mean, the change, and how many months in a row ended below target.
+    """Last month's mean, the change, and how many data periods in a row ended below target.
 
     ``history`` holds the statistics of the previous months, most recent first,
-    without gaps (it stops at the first month without data).
+    without gaps (it stops at the first month without data); every table has a
+    ``data_period`` column (:func:`with_data_period`). Months compare by the data
+    they rest on, not by the calendar: a quarter's tiles are the same data in each
+    of its three months, so
+
+    * the change is null when last month's group rests on the same data
+      (``change_basis`` ``same_data``): its 0 would be no change of the network,
+      only the same tiles twice; when both months hold the same quarter's tiles
+      and at least one of them single tests of its own (``shared_tiles``) the
+      change is given, since the data differ, and flagged, since the shared
+      tiles cancel out and damp it;
+      otherwise the data are apart (``distinct``);
+    * the run below target counts each data period once: three tile-only months
+      of a quarter below target are one period below, not three.
     """
     keys = list(KEYS)
     prev = (
-        history[0].select(*keys, prev_download_mean_mbps="download_mean_mbps")
+        history[0].select(
+            *keys,
+            prev_download_mean_mbps="download_mean_mbps",
+            prev_data_period="data_period",
+        )
         if history
         else pl.DataFrame(
-            schema={**stats.select(keys).schema, "prev_download_mean_mbps": pl.Float64}
+            schema={
+                **stats.select(keys).schema,
+                "prev_download_mean_mbps": pl.Float64,
+                "prev_data_period": pl.String,
+            }
         )
     )
-    out = stats.join(prev, on=keys, how="left", nulls_equal=True).with_columns(
-        download_mean_change_mbps=pl.col("download_mean_mbps") - pl.col("prev_download_mean_mbps")
+    period, before = pl.col("data_period"), pl.col("prev_data_period")
+    quarter, quarter_before = (c.str.extract(_QUARTER_IN_PERIOD) for c in (period, before))
+    compared = (
+        pl.col("download_mean_mbps").is_not_null() & pl.col("prev_download_mean_mbps").is_not_null()
+    )
+    basis = (
+        pl.when(~compared | period.is_null() | before.is_null())
+        .then(pl.lit(None, pl.String))
+        .when(period == before)
+        .then(pl.lit("same_data"))
+        .when(quarter.is_not_null() & (quarter == quarter_before))
+        .then(pl.lit("shared_tiles"))
+        .otherwise(pl.lit("distinct"))
+    )
+    out = (
+        stats.join(prev, on=keys, how="left", nulls_equal=True)
+        .with_columns(change_basis=basis)
+        .with_columns(
+            download_mean_change_mbps=pl.when(pl.col("change_basis") != "same_data").then(
+                pl.col("download_mean_mbps") - pl.col("prev_download_mean_mbps")
+            )
+        )
     )
     below = pl.col("verdict") == Verdict.BELOW.value
-    run = out.select(*keys, streak=below.fill_null(False).cast(pl.Int64))
+    run = out.select(
+        *keys,
+        streak=below.fill_null(False).cast(pl.Int64),
+        seen=pl.concat_list(period.fill_null("")),
+    )
     alive = run["streak"] > 0
     for month in history:
-        earlier = month.select(*keys, was=below.fill_null(False))
-        joined = run.join(earlier, on=keys, how="left", nulls_equal=True)
+        earlier = month.select(*keys, was=below.fill_null(False), period=period.fill_null(""))
+        joined = run.join(earlier, on=keys, how="left", nulls_equal=True, maintain_order="left")
         alive = alive & joined["was"].fill_null(False)
-        run = run.with_columns(streak=pl.col("streak") + alive.cast(pl.Int64))
+        # A period already counted (the same quarter's tiles a month later) adds nothing.
+        new = joined.select(~pl.col("seen").list.contains(pl.col("period"))).to_series()
+        run = run.with_columns(
+            streak=pl.col("streak") + (alive & new.fill_null(True)).cast(pl.Int64),
+            seen=pl.concat_list("seen", joined["period"].fill_null("")),
+        )
         if not alive.any():
             break
+    history_columns = [
+        "prev_download_mean_mbps",
+        "download_mean_change_mbps",
+        "prev_data_period",
+        "change_basis",
+        "months_below_target",
+    ]
     return out.join(
-        run.rename({"streak": "months_below_target"}), on=keys, how="left", nulls_equal=True
-    )
+        run.select(*keys, months_below_target="streak"), on=keys, how="left", nulls_equal=True
+    ).select(*(c for c in stats.columns if c not in history_columns), *history_columns)
 
 
 def dedupe_bursts(tests: pl.DataFrame, *, hours: float, metres: float) -> tuple[pl.DataFrame, int]:

@@ -255,7 +255,7 @@ def _trend(trend: Trend, fmt: Formatter, kind: str) -> str | bytes:
                 linewidth=1,
                 label=fmt.fill(fmt.labels["target_line"], tech="4G"),
             )
-        axes.set_xticks(x, [fmt.month_short(p.month) for p in trend.points])
+        axes.set_xticks(x, [fmt.trend_label_short(p.month, p.period) for p in trend.points])
         axes.set_ylabel(fmt.labels["trend_axis"])
         axes.set_title(fmt.labels["trend_chart_title"], fontsize=9)
         axes.set_ylim(bottom=0)

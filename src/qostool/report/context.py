@@ -11,7 +11,7 @@ with the filters of ``report/i18n.py``. Every field is documented in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Final
@@ -44,6 +44,10 @@ class StatRow:
     technology: str
     tests: int
     tile_tests: int
+    data_period: str | None
+    """The data the figures rest on: ``2024-10`` (the month's single tests), ``2024-Q4``
+    (a quarter's tiles only: quarterly figures, the same in each month of the quarter),
+    ``2024-10+2024-Q4`` (both); None without tests."""
     devices_min: int | None
     """At least this many devices (None: an analysis stored before devices were a range)."""
     devices_max: int
@@ -68,7 +72,14 @@ class StatRow:
     verdict: str | None
     prev_mean: float | None
     change: float | None
+    """None also when last month rests on the same data (``change_basis`` ``same_data``)."""
+    prev_data_period: str | None
+    change_basis: str | None
+    """``distinct``, ``shared_tiles`` (both months hold the same quarter's tiles: the
+    change is damped by them), ``same_data`` (no change is computed); None: nothing
+    compared, or an analysis stored before data periods."""
     months_below: int
+    """Data periods in a row below target (a quarter of tiles counts once)."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,10 @@ class CommuneRow:
     ci_low_4g: float | None
     ci_high_4g: float | None
     verdict_4g: str | None
+    data_period_4g: str | None
     prev_mean_4g: float | None
     change_4g: float | None
+    change_basis_4g: str | None
     months_below_4g: int
     thin_reasons: list[str]
     """Why the 4G verdict is ``insufficient_data``: ``no_tests``, ``few_tests``,
@@ -150,9 +163,14 @@ class Summary:
     """The verdict codes, in table order."""
     has_previous: bool
     """Whether last month's figures are known (the change columns are filled)."""
+    data_period: str | None
+    """The data of the province's cellular figures (see ``StatRow.data_period``)."""
     prev_month: str
+    """The last month of the data period before this one (the trend's previous point)."""
+    prev_period: str | None
+    """That period (``2025-09``, or ``2025-Q3`` for a quarter of tiles shown once)."""
     prev_tests: int | None
-    """Last month's cellular tests, from its stored analysis (None when not analysed)."""
+    """Its cellular tests, from its stored analysis (None when not analysed)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +202,14 @@ class Adoption:
 @dataclass(frozen=True)
 class TrendPoint:
     month: str
+    """The last month of the point (the month whose stored analysis gives its figures)."""
+    months: list[str]
+    """Every month the point stands for: one, or the months of a quarter analysed on
+    its tiles alone (the same data, shown once)."""
+    period: str | None
+    """The data period of the province's cellular figures (``StatRow.data_period``)."""
+    quarterly: bool
+    """Whether the point is a quarter of tiles only (its label is the quarter)."""
     tests: int
     mean_4g: float | None
     median_4g: float | None
@@ -197,7 +223,8 @@ class TrendPoint:
 @dataclass(frozen=True)
 class Trend:
     points: list[TrendPoint]
-    """Analysed months within the last 12, oldest first (the report month last)."""
+    """Analysed months within the last 12, oldest first (the report month last); the
+    months of a quarter analysed on the same tiles alone are one point."""
     has_history: bool
     same_boundaries: bool
     target_4g: float | None
@@ -430,6 +457,7 @@ def _stat_row(row: dict[str, Any]) -> StatRow:
         technology=row["technology"],
         tests=_int(row.get("tests")),
         tile_tests=_int(row.get("tile_tests")),
+        data_period=row.get("data_period"),
         devices_min=_count(row.get("devices_min")),
         devices_max=_int(row.get("devices_max")),
         mean=_num(row.get("download_mean_mbps")),
@@ -452,6 +480,8 @@ def _stat_row(row: dict[str, Any]) -> StatRow:
         verdict=row.get("verdict"),
         prev_mean=_num(row.get("prev_download_mean_mbps")),
         change=_num(row.get("download_mean_change_mbps")),
+        prev_data_period=row.get("prev_data_period"),
+        change_basis=row.get("change_basis"),
         months_below=_int(row.get("months_below_target")),
     )
 
@@ -514,8 +544,10 @@ def _commune_row(
         ci_low_4g=g4.ci_low if g4 else None,
         ci_high_4g=g4.ci_high if g4 else None,
         verdict_4g=verdict,
+        data_period_4g=g4.data_period if g4 else None,
         prev_mean_4g=g4.prev_mean if g4 else None,
         change_4g=g4.change if g4 else None,
+        change_basis_4g=g4.change_basis if g4 else None,
         months_below_4g=g4.months_below if g4 else 0,
         thin_reasons=reasons,
         tests_5g=_int(row.get("tests_5g")),
@@ -557,9 +589,14 @@ def _summary(
     wifi = by_tech.get("wifi")
     g4 = next((t for t in verdicts if t.technology == G4), None)
     with_tests = sum(c.has_tests for c in communes)
-    current = trend.points[-1].month if trend.points else ""
-    prev_month = shift_month(current, -1) if current else ""
-    previous = next((p for p in trend.points if p.month == prev_month), None)
+    # The data period before this one: the trend's previous point, if it ends the
+    # month before this point's first month (a quarter of tiles is one point).
+    previous = None
+    if len(trend.points) > 1:
+        first = trend.points[-1].months[0]
+        candidate = trend.points[-2]
+        previous = candidate if candidate.month == shift_month(first, -1) else None
+    current = trend.points[-1].months[0] if trend.points else ""
     return Summary(
         tests=cellular.tests if cellular else 0,
         tile_tests=cellular.tile_tests if cellular else 0,
@@ -577,7 +614,9 @@ def _summary(
         verdicts=verdicts,
         verdict_names=list(VERDICTS),
         has_previous=any(r.prev_mean is not None for r in by_tech.values()),
-        prev_month=prev_month,
+        data_period=cellular.data_period if cellular else None,
+        prev_month=previous.month if previous else (shift_month(current, -1) if current else ""),
+        prev_period=previous.period if previous else None,
         prev_tests=previous.tests if previous else None,
     )
 
@@ -591,8 +630,12 @@ def _trend_point(analysis: Analysis) -> TrendPoint:
     }
     g4 = analysis.verdict_counts().get(G4, {})
     cellular, p4, p5 = province.get(ALL), province.get(G4), province.get(G5)
+    period = cellular.data_period if cellular else None
     return TrendPoint(
         month=analysis.month,
+        months=[analysis.month],
+        period=period,
+        quarterly=period is not None and "+" not in period and "-Q" in period,
         tests=cellular.tests if cellular else 0,
         mean_4g=p4.mean if p4 else None,
         median_4g=p4.median if p4 else None,
@@ -611,13 +654,36 @@ def _trend(store: Store, analysis: Analysis, target_4g: float | None) -> Trend:
     window = {shift_month(analysis.month, -back) for back in range(1, TREND_MONTHS)}
     earlier = sorted({a.key for a in store.artifacts(KIND)} & window)
     points = [_trend_point(load_analysis(store, month)) for month in earlier]
-    points.append(_trend_point(analysis))
+    points = _one_point_per_quarter([*points, _trend_point(analysis)])
     return Trend(
         points=points,
         has_history=len(points) > 1,
         same_boundaries=len({p.boundaries for p in points}) == 1,
         target_4g=target_4g,
     )
+
+
+def _one_point_per_quarter(points: list[TrendPoint]) -> list[TrendPoint]:
+    """The trend with consecutive months of a quarter's tiles alone as one point.
+
+    Those months rest on the same tiles: their figures are one quarter's, and
+    showing them once per month would triple the quarter's tests in the trend. The
+    point takes the figures of its latest month's analysis (the report month's,
+    when it is one of them) and lists every month it stands for.
+    """
+    merged: list[TrendPoint] = []
+    for point in points:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and point.quarterly
+            and last.period == point.period
+            and shift_month(last.month, 1) == point.months[0]
+        ):
+            merged[-1] = replace(point, months=[*last.months, *point.months])
+        else:
+            merged.append(point)
+    return merged
 
 
 def _annex(store: Store, meta: dict[str, Any], targets: dict[str, float]) -> Annex:

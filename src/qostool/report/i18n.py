@@ -99,7 +99,9 @@ _VI: Final[dict[str, str]] = {
     "t_verdicts": "Số xã, phường theo kết luận",
     "t_province": "Tốc độ tải xuống toàn tỉnh theo công nghệ",
     "change_note": "Thay đổi so với tháng trước: tính lại tháng trước với cùng quy tắc và "
-    "cùng ranh giới.",
+    "cùng ranh giới. Ô Ookla là số liệu theo quý, giống nhau cho cả ba tháng của quý: khi hai "
+    "tháng dựa trên cùng các ô, không tính thay đổi; khi cả hai tháng gồm cùng các ô của quý, "
+    "thay đổi chỉ do phép đo đơn lẻ và được ghi «chung ô».",
     "no_previous_month": "Chưa có số liệu tháng trước để so sánh.",
     # columns
     "c_technology": "Công nghệ",
@@ -117,7 +119,8 @@ _VI: Final[dict[str, str]] = {
     "c_verdict": "Kết luận",
     "c_prev": "Tháng trước (Mbps)",
     "c_change": "Thay đổi (Mbps)",
-    "c_months_below": "Số tháng liên tiếp chưa đạt",
+    "c_months_below": "Số kỳ số liệu liên tiếp chưa đạt (một quý ô Ookla tính một lần)",
+    "c_data_period": "Số liệu",
     "c_code": "Mã",
     "c_commune": "Xã, phường",
     "c_type": "Loại",
@@ -195,8 +198,23 @@ _VI: Final[dict[str, str]] = {
     "nhiều xã.",
     # trend
     "first_month": "Đây là tháng đầu tiên được phân tích: chưa có xu hướng.",
+    "first_period": "Các tháng đã phân tích đều dựa trên cùng ô Ookla của một quý: đây là kỳ số "
+    "liệu đầu tiên, chưa có xu hướng.",
     "trend_intro": "Các tháng đã phân tích trong 12 tháng gần nhất (mỗi tháng theo kết quả "
-    "phân tích đã lưu của tháng đó).",
+    "phân tích đã lưu của tháng đó). Các tháng của một quý chỉ có ô Ookla dựa trên cùng số "
+    "liệu theo quý và được ghi một lần, là quý đó.",
+    # data periods
+    "period_quarter": "quý {n} năm {year}",
+    "period_quarter_short": "Q{n}/{year}",
+    "period_singles": "phép đo đơn lẻ của tháng",
+    "period_tiles": "theo quý (ô Ookla {quarter})",
+    "period_mixed": "gồm ô Ookla {quarter} theo quý",
+    "change_same_data": "không tính (cùng ô Ookla {quarter})",
+    "change_shared_tiles": "chung ô {quarter}",
+    "summary_tiles": "Số liệu di động của tháng chỉ gồm ô Ookla {quarter}, là số liệu theo "
+    "quý: các số trung bình giống nhau cho cả ba tháng của quý và được ghi «theo quý» bên cạnh.",
+    "summary_mixed": "Số liệu di động của tháng gồm phép đo đơn lẻ của tháng và ô Ookla "
+    "{quarter}, là số liệu theo quý: các nhóm có ô được ghi «gồm ô Ookla» bên cạnh số liệu.",
     "t_trend": "Xu hướng theo tháng",
     "trend_chart_title": "Tốc độ tải xuống trung bình toàn tỉnh",
     "trend_axis": "Mbps",
@@ -384,7 +402,10 @@ _EN: Final[dict[str, str]] = {
     "t_verdicts": "Communes by verdict",
     "t_province": "Province download speed by technology",
     "change_note": "Change since last month: last month computed again with the same rule "
-    "and the same boundaries.",
+    "and the same boundaries. Ookla tiles are quarterly data, the same for each of the "
+    "quarter's three months: when both months rest on the same tiles no change is computed; "
+    "when both hold the same quarter's tiles besides their own single tests, the change comes "
+    "from the single tests only and is marked 'shares tiles'.",
     "no_previous_month": "No figures for last month to compare with.",
     "c_technology": "Technology",
     "c_operator": "Operator",
@@ -401,7 +422,8 @@ _EN: Final[dict[str, str]] = {
     "c_verdict": "Verdict",
     "c_prev": "Last month (Mbps)",
     "c_change": "Change (Mbps)",
-    "c_months_below": "Months in a row below target",
+    "c_months_below": "Data periods in a row below target (a quarter of tiles counts once)",
+    "c_data_period": "Data",
     "c_code": "Code",
     "c_commune": "Commune",
     "c_type": "Type",
@@ -473,8 +495,25 @@ _EN: Final[dict[str, str]] = {
     "adoption_devices_note": "Devices are not added up over communes: one device may test "
     "in several communes.",
     "first_month": "This is the first month analysed: there is no trend yet.",
+    "first_period": "The months analysed all rest on the same quarter's Ookla tiles: this is the "
+    "first data period, there is no trend yet.",
     "trend_intro": "The months analysed within the last 12 months (each as stored by its "
-    "own analysis).",
+    "own analysis). The months of a quarter with Ookla tiles only rest on the same quarterly "
+    "data and are shown once, as that quarter.",
+    # data periods
+    "period_quarter": "Q{n} {year}",
+    "period_quarter_short": "Q{n} {year}",
+    "period_singles": "single tests of the month",
+    "period_tiles": "quarterly (Ookla tiles {quarter})",
+    "period_mixed": "with quarterly Ookla tiles {quarter}",
+    "change_same_data": "none (same Ookla tiles {quarter})",
+    "change_shared_tiles": "shares tiles {quarter}",
+    "summary_tiles": "The month's mobile data are only the Ookla tiles of {quarter}, which are "
+    "quarterly: their means are the same for each of the quarter's three months and are marked "
+    "'quarterly' next to them.",
+    "summary_mixed": "The month's mobile data are the month's single tests and the Ookla tiles "
+    "of {quarter}, which are quarterly: groups with tiles are marked 'with quarterly Ookla "
+    "tiles' next to their figures.",
     "t_trend": "Trend by month",
     "trend_chart_title": "Province mean download speed",
     "trend_axis": "Mbps",
@@ -609,6 +648,7 @@ _TYPES: Final = {
     "thi tran": "type_thi_tran",
 }
 _PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
+_QUARTER: Final = re.compile(r"\d{4}-Q[1-4]")
 
 
 def _missing(value: object) -> bool:
@@ -736,6 +776,77 @@ class Formatter:
         if self.lang == "vi":
             return f"{mon:02d}/{year}"
         return f"{_MONTHS_EN[mon - 1][:3]} {year}"
+
+    # -- data periods ------------------------------------------------------
+
+    def quarter(self, value: str, *, short: bool = False) -> str:
+        """``2024-Q4`` -> ``quý 4 năm 2024`` / ``Q4 2024`` (``short``: ``Q4/2024``)."""
+        year, n = value[:4], value[6:]
+        label = "period_quarter_short" if short else "period_quarter"
+        return self.fill(self.labels[label], n=n, year=year)
+
+    def period(self, value: str | None) -> str:
+        """A data period in words: a month, a quarter of tiles, or a month and its tiles."""
+        if not value:
+            return self.no_data
+        month, _, quarter = value.partition("+")
+        if "-Q" in month:
+            return self.quarter(month)
+        words = self.month(month)
+        return f"{words}, {self.period_note(value)}" if quarter else words
+
+    def period_note(self, value: str | None, prefix: str = "") -> str:
+        """What a figure next to it rests on, when not only the month's single tests:
+        ``theo quý (ô Ookla Q4/2024)``; ``prefix`` goes before it; empty otherwise."""
+        quarter = _quarter_in(value)
+        if quarter is None or value is None:
+            return ""
+        label = "period_tiles" if value == quarter else "period_mixed"
+        return prefix + self.fill(self.labels[label], quarter=self.quarter(quarter, short=True))
+
+    def data_source(self, value: str | None) -> str:
+        """What a group's or a trend point's figures rest on, in words (never empty)."""
+        if not value:
+            return self.no_data
+        return self.period_note(value) or self.labels["period_singles"]
+
+    def period_summary(self, value: str | None) -> str:
+        """The sentence page 1 says when the month's mobile data hold a quarter's tiles."""
+        quarter = _quarter_in(value)
+        if quarter is None:
+            return ""
+        label = "summary_tiles" if value == quarter else "summary_mixed"
+        return self.fill(self.labels[label], quarter=self.quarter(quarter, short=True))
+
+    def change(self, value: float | None, basis: str | None, period: str | None) -> str:
+        """A change since last month, saying when it compares the same tiles.
+
+        ``same_data``: no change is computed (the same quarter's tiles twice);
+        ``shared_tiles``: the signed change, marked as sharing the quarter's tiles.
+        """
+        quarter = _quarter_in(period)
+        if basis == "same_data" and quarter is not None:
+            short = self.quarter(quarter, short=True)
+            return self.fill(self.labels["change_same_data"], quarter=short)
+        text = self.signed(value)
+        if basis == "shared_tiles" and quarter is not None and not _missing(value):
+            short = self.quarter(quarter, short=True)
+            text += " (" + self.fill(self.labels["change_shared_tiles"], quarter=short) + ")"
+        return text
+
+    def trend_label(self, month: str, period: str | None = None) -> str:
+        """A trend point's name: its month, or its quarter when it is a quarter of tiles
+        alone (``period`` a bare quarter such as ``2024-Q4``)."""
+        if period is not None and _bare_quarter(period):
+            return self.quarter(period)
+        return self.month(month)
+
+    def trend_label_short(self, month: str, period: str | None = None) -> str:
+        """The same for the chart's axis: ``10/2024`` or ``Q4/2024``."""
+        if _bare_quarter(period):
+            assert period is not None
+            return self.quarter(period, short=True)
+        return self.month_short(month)
 
     # -- codes -------------------------------------------------------------
 
@@ -891,6 +1002,19 @@ class Formatter:
             return str(values[match.group(1)])
 
         return _PLACEHOLDER.sub(one, template)
+
+
+def _quarter_in(period: str | None) -> str | None:
+    """The quarter of tiles a data period holds (``2024-Q4``), or None."""
+    if not period:
+        return None
+    found = _QUARTER.search(period)
+    return found.group(0) if found else None
+
+
+def _bare_quarter(period: str | None) -> bool:
+    """Whether a data period is a quarter of tiles alone (``2024-Q4``)."""
+    return period is not None and _quarter_in(period) == period
 
 
 def _parse_iso(text: str) -> date:

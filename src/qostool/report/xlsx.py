@@ -89,6 +89,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                 c(lab["c_verdict"]),
                 c(lab["c_prev"], "mbps"),
                 c(lab["c_change"], "mbps"),
+                c(lab["c_data_period"]),
             ],
             [
                 [
@@ -104,6 +105,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                     fmt.verdict(r.verdict),
                     r.prev_mean,
                     r.change,
+                    fmt.data_source(r.data_period),
                 ]
                 for r in ctx.province_rows
             ],
@@ -122,6 +124,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                 c(lab["c_ci_high"], "mbps"),
                 c(lab["c_verdict"]),
                 c(lab["c_change"], "mbps"),
+                c(lab["c_data_period"]),
             ],
             [
                 [
@@ -136,6 +139,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                     r.ci_high,
                     fmt.verdict(r.verdict),
                     r.change,
+                    fmt.data_source(r.data_period),
                 ]
                 for block in ctx.operators
                 for r in block.rows
@@ -189,6 +193,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                 c(lab["c_ci_low"], "mbps"),
                 c(lab["c_ci_high"], "mbps"),
                 c(lab["c_months_below"], "int"),
+                c(lab["c_data_period"]),
             ],
             [
                 [
@@ -201,6 +206,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                     r.ci_low,
                     r.ci_high,
                     r.months_below,
+                    fmt.data_source(r.data_period),
                 ]
                 for block in ctx.below
                 for r in block.rows
@@ -284,10 +290,11 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                 c(lab["c_mean_5g"], "mbps"),
                 c(lab["c_meets_4g"], "int"),
                 c(lab["c_below_4g"], "int"),
+                c(lab["c_data_period"]),
             ],
             [
                 [
-                    fmt.month(p.month),
+                    fmt.trend_label(p.month, p.period),
                     p.tests,
                     p.communes_with_tests,
                     p.mean_4g,
@@ -295,6 +302,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                     p.mean_5g,
                     p.meets_4g,
                     p.below_4g,
+                    fmt.data_source(p.period),
                 ]
                 for p in ctx.trend.points
             ],
