@@ -404,17 +404,12 @@ def title_block(doc: Any) -> None:
 
 def summary(doc: Any) -> None:
     heading(doc, "{{ L.s_summary }}")
-    para(
-        doc,
-        "{{ L.headline | fill(meets=summary.meets_4g | integer, total=summary.communes_total "
-        "| integer, target=summary.target_4g | number(0), below=summary.below_4g | integer, "
-        "insufficient=summary.insufficient_4g | integer, inconclusive=summary.inconclusive_4g "
-        "| integer) }}",
-        style="Body Text",
-        bold=True,
-    )
+    para(doc, "{{ summary | headline }}", style="Body Text", bold=True)
     tag(doc, "if summary.data_period | period_summary")
     para(doc, "{{ summary.data_period | period_summary }}", style="Body Text")
+    tag(doc, "endif")
+    tag(doc, "if compared")
+    para(doc, "{{ compared | comparison }}", style="Body Text")
     tag(doc, "endif")
     rows: list[Row | Tag] = [
         Row(["{{ L.k_tests }}", "{{ summary.tests | integer }}"]),
@@ -514,19 +509,24 @@ def operators(doc: Any) -> None:
     table(doc, Table("operator-table", columns, rows, "{{ L.t_operators }}"))
 
 
-def communes(doc: Any) -> None:
-    heading(doc, "{{ L.s_communes }}")
+def commune_table(doc: Any, *, compared: bool) -> None:
+    """The commune table; ``compared``: with the column of ``report --compare-rule``.
+
+    Two whole tables, one shown by a paragraph tag, rather than a column tag: each
+    is a plain Word table whose columns fill the text width.
+    """
+    narrow = 1 if compared else 0  # the extra column's 1.6 cm come from the widest ones
     columns = [
         Col("{{ L.c_code }}", 1.2),
-        Col("{{ L.c_commune }}", 2.4),
-        Col("{{ L.c_type }}", 1.3),
+        Col("{{ L.c_commune }}", 2.4 - 0.4 * narrow),
+        Col("{{ L.c_type }}", 1.3 - 0.3 * narrow),
         Col("{{ L.c_tests_4g }}", 1.3, True),
         Col("{{ L.c_devices }}", 1.3, True),
-        Col("{{ L.c_mean_4g }}", 1.4, True),
-        Col("{{ L.c_median }}", 1.3, True),
-        Col("{{ L.c_interval }}", 2.0, True),
+        Col("{{ L.c_mean_4g }}", 1.4 - 0.2 * narrow, True),
+        Col("{{ L.c_median }}", 1.3 - 0.2 * narrow, True),
+        Col("{{ L.c_interval }}", 2.0 - 0.3 * narrow, True),
         Col("{{ L.c_verdict_4g }}", 1.6),
-        Col("{{ L.c_change }}", 1.2, True),
+        Col("{{ L.c_change }}", 1.2 - 0.2 * narrow, True),
         Col("{{ L.c_months_below }}", 1.0, True),
     ]
     cells = [
@@ -542,7 +542,20 @@ def communes(doc: Any) -> None:
         "{{ c.change_4g | change(c.change_basis_4g, c.data_period_4g) }}",
         "{{ c.months_below_4g | integer }}",
     ]
+    if compared:
+        header = "{{ L.c_verdict_compared | fill(rule=compared.rule | rule_name) }}"
+        columns.insert(9, Col(header, 1.6))
+        cells.insert(9, "{{ c.verdict_4g_compared | verdict }}")
     table(doc, Table("commune-table", columns, loop("c in communes", cells), "{{ L.t_communes }}"))
+
+
+def communes(doc: Any) -> None:
+    heading(doc, "{{ L.s_communes }}")
+    tag(doc, "if compared")
+    commune_table(doc, compared=True)
+    tag(doc, "else")
+    commune_table(doc, compared=False)
+    tag(doc, "endif")
     tag(doc, "if map_image is not none")
     para(doc, "{{ map_image }}", "Figure")
     para(doc, "{{ L.map_title }}. {{ L.map_caption }}", "Caption")

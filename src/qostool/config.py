@@ -42,6 +42,15 @@ STATISTICS: Final = ("mean", "median", "share")
 TECHNOLOGIES: Final = ("2G", "3G", "4G", "5G", "wifi", "unknown", "all")
 #: Download targets in Mbps (``analyze.rules.DEFAULT_TARGETS``).
 DEFAULT_TARGETS: Final = {"4G": 40.0, "5G": 100.0}
+#: Rule presets (``[analyze] rule``, ``analyze --rule``): the ``[analyze]`` keys each sets.
+#: ``province`` is the defaults; ``vnnic`` what the national i-Speed publication states
+#: (the median, and at least 300 tests per commune and per group). Everything else,
+#: targets included, stays as configured. The sources are in docs/methodology.md.
+RULE_PRESETS: Final[dict[str, dict[str, Any]]] = {
+    "province": {"statistic": "mean", "min_tests": 30, "min_devices": 5},
+    "vnnic": {"statistic": "median", "min_tests": 300, "min_devices": 5},
+}
+DEFAULT_PRESET: Final = "province"
 LOG_FORMATS: Final = ("text", "json")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
@@ -376,13 +385,37 @@ FIELDS: Final = (
     ),
     Field(
         "analyze",
+        "rule",
+        _choice(tuple(RULE_PRESETS)),
+        DEFAULT_PRESET,
+        "rule preset: province (mean, 30 tests, 5 devices) or vnnic (median, 300 tests, as "
+        "the national i-Speed publication); statistic, min_tests and min_devices set here "
+        "override it",
+    ),
+    Field(
+        "analyze",
         "statistic",
         _choice(STATISTICS),
         "mean",
-        "what is compared with the target",
+        "what is compared with the target (default: the rule preset's)",
+        example='"mean"',
     ),
-    Field("analyze", "min_tests", _whole(1), 30, "fewer tests: insufficient data"),
-    Field("analyze", "min_devices", _whole(0), 5, "fewer devices (at least): insufficient data"),
+    Field(
+        "analyze",
+        "min_tests",
+        _whole(1),
+        30,
+        "fewer tests: insufficient data (default: the rule preset's)",
+        example="30",
+    ),
+    Field(
+        "analyze",
+        "min_devices",
+        _whole(0),
+        5,
+        "fewer devices (at least): insufficient data (default: the rule preset's)",
+        example="5",
+    ),
     Field(
         "analyze",
         "min_share",
@@ -461,7 +494,8 @@ SECTIONS: Final = tuple(dict.fromkeys(f.section for f in FIELDS))
 
 @dataclass(frozen=True)
 class Source:
-    """Where a value came from: ``default``, ``file``, ``env`` or ``option``."""
+    """Where a value came from: ``default``, ``file``, ``env``, ``option``, or ``rule``
+    (the rule preset set it; the detail says which preset and where it was given)."""
 
     kind: str
     detail: str | None = None
@@ -496,6 +530,8 @@ class BoundariesSettings:
 @dataclass(frozen=True)
 class AnalyzeSettings:
     targets: dict[str, float]
+    rule: str
+    """The rule preset (:data:`RULE_PRESETS`) the statistic and minimums start from."""
     statistic: str
     min_tests: int
     min_devices: int
@@ -702,6 +738,7 @@ def load_settings(
             flag, value = option
             values[f.name] = _check(f, value, None, f"{flag} {_repr(value)}")
             sources[f.name] = Source("option", flag)
+    _apply_preset(values, sources)
     sections = {
         name: {k.split(".")[1]: v for k, v in values.items() if k.startswith(name + ".")}
         for name in SECTIONS
@@ -717,6 +754,28 @@ def load_settings(
         config_file=path,
         sources=sources,
     )
+
+
+#: How strongly a source holds, for the rule preset against the keys it sets.
+_RANK: Final = {"default": 0, "file": 1, "env": 2, "option": 3}
+
+
+def _apply_preset(values: dict[str, Any], sources: dict[str, Source]) -> None:
+    """Give the keys the rule preset sets its values, where the preset was given later.
+
+    The preset stands where it was given in the precedence: ``--rule vnnic`` overrides
+    a ``min_tests`` of the file, but a ``min_tests`` given at the same level or a
+    later one (``rule = "vnnic"`` and ``min_tests = 500`` in the file, or
+    ``--min-tests`` on the command line) overrides the preset. Such keys say where
+    they came from: ``rule vnnic (file ...)``.
+    """
+    name = values["analyze.rule"]
+    given = sources["analyze.rule"]
+    for key, value in RULE_PRESETS[name].items():
+        full = f"analyze.{key}"
+        if _RANK[sources[full].kind] < _RANK[given.kind]:
+            values[full] = value
+            sources[full] = Source("rule", f"{name} ({given})")
 
 
 def _check(f: Field, value: Any, base: Path | None, given: str) -> Any:

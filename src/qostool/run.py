@@ -414,6 +414,7 @@ def rule_of(settings: Settings) -> Any:
         min_devices=chosen.min_devices,
         min_share=chosen.min_share,
         confidence=chosen.confidence,
+        preset=chosen.rule,
     )
 
 
@@ -442,7 +443,10 @@ def _why_analyse(store: Store, month: str, facts: dict[str, Any], force: bool) -
         reasons.append("input files removed")
     if known.get("boundaries") != facts["boundaries"]:
         reasons.append(f"boundaries {known.get('boundaries')} -> {facts['boundaries']}")
-    if known.get("rule") != facts["rule"]:
+    from qostool.analyze.rules import stored_rule
+
+    # A rule recorded before presets had a name is the province preset's.
+    if stored_rule(known.get("rule", {})) != facts["rule"]:
         reasons.append("verdict rule changed")
     if (known.get("tolerance_m"), known.get("dedupe_bursts")) != (
         facts["tolerance_m"],

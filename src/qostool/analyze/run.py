@@ -20,7 +20,7 @@ from typing import Any, Final
 import polars as pl
 
 from qostool import __version__
-from qostool.analyze.rules import ALL, Rule, Verdict
+from qostool.analyze.rules import ALL, Rule, Verdict, stored_rule
 from qostool.analyze.stats import (
     INPUT_COLUMNS,
     KEYS,
@@ -211,6 +211,42 @@ def analyze_month(
     analysis = Analysis(options.month, stats, table, meta, role=role)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
     return analysis
+
+
+def rule_verdicts(
+    store: Store, analysis: Analysis, rule: Rule, *, progress: Progress | None = None
+) -> pl.DataFrame:
+    """The commune-level statistics of ``analysis``'s month under another ``rule``.
+
+    For ``report --compare-rule``: the same tests, boundaries version, tolerance and
+    burst setting as the analysis, another rule; nothing is stored. It is computed
+    from the stored tests because a stored analysis does not hold everything
+    another rule needs (the interval of the median, for one, is stored only when
+    the median was the analysis's statistic). Returns ``commune_code``,
+    ``technology``, ``tests``, ``statistic_value`` and ``verdict``.
+    """
+    say = progress or (lambda _: None)
+    meta = analysis.meta
+    boundaries = versions.find_version(store, meta.get("boundaries", {}).get("version"))
+    communes = versions.load_communes(boundaries)
+    tolerance = meta.get("tolerance_m")
+    index = versions.commune_index(
+        boundaries,
+        communes,
+        versions.DEFAULT_TOLERANCE_M if tolerance is None else float(tolerance),
+    )
+    codes = communes.table["code"].to_list()
+    say(f"{analysis.month}: verdicts under the rule {rule.preset}")
+    frame, _ = _assign(_load_month(store, analysis.month), index, codes)
+    bursts = meta.get("bursts", {})
+    if bursts.get("deduplicated"):
+        frame, _ = dedupe_bursts(
+            frame, hours=float(bursts.get("hours", 3.0)), metres=float(bursts.get("metres", 100.0))
+        )
+    stats, _ = _month_stats(frame, codes, rule, store.timezone, month=analysis.month, usage=False)
+    return stats.filter(pl.col("level") == "commune").select(
+        "commune_code", "technology", "tests", "statistic_value", "verdict"
+    )
 
 
 def _load_month(store: Store, month: str) -> pl.DataFrame:
@@ -576,7 +612,7 @@ def made_terms(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The terms an analysis was made with (as ``run.analysis_terms`` gives the
     configured ones), from its ``analysis.json``, with its boundaries version."""
     return {
-        "rule": meta.get("rule", {}),
+        "rule": stored_rule(meta.get("rule", {})),
         "tolerance_m": meta.get("tolerance_m"),
         "dedupe_bursts": bool(meta.get("bursts", {}).get("deduplicated", False)),
         "boundaries": meta.get("boundaries", {}).get("version"),
@@ -625,10 +661,21 @@ def describe_differences(differs: list[dict[str, Any]]) -> str:
 
 
 def variant_name(differs: list[dict[str, Any]]) -> str:
-    """A name for a variant made with these differences: ``4G-35``, ``median_min_tests-50``."""
-    parts = []
+    """A name for a variant made with these differences: ``4G-35``, ``median_min_tests-50``.
+
+    A different rule preset names the variant by itself (``vnnic``), and the terms
+    it set are not repeated: only what differs from the preset is added
+    (``vnnic_min-tests-100`` for ``--rule vnnic --min-tests 100``).
+    """
+    from qostool.config import RULE_PRESETS
+
+    chosen = next((d["value"] for d in differs if d["term"] == "preset"), None)
+    implied = RULE_PRESETS.get(str(chosen), {})
+    parts = [str(chosen)] if chosen is not None else []
     for d in differs:
         term, value = d["term"], d["value"]
+        if term == "preset" or (term in implied and implied[term] == value):
+            continue
         if term.startswith("targets_mbps."):
             term = term.removeprefix("targets_mbps.")
         elif term in ("statistic", "boundaries"):

@@ -28,9 +28,14 @@ can be exported. The rules are explained in docs/methodology.md.
 The analysis made with the configured rule (defaults < qostool.toml <
 QOSTOOL_*) becomes the month's official analysis, the one 'qostool report'
 uses; the earlier official ones are kept ('qostool analyses'). With rule
-options that differ from the configuration (or --name), it is a variant: a
-what-if stored under its name, which 'report' uses only when asked (--analysis
-NAME). --official makes it the month's official analysis on purpose.
+options (--rule included) that differ from the configuration (or --name), it
+is a variant: a what-if stored under its name, which 'report' uses only when
+asked (--analysis NAME). --official makes it the month's official analysis on
+purpose.
+
+Rule presets: province (the defaults: mean, 30 tests, 5 devices) and vnnic
+(median, at least 300 single tests per group, as VNNIC's national i-Speed
+publication states). Individual options override the preset.
 
 [bold]Examples[/]:
 
@@ -38,6 +43,7 @@ NAME). --official makes it the month's official analysis on purpose.
   qostool analyze --month 2025-10 --export xlsx --out results/
   qostool analyze --month 2025-10 --target 4G=35 --name target-35    # a variant
   qostool analyze --month 2025-10 --statistic median --target 5G=150 --min-tests 50
+  qostool analyze --month 2025-10 --rule vnnic     # the national rule: the variant "vnnic"
 """
 
 
@@ -56,11 +62,21 @@ def analyze(
             "version)."
         ),
     ] = None,
+    rule_preset: Annotated[
+        str | None,
+        typer.Option(
+            "--rule",
+            help="Rule preset: province (mean, 30 tests, 5 devices) or vnnic (median, at least "
+            "300 tests, as the national i-Speed publication); --statistic, --min-tests and "
+            r"--min-devices override it (default province; config: \[analyze] rule).",
+            show_default=False,
+        ),
+    ] = None,
     statistic: Annotated[
         str | None,
         typer.Option(
-            help=r"Compared with the target: mean, median or share (default mean; config: "
-            r"\[analyze] statistic).",
+            help=r"Compared with the target: mean, median or share (default: the rule "
+            r"preset's, mean; config: \[analyze] statistic).",
             show_default=False,
         ),
     ] = None,
@@ -74,7 +90,8 @@ def analyze(
     min_tests: Annotated[
         int | None,
         typer.Option(
-            help=r"Fewer tests: insufficient data (default 30; config: \[analyze] min_tests).",
+            help="Fewer tests: insufficient data (default: the rule preset's, 30; config: "
+            r"\[analyze] min_tests).",
             show_default=False,
         ),
     ] = None,
@@ -82,7 +99,7 @@ def analyze(
         int | None,
         typer.Option(
             help="Fewer devices at least (single tests' devices plus the largest tile's): "
-            r"insufficient data (default 5; config: \[analyze] min_devices).",
+            r"insufficient data (default: the rule preset's, 5; config: \[analyze] min_devices).",
             show_default=False,
         ),
     ] = None,
@@ -176,6 +193,7 @@ def analyze(
             "store.path": ("--store", store),
             "store.timezone": ("--timezone", timezone),
             "boundaries.version": ("--boundaries", boundaries),
+            "analyze.rule": ("--rule", rule_preset),
             "analyze.statistic": ("--statistic", statistic),
             "analyze.min_tests": ("--min-tests", min_tests),
             "analyze.min_devices": ("--min-devices", min_devices),

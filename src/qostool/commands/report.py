@@ -31,6 +31,7 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --template-dir my-templates/ --generated-at 2025-11-05
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
   qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
+  qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
 
 It reports the month's official analysis (see 'qostool analyses'). With
 --analysis NAME (a variant) or ID (an earlier official analysis) it reports
@@ -41,6 +42,10 @@ Before writing, it checks that the analysis was made with the configured rule
 and is up to date, that most tests fell inside the boundaries, that the
 boundaries are last month's, that no commune lost all its tests and that the
 month is over (see docs/methodology.md).
+
+--compare-rule vnnic adds the verdicts under the national rule (median, at
+least 300 tests per commune): where the province's report and VNNIC's
+publication will differ, seen before the report is sent.
 """
 
 
@@ -92,6 +97,15 @@ def report(
         typer.Option(
             help="Report this variant (its name) or earlier analysis (its id) instead of the "
             "month's official analysis; every page then says so ('qostool analyses' lists them).",
+            show_default=False,
+        ),
+    ] = None,
+    compare_rule: Annotated[
+        str | None,
+        typer.Option(
+            help="Also show each commune's 4G verdict under this rule preset (e.g. vnnic, "
+            "the national rule): a column of the commune table and a count on page 1. "
+            "Computed from the month's stored tests; nothing is stored.",
             show_default=False,
         ),
     ] = None,
@@ -152,6 +166,7 @@ def report(
             force=force,
             terms=analysis_terms(settings),
             analysis=analysis,
+            compare_rule=compare_rule,
         )
         try:
             result = write_report(opened, options)

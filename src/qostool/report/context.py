@@ -10,6 +10,7 @@ with the filters of ``report/i18n.py``. Every field is documented in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -109,6 +110,8 @@ class CommuneRow:
     ci_high_4g: float | None
     verdict_4g: str | None
     data_period_4g: str | None
+    verdict_4g_compared: str | None
+    """The 4G verdict under ``report --compare-rule``'s rule (None without it)."""
     prev_mean_4g: float | None
     change_4g: float | None
     change_basis_4g: str | None
@@ -171,6 +174,36 @@ class Summary:
     """That period (``2025-09``, or ``2025-Q3`` for a quarter of tiles shown once)."""
     prev_tests: int | None
     """Its cellular tests, from its stored analysis (None when not analysed)."""
+    statistic: str = "mean"
+    """The statistic compared with the target (``mean``, ``median``, ``share``): the
+    headline names it."""
+    min_share: float = 0.8
+    """With ``statistic = share``: the share of tests needed."""
+    per_technology: bool = True
+    """Whether any mobile test of the month says its technology. False when the
+    mobile data is only tiles (technology ``unknown``): no 4G verdict can be made,
+    and the headline gives the figures of all cellular tests instead."""
+    mean_all: float | None = None
+    """Mean download of all cellular tests (every technology and tiles together)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The 4G verdicts of the communes under a second rule (``report --compare-rule``)."""
+
+    rule: str
+    """The rule preset compared with (``vnnic``)."""
+    statistic: str
+    min_tests: int
+    min_devices: int
+    total: int
+    """Communes with a 4G target."""
+    meets: int
+    below: int
+    insufficient: int
+    inconclusive: int
+    differ: int
+    """Communes whose verdict under the second rule is not the report's."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +338,9 @@ class ReportContext:
     annex: Annex
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """Warnings of the analysis about its data (``notice`` filter: in words), for page 1."""
+    compared: Comparison | None = None
+    """The verdicts under ``report --compare-rule`` (None without it): a line on
+    page 1 and a column of the commune table."""
     which: dict[str, Any] | None = None
     """None for the month's official analysis; else what the analysis is (``role``
     ``variant`` or ``earlier``, ``name``, ``id``, ``made_at``, ``replaced_at``,
@@ -317,9 +353,18 @@ class ReportContext:
 
 
 def build_context(
-    store: Store, analysis: Analysis, *, generated_at: datetime | str | None = None
+    store: Store,
+    analysis: Analysis,
+    *,
+    generated_at: datetime | str | None = None,
+    compared: tuple[str, dict[str, Any], Any] | None = None,
 ) -> ReportContext:
-    """The report context of a stored analysis (and the earlier analyses of the store)."""
+    """The report context of a stored analysis (and the earlier analyses of the store).
+
+    ``compared`` is ``(preset, rule, verdicts)`` of ``report --compare-rule``: the
+    second rule's name, its ``Rule.to_dict()`` and the commune-level verdicts of
+    ``analyze.run.rule_verdicts``.
+    """
     import polars as pl
 
     stats = analysis.stats
@@ -337,13 +382,21 @@ def build_context(
         r["commune_code"]: _stat_row(r)
         for r in stats.filter(pl.col("level") == "commune", pl.col("technology") == G4).to_dicts()
     }
+    other: dict[str, str | None] = {}
+    if compared is not None:
+        rows = compared[2].filter(pl.col("technology") == G4)
+        other = dict(zip(rows["commune_code"].to_list(), rows["verdict"].to_list(), strict=True))
     communes = [
-        _commune_row(r, commune_4g.get(r["commune_code"]), min_tests, min_devices)
+        _commune_row(r, commune_4g.get(r["commune_code"]), min_tests, min_devices, other)
         for r in analysis.communes.sort("commune_code").to_dicts()
     ]
     verdicts = _verdict_tables(analysis.verdict_counts(), targets)
     trend = _trend(store, analysis, targets.get(G4))
-    summary = _summary(by_tech, communes, verdicts, targets, trend)
+    summary = dataclasses.replace(
+        _summary(by_tech, communes, verdicts, targets, trend),
+        statistic=str(rule.get("statistic", "mean")),
+        min_share=float(rule.get("min_share", 0.8)),
+    )
 
     operator_rows = [_stat_row(r) for r in stats.filter(pl.col("level") == "operator").to_dicts()]
     shown = {*targets, ALL} - {"wifi"}
@@ -407,6 +460,28 @@ def build_context(
         trend=trend,
         annex=_annex(store, meta, targets),
         warnings=list(meta.get("warnings", [])),
+        compared=None if compared is None else _comparison(compared[0], compared[1], communes),
+    )
+
+
+def _comparison(preset: str, rule: dict[str, Any], communes: list[CommuneRow]) -> Comparison:
+    """The counts of the page-1 line of ``report --compare-rule``."""
+    judged = [c for c in communes if c.verdict_4g is not None or c.verdict_4g_compared]
+
+    def count(verdict: str) -> int:
+        return sum(c.verdict_4g_compared == verdict for c in judged)
+
+    return Comparison(
+        rule=preset,
+        statistic=str(rule["statistic"]),
+        min_tests=int(rule["min_tests"]),
+        min_devices=int(rule["min_devices"]),
+        total=len(judged),
+        meets=count("meets_target"),
+        below=count("below_target"),
+        insufficient=count("insufficient_data"),
+        inconclusive=count("inconclusive"),
+        differ=sum(c.verdict_4g_compared != c.verdict_4g for c in judged),
     )
 
 
@@ -505,7 +580,11 @@ def _by_operator(rows: list[StatRow]) -> list[OperatorBlock]:
 
 
 def _commune_row(
-    row: dict[str, Any], g4: StatRow | None, min_tests: int, min_devices: int
+    row: dict[str, Any],
+    g4: StatRow | None,
+    min_tests: int,
+    min_devices: int,
+    compared: dict[str, str | None],
 ) -> CommuneRow:
     verdict = row.get("verdict_4g")
     reasons: list[str] = []
@@ -545,6 +624,7 @@ def _commune_row(
         ci_high_4g=g4.ci_high if g4 else None,
         verdict_4g=verdict,
         data_period_4g=g4.data_period if g4 else None,
+        verdict_4g_compared=compared.get(str(row["commune_code"])),
         prev_mean_4g=g4.prev_mean if g4 else None,
         change_4g=g4.change if g4 else None,
         change_basis_4g=g4.change_basis if g4 else None,
@@ -597,6 +677,8 @@ def _summary(
         candidate = trend.points[-2]
         previous = candidate if candidate.month == shift_month(first, -1) else None
     current = trend.points[-1].months[0] if trend.points else ""
+    # Rows of a known technology: without any (tiles only), there is no 4G verdict.
+    known = [r for t, r in by_tech.items() if t not in (ALL, "unknown", "wifi")]
     return Summary(
         tests=cellular.tests if cellular else 0,
         tile_tests=cellular.tile_tests if cellular else 0,
@@ -618,6 +700,8 @@ def _summary(
         prev_month=previous.month if previous else (shift_month(current, -1) if current else ""),
         prev_period=previous.period if previous else None,
         prev_tests=previous.tests if previous else None,
+        per_technology=not (cellular and cellular.tests > 0) or any(r.tests > 0 for r in known),
+        mean_all=cellular.mean if cellular else None,
     )
 
 

@@ -53,6 +53,7 @@ _VI: Final[dict[str, str]] = {
     "term_tolerance_m": "dung sai ranh giới (m)",
     "term_dedupe_bursts": "gộp loạt phép đo",
     "term_boundaries": "ranh giới",
+    "term_preset": "quy tắc",
     "w_preflight_up_to_date": "số liệu phân tích chưa cập nhật ({what}).",
     "w_new_files": "{count} tệp được nạp sau khi phân tích",
     "w_new_boundaries": "ranh giới mới {version}",
@@ -95,6 +96,23 @@ _VI: Final[dict[str, str]] = {
     "headline": "{meets} trên {total} xã, phường đạt chỉ tiêu tốc độ tải xuống trung bình 4G "
     "({target} Mbps); {below} chưa đạt; {insufficient} chưa đủ dữ liệu; "
     "{inconclusive} chưa kết luận.",
+    "headline_median": "{meets} trên {total} xã, phường đạt chỉ tiêu tốc độ tải xuống trung "
+    "vị 4G ({target} Mbps); {below} chưa đạt; {insufficient} chưa đủ dữ liệu; "
+    "{inconclusive} chưa kết luận.",
+    "headline_share": "{meets} trên {total} xã, phường đạt chỉ tiêu 4G (ít nhất {share} số phép "
+    "đo có tốc độ tải xuống từ {target} Mbps trở lên); {below} chưa đạt; {insufficient} chưa "
+    "đủ dữ liệu; {inconclusive} chưa kết luận.",
+    "headline_no_technology": "Các phép đo di động của tháng không ghi công nghệ (chỉ có ô tổng "
+    "hợp Ookla, công nghệ không xác định): cần phép đo có ghi công nghệ mới kết luận được chỉ "
+    "tiêu 4G. Toàn bộ mạng di động: {tests} phép đo tại {with_tests} trên {total} xã, phường; "
+    "tốc độ tải xuống trung bình {mean} Mbps.",
+    "compare_line": "Theo {rule} ({terms}): {meets} xã, phường đạt chỉ tiêu 4G, "
+    "{insufficient} chưa đủ mẫu, {below} chưa đạt, {inconclusive} chưa kết luận; "
+    "{differ} trên {total} xã, phường có kết luận khác báo cáo này (cột «{column}», mục 3).",
+    "rule_terms": "{statistic}, tối thiểu {min_tests} phép đo và {min_devices} thiết bị",
+    "rule_vnnic": "quy tắc quốc gia (VNNIC)",
+    "rule_province": "quy tắc của tỉnh",
+    "c_verdict_compared": "Kết luận 4G theo {rule}",
     "t_key_figures": "Số liệu chính",
     "t_verdicts": "Số xã, phường theo kết luận",
     "t_province": "Tốc độ tải xuống toàn tỉnh theo công nghệ",
@@ -360,6 +378,7 @@ _EN: Final[dict[str, str]] = {
     "term_tolerance_m": "boundary tolerance (m)",
     "term_dedupe_bursts": "bursts counted once",
     "term_boundaries": "boundaries",
+    "term_preset": "rule",
     "w_preflight_up_to_date": "the analysis is out of date ({what}).",
     "w_new_files": "{count} file(s) ingested after it",
     "w_new_boundaries": "new boundaries {version}",
@@ -398,6 +417,24 @@ _EN: Final[dict[str, str]] = {
     "headline": "{meets} of {total} communes meet the 4G average download target "
     "({target} Mbps); {below} below target; {insufficient} with insufficient data; "
     "{inconclusive} inconclusive.",
+    "headline_median": "{meets} of {total} communes meet the 4G median download target "
+    "({target} Mbps); {below} below target; {insufficient} with insufficient data; "
+    "{inconclusive} inconclusive.",
+    "headline_share": "{meets} of {total} communes meet the 4G target (at least {share} of "
+    "tests at {target} Mbps or more); {below} below target; {insufficient} with insufficient "
+    "data; {inconclusive} inconclusive.",
+    "headline_no_technology": "The month's mobile tests do not say their technology (only "
+    "aggregated Ookla tiles, technology unknown): a 4G verdict needs tests that do. All "
+    "cellular tests together: {tests} tests in {with_tests} of {total} communes; mean "
+    "download {mean} Mbps.",
+    "compare_line": "Under the {rule} ({terms}): {meets} communes meet the 4G target, "
+    "{insufficient} not enough samples, {below} below target, {inconclusive} inconclusive; "
+    "{differ} of {total} communes get another verdict than in this report (column "
+    "“{column}”, section 3).",
+    "rule_terms": "{statistic}, at least {min_tests} tests and {min_devices} devices",
+    "rule_vnnic": "national rule (VNNIC)",
+    "rule_province": "province rule",
+    "c_verdict_compared": "4G verdict, {rule}",
     "t_key_figures": "Key figures",
     "t_verdicts": "Communes by verdict",
     "t_province": "Province download speed by technology",
@@ -880,6 +917,68 @@ class Formatter:
     def statistic(self, value: str) -> str:
         """``mean`` -> ``trung bình`` / ``mean``."""
         return self.labels.get(f"statistic_{value}", value)
+
+    def rule_name(self, value: str) -> str:
+        """A rule preset: ``vnnic`` -> ``quy tắc quốc gia (VNNIC)`` / ``national rule (VNNIC)``."""
+        return self.labels.get(f"rule_{value}", value)
+
+    def headline_label(self, statistic: str = "mean", min_share: float = 0.8) -> str:
+        """The headline's label for the rule's statistic, with the placeholders of ``headline``.
+
+        ``L.headline`` of a report is this label, so a template that fills it with
+        the placeholders it always had (``meets``, ``total``, ``target``, ``below``,
+        ``insufficient``, ``inconclusive``) names the right statistic.
+        """
+        if statistic == "median":
+            return self.labels["headline_median"]
+        if statistic == "share":
+            # Filled here: templates do not pass the share.
+            share = self.percent(min_share, 0)
+            return self.labels["headline_share"].replace("{share}", share)
+        return self.labels["headline"]
+
+    def headline(self, summary: Any) -> str:
+        """Page 1's headline of a ``Summary``: the 4G verdicts under the rule's statistic,
+        or, when no mobile test says its technology, the figures of all cellular tests."""
+        if not summary.per_technology:
+            return self.fill(
+                self.labels["headline_no_technology"],
+                tests=self.integer(summary.tests),
+                with_tests=self.integer(summary.communes_with_tests),
+                total=self.integer(summary.communes_total),
+                mean=self.number(summary.mean_all),
+            )
+        return self.fill(
+            self.headline_label(summary.statistic, summary.min_share),
+            meets=self.integer(summary.meets_4g),
+            total=self.integer(summary.communes_total),
+            target=self.number(summary.target_4g, 0),
+            below=self.integer(summary.below_4g),
+            insufficient=self.integer(summary.insufficient_4g),
+            inconclusive=self.integer(summary.inconclusive_4g),
+        )
+
+    def comparison(self, compared: Any) -> str:
+        """The page-1 line of ``report --compare-rule`` (a ``Comparison``)."""
+        rule = self.rule_name(compared.rule)
+        terms = self.fill(
+            self.labels["rule_terms"],
+            statistic=self.statistic(compared.statistic),
+            min_tests=self.integer(compared.min_tests),
+            min_devices=self.integer(compared.min_devices),
+        )
+        return self.fill(
+            self.labels["compare_line"],
+            rule=rule,
+            terms=terms,
+            meets=self.integer(compared.meets),
+            insufficient=self.integer(compared.insufficient),
+            below=self.integer(compared.below),
+            inconclusive=self.integer(compared.inconclusive),
+            differ=self.integer(compared.differ),
+            total=self.integer(compared.total),
+            column=self.fill(self.labels["c_verdict_compared"], rule=rule),
+        )
 
     def reason(self, value: str) -> str:
         """A reject reason code, explained."""

@@ -72,8 +72,14 @@ def _autoescape(name: str | None) -> bool:
     return name is not None and name.endswith((".html", ".htm", ".xml", ".svg"))
 
 
-def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Environment:
-    """The report's Jinja2 environment for one language (user templates first)."""
+def make_environment(
+    lang: str, template_dir: Path | None = None, *, statistic: str = "mean", min_share: float = 0.8
+) -> jinja2.Environment:
+    """The report's Jinja2 environment for one language (user templates first).
+
+    ``statistic`` (and ``min_share``) is the rule's: ``L.headline`` names it, with
+    the placeholders it always had, so user templates that fill it keep working.
+    """
     import jinja2
 
     loaders: list[jinja2.BaseLoader] = []
@@ -119,9 +125,13 @@ def make_environment(lang: str, template_dir: Path | None = None) -> jinja2.Envi
         fill=fmt.fill,
         notice=fmt.notice,
         page_label=fmt.page_label,
+        headline=fmt.headline,
+        comparison=fmt.comparison,
+        rule_name=fmt.rule_name,
         md=markdown,  # text from the data made inert in Markdown (tables included)
     )
-    env.globals.update(L=SimpleNamespace(**fmt.labels), lang=lang)
+    labels = {**fmt.labels, "headline": fmt.headline_label(statistic, min_share)}
+    env.globals.update(L=SimpleNamespace(**labels), lang=lang)
     return env
 
 

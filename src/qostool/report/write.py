@@ -53,6 +53,9 @@ class ReportOptions:
     """The configured terms of the analysis (``run.analysis_terms``), to check."""
     analysis: str | None = None
     """A variant's name or an analysis's id (default: the month's official analysis)."""
+    compare_rule: str | None = None
+    """A rule preset whose 4G verdicts the report shows next to its own (page 1 and
+    the commune table), computed from the month's stored tests."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,10 @@ def _render_one(
         from qostool.report.xlsx import render_xlsx
 
         return render_xlsx(context, fmt)
-    env = make_environment(lang, template_dir)
+    summary = context.summary
+    env = make_environment(
+        lang, template_dir, statistic=summary.statistic, min_share=summary.min_share
+    )
     if name == "docx":
         from qostool.report.word import Pictures, render_docx
 
@@ -279,6 +285,15 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         from qostool.report.pdf import check_pdf_engine
 
         check_pdf_engine()  # before any work, and before any file is written
+    if options.compare_rule is not None:
+        from qostool.config import RULE_PRESETS
+
+        if options.compare_rule not in RULE_PRESETS:
+            raise UsageError(
+                f"--compare-rule {options.compare_rule!r}: unknown rule preset; presets: "
+                + ", ".join(RULE_PRESETS),
+                hint="e.g. --compare-rule vnnic (docs/methodology.md, section 7)",
+            )
     analysis = load_analysis(store, options.month, options.analysis)
     checks = preflight(store, analysis, options.terms)
     if not options.force:
@@ -286,7 +301,14 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     generated = (
         parse_generated_at(options.generated_at, store.timezone) if options.generated_at else None
     )
-    context = build_context(store, analysis, generated_at=generated)
+    compared = None
+    if options.compare_rule is not None:
+        from qostool.analyze.rules import Rule, preset_rule
+        from qostool.analyze.run import rule_verdicts
+
+        other = preset_rule(options.compare_rule, Rule.from_dict(analysis.meta.get("rule", {})))
+        compared = (other.preset, other.to_dict(), rule_verdicts(store, analysis, other))
+    context = build_context(store, analysis, generated_at=generated, compared=compared)
     which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
     context = dataclasses.replace(
         context, warnings=[*context.warnings, *page_one(checks)], which=which
