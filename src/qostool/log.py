@@ -141,7 +141,7 @@ class EventLog:
     @contextlib.contextmanager
     def ingest_progress(self) -> Iterator[IngestProgress | None]:
         """A rows-read callback drawing a bar (None without a terminal)."""
-        from qostool.render import progress_reporter
+        from qostool.progress import progress_reporter
 
         with progress_reporter(enabled=self.shows_progress) as progress:
             yield progress
@@ -149,7 +149,7 @@ class EventLog:
     @contextlib.contextmanager
     def step_progress(self) -> Iterator[StepProgress | None]:
         """A callback showing the current step with a spinner (None without a terminal)."""
-        from qostool.render import status_reporter
+        from qostool.progress import status_reporter
 
         with status_reporter(enabled=self.shows_progress) as progress:
             yield progress

@@ -9,9 +9,8 @@ qostool's own words and numbers.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +24,7 @@ from qostool.text import rich_text
 if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
     from qostool.geo.versions import ImportResult
-    from qostool.ingest.pipeline import IngestReport, Progress
+    from qostool.ingest.pipeline import IngestReport
     from qostool.report.preflight import Check
     from qostool.run import RunSummary
     from qostool.status import StoreStatus
@@ -161,49 +160,6 @@ def print_stored_as(analysis: Analysis) -> None:
             ),
             soft_wrap=True,
         )
-
-
-@contextlib.contextmanager
-def progress_reporter(*, enabled: bool) -> Iterator[Progress | None]:
-    """A progress callback drawing a Rich bar on stderr, or None when not on a terminal."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress as Bar
-    from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
-    bar = Bar(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def update(name: str, rows: int) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=None)
-        bar.update(tasks[name], completed=rows)
-
-    with bar:
-        yield update
-
-
-@contextlib.contextmanager
-def status_reporter(*, enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    """A callback showing the current step with a spinner on stderr (None off a terminal)."""
-    if not enabled:
-        yield None
-        return
-    console = Console(stderr=True)
-    with console.status("starting") as status:
-
-        def update(message: str) -> None:
-            status.update(message)
-
-        yield update
 
 
 def _f(value: float | None, digits: int = 1) -> str:

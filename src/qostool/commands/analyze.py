@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
+from qostool.app import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
 
@@ -182,7 +182,8 @@ def analyze(
     from qostool.config import load_settings
     from qostool.geo.versions import find_version
     from qostool.months import parse_month
-    from qostool.render import print_analysis, print_stored_as, print_warnings, status_reporter
+    from qostool.progress import status_reporter
+    from qostool.render import print_analysis, print_stored_as, print_warnings
     from qostool.run import analysis_terms, rule_of
     from qostool.store import Store
 

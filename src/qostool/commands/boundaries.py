@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import (
+from qostool.app import (
     EXIT_CODES_HELP,
     DebugOption,
     JsonOption,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import (
+from qostool.app import (
     EXIT_CODES_HELP,
     DebugOption,
     JsonOption,
@@ -145,7 +145,8 @@ def ingest(
         network=network.strip().lower() if network is not None else None,
         debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
-    from qostool.render import print_ingest_report, progress_reporter
+    from qostool.progress import progress_reporter
+    from qostool.render import print_ingest_report
 
     with progress_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         report = ingest_paths(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import EXIT_CODES_HELP, JsonOption, app, handle_errors
+from qostool.app import EXIT_CODES_HELP, JsonOption, app, handle_errors
 from qostool.commands.common import (
     ConfigOption,
     InboxOption,

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from qostool.cli import EXIT_CODES_HELP, JsonOption, app, handle_errors
+from qostool.app import EXIT_CODES_HELP, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption, build_settings
 
 STATUS_HELP = """Show what the store holds and what is out of date.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qostool.cli import DebugOption, JsonOption, app, handle_errors
+from qostool.app import DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, WaitOption, build_settings
 from qostool.errors import ExitCode
 
