@@ -14,10 +14,15 @@ not programs, so this module finds the data in them:
   marked in :data:`TOTALS_COLUMN`, so that it is rejected as such, not as a row
   with bad coordinates.
 
-Cells keep their type where a whole column has one: numbers stay numbers (no
-decimal mark to guess), dates stay datetimes. A column mixing types is read as
-text, as a CSV column is; Excel date serial numbers in the time column are
-understood by the normaliser (see ``Context.serial_dates``).
+Each sheet is loaded once, every cell as text (calamine parses a whole sheet
+at each load: loading the top rows to find the header, then the rest typed,
+would parse it twice). A column whose every value is a number as calamine
+writes numbers (``45.27``, never ``45,27`` or ``0045``) becomes numbers again:
+no decimal mark is guessed for it. Any other column is text, as a CSV column
+is: numbers stored as text with decimal commas are read as in a CSV. Dates
+are ISO texts (``2025-10-03 08:15:00``, local time); Excel date serial numbers
+not formatted as dates are understood by the normaliser in the time column
+(see ``Context.serial_dates``).
 """
 
 from __future__ import annotations
@@ -43,8 +48,6 @@ TOTALS_LABELS: Final = frozenset(
     {"tong", "tongcong", "tongso", "tongcongtatca", "cong", "total", "totals", "grandtotal", "sum"}
 )
 _BATCH_ROWS: Final = 100_000
-#: Column types a sheet may give that the normaliser reads as they are.
-_KEPT_TYPES: Final = (pl.String, pl.Float64, pl.Int64, pl.Boolean)
 #: Integers above this are not exact in a 64-bit float: such a column stays as it is.
 _EXACT_INTEGERS: Final = 2.0**53
 _NOTHING_STORED: Final = "nothing from it was stored"
@@ -146,33 +149,43 @@ def read_sheet(
                     f"has no sheet {sheet!r}; its sheets: {_quoted(names)}; {_NOTHING_STORED}",
                     hint="pass --sheet with one of these names (in quotes if it has spaces)",
                 )
-            chosen = sheet
+            chosen, cells = sheet, _cells(reader, sheet)
         elif len(names) == 1:
-            chosen = names[0]
+            chosen, cells = names[0], _cells(reader, names[0])
         else:
-            chosen = _only_recognised_sheet(source, reader, names, header_row, recognises)
-        top = _top_rows(reader, chosen)
-        if not any(any(cell is not None for cell in row) for row in top):
-            return None
-        row = (
-            header_row if header_row is not None else _find_header(source, chosen, top, recognises)
-        )
-        return _load(source, reader, chosen, top, row)
+            chosen, cells = _only_recognised_sheet(source, reader, names, header_row, recognises)
     except fastexcel.FastExcelError as exc:
         raise _unreadable(source, exc) from None
+    if (
+        cells.height == 0
+        or not cells.select(pl.any_horizontal(pl.all().is_not_null()).any()).item()
+    ):
+        return None
+    top = _rows(cells.head(HEADER_SEARCH_ROWS))
+    row = header_row if header_row is not None else _find_header(source, chosen, top, recognises)
+    return _load(source, chosen, cells, row)
 
 
 def _quoted(names: Sequence[str]) -> str:
     return ", ".join(repr(name) for name in names)
 
 
-def _top_rows(reader: fastexcel.ExcelReader, sheet: str) -> list[list[str | None]]:
-    """The cells of the first rows of a sheet, as texts (row 1 first)."""
+def _cells(reader: fastexcel.ExcelReader, sheet: str) -> pl.DataFrame:
+    """Every cell of a sheet as text, row 1 first (columns from the first one used)."""
     loaded = reader.load_sheet(
-        sheet, header_row=None, skip_rows=0, n_rows=HEADER_SEARCH_ROWS, dtypes="string"
+        sheet,
+        header_row=None,
+        skip_rows=0,  # keep the empty rows at the top: row numbers stay the sheet's
+        dtypes="string",
+        whitespace_as_null=True,
+        skip_whitespace_tail_rows=True,
     )
     frame = pl.from_arrow(loaded.to_arrow())
     assert isinstance(frame, pl.DataFrame)
+    return frame.rename({name: f"c{i}" for i, name in enumerate(frame.columns)})
+
+
+def _rows(frame: pl.DataFrame) -> list[list[str | None]]:
     return [[_cell(value) for value in row] for row in frame.rows()]
 
 
@@ -192,20 +205,21 @@ def _only_recognised_sheet(
     names: list[str],
     header_row: int | None,
     recognises: Recognises,
-) -> str:
-    """The one sheet with a recognised header (at ``header_row`` when given)."""
+) -> tuple[str, pl.DataFrame]:
+    """The one sheet with a recognised header (at ``header_row`` when given), and its cells."""
     found = []
     for name in names:
-        top = _top_rows(reader, name)
-        rows = [top[header_row - 1]] if header_row is not None and header_row <= len(top) else []
-        if header_row is None:
-            rows = top
-        if any(recognises(_header_names(row)) for row in rows if any(row)):
-            found.append(name)
+        cells = _cells(reader, name)
+        top = _rows(cells.head(HEADER_SEARCH_ROWS))
+        if header_row is not None:
+            top = _rows(cells.slice(header_row - 1, 1)) if header_row >= 1 else []
+        if any(recognises(_header_names(row)) for row in top if any(row)):
+            found.append((name, cells))
     if len(found) == 1:
         return found[0]
     if found:
-        what = f"has {len(found)} sheets with a recognised header ({_quoted(found)})"
+        listed = _quoted([name for name, _ in found])
+        what = f"has {len(found)} sheets with a recognised header ({listed})"
         hint = "pass --sheet NAME for the sheet to ingest (one command per sheet)"
     else:
         what = "has no sheet with a header qostool recognises"
@@ -243,48 +257,27 @@ def _find_header(
     )
 
 
-def _load(
-    source: src.Source,
-    reader: fastexcel.ExcelReader,
-    sheet: str,
-    top: list[list[str | None]],
-    header_row: int,
-) -> Sheet:
-    """The rows below ``header_row`` (1-based) that hold anything, typed by column."""
-    if header_row < 1:
-        raise InputError(source.name, f"--header-row {header_row}: rows are numbered from 1")
-    cells = top[header_row - 1] if header_row <= len(top) else []
-    if header_row > len(top) and header_row > HEADER_SEARCH_ROWS:
-        cells = _row_cells(reader, sheet, header_row)
-    if not any(cells):
+def _load(source: src.Source, sheet: str, cells: pl.DataFrame, header_row: int) -> Sheet:
+    """The rows below ``header_row`` (1-based) that hold anything, numbers typed by column."""
+    header_cells = _rows(cells.slice(header_row - 1, 1))
+    if header_row < 1 or not header_cells or not any(header_cells[0]):
         raise InputError(
             source.name,
             f"sheet {sheet!r}, row {header_row} (--header-row) is empty; {_NOTHING_STORED}",
-            hint="give the row of the column names, as Excel numbers it",
+            hint="give the row of the column names, as Excel numbers it (from 1)",
         )
-    loaded = reader.load_sheet(
-        sheet,
-        header_row=header_row - 1,
-        schema_sample_rows=None,  # every row decides a column's type: none is lost to a guess
-        skip_whitespace_tail_rows=True,
-        whitespace_as_null=True,
-    )
-    frame = pl.from_arrow(loaded.to_arrow())
-    assert isinstance(frame, pl.DataFrame)
-    # The header's cells, kept where a column has a name or a value (the empty,
-    # formatted columns right of the data are left out).
-    width = frame.width
-    cells = [*cells, *[None] * (width - len(cells))][:width]
-    frame = frame.rename(dict(zip(frame.columns, [f"c{i}" for i in range(width)], strict=True)))
-    frame = frame.with_columns(_typed(frame[c]) for c in frame.columns)
+    names = header_cells[0]
+    rows = cells.slice(header_row)
+    # Columns with a name or a value (not the empty, formatted ones right of the data).
     keep = [
-        i for i, cell in enumerate(cells) if cell is not None or frame[f"c{i}"].is_not_null().any()
+        i
+        for i, name in enumerate(names)
+        if name is not None or rows[f"c{i}"].null_count() < rows.height
     ]
-    header = src.distinct_names(_header_names([cells[i] for i in keep]))
-    columns = [f"c{i}" for i in keep]
-    numbered = frame.select(
-        *(pl.col(c).alias(name) for c, name in zip(columns, header, strict=True)),
-        pl.int_range(header_row + 1, header_row + 1 + frame.height, dtype=pl.Int64).alias(
+    header = src.distinct_names(_header_names([names[i] for i in keep]))
+    numbered = rows.select(
+        *(_typed(rows[f"c{i}"]).alias(name) for i, name in zip(keep, header, strict=True)),
+        pl.int_range(header_row + 1, header_row + 1 + rows.height, dtype=pl.Int64).alias(
             src.ROW_COLUMN
         ),
     )
@@ -293,38 +286,31 @@ def _load(
     return Sheet(name=sheet, header=header, header_row=header_row, frame=numbered)
 
 
-def _row_cells(reader: fastexcel.ExcelReader, sheet: str, row: int) -> list[str | None]:
-    """The cells of one row (1-based) below the rows searched for the header."""
-    loaded = reader.load_sheet(sheet, header_row=None, skip_rows=row - 1, n_rows=1, dtypes="string")
-    frame = pl.from_arrow(loaded.to_arrow())
-    assert isinstance(frame, pl.DataFrame)
-    return [_cell(value) for value in frame.row(0)] if frame.height else []
-
-
 def _typed(column: pl.Series) -> pl.Series:
-    """A sheet's column as the normaliser reads it.
+    """A sheet's column of texts as the normaliser reads it.
 
-    Numbers are floats in a workbook: a column of whole numbers becomes integers,
-    so that codes and ids read as text (``45204``, an IMEI) are not ``45204.0``.
-    Dates and times stay datetimes; texts made null when they are one of
-    :data:`sources.NULL_TEXTS`, as the CSV readers make them; other types become text.
+    The texts of :data:`sources.NULL_TEXTS` become null, as the CSV readers make
+    them. A column whose every value is a number written as calamine writes
+    numbers (``45.27``, ``-3``, ``45933.5``: no decimal comma, no leading zero, no
+    exponent) becomes numbers: integers when they are all whole, so that codes
+    and ids read as text stay ``45204``, not ``45204.0``. A column with any other
+    value stays text, whose numbers the normaliser reads as a CSV's.
     """
-    dtype = column.dtype
-    if dtype == pl.Float64:
-        values = column.drop_nulls()
-        whole = values.is_finite().all() and (values.abs() < _EXACT_INTEGERS).all()
-        if whole and (values.round(0) == values).all():
-            return column.cast(pl.Int64)
-        return column
-    if dtype == pl.String:
-        return column.set(column.is_in(src.NULL_TEXTS), None)
-    if isinstance(dtype, pl.Datetime):
-        return column
-    if dtype == pl.Date:
-        return column.cast(pl.Datetime("ms"))
-    if any(dtype == kept for kept in _KEPT_TYPES):
-        return column
-    return column.cast(pl.String)
+    texts = column.set(column.is_in(src.NULL_TEXTS), None)
+    present = texts.len() - texts.null_count()
+    if present == 0:
+        return texts
+    numbers = texts.cast(pl.Float64, strict=False)
+    if numbers.len() - numbers.null_count() != present:
+        return texts
+    shown = numbers.cast(pl.String)
+    if not ((shown == texts) | (shown.str.strip_suffix(".0") == texts)).all():
+        return texts
+    values = numbers.drop_nulls()
+    exact = values.is_finite().all() and (values.abs() < _EXACT_INTEGERS).all()
+    if exact and (values.round(0) == values).all():
+        return numbers.cast(pl.Int64)
+    return numbers
 
 
 def _totals_label(header: Sequence[str]) -> pl.Expr:
