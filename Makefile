@@ -1,5 +1,6 @@
 # Two entry points, both installing what they need first (see README Quickstart):
-#   make demo   ingest the bundled samples into ./demo-store, import their communes,
+#   make demo   ingest the bundled samples (CSV, Parquet and an Excel workbook) into
+#               ./demo-store, import their communes,
 #               analyse September and October 2025, export October's results to
 #               ./demo-results and write its report to ./demo-reports
 #   make test   lint, type-check and run the whole test suite
@@ -19,7 +20,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --quiet --custom-compile-command "make lock"
 
-.PHONY: demo test lint samples bench bench-analyze lock dist dist-check clean
+.PHONY: demo test lint samples bench bench-analyze bench-excel lock dist dist-check clean
 
 # A new lock gets a new .venv, so that nothing the lock no longer names stays installed:
 # exactly the locked versions (hash-checked, nothing resolved here).
@@ -78,6 +79,9 @@ bench: $(STAMP)
 
 bench-analyze: $(STAMP)
 	$(BIN)/python bench/bench_analyze.py
+
+bench-excel: $(STAMP)
+	$(BIN)/python bench/bench_excel.py
 
 clean:
 	rm -rf $(VENV) dist demo-store demo-results demo-reports .pytest_cache .mypy_cache .ruff_cache

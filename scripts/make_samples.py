@@ -924,6 +924,13 @@ def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row
         "- `2025-10-01_performance_mobile_tiles.parquet`: Ookla open-data style mobile tiles for"
         f" 2025 Q4: {N_TILES} zoom-16 tiles whose centre is in the province (`tile_x`/`tile_y` ="
         " centre lon/lat). There are no tiles in the empty or thin communes. No bad rows.",
+        f"- `{WORKBOOK}`: {WORKBOOK_TESTS} i-Speed tests of January 2026 as an Excel report:"
+        " a merged title row and a date row above the header (row 4), speeds stored as text"
+        " with decimal commas, times as Excel dates (every third a bare serial number), a"
+        " totals row (`Tổng cộng`, rejected as `totals_row`) and an empty, formatted area"
+        " below the data. Planted faults (sheet rows): "
+        + ", ".join(f"{row} `{why}`" for row, why in sorted(WORKBOOK_FAULTS.items()))
+        + f", {4 + WORKBOOK_TESTS + 1} `totals_row`.",
         "",
         "## Planted bad rows",
         "",
@@ -950,6 +957,69 @@ def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row
         "",
     ]
     return "\n".join(parts)
+
+
+# --- The workbook -------------------------------------------------------------------------------
+WORKBOOK = "ispeed_2026-01.xlsx"
+WORKBOOK_TESTS = 300
+#: Sheet rows (the header is row 4) of the planted faults of the workbook, and their verdicts.
+WORKBOOK_FAULTS = {57: "invalid_speed", 180: "missing_coordinates"}
+_SERIAL_EPOCH = datetime(1899, 12, 30)
+
+
+def write_workbook(path: Path, world: World) -> int:
+    """An i-Speed export as a VNNIC-style Excel report (see the README's section on it).
+
+    Two title rows (the first a merged cell) and a blank row above the header,
+    speeds stored as text with decimal commas, times as Excel dates (every
+    third one a bare serial number), a totals row and an empty, formatted area
+    below the data. Returns its number of data rows (the totals row included).
+    """
+    import xlsxwriter
+
+    devices = make_devices(rng_for("workbook-devices"), 60, "ispeed")
+    rng = rng_for("workbook-2026-01")
+    times = local_times(rng, month_start("2026-01"), month_days("2026-01"), WORKBOOK_TESTS)
+    tests = sorted(busy_tests(rng, world, devices, times), key=lambda t: t.utc)
+    book = xlsxwriter.Workbook(str(path))
+    book.set_properties({"created": datetime(2026, 1, 5, 8, 0)})  # the same bytes every time
+    sheet = book.add_worksheet("Dữ liệu")
+    bold = book.add_format({"bold": True, "align": "center"})
+    as_date = book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+    width = len(ISPEED_HEADER)
+    sheet.merge_range(0, 0, 0, width - 1, f"KẾT QUẢ ĐO TỐC ĐỘ - {PROVINCE_NAME.upper()}", bold)
+    sheet.write(1, 0, "Kỳ báo cáo: tháng 01/2026 - Ngày xuất: 05/02/2026")
+    sheet.write_row(3, 0, ISPEED_HEADER, bold)
+    for i, test in enumerate(tests):
+        row = 4 + i
+        fields = ispeed_fields(test, f"WB{i + 1:05d}")
+        local = test.utc.astimezone(ICT).replace(tzinfo=None)
+        sheet.write_string(row, 0, fields[0])
+        if i % 3 == 2:  # a serial number that was never formatted as a date
+            sheet.write_number(row, 1, round((local - _SERIAL_EPOCH) / timedelta(days=1), 8))
+        else:
+            sheet.write_datetime(row, 1, local, as_date)
+        if WORKBOOK_FAULTS.get(row + 1) != "missing_coordinates":
+            sheet.write_number(row, 2, round(test.lat, COORD_DECIMALS))
+            sheet.write_number(row, 3, round(test.lon, COORD_DECIMALS))
+        sheet.write_string(row, 4, fields[4])
+        sheet.write_string(row, 5, fields[5])
+        download = "n/d" if WORKBOOK_FAULTS.get(row + 1) == "invalid_speed" else fields[6]
+        sheet.write_string(row, 6, download)  # numbers stored as text, with decimal commas
+        sheet.write_string(row, 7, fields[7])
+        sheet.write_number(row, 8, int(fields[8]))
+        sheet.write_string(row, 9, fields[9])
+        if fields[10]:
+            sheet.write_string(row, 10, fields[10])
+    last = 4 + len(tests)
+    sheet.merge_range(last, 0, last, 3, "Tổng cộng", bold)
+    sheet.write_formula(last, 8, f"=SUM(I5:I{last})", None, sum(round(t.latency) for t in tests))
+    shaded = book.add_format({"bg_color": "#DDEBF7", "border": 1})
+    for row in range(last + 1, last + 20):
+        for column in range(width + 2):
+            sheet.write_blank(row, column, None, shaded)
+    book.close()
+    return len(tests) + 1
 
 
 # --- Main ---------------------------------------------------------------------------------------
@@ -991,8 +1061,10 @@ def write_samples(out: Path) -> dict[str, int]:
     tiles.write_parquet(
         out / "2025-10-01_performance_mobile_tiles.parquet", compression="zstd", statistics=False
     )
+    workbook_rows = write_workbook(out / WORKBOOK, world)
     (out / "README.md").write_bytes(readme_text(world, files, overlap).encode())
     counts = {f.name: len(f.rows) for f in files}
+    counts[WORKBOOK] = workbook_rows
     counts["province.geojson"] = len(world.communes)
     counts["2025-10-01_performance_mobile_tiles.parquet"] = tiles.height
     return counts

@@ -57,13 +57,22 @@ def test_samples_ingest(cli: Any, store_dir: Path) -> None:
             "missing_download": 1,
         }
     assert files["rtr_2025-11.csv"]["duplicates"] == 50
+    # The workbook: title rows, text numbers with decimal commas, serial dates, a totals row.
+    book = files["ispeed_2026-01.xlsx"]
+    assert (book["read"], book["accepted"], book["duplicates"]) == (301, 298, 0)
+    assert book["rejected_by_reason"] == {
+        "invalid_speed": 1,
+        "missing_coordinates": 1,
+        "totals_row": 1,
+    }
+    assert book["months"] == ["2026-01"]
     tiles = pl.read_parquet(SAMPLES / "2025-10-01_performance_mobile_tiles.parquet")
     assert files["2025-10-01_performance_mobile_tiles.parquet"]["accepted"] == tiles.height
     # Every stored test is inside the province's bounding box, and unique.
     frame = stored(store_dir)
     assert frame["test_id"].n_unique() == frame.height
     assert frame["lat"].is_between(21.2, 21.8).all() and frame["lon"].is_between(103.0, 103.7).all()
-    assert set(frame["month"]) == {"2025-09", "2025-10", "2025-11"}
+    assert set(frame["month"]) == {"2025-09", "2025-10", "2025-11", "2026-01"}
     # The rtr row with an unquoted comma in network_name is kept whole in the rejects.
     long_row = rejects(store_dir).filter(pl.col("reason") == "long_row")
     assert long_row.height == 2 and long_row["original"].str.contains("_extra_fields").all()

@@ -113,6 +113,7 @@ class Reason(StrEnum):
 
     SHORT_ROW = "short_row"
     LONG_ROW = "long_row"
+    TOTALS_ROW = "totals_row"
     FLAGGED_BY_SOURCE = "flagged_by_source"
     MISSING_TIMESTAMP = "missing_timestamp"
     INVALID_TIMESTAMP = "invalid_timestamp"
@@ -130,6 +131,7 @@ class Reason(StrEnum):
 REASON_HELP: Final[dict[Reason, str]] = {
     Reason.SHORT_ROW: "the row has fewer fields than the header (a truncated line)",
     Reason.LONG_ROW: "the row has more fields than the header (an unquoted delimiter?)",
+    Reason.TOTALS_ROW: "a spreadsheet's totals row (its first cell says Tổng cộng, Total, ...)",
     Reason.FLAGGED_BY_SOURCE: "the source itself marks the test as implausible",
     Reason.MISSING_TIMESTAMP: "no test time",
     Reason.INVALID_TIMESTAMP: "the test time cannot be read, or is before 2000",

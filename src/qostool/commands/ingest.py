@@ -20,7 +20,8 @@ from qostool.app import (
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption, store_location
 from qostool.errors import ExitCode
 
-INGEST_HELP = """Load speed-test exports (CSV or Parquet, plain, gzip or zip) into the store.
+INGEST_HELP = """Load speed-test exports into the store: CSV, Parquet or Excel
+(.xlsx, .xlsm, .xlsb, .xls, .ods), each plain, gzip or zip.
 
 Every row is stored in canonical form (partitioned by reporting month) or
 rejected with a reason; re-ingesting a file already ingested does nothing; a
@@ -37,6 +38,12 @@ read = accepted + rejected + duplicates.
            (mobile or fixed) from the file name (..._fixed_tiles) or --network
   [cyan]mlab[/]     M-Lab NDT unified rows, flattened (a.UUID, a.TestTime, ...)
   [cyan]generic[/]  any columns, described by --mapping FILE.toml or --map/--unit options
+
+[bold]Excel workbooks[/]: the sheet is the only one whose header a format
+recognises (else --sheet NAME), the header the first such row of the first 30
+(else --header-row N, as Excel numbers rows): title rows above it are passed
+over. A totals row (Tổng cộng, Total) is rejected as totals_row. Other files
+(PDF, images, Word, GeoJSON, binary) are refused as no speed-test export.
 
 [bold]Mapping file[/] (TOML; see docs/ingest.md):
 
@@ -55,6 +62,7 @@ read = accepted + rejected + duplicates.
   qostool ingest odd.csv --map measured_at=Time --map lat=Lat --map lon=Lon
       --map download_mbps=DL --unit download_mbps=kbps
   qostool ingest ar_tiles_2024q4.parquet --network fixed
+  qostool ingest "bao_cao_thang_10.xlsx" --sheet "Dữ liệu" --header-row 4
 
 """
 
@@ -112,6 +120,22 @@ def ingest(
             show_default=False,
         ),
     ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            help="Sheet of Excel workbooks to read (default: the only sheet with a "
+            "recognised header).",
+            show_default=False,
+        ),
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            help="Row of the column names in Excel workbooks, as Excel numbers it "
+            "(default: the first recognised row of the first 30).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -143,6 +167,8 @@ def ingest(
         decimal=decimal,
         period=period,
         network=network.strip().lower() if network is not None else None,
+        sheet=sheet,
+        header_row=header_row,
         debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
     from qostool.progress import progress_reporter

@@ -33,6 +33,8 @@ from qostool.schema import (
 )
 
 REASON: Final = "__reason"
+#: A workbook's reader marks totals rows in this column (their first cell's text).
+TOTALS_COLUMN: Final = "__totals"
 FUTURE_TOLERANCE: Final = timedelta(hours=1)
 _TRUE_TEXTS: Final = ("true", "t", "1", "yes", "y")
 _RAW: Final = "__raw_"
@@ -61,6 +63,8 @@ class Context:
     """Timestamp formats in the order to try them (decided once per file from a sample)."""
     empty_is_null: bool = False
     """Whether the reader already made empty texts null (the CSV readers do)."""
+    serial_dates: bool = False
+    """Numbers in the time column are Excel date serial numbers (workbooks)."""
 
 
 def raw_name(name: str) -> str:
@@ -226,6 +230,8 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     if "cell_id" in has:
         exprs["cell_id"] = pl.col(raw_name("cell_id")).cast(pl.String)
     out = raw.with_columns(**exprs)
+    if TOTALS_COLUMN in frame.columns:  # a workbook's totals rows, as its reader found them
+        out = out.with_columns(frame[TOTALS_COLUMN])
 
     extra = (
         _tile_columns(raw, bound, ctx)
@@ -241,13 +247,14 @@ def canonicalise(frame: pl.DataFrame, bound: BoundSpec, ctx: Context) -> pl.Data
     out = out.with_columns(
         nz.local_months(out["measured_at"], ctx.timezone), source=pl.lit(bound.spec.name)
     )
-    out = out.with_columns(reason_expr(bound, ctx).alias(REASON))
+    totals = TOTALS_COLUMN in out.columns
+    out = out.with_columns(reason_expr(bound, ctx, totals=totals).alias(REASON))
     if "test_id" not in out.columns:
         out = out.with_columns(test_id=_test_id(out, has, ctx.pseudonymiser.key))
     elif bound.spec.kind == "tiles" and out["test_id"].has_nulls():  # rows without a quadkey
         hashed = _test_id(out, has, ctx.pseudonymiser.key)
         out = out.with_columns(test_id=pl.coalesce("test_id", _tile_id_prefix(bound, ctx) + hashed))
-    raw_columns = [c for c in out.columns if c.startswith(_RAW)]
+    raw_columns = [c for c in out.columns if c.startswith(_RAW) or c == TOTALS_COLUMN]
     canonical = conform(out).with_columns(out.select(*raw_columns, REASON))
     if "device_id" in has:  # the raw id stays in __raw_device_id, never written
         pseudonyms = ctx.pseudonymiser(raw[raw_name("device_id")])
@@ -266,6 +273,7 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
             naive_timezone=zone,
             fmt=field_spec.format,
             formats=ctx.time_formats,
+            serial_dates=ctx.serial_dates,
         ),
     }
     if "technology" in bound.columns:
@@ -356,8 +364,14 @@ def _operator(raw: pl.DataFrame, has: set[str]) -> dict[str, pl.Series]:
     return {"operator": operator, "operator_raw": operator_raw}
 
 
-def _checks(bound: BoundSpec, ctx: Context) -> list[tuple[Reason, pl.Expr, tuple[str, ...]]]:
-    """Each check: its reason, the failing condition, and the fields its detail shows."""
+def _checks(
+    bound: BoundSpec, ctx: Context, *, totals: bool = False
+) -> list[tuple[Reason, pl.Expr, tuple[str, ...]]]:
+    """Each check: its reason, the failing condition, and the fields its detail shows.
+
+    ``totals``: the rows carry :data:`TOTALS_COLUMN` (a workbook's), and its totals
+    rows are rejected first, before their empty times or coordinates are looked at.
+    """
     has = set(bound.columns)
 
     def raw(name: str) -> pl.Expr:
@@ -368,6 +382,8 @@ def _checks(bound: BoundSpec, ctx: Context) -> list[tuple[Reason, pl.Expr, tuple
     dl, ul = m("download_mbps"), m("upload_mbps")
     tiles = bound.spec.kind == "tiles"
     checks: list[tuple[Reason, pl.Expr, tuple[str, ...]]] = []
+    if totals:
+        checks.append((Reason.TOTALS_ROW, pl.col(TOTALS_COLUMN).is_not_null(), (TOTALS_COLUMN,)))
     if "flagged" in has:
         flagged = raw("flagged").cast(pl.String).str.to_lowercase().is_in(_TRUE_TEXTS)
         checks.append((Reason.FLAGGED_BY_SOURCE, flagged, ("flagged",)))
@@ -423,18 +439,20 @@ def _first_match(
     return result
 
 
-def reason_expr(bound: BoundSpec, ctx: Context) -> pl.Expr:
+def reason_expr(bound: BoundSpec, ctx: Context, *, totals: bool = False) -> pl.Expr:
     """The code of the first failing check of each row (null when the row passes)."""
-    return _first_match(_checks(bound, ctx), lambda code: pl.lit(code.value))
+    return _first_match(_checks(bound, ctx, totals=totals), lambda code: pl.lit(code.value))
 
 
-def detail_expr(bound: BoundSpec, ctx: Context) -> pl.Expr:
+def detail_expr(bound: BoundSpec, ctx: Context, *, totals: bool = False) -> pl.Expr:
     """For rejected rows: the source columns and values the failing check looked at."""
     has = set(bound.columns)
-    fields_by_reason = {code: fields for code, _, fields in _checks(bound, ctx)}
+    fields_by_reason = {code: fields for code, _, fields in _checks(bound, ctx, totals=totals)}
 
     def shown(code: Reason) -> pl.Expr:
         parts: list[pl.Expr] = []
+        if code is Reason.TOTALS_ROW:
+            return pl.lit("first cell: ") + pl.col(TOTALS_COLUMN)
         for name in fields_by_reason[code]:
             if name not in has:
                 continue

@@ -246,6 +246,7 @@ def to_utc(
     naive_timezone: str,
     fmt: str | None = None,
     formats: tuple[str, ...] | None = None,
+    serial_dates: bool = False,
 ) -> pl.Series:
     """Parse timestamps into UTC datetimes; values that cannot be read become null.
 
@@ -253,18 +254,25 @@ def to_utc(
     texts, taken to be in ``naive_timezone``; epoch seconds or milliseconds; and
     datetime columns (naive ones in ``naive_timezone``). ``fmt`` forces one
     strftime-style format; ``formats`` gives the order to try the known ones in
-    (see :func:`time_formats_for`).
+    (see :func:`time_formats_for`). With ``serial_dates`` (workbooks), numbers below
+    :data:`_SERIAL_LIMIT` are Excel date serial numbers in ``naive_timezone``.
     """
     dtype = values.dtype
     if isinstance(dtype, pl.Datetime):
         local = values if dtype.time_zone else values.dt.replace_time_zone(naive_timezone)
         return local.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
     if dtype.is_numeric():
-        return _from_epoch(values.cast(pl.Float64))
+        return _from_number(values.cast(pl.Float64), naive_timezone, serial_dates=serial_dates)
     text = values.cast(pl.String)
 
     def parse(texts: pl.Series) -> pl.Series:
-        return _text_to_utc(texts, naive_timezone=naive_timezone, fmt=fmt, formats=formats)
+        return _text_to_utc(
+            texts,
+            naive_timezone=naive_timezone,
+            fmt=fmt,
+            formats=formats,
+            serial_dates=serial_dates,
+        )
 
     return _trimmed_where_unread(text, parse(text), parse).alias(values.name)
 
@@ -289,7 +297,12 @@ def _trimmed_where_unread(
 
 
 def _text_to_utc(
-    text: pl.Series, *, naive_timezone: str, fmt: str | None, formats: tuple[str, ...] | None
+    text: pl.Series,
+    *,
+    naive_timezone: str,
+    fmt: str | None,
+    formats: tuple[str, ...] | None,
+    serial_dates: bool = False,
 ) -> pl.Series:
     if text.str.ends_with("UTC").any():
         text = text.str.replace(r"\s*UTC$", "+00:00")
@@ -311,7 +324,7 @@ def _text_to_utc(
         out = out.fill_null(parsed.dt.convert_time_zone("UTC").cast(UTC_DATETIME))
     if not fmt and (out.is_null() & text.is_not_null()).any():  # epoch seconds or ms left
         numbers = text.cast(pl.Float64, strict=False)
-        out = out.fill_null(_from_epoch(numbers))
+        out = out.fill_null(_from_number(numbers, naive_timezone, serial_dates=serial_dates))
     return out
 
 
@@ -361,6 +374,41 @@ def _iso_with_offset(text: pl.Series) -> pl.Series:
         (pl.lit(naive) - pl.duration(minutes=pl.lit(offset))).dt.replace_time_zone("UTC")
     ).to_series()
     return shifted.cast(UTC_DATETIME).alias(text.name)
+
+
+#: Excel counts days from 1899-12-30 (its 1900 leap-year bug included, as the 1 is 1900-01-01).
+_SERIAL_EPOCH: Final = datetime(1899, 12, 30)
+#: Serial numbers below this are dates up to the year 4637; epoch seconds of this century
+#: are above 9e8. So the two never meet.
+_SERIAL_LIMIT: Final = 1e6
+
+
+def _from_number(numbers: pl.Series, naive_timezone: str, *, serial_dates: bool) -> pl.Series:
+    """Epoch seconds or milliseconds; with ``serial_dates``, small numbers are Excel serials.
+
+    A serial number is the local date and time as a spreadsheet shows it (days,
+    the fraction the time of day): it is taken in ``naive_timezone``, and rounded
+    to the millisecond (a serial holds about 10 µs of float noise).
+    """
+    epoch = _from_epoch(numbers)
+    if not serial_dates:
+        return epoch
+    is_serial = numbers.abs() < _SERIAL_LIMIT
+    if not is_serial.any():
+        return epoch
+    millis = (numbers * 86_400_000.0).round(0).cast(pl.Int64, strict=False)
+    local = (
+        pl.select(pl.lit(_SERIAL_EPOCH) + pl.duration(milliseconds=pl.lit(millis)))
+        .to_series()
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone(naive_timezone, ambiguous="earliest", non_existent="null")
+    )
+    serial = local.dt.convert_time_zone("UTC")
+    return (
+        pl.select(pl.when(pl.lit(is_serial)).then(pl.lit(serial)).otherwise(pl.lit(epoch)))
+        .to_series()
+        .alias(numbers.name)
+    )
 
 
 def _from_epoch(numbers: pl.Series) -> pl.Series:

@@ -9,11 +9,12 @@ commit the batch. ``read = accepted + rejected + duplicates`` for every file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,15 @@ import polars as pl
 from qostool.errors import InputError, QostoolError, UsageError, as_user_error
 from qostool.ingest import normalize as nz
 from qostool.ingest import sources as src
-from qostool.ingest.canonical import REASON, Context, canonicalise, detail_expr, is_sensitive
+from qostool.ingest import workbook as wb
+from qostool.ingest.canonical import (
+    REASON,
+    TOTALS_COLUMN,
+    Context,
+    canonicalise,
+    detail_expr,
+    is_sensitive,
+)
 from qostool.ingest.spec import GENERIC, BoundSpec, FormatSpec, builtin, detect
 from qostool.months import shift_month
 from qostool.privacy import Pseudonymiser
@@ -55,6 +64,7 @@ _NETWORK_HINT: Final = (
 )
 #: Rows of a file's first batch whose numbers decide its decimal mark.
 _DECIMAL_SAMPLE_ROWS: Final = 10_000
+_NOTHING_STORED: Final = "nothing from it was stored"
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,10 @@ class IngestOptions:
     period: str | None = None
     network: str | None = None
     """``mobile`` or ``fixed``: what tile files measure (default: from the file name)."""
+    sheet: str | None = None
+    """The sheet of workbooks to read (default: the only one with a recognised header)."""
+    header_row: int | None = None
+    """The header's row in workbooks, 1-based (default: the first recognised row)."""
     now: datetime | None = None
     debug: bool = False
     """Let an unexpected error (a bug) met in one file stop the call, with its traceback."""
@@ -79,6 +93,10 @@ class IngestOptions:
             raise UsageError(
                 f"--network {self.network!r} is not a network",
                 hint="use --network mobile or --network fixed (for tile files only)",
+            )
+        if self.header_row is not None and self.header_row < 1:
+            raise UsageError(
+                f"--header-row {self.header_row}: rows are numbered from 1, as Excel shows them"
             )
 
 
@@ -252,33 +270,47 @@ def _ingest_source(
 ) -> FileReport:
     previous = store.find_file(content.known) if content.known else None
     if previous is not None and previous.rows_read > 0:
-        return FileReport(
-            file=source.name,
-            status="already ingested",
-            format=previous.format,
-            sha256=content.known,
-            message=f"same content as {previous.name}, ingested {previous.ingested_at}",
-        )
+        return _already_ingested(source, previous, content.known)
     size = content.size
-    parquet = size > 0 and src.is_parquet(source)
-    dialect = None
-    if parquet:
+    kind = src.identify(source) if size > 0 else src.Kind.TEXT
+    _check_header_row(source, kind, options)
+    dialect, sheet, digest = None, None, content.digest
+    header_row = 1
+    if kind is src.Kind.PARQUET:
         header = src.parquet_columns(source)
+    elif kind is src.Kind.WORKBOOK:
+        sheet = wb.read_sheet(
+            source,
+            sheet=options.sheet,
+            header_row=options.header_row,
+            recognises=_recognises(options),
+        )
+        header = list(sheet.header) if sheet is not None and sheet.frame.height else []
+        if sheet is not None:
+            header_row = sheet.header_row
+            digest = _sheet_digest(content.digest(), sheet.name)
+            previous = store.find_file(digest())
+            if previous is not None and previous.rows_read > 0:
+                return _already_ingested(source, previous, digest(), sheet=sheet.name)
     else:
         dialect = src.sniff(source, encoding=options.encoding, delimiter=options.delimiter)
         header = list(dialect.header) if dialect else []
-    bound = _bind(source, header, options) if header else None
+    bound = _bind(source, header, options, row=header_row) if header else None
     if bound is None:  # not recorded: nothing to store, and read again if it is ingested again
-        report = FileReport(file=source.name, status="empty", sha256=content.digest())
-        report.message = "no header and no rows"
+        report = FileReport(file=source.name, status="empty", sha256=digest())
+        report.message = "no header and no rows" if sheet is None else "no rows below the header"
         return report
     ctx = _context(source, bound, options, store, pseudonymiser)
-    ctx = dataclasses.replace(ctx, empty_is_null=dialect is not None)
+    ctx = dataclasses.replace(
+        ctx, empty_is_null=dialect is not None, serial_dates=sheet is not None
+    )
     mode = src.first_mode(source, dialect) if dialect else src.ReadMode.NUMBERED
     while True:
         batch = store.new_batch()
         report = FileReport(file=source.name, status="ingested", format=bound.spec.name)
-        job = _FileJob(source, dialect, bound, ctx, report, content.digest, stored)
+        if sheet is not None:
+            report.message = f"sheet {sheet.name!r}, header in row {sheet.header_row}"
+        job = _FileJob(source, dialect, bound, ctx, report, digest, stored, sheet)
         try:
             _load(job, batch, options=options, mode=mode, progress=progress)
             break
@@ -289,7 +321,7 @@ def _ingest_source(
         except BaseException:
             batch.abort()
             raise
-    report.sha256 = content.digest()
+    report.sha256 = digest()
     if report.read == 0:  # a header and no rows: not recorded, as an empty file
         batch.abort()
         report.status, report.message = "empty", "a header and no rows"
@@ -298,6 +330,33 @@ def _ingest_source(
         store.forget_empty_file(previous.sha256)
     _commit(store, batch, source, report, size)
     return report
+
+
+def _already_ingested(
+    source: src.Source, previous: FileRecord, sha256: str | None, *, sheet: str | None = None
+) -> FileReport:
+    """The report of a file (or a workbook's sheet) whose content the catalog has."""
+    which = f" (sheet {sheet!r})" if sheet is not None else ""
+    return FileReport(
+        file=source.name,
+        status="already ingested",
+        format=previous.format,
+        sha256=sha256,
+        message=f"same content as {previous.name}{which}, ingested {previous.ingested_at}",
+    )
+
+
+def _check_header_row(source: src.Source, kind: src.Kind, options: IngestOptions) -> None:
+    """``--header-row`` is for workbooks: a CSV's or Parquet file's header is its first row."""
+    if kind is src.Kind.WORKBOOK or options.header_row is None:
+        return
+    raise InputError(
+        source.name,
+        "--header-row applies to Excel workbooks only, and this is a "
+        f"{'Parquet' if kind is src.Kind.PARQUET else 'CSV'} file, whose header is its "
+        f"first row; {_NOTHING_STORED}",
+        hint="ingest this file without --header-row (and workbooks with it, apart)",
+    )
 
 
 def _commit(store: Store, batch: Batch, source: src.Source, report: FileReport, size: int) -> None:
@@ -320,7 +379,36 @@ def _commit(store: Store, batch: Batch, source: src.Source, report: FileReport, 
     batch.commit(record)
 
 
-def _bind(source: src.Source, header: list[str], options: IngestOptions) -> BoundSpec:
+def _recognises(options: IngestOptions) -> wb.Recognises:
+    """Whether a row of a workbook is a header of the format chosen (or of any format)."""
+    if options.mapping is not None:
+        spec: FormatSpec | None = options.mapping
+    elif options.format is not None and options.format != GENERIC:
+        spec = builtin(options.format)
+    else:
+        spec = None
+
+    def recognises(header: Sequence[str]) -> bool:
+        if spec is None:
+            return detect(header) is not None
+        return not spec.bind(header).missing
+
+    return recognises
+
+
+def _sheet_digest(file_digest: str, sheet: str) -> Callable[[], str]:
+    """The identity of one sheet of a workbook in the catalog.
+
+    The SHA-256 of the file's SHA-256 and the sheet's name: each sheet of a
+    workbook is ingested (and recognised as already ingested) on its own.
+    """
+    identity = hashlib.sha256(f"{file_digest}!{sheet}".encode()).hexdigest()
+    return lambda: identity
+
+
+def _bind(
+    source: src.Source, header: list[str], options: IngestOptions, *, row: int = 1
+) -> BoundSpec:
     if options.mapping is not None:
         spec = options.mapping
     elif options.format is not None and options.format != GENERIC:
@@ -337,7 +425,7 @@ def _bind(source: src.Source, header: list[str], options: IngestOptions) -> Boun
                 source.name,
                 f"the format cannot be recognised from its header ({', '.join(header[:12])}"
                 f"{', ...' if len(header) > 12 else ''})",
-                row=1,
+                row=row,
                 hint="pass --format (ispeed, rtr, ookla, mlab), or describe the columns with "
                 "--mapping FILE.toml or --map field=Column",
             )
@@ -349,7 +437,7 @@ def _bind(source: src.Source, header: list[str], options: IngestOptions) -> Boun
             source.name,
             f"format {spec.name!r} needs columns that are not in the header: "
             + "; ".join(f"{name} (one of {cols})" for name, cols in wanted.items()),
-            row=1,
+            row=row,
             hint=f"the header has: {', '.join(header[:20])}. Choose another --format, "
             "or map the columns with --map field=Column",
         )
@@ -472,8 +560,12 @@ class _FileJob:
     digest: Callable[[], str]
     """The source's content hash (may wait for it): rejected rows carry it."""
     stored: _StoredIds
+    sheet: wb.Sheet | None = None
+    """The sheet read, for a workbook."""
 
     def batches(self, *, mode: src.ReadMode, ragged: src.Ragged) -> Iterator[pl.DataFrame]:
+        if self.sheet is not None:
+            return self.sheet.batches()
         if self.dialect is None:
             return src.read_parquet(self.source)
         return src.read_csv(self.source, self.dialect, mode=mode, ragged=ragged)
@@ -651,7 +743,7 @@ def _flush(
 
 def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFrame:
     """Rejected rows: where, why, and the original values (identifiers pseudonymised)."""
-    original = raw.drop(src.ROW_COLUMN)
+    original = raw.drop(src.ROW_COLUMN, TOTALS_COLUMN, strict=False)
     hidden = [c for c in original.columns if is_sensitive(c, job.bound)]
     if hidden:
         original = original.with_columns(job.ctx.pseudonymiser(original[c]) for c in hidden)
@@ -662,7 +754,9 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
             "file_sha256": pl.repeat(None, raw.height, eager=True, dtype=pl.String),  # at flush
             "row": raw[src.ROW_COLUMN].cast(pl.Int64),
             "reason": canon[REASON],
-            "detail": canon.select(detail_expr(job.bound, job.ctx)).to_series(),
+            "detail": canon.select(
+                detail_expr(job.bound, job.ctx, totals=TOTALS_COLUMN in canon.columns)
+            ).to_series(),
             "original": encoded["original"],
         }
     )

@@ -35,7 +35,13 @@ if TYPE_CHECKING:  # imported where used: plain UTF-8 CSV files are read without
     import numpy as np
     import pyarrow.csv as pacsv
 
-DATA_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip")
+#: Workbooks calamine reads (Excel 2007+, with macros, binary, Excel 97-2003; OpenDocument).
+WORKBOOK_SUFFIXES: Final = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+DATA_SUFFIXES: Final = (
+    ".csv", ".tsv", ".txt", ".parquet", ".pq", ".gz", ".zip", *WORKBOOK_SUFFIXES
+)  # fmt: skip
+#: What ingest reads, for messages about files it does not.
+SUPPORTED: Final = "supported: CSV, Parquet, Excel, gzip/zip of them"
 _SAMPLE_BYTES: Final = 64 * 1024
 #: The sniffer reads up to this much to find the end of the header line (and one row).
 _FIRST_LINES_MAX_BYTES: Final = 16 << 20
@@ -275,9 +281,7 @@ def expand(inputs: list[str]) -> list[Source]:
             files = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
-                and p.name.lower().endswith(DATA_SUFFIXES)
-                and not p.name.startswith(".")
+                if p.is_file() and p.name.lower().endswith(DATA_SUFFIXES) and not _is_hidden(p.name)
             )
         elif path.exists():
             files = [path]
@@ -299,6 +303,11 @@ def expand(inputs: list[str]) -> list[Source]:
     return sources
 
 
+def _is_hidden(name: str) -> bool:
+    """Hidden files, and the lock file (``~$book.xlsx``) Excel keeps beside an open workbook."""
+    return name.startswith((".", "~$"))
+
+
 def _members(archive: Source) -> list[Source]:
     """``archive`` itself when it is not a zip archive, else its data members (recursively)."""
     try:
@@ -309,32 +318,39 @@ def _members(archive: Source) -> list[Source]:
         if archive.members:  # a member that cannot be opened fails alone when ingested
             return [archive]
         return [_failing(archive, exc)]
-    if len(archive.members) >= _MAX_ARCHIVE_DEPTH:
-        return [
-            dataclasses.replace(
-                archive,
-                problem="is a zip archive nested too deep (archives inside a zip archive are "
-                "read, but not archives inside those)",
-                hint="unzip it, then ingest the files it holds",
-            )
-        ]
     try:
         with archive.open() as stream, zipfile.ZipFile(stream) as opened:
+            if _document(opened.namelist()) is not None:
+                return [archive]  # a workbook (or another document): see identify()
+            if len(archive.members) >= _MAX_ARCHIVE_DEPTH:
+                return [
+                    dataclasses.replace(
+                        archive,
+                        problem="is a zip archive nested too deep (archives inside a zip "
+                        "archive are read, but not archives inside those)",
+                        hint="unzip it, then ingest the files it holds",
+                    )
+                ]
+            everything = [n for n in opened.namelist() if not n.endswith("/")]
             names = sorted(
                 n
                 for n in opened.namelist()
                 if not n.endswith("/")
                 and n.lower().endswith(DATA_SUFFIXES)
-                and not Path(n).name.startswith(".")
+                and not _is_hidden(Path(n).name)
             )
             archives = {name for name in names if _is_zip_member(opened, name)}
     except Exception as exc:
         return [_failing(archive, unreadable(archive, exc))]
     if not names:
+        held = ", ".join(Path(n).name for n in everything[:5]) + (
+            ", ..." if len(everything) > 5 else ""
+        )
         return [
             dataclasses.replace(
                 archive,
-                problem="the zip archive holds no CSV or Parquet file",
+                problem="is not a speed-test export (a zip archive that holds no CSV, Parquet "
+                f"or Excel file{': ' + held if held else ''}); {SUPPORTED}",
                 hint=f"put the exports ({', '.join(DATA_SUFFIXES)}) in the archive",
             )
         ]
@@ -362,6 +378,167 @@ def _failing(source: Source, error: InputError) -> Source:
     prefix = f"{error.path}: "
     message = error.message[len(prefix) :] if error.message.startswith(prefix) else error.message
     return dataclasses.replace(source, problem=message, hint=error.hint)
+
+
+# -- what a file is --------------------------------------------------------------------
+
+
+class Kind(enum.Enum):
+    """What a source holds, as far as ingest is concerned."""
+
+    TEXT = "text"
+    """CSV (or an empty file): read by :func:`read_csv`."""
+    PARQUET = "parquet"
+    WORKBOOK = "workbook"
+    """An Excel (or OpenDocument) workbook: read by :mod:`qostool.ingest.workbook`."""
+
+
+_OLE2_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: Leading bytes of files that are certainly no export, and what they are.
+_SIGNATURES: Final = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"{\\rtf", "an RTF document"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x7fELF", "a program"),
+)
+_SHAPE_MAGIC: Final = b"\x00\x00\x27\x0a"
+#: Bytes no text file holds (C0 controls but tab, LF, CR, form feed and escape).
+_CONTROL_BYTES: Final = frozenset(range(32)) - {9, 10, 12, 13, 27}
+
+
+def _document(names: list[str]) -> str | None:
+    """What an office document stored as a zip archive is (None: a plain zip archive).
+
+    ``workbook`` for the workbooks ingest reads, else what it looks like.
+    """
+    listed = set(names)
+    if "xl/workbook.xml" in listed or "xl/workbook.bin" in listed:
+        return "workbook"
+    if "[Content_Types].xml" in listed:
+        if any(n.startswith("word/") for n in listed):
+            return "a Word document"
+        if any(n.startswith("ppt/") for n in listed):
+            return "a PowerPoint presentation"
+        return "an Office document"
+    if "mimetype" in listed:
+        return "an OpenDocument file"  # its mimetype says which: see _open_document
+    return None
+
+
+def not_an_export(source: Source, looks_like: str, hint: str | None = None) -> InputError:
+    """The error of a file that is no speed-test export, saying what it looks like."""
+    return InputError(
+        source.name,
+        f"is not a speed-test export (looks like {looks_like}); {SUPPORTED}",
+        hint=hint
+        or "ingest the CSV, Parquet or Excel export itself (a folder is searched for "
+        f"{', '.join(DATA_SUFFIXES)} files)",
+    )
+
+
+def identify(source: Source) -> Kind:
+    """What ``source`` holds, from its content (never its name).
+
+    Raises an :class:`InputError` saying what the file looks like when it is
+    no export at all (a PDF, an image, a Word document, GeoJSON, binary data),
+    rather than letting it be read as a CSV whose header is ``{`` or binary.
+    """
+    with source.open() as stream:
+        head = stream.read(_SAMPLE_BYTES)
+    if head.startswith(b"PAR1"):
+        return Kind.PARQUET
+    if head.startswith(_ZIP_MAGIC):
+        what = _zip_document(source)
+        if what == "workbook":
+            return Kind.WORKBOOK
+        raise not_an_export(source, what or "a zip archive")
+    if head.startswith(_OLE2_MAGIC):
+        from qostool.ingest.workbook import is_workbook
+
+        if is_workbook(source):  # Excel 97-2003 (.xls)
+            return Kind.WORKBOOK
+        raise not_an_export(source, "an old Microsoft Office document (Word .doc, ...)")
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            raise not_an_export(source, what)
+    if head.startswith(_SHAPE_MAGIC) and len(head) >= 100:
+        raise not_an_export(
+            source,
+            "a Shapefile",
+            hint="commune boundaries are imported with 'qostool boundaries import'",
+        )
+    _check_text(source, head)
+    return Kind.TEXT
+
+
+def _zip_document(source: Source) -> str | None:
+    """What a zip-wrapped document is (see :func:`_document`), its OpenDocument kind read."""
+    try:
+        with source.open() as stream, zipfile.ZipFile(stream) as opened:
+            what = _document(opened.namelist())
+            if what == "an OpenDocument file":
+                mimetype = opened.read("mimetype").decode("ascii", "replace")
+                if mimetype.endswith("opendocument.spreadsheet"):
+                    return "workbook"
+                if mimetype.endswith("opendocument.text"):
+                    return "an OpenDocument text (.odt)"
+            return what
+    except InputError:
+        raise
+    except Exception as exc:
+        raise unreadable(source, exc) from None
+
+
+def _check_text(source: Source, head: bytes) -> None:
+    """Raise for content that is no CSV: JSON or GeoJSON, HTML or XML, binary data."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] == b"{" or re.match(rb"\[\s*[\[{\]\"0-9]", text[:64]):
+        _check_json(source, text)
+    lowered = text[:256].lower()
+    if lowered.startswith((b"<!doctype html", b"<html")):
+        raise not_an_export(source, "a web page (HTML)")
+    if lowered.startswith(b"<?xml") or (lowered.startswith(b"<") and b">" in lowered):
+        raise not_an_export(source, "an XML file")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
+        return  # UTF-16 text: its NUL bytes are half of its characters
+    sample = head[:4096]
+    zeros = sample.count(0)
+    if zeros > len(sample) // 4 and (
+        sample[0::2].count(0) > 0.9 * zeros or sample[1::2].count(0) > 0.9 * zeros
+    ):
+        return  # UTF-16 without BOM: the NUL bytes on one side
+    controls = sum(sample.count(byte) for byte in _CONTROL_BYTES)
+    if sample and controls > max(2, len(sample) // 100):
+        raise not_an_export(source, "binary data, not text")
+
+
+def _check_json(source: Source, text: bytes) -> None:
+    """Raise for JSON and GeoJSON (tiles from Ookla's GeoJSON get a hint of their own)."""
+    squeezed = re.sub(rb"\s+", b"", text[:_SAMPLE_BYTES])
+    if b'"FeatureCollection"' in squeezed or b'"geometry":' in squeezed:
+        if b'"quadkey"' in squeezed and b'"avg_d_kbps"' in squeezed:
+            raise not_an_export(
+                source,
+                "a GeoJSON of Ookla tiles",
+                hint="ingest Ookla's Parquet files of the same tiles "
+                "(e.g. 2025-10-01_performance_mobile_tiles.parquet): they hold the same "
+                "columns, and each tile is placed at the centre of its quadkey",
+            )
+        raise not_an_export(
+            source,
+            "a GeoJSON map",
+            hint="commune boundaries are imported with 'qostool boundaries import'; "
+            "speed tests are ingested from CSV, Parquet or Excel exports",
+        )
+    raise not_an_export(source, "JSON")
 
 
 # -- CSV dialect ---------------------------------------------------------------------
@@ -426,7 +603,7 @@ def sniff(source: Source, *, encoding: str | None, delimiter: str | None) -> Dia
     return Dialect(
         encoding=enc,
         delimiter=sep,
-        header=_distinct_names(header),
+        header=distinct_names(header),
         bare_cr=_BARE_CR.search(text) is not None,
     )
 
@@ -459,7 +636,7 @@ def _first_line_too_long(source: Source) -> InputError:
     )
 
 
-def _distinct_names(header: list[str]) -> tuple[str, ...]:
+def distinct_names(header: list[str]) -> tuple[str, ...]:
     """Column names made distinct: a repeated name gets ``~2``, ``~3``... (the first keeps it).
 
     :data:`ROW_COLUMN`, the row number the readers add, counts as taken before the
@@ -1060,7 +1237,7 @@ def parquet_columns(source: Source) -> list[str]:
 
     try:
         with source.open() as stream:
-            return list(_distinct_names(pq.ParquetFile(stream).schema_arrow.names))
+            return list(distinct_names(pq.ParquetFile(stream).schema_arrow.names))
     except (pa.ArrowInvalid, OSError) as exc:
         raise _parquet_error(source, exc) from None
 
@@ -1074,7 +1251,7 @@ def read_parquet(source: Source) -> Iterator[pl.DataFrame]:
     with source.open() as stream:
         try:
             parquet = pq.ParquetFile(stream)
-            names = list(_distinct_names(parquet.schema_arrow.names))
+            names = list(distinct_names(parquet.schema_arrow.names))
             for record_batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
                 frame = pl.from_arrow(record_batch.rename_columns(names))
                 assert isinstance(frame, pl.DataFrame)

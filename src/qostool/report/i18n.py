@@ -341,6 +341,7 @@ _VI: Final[dict[str, str]] = {
     "reason_implausible_speed": "tốc độ vượt mức hợp lý",
     "reason_invalid_latency": "độ trễ không phải là số hoặc âm",
     "reason_invalid_weight": "số phép đo của dòng tổng hợp thiếu hoặc nhỏ hơn 1",
+    "reason_totals_row": "dòng tổng cộng của bảng tính, không phải một phép đo",
 }
 
 _EN: Final[dict[str, str]] = {
@@ -654,6 +655,7 @@ _EN: Final[dict[str, str]] = {
     "reason_implausible_speed": "a download or upload speed above the plausible maximum",
     "reason_invalid_latency": "a latency that is not a number, or negative",
     "reason_invalid_weight": "an aggregate row whose test count is missing or below 1",
+    "reason_totals_row": "a spreadsheet's totals row, not a test",
 }
 
 #: Every label, per language (the same keys in each).
