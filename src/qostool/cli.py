@@ -145,6 +145,7 @@ from qostool.commands import ingest as _ingest, boundaries as _boundaries  # noq
 from qostool.commands import analyze as _analyze, report as _report  # noqa: E402, F401
 from qostool.commands import run as _run, status as _status, config as _config  # noqa: E402, F401
 from qostool.commands import store as _store, analyses as _analyses  # noqa: E402, F401
+from qostool.commands import event as _event  # noqa: E402, F401
 # isort: on
 
 
