@@ -492,3 +492,10 @@ def test_the_samples_storm(cli: Callable[..., Any], tmp_path: Path) -> None:
     assert ("99010", "VNPT-VinaPhone") in silent
     assert ("99010", "all") not in silent
     assert degraded == {("99003", "all"), ("99026", "all")}
+
+
+def test_both_languages_have_every_label() -> None:
+    from qostool.report.event_labels import EVENT_LABELS, EVENT_LIMITS
+
+    assert set(EVENT_LABELS["vi"]) == set(EVENT_LABELS["en"])
+    assert len(EVENT_LIMITS["vi"]) == len(EVENT_LIMITS["en"])

@@ -24,7 +24,7 @@ interval of the median ratio is below 0.5, [bold]normal[/] otherwise, and
 [bold]insufficient_data[/] when neither can be judged. Dates are local days of
 the store's time zone, both included; the baseline is the 28 days before --from
 unless given. Silence is evidence of an outage, not proof: people test less in
-a storm. Every rule is in docs/methodology.md, section Events.
+a storm. Every rule is in docs/methodology.md, section 12 (Events).
 
 Files go to OUT/event-FROM_TO/: communes.csv and daily.csv, event.xlsx,
 communes.gpkg (--export), report.html, report.md, report.docx (--report).
@@ -36,7 +36,7 @@ communes.gpkg (--export), report.html, report.md, report.docx (--report).
       --report html,docx,md --out events/
   qostool event --from 2025-11-06 --to 2025-11-08 \\
       --baseline-from 2025-10-01 --baseline-to 2025-10-31
-  qostool event --from 2025-11-06 --to 2025-11-08 --report html --lang en --json
+  qostool event --from 2025-11-06 --to 2025-11-08 --report html --lang en
 """
 
 
