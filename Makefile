@@ -2,7 +2,8 @@
 #   make demo   ingest the bundled samples (CSV, Parquet and an Excel workbook) into
 #               ./demo-store, import their communes,
 #               analyse September and October 2025, export October's results to
-#               ./demo-results and write its report to ./demo-reports
+#               ./demo-results and write its report to ./demo-reports, then compare the
+#               storm of 6-8 November with the 28 days before (./demo-reports/event-...)
 #   make test   lint, type-check and run the whole test suite
 # Both install into .venv exactly the versions in requirements/dev.txt (the lock, with
 # hashes); pyproject.toml keeps the ranges for people who pip install qostool.
@@ -44,6 +45,7 @@ demo: $(STAMP)
 	$(BIN)/qostool analyze --month 2025-09 --store demo-store > /dev/null
 	$(BIN)/qostool analyze --month 2025-10 --store demo-store --export xlsx,csv,gpkg --out demo-results
 	$(BIN)/qostool report --month 2025-10 --store demo-store --format html,docx,md,xlsx --out demo-reports
+	$(BIN)/qostool event --from 2025-11-06 --to 2025-11-08 --name "Bão Kalmaegi" --store demo-store --export csv,xlsx,gpkg --report html,docx,md --out demo-reports
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

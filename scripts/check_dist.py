@@ -90,6 +90,12 @@ def main() -> None:
         ]
         if missing:
             sys.exit(f"check_dist: the report has no {', '.join(missing)} file")
+        # The storm of the samples: its templates must be in the wheel too.
+        event = [qostool, "event", "--from", "2025-11-06", "--to", "2025-11-08", *store]
+        _step([*event, "--report", "html,md,docx", "--out", "demo-reports"], cwd=work, env=env)
+        folder = work / "demo-reports" / "event-2025-11-06_2025-11-08"
+        if not all((folder / f"report.{f}").is_file() for f in ("html", "md", "docx")):
+            sys.exit("check_dist: the event report is missing")
         print(
             f"check_dist: {wheels[0].name} installed as a tool; the demo wrote {', '.join(FORMATS)}"
         )

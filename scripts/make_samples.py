@@ -19,6 +19,11 @@ What is generated, and why:
 * ``rtr_2025-10.csv`` and ``rtr_2025-11.csv``: exports in the style of the
   RTR-NetTest open data: UTC times and speeds in kbit/s. The November export
   repeats some rows of the October one, as overlapping real exports do.
+* ``ispeed_2025-11.csv``: a partial i-Speed export of 1-8 November, asked for after a
+  storm crossed the province on 6-8 November (the event window of ``qostool event``).
+  In both November exports the storm is planted: two communes have no test at all in
+  the window, one ward has no VinaPhone test in it, and in two communes every test
+  of the window is six to seven times slower than usual.
 * ``2025-10-01_performance_mobile_tiles.parquet``: aggregated tiles in the style
   of the Ookla open data (zoom-16 quadkeys, 2025 Q4).
 * ``README.md``: describes the files, the planted bad rows (with their row
@@ -108,6 +113,18 @@ RTR10_SEP30 = 4  # of which at UTC 2025-09-30 18:xx (local 1 October)
 RTR10_LATE = 20  # extra tests at UTC 2025-10-31 17:00-23:59 (local November)
 RTR11_TESTS = 1150  # new valid local-November tests in rtr_2025-11.csv
 RTR_OVERLAP_OTHERS = 30  # local-October rows of rtr_2025-10.csv repeated in rtr_2025-11.csv
+ISPEED11_DAYS = 8  # ispeed_2025-11.csv covers local 1-8 November ...
+ISPEED11_TESTS = round(ISPEED_TESTS * ISPEED11_DAYS / 30)  # ... at the usual rate
+
+# --- The storm (the event window of ``qostool event``) ------------------------------------------
+EVENT_START = datetime(2025, 11, 6, tzinfo=ICT)  # local days 6, 7 and 8 November
+EVENT_DAYS = 3
+#: Communes with no test at all in the window (all operators silent).
+SILENT_COMMUNES = ("99017", "99028")
+#: Communes where one operator is silent in the window (its devices test nowhere there).
+SILENT_OPERATOR = {"99010": "VinaPhone"}
+#: Communes where every test in the window is this much slower (backup links).
+DEGRADED_COMMUNES = {"99003": 0.15, "99026": 0.15}
 N_ISPEED_DEVICES = 340
 N_RTR_DEVICES = 260
 N_TILES = 300
@@ -640,7 +657,47 @@ def rtr11_tests(world: World, devices: Sequence[Device]) -> list[Test]:
     rng = rng_for("rtr-2025-11")
     thin = thin_tests(rng, world, devices, "2025-11", lambda n: n)
     times = local_times(rng, month_start("2025-11"), 30, RTR11_TESTS - len(thin))
-    return sorted(busy_tests(rng, world, devices, times) + thin, key=lambda t: t.utc)
+    return storm(sorted(busy_tests(rng, world, devices, times) + thin, key=lambda t: t.utc))
+
+
+def in_event(utc: datetime) -> bool:
+    """Whether a test falls on a local day of the planted storm."""
+    start = EVENT_START.astimezone(UTC)
+    return start <= utc < start + timedelta(days=EVENT_DAYS)
+
+
+def storm(tests: list[Test]) -> list[Test]:
+    """The storm planted in a November source: silent communes and operators, slow links.
+
+    Tests that the outage prevented are dropped; tests in degraded communes keep their
+    time and place, with a download (and upload) divided as planted.
+    """
+    out = []
+    for test in tests:
+        if in_event(test.utc):
+            if test.commune in SILENT_COMMUNES:
+                continue
+            if SILENT_OPERATOR.get(test.commune) == test.device.operator:
+                continue
+            factor = DEGRADED_COMMUNES.get(test.commune)
+            if factor is not None:
+                out.append(
+                    replace(
+                        test,
+                        download=round(max(0.1, test.download * factor), 2),
+                        upload=round(max(0.05, test.upload * factor), 2),
+                    )
+                )
+                continue
+        out.append(test)
+    return out
+
+
+def ispeed11_tests(world: World, devices: Sequence[Device]) -> list[Test]:
+    """The partial November export: busy communes only, local 1-8 November."""
+    rng = rng_for("ispeed-2025-11")
+    times = local_times(rng, month_start("2025-11"), ISPEED11_DAYS, ISPEED11_TESTS)
+    return storm(sorted(busy_tests(rng, world, devices, times), key=lambda t: t.utc))
 
 
 def plant_faults(
@@ -725,11 +782,13 @@ MUTATIONS: dict[str, Callable[[tuple[str, ...]], tuple[str, ...]]] = {
 }
 
 
-def render_ispeed(rows: list[Row], month: str) -> list[Row]:
+def render_ispeed(rows: list[Row], month: str, *, duplicate: bool = True) -> list[Row]:
     """Give every row its fields and test id, apply faults, then add the duplicate line."""
     for number, row in enumerate(rows, start=1):
         fields = ispeed_fields(row.test, f"IS-{month}-{number:06d}")
         row.fields = MUTATIONS[row.fault](fields) if row.fault else fields
+    if not duplicate:
+        return rows
     source, target = (round(f * len(rows)) for f in ISPEED_DUPLICATE)
     copy = Row(rows[source].test, "duplicate", rows[source].fields, f"copy of row {source + 2}")
     return [*rows[:target], copy, *rows[target:]]
@@ -889,6 +948,49 @@ def expectations(world: World, files: Sequence[SampleFile]) -> list[str]:
     return lines
 
 
+def storm_expectations(world: World, files: Sequence[SampleFile]) -> list[str]:
+    """What the planted storm should look like to ``qostool event`` (default baseline)."""
+    tests = valid_tests(files)
+    start = EVENT_START.astimezone(UTC)
+    base_start = start - timedelta(days=28)
+    name = {c.code: f"{c.code} {c.name}" for c in world.communes}
+
+    def count(code: str, first: datetime, days: int, operator: str | None = None) -> int:
+        last = first + timedelta(days=days)
+        return sum(
+            t.commune == code
+            and first <= t.utc < last
+            and t.technology != "WiFi"
+            and (operator is None or t.device.operator == operator)
+            for t in tests
+        )
+
+    lines = [
+        "Local days 6-8 November 2025 are the storm; the default baseline is the 28 days"
+        " before (9 October - 5 November). Cellular tests (Wi-Fi left out), baseline and"
+        " window:",
+        "",
+    ]
+    for code in SILENT_COMMUNES:
+        lines.append(
+            f"- silent, all operators: {name[code]} (baseline {count(code, base_start, 28)},"
+            f" window {count(code, start, EVENT_DAYS)})"
+        )
+    for code, operator in SILENT_OPERATOR.items():
+        lines.append(
+            f"- silent, {operator} only: {name[code]} ({operator}: baseline"
+            f" {count(code, base_start, 28, operator)}, window"
+            f" {count(code, start, EVENT_DAYS, operator)}; all operators: window"
+            f" {count(code, start, EVENT_DAYS)})"
+        )
+    for code, factor in DEGRADED_COMMUNES.items():
+        lines.append(
+            f"- degraded: {name[code]} (every window download x{factor};"
+            f" baseline {count(code, base_start, 28)}, window {count(code, start, EVENT_DAYS)})"
+        )
+    return lines
+
+
 def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row]) -> str:
     by_name = {f.name: f for f in files}
     late = sum(r.test.utc >= datetime(2025, 10, 31, 17, tzinfo=UTC) for r in overlap)
@@ -921,6 +1023,9 @@ def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row
         "- `rtr_2025-10.csv`, `rtr_2025-11.csv`: RTR-NetTest open-data style: UTF-8, `,`, LF,"
         " `time_utc` in UTC, speeds in kbit/s. `rtr_2025-10.csv` has tests at UTC 2025-09-30"
         f" 18:xx (local October) and {late} tests at UTC 2025-10-31 17:00-23:59 (local November).",
+        "- `ispeed_2025-11.csv`: a partial i-Speed export of local 1-8 November"
+        f" ({ISPEED11_TESTS} tests at the usual daily rate), in the same style, without bad"
+        " rows; see *The storm* below.",
         "- `2025-10-01_performance_mobile_tiles.parquet`: Ookla open-data style mobile tiles for"
         f" 2025 Q4: {N_TILES} zoom-16 tiles whose centre is in the province (`tile_x`/`tile_y` ="
         " centre lon/lat). There are no tiles in the empty or thin communes. No bad rows.",
@@ -938,7 +1043,7 @@ def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row
         " `qostool.schema.Reason`, and `duplicate` means the line is dropped as a duplicate.",
     ]
     for sample in files:
-        if sample.name.endswith(".csv"):
+        if sample.name.endswith(".csv") and any(row.fault for row in sample.rows):
             parts += ["", f"### `{sample.name}`", "", *fault_table(sample)]
     parts += [
         "",
@@ -954,6 +1059,10 @@ def readme_text(world: World, files: Sequence[SampleFile], overlap: Sequence[Row
         "## What to expect after ingesting (by local month, Asia/Ho_Chi_Minh)",
         "",
         *expectations(world, files),
+        "",
+        "## The storm (`qostool event --from 2025-11-06 --to 2025-11-08`)",
+        "",
+        *storm_expectations(world, files),
         "",
     ]
     return "\n".join(parts)
@@ -1041,6 +1150,8 @@ def build_files(world: World) -> tuple[list[SampleFile], list[Row]]:
     rows11 = plant_faults(rng, world, rtr_devices, rtr11_tests(world, rtr_devices), RTR_FAULTS)
     rows11 = sorted(overlap + render_rtr(rows11, rng), key=lambda r: r.test.utc)
     files += [SampleFile("rtr_2025-10.csv", rows10), SampleFile("rtr_2025-11.csv", rows11)]
+    rows = [Row(t) for t in ispeed11_tests(world, ispeed_devices)]
+    files.append(SampleFile("ispeed_2025-11.csv", render_ispeed(rows, "2025-11", duplicate=False)))
     return files, overlap
 
 

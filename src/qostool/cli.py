@@ -23,6 +23,7 @@ from qostool.commands import ingest as _ingest, boundaries as _boundaries  # noq
 from qostool.commands import analyze as _analyze, report as _report  # noqa: F401
 from qostool.commands import run as _run, status as _status, config as _config  # noqa: F401
 from qostool.commands import store as _store, analyses as _analyses  # noqa: F401
+from qostool.commands import event as _event  # noqa: F401
 # isort: on
 
 __all__ = ["EXIT_CODES_HELP", "DebugOption", "JsonOption", "app", "handle_errors", "main"]
