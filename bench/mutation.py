@@ -22,6 +22,7 @@ qostool's dependencies are installed)::
     python bench/mutation.py --sample 150 --seed 1    # a fixed random sample of them
     python bench/mutation.py                          # every mutant (hours on 2 cores)
     python bench/mutation.py --module src/qostool/analyze/rules.py --jobs 2
+    python bench/mutation.py --survivors-of bench/.work/mutation/report.json --out ...
 
 The report goes to ``--out`` (default ``bench/.work/mutation/``): ``report.json``
 (every mutant: module, line, change, outcome, the first failing test) and
@@ -398,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="of the sample (default 1)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--survivors-of",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="run again only the survivors of an earlier run (e.g. after adding tests)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / ".work" / "mutation")
     args = parser.parse_args(argv)
 
@@ -409,6 +416,17 @@ def main(argv: list[str] | None = None) -> int:
             random.Random(args.seed).sample(every, args.sample),
             key=lambda m: (m.module, m.index),
         )
+    if args.survivors_of is not None:
+        earlier = json.loads(args.survivors_of.read_text(encoding="utf-8"))
+        wanted = {
+            (o["mutant"]["module"], o["mutant"]["index"], o["mutant"]["change"])
+            for o in earlier
+            if o["status"] == "survived"
+        }
+        chosen = [m for m in every if (m.module, m.index, m.change) in wanted]
+        if len(chosen) != len(wanted):
+            print("the source changed since that run: its mutants are numbered otherwise")
+            return 2
     if args.list:
         for m in chosen:
             print(f"{m.module}:{m.line} #{m.index} {m.change}")
