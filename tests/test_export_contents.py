@@ -139,3 +139,15 @@ def test_each_csv_file_holds_its_own_table(exported: tuple[Analysis, Path]) -> N
     assert stats.columns == analysis.stats.columns
     assert set(stats["level"]) == {"commune_operator", "commune", "operator", "province"}
     assert stats.height == analysis.stats.height
+
+
+def test_the_json_summary_names_the_exported_files(exported: tuple[Analysis, Path]) -> None:
+    """Guards: ``analyze --json --export`` listing no files (found by the mutation run).
+
+    Scripts read the paths of what was written from the ``exports`` list.
+    """
+    analysis, folder = exported
+    files = sorted(folder.iterdir())
+    assert len(files) == 5  # two CSV files, the workbook, the GeoPackage, the GeoJSON
+    assert analysis.to_dict(files)["exports"] == [str(f) for f in files]
+    assert analysis.to_dict()["exports"] == []

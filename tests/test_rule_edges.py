@@ -299,3 +299,85 @@ def test_an_ambiguous_local_time_is_the_earlier_one() -> None:
         naive_timezone=zone,
     ).to_list()
     assert got == [first, first, None]
+
+
+# -- found by the mutation run (bench/mutation.py) -------------------------------------------
+
+
+def test_the_documented_defaults() -> None:
+    """Guards: a default changed away from docs/methodology.md (30 tests, 5 devices, ...).
+
+    The page gives every default and why; a changed default would change every
+    analysis without an option in sight.
+    """
+    assert Rule().to_dict() == {
+        "targets_mbps": {"4G": 40.0, "5G": 100.0},
+        "statistic": "mean",
+        "min_tests": 30,
+        "min_devices": 5,
+        "min_share": 0.8,
+        "confidence": 0.95,
+        "peak_hours": [19, 22],
+    }
+
+
+def test_rule_limits_accept_their_own_edges() -> None:
+    """Guards: an allowed value refused at the edge of its range.
+
+    Any positive target (0.5 Mbps too), ``--min-devices 0``, ``--min-tests 1``,
+    ``--min-share 1``, ``--confidence 0.5`` and peak hours starting at 0 or ending
+    at 24 are all allowed.
+    """
+    Rule(targets={"2G": 0.5}, min_tests=1, min_devices=0, min_share=1.0, confidence=0.5)
+    Rule(peak_hours=(0, 6))
+    Rule(peak_hours=(18, 24))
+
+
+def test_a_group_without_an_interval_is_inconclusive() -> None:
+    """Guards: a verdict given on a statistic whose interval cannot be computed.
+
+    One test (with ``--min-tests 1``) has a mean but no interval: inconclusive, not
+    meets or below (methodology section 7).
+    """
+    rule = Rule(min_tests=1, min_devices=1)
+    stats = statistics(pl.concat([group([90.0]), group([10.0], commune="B")]).lazy(), rule)
+    for code in "AB":
+        row = commune_row(stats, code)
+        assert row["download_mean_ci_low"] is None and row["download_mean_ci_high"] is None
+        assert row["verdict"] == Verdict.INCONCLUSIVE
+
+
+#: Degrees of latitude per metre along a meridian, on the sphere of the methodology's
+#: great-circle distances (mean Earth radius 6,371,008.8 m).
+DEG_PER_M = 180 / (3.141592653589793 * 6_371_008.8)
+
+
+def test_burst_distances_and_a_microsecond_past_the_window() -> None:
+    """Guards: a wrong distance scale in the burst rule, and a window a little too long.
+
+    80 m north of the previous test is within 100 m (a burst); 120 m is not. A test
+    3 hours and 1 microsecond after the previous one is past the window.
+    """
+    start = datetime(2025, 10, 10, 5, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    tests = pl.DataFrame(
+        {
+            "device_id": ["near", "near", "far", "far", "late", "late"],
+            "measured_at": [
+                start,
+                start + minute,
+                start,
+                start + minute,
+                start,
+                start + timedelta(hours=3, microseconds=1),
+            ],
+            "lat": [21.0, 21.0 + 80 * DEG_PER_M, 21.0, 21.0 + 120 * DEG_PER_M, 21.0, 21.0],
+            "lon": [105.0] * 6,
+            "aggregate": [False] * 6,
+            "download_mbps": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        },
+        schema_overrides={"measured_at": pl.Datetime("us", "UTC")},
+    )
+    kept, dropped = dedupe_bursts(tests, hours=3, metres=100)
+    assert dropped == 1
+    assert kept["download_mbps"].to_list() == [1.0, 3.0, 4.0, 5.0, 6.0]
