@@ -381,3 +381,24 @@ def test_burst_distances_and_a_microsecond_past_the_window() -> None:
     kept, dropped = dedupe_bursts(tests, hours=3, metres=100)
     assert dropped == 1
     assert kept["download_mbps"].to_list() == [1.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_a_tie_of_decimal_marks_keeps_the_decimal_point() -> None:
+    """Guards: a file whose certain decimal commas and points are as many read with commas.
+
+    The comma wins only with more certain commas than certain points; with none of
+    either (``1.234`` could be either) the point is kept, as docs/ingest.md says.
+    """
+    assert nz.is_decimal_comma([(0, 0)]) is False
+    assert nz.is_decimal_comma([(2, 1), (0, 1)]) is False  # 2 against 2
+    assert nz.is_decimal_comma([(2, 1), (1, 0)]) is True
+
+
+def test_an_epoch_number_out_of_range_is_unreadable() -> None:
+    """Guards: a time number too large for a timestamp stopping the ingest with an error.
+
+    ``1e30`` seconds is no time: it becomes null (rejected as an invalid timestamp),
+    and the other values of the column are still read.
+    """
+    got = nz.to_utc(pl.Series(["1e30", "1759280400"]), naive_timezone=TZ).to_list()
+    assert got == [None, datetime(2025, 10, 1, 1, 0, tzinfo=UTC)]
