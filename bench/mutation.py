@@ -70,6 +70,7 @@ MODULES: Final[dict[str, tuple[str, ...]]] = {
         "tests/test_rule_edges.py",
         "tests/test_analyze.py",
         "tests/test_analyze_stats.py",
+        "tests/test_export_contents.py",
     ),
     "src/qostool/analyze/export.py": (
         "tests/test_export_contents.py",
