@@ -73,7 +73,7 @@ def test_each_exported_shape_is_its_own_communes(
         own = by_code[code]
         assert shapely.symmetric_difference(feature.geometry, own).area <= 1e-9 * own.area
         assert feature.commune_name == table[code]["commune_name"]
-        assert feature.tests == table[code]["tests"]
+        assert feature.tests_mobile == table[code]["tests_mobile"]
 
 
 def _sheet(path: Path, name: str) -> list[dict[str, Any]]:

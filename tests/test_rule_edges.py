@@ -19,7 +19,7 @@ import pytest
 
 from qostool.analyze.rules import Rule, Statistic, Verdict
 from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
-from qostool.analyze.stats import add_history, dedupe_bursts, statistics
+from qostool.analyze.stats import add_history, dedupe_bursts, statistics, with_data_period
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.ingest import ingest_paths
@@ -145,10 +145,13 @@ def test_share_of_5g_is_out_of_cellular_tests(small_analysis: tuple[Analysis, li
     analysis, codes = small_analysis
     table = {r["commune_code"]: r for r in analysis.communes.iter_rows(named=True)}
     mixed, wifi_only, peak = table[codes[1]], table[codes[2]], table[codes[0]]
-    assert (mixed["tests"], mixed["tests_5g"], mixed["tests_4g"]) == (6, 3, 1)
+    assert (mixed["tests_mobile"], mixed["tests_fixed"]) == (4, 2)
+    assert (mixed["tests_5g"], mixed["tests_4g"]) == (3, 1)
     assert mixed["share_5g"] == pytest.approx(3 / 4)
     assert mixed["has_5g"] is True
-    assert (wifi_only["tests"], wifi_only["tests_5g"], wifi_only["has_tests"]) == (2, 0, True)
+    # Wi-Fi is the fixed network: a commune with Wi-Fi tests only has no mobile tests.
+    assert (wifi_only["tests_mobile"], wifi_only["tests_fixed"]) == (0, 2)
+    assert (wifi_only["tests_5g"], wifi_only["has_tests"]) == (0, False)
     assert wifi_only["share_5g"] is None
     assert wifi_only["has_5g"] is False
     assert peak["share_5g"] == 0.0
@@ -175,8 +178,14 @@ def test_devices_and_tests_exactly_at_the_minimum_are_enough() -> None:
     )
     stats = statistics(data.lazy(), rule)
     a, b, c = (commune_row(stats, code) for code in "ABC")
-    assert (a["tests"], a["devices"], a["verdict"]) == (6, 5, Verdict.MEETS)
-    assert (b["devices"], b["verdict"]) == (4, Verdict.INSUFFICIENT)
+    # Single tests only: the devices are known exactly (the range is one number).
+    assert (a["tests"], a["devices_min"], a["devices_max"], a["verdict"]) == (
+        6,
+        5,
+        5,
+        Verdict.MEETS,
+    )
+    assert (b["devices_min"], b["verdict"]) == (4, Verdict.INSUFFICIENT)
     assert (c["tests"], c["verdict"]) == (5, Verdict.INSUFFICIENT)
 
 
@@ -211,17 +220,18 @@ def test_no_run_of_months_below_when_this_month_meets() -> None:
     """
     rule = Rule(min_tests=3, min_devices=1)
 
-    def month(values: list[float]) -> pl.DataFrame:
-        return statistics(group(values).lazy(), rule)
+    def month(values: list[float], label: str) -> pl.DataFrame:
+        """A month of single tests: its own data period."""
+        return with_data_period(statistics(group(values).lazy(), rule), label)
 
     below = [10.0, 11.0, 12.0]
-    meets = month([80.0, 81.0, 82.0])
+    meets = month([80.0, 81.0, 82.0], "2025-10")
     assert commune_row(meets, "A")["verdict"] == Verdict.MEETS
-    result = add_history(meets, [month(below), month(below)])
+    result = add_history(meets, [month(below, "2025-09"), month(below, "2025-08")])
     assert commune_row(result, "A")["months_below_target"] == 0
     # A month without a verdict (too few tests) ends the run as a month that meets does.
-    thin = month([10.0])
-    result = add_history(month(below), [thin, month(below)])
+    thin = month([10.0], "2025-09")
+    result = add_history(month(below, "2025-10"), [thin, month(below, "2025-08")])
     assert commune_row(result, "A")["months_below_target"] == 1
 
 
@@ -311,6 +321,7 @@ def test_the_documented_defaults() -> None:
     analysis without an option in sight.
     """
     assert Rule().to_dict() == {
+        "preset": "province",
         "targets_mbps": {"4G": 40.0, "5G": 100.0},
         "statistic": "mean",
         "min_tests": 30,
