@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from qostool.errors import ExitCode
@@ -177,3 +178,124 @@ def test_scan_sorts_the_files(tmp_path: Path) -> None:
     now = (inbox / "fresh.csv").stat().st_mtime + 10
     found = scan([inbox], ignore=(), settle_seconds=10, held={}, now=now)
     assert "fresh.csv" in [f.path.name for f in found.files]
+
+
+# -- per-source settings: [[ingest.source]] ------------------------------------------------
+
+#: An operator's export: its own column names, speeds in kbps, naive times in UTC.
+OPERATOR_CSV = (
+    "Mã;Lúc;Y;X;DL kbps;Mạng;Nhà mạng;Máy\n"
+    "op-1;2025-10-10 01:00:00;21.45;103.35;45000;4G;Viettel;m1\n"
+    "op-2;2025-10-10 17:30:00;21.46;103.36;52000;4G;Viettel;m2\n"
+    "op-3;2025-10-31 17:30:00;21.47;103.37;38000;4G;VinaPhone;m3\n"
+)
+
+
+def sourced_inbox(root: Path) -> Path:
+    """The issue's inbox: a mapped export in its source folder, a workbook, a note, a PDF
+    and a file still being copied; the config with a [[ingest.source]] for the export."""
+    config = setup_folder(root, files=())
+    inbox = root / "inbox"
+    operator = inbox / "operator"
+    operator.mkdir()
+    (operator / "xuat-thang-10.csv").write_text(OPERATOR_CSV, encoding="utf-8")
+    shutil.copy(SAMPLES / "ispeed_2026-01.xlsx", inbox / "vnnic.xlsx")
+    (inbox / "ghi chú.txt").write_text("gửi lại", encoding="utf-8")
+    (inbox / "công văn.pdf").write_bytes(b"%PDF-1.4\n")
+    (inbox / "half.csv.part").write_bytes(b"test_id,")
+    text = config.read_text(encoding="utf-8") + (
+        '[[ingest.source]]\nfolder = "inbox/operator"\nformat = "generic"\n'
+        'naive_timezone = "UTC"\ndelimiter = ";"\n'
+        'map = { test_id = "Mã", measured_at = "Lúc", lat = "Y", lon = "X", '
+        'download_mbps = "DL kbps", technology = "Mạng", operator = "Nhà mạng", '
+        'device_id = "Máy" }\nunit = { download_mbps = "kbps" }\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_a_source_folder_is_read_with_its_own_options(tmp_path: Path, cli: Any) -> None:
+    config = sourced_inbox(tmp_path)
+    code, summary, stderr = run_json(cli, config)
+    assert code == ExitCode.OK, stderr
+    statuses = {Path(f["file"]).name: f["status"] for f in summary["files"]}
+    assert statuses == {"xuat-thang-10.csv": "ingested", "vnnic.xlsx": "ingested"}
+    assert not summary["held_files"]
+    assert [Path(w["file"]).name for w in summary["waiting_files"]] == ["half.csv.part"]
+    operator = next(f for f in summary["files"] if f["file"].endswith("xuat-thang-10.csv"))
+    assert (operator["read"], operator["accepted"], operator["format"]) == (3, 3, "generic")
+    # Naive times in UTC: 2025-10-31 17:30 UTC is 1 November in Vietnam.
+    assert operator["months"] == ["2025-10", "2025-11"]
+    from tests.conftest import stored
+
+    rows = stored(tmp_path / "store").filter(pl.col("source") == "generic").sort("measured_at")
+    assert rows["download_mbps"].to_list() == pytest.approx([45.0, 52.0, 38.0])  # kbps
+    assert rows["measured_at"].dt.hour().to_list() == [1, 17, 17]  # stored in UTC
+    # The second run is a no-op.
+    code, again, _ = run_json(cli, config)
+    assert code == 0 and not again["did_something"] and not again["files"]
+
+    # config show lists the source with where it came from.
+    shown = json.loads(cli("config", "show", "--config", config, "--json").stdout)
+    [source] = shown["settings"]["ingest.source"]["value"]
+    assert source["folder"] == str(tmp_path / "inbox" / "operator")
+    assert source["format"] == "generic" and source["naive_timezone"] == "UTC"
+    assert shown["settings"]["ingest.source"]["source"] == "file"
+    table = " ".join(cli("config", "show", "--config", config).stdout.split())
+    assert "ingest.source #1" in table
+
+
+def test_a_wrong_source_setting_names_the_table_and_stops_before_any_work(
+    tmp_path: Path, cli: Any
+) -> None:
+    config = sourced_inbox(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    for bad, words in (
+        ('fomat = "x"\n', "[[ingest.source]] #1 (inbox/operator): unknown key fomat"),
+        ("header_row = 0\n", "header_row = 0: expected a row number >= 1"),
+        ('network = "wifi"\n', "network = 'wifi': expected one of: mobile, fixed"),
+    ):
+        config.write_text(text + bad, encoding="utf-8")
+        result = cli("run", "--config", config, "--month", MONTH)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert words in " ".join(result.output.split()), result.output
+        assert not (tmp_path / "store").exists()
+    config.write_text(text.replace('folder = "inbox/operator"', 'folder = "inbox/nope"'))
+    result = cli("run", "--config", config, "--month", MONTH)
+    assert result.exit_code == ExitCode.USAGE
+    assert "[[ingest.source]] folder" in result.output and "no such folder" in result.output
+
+
+def test_config_init_shows_a_source_example(tmp_path: Path, cli: Any) -> None:
+    written = tmp_path / "qostool.toml"
+    assert cli("config", "init", str(written)).exit_code == 0
+    text = written.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    first = lines.index("# [[ingest.source]]")
+    block = lines[first : lines.index("", first)]
+    # Uncommented, the example is a valid configuration with three sources.
+    example = "\n".join(line.removeprefix("# ") for line in block) + "\n"
+    config = tmp_path / "example.toml"
+    config.write_text(example, encoding="utf-8")
+    shown = json.loads(cli("config", "show", "--config", config, "--json").stdout)
+    sources = shown["settings"]["ingest.source"]["value"]
+    assert [Path(s["folder"]).name for s in sources] == ["vnnic", "operator", "ookla-fixed"]
+    assert sources[0]["header_row"] == 4 and sources[2]["network"] == "fixed"
+
+
+def test_ingest_takes_the_time_zone_of_naive_times(tmp_path: Path, cli: Any) -> None:
+    export = tmp_path / "op.csv"
+    export.write_text(OPERATOR_CSV, encoding="utf-8")
+    maps = [
+        "test_id=Mã", "measured_at=Lúc", "lat=Y", "lon=X", "download_mbps=DL kbps",
+    ]  # fmt: skip
+    args = ["ingest", str(export), "--store", str(tmp_path / "s"), "--format", "generic"]
+    args += [part for m in maps for part in ("--map", m)] + ["--unit", "download_mbps=kbps"]
+    bad = cli(*args, "--naive-timezone", "Mars/Base")
+    assert bad.exit_code == ExitCode.USAGE
+    assert "--naive-timezone 'Mars/Base' is not a time zone" in bad.output
+    local = json.loads(cli(*args, "--json").stdout)
+    assert local["files"][0]["months"] == ["2025-10"]  # 2025-10-31 17:30 in Vietnam
+    utc = json.loads(cli(*args, "--naive-timezone", "UTC", "--json", "--store",
+                         str(tmp_path / "u")).stdout)  # fmt: skip
+    assert utc["files"][0]["months"] == ["2025-10", "2025-11"]

@@ -271,6 +271,42 @@ TARGETS = Kind(
 )
 
 
+def _entries(value: Any, base: Path | None) -> tuple[str, ...]:
+    """``{ download_mbps = "Tốc độ" }`` or ``["download_mbps=Tốc độ"]`` -> ``field=value`` texts."""
+    if isinstance(value, Mapping):
+        items = [f"{k}={v}" for k, v in value.items() if isinstance(v, str)]
+        if len(items) != len(value):
+            raise _BadValueError
+        return tuple(items)
+    if isinstance(value, list) and all(isinstance(i, str) and "=" in i for i in value):
+        return tuple(value)
+    raise _BadValueError
+
+
+def _header_row(value: Any, base: Path | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _BadValueError
+    return value
+
+
+ENTRIES = Kind('a table such as { download_mbps = "Column" }, or ["field=Column"]', _entries)
+#: The keys of a ``[[ingest.source]]`` table besides ``folder``: ``ingest``'s options.
+SOURCE_KEYS: Final = {
+    "format": Kind("a format name: ispeed, rtr, ookla, mlab or generic", _text),
+    "mapping": PATH,
+    "map": ENTRIES,
+    "unit": Kind('a table such as { download = "kbps" }, or ["field=unit"]', _entries),
+    "encoding": TEXT,
+    "delimiter": TEXT,
+    "decimal": _choice(("auto", "point", "comma")),
+    "naive_timezone": TIMEZONE,
+    "period": TEXT,
+    "network": _choice(("mobile", "fixed")),
+    "sheet": TEXT,
+    "header_row": Kind("a row number >= 1", _header_row),
+}
+
+
 # -- the keys ---------------------------------------------------------------------------
 
 
@@ -512,11 +548,49 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class InboxSource:
+    """A ``[[ingest.source]]`` table: an inbox folder and the ``ingest`` options its
+    files need (a mapping, an encoding, a sheet, ...), so that cron reads them as an
+    analyst would by hand. Unset options are those of ``ingest`` without options."""
+
+    folder: Path
+    format: str | None = None
+    mapping: Path | None = None
+    map: tuple[str, ...] = ()
+    """``field=Column`` entries, as ``--map``."""
+    unit: tuple[str, ...] = ()
+    """``field=unit`` entries, as ``--unit``."""
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: str = "auto"
+    naive_timezone: str | None = None
+    period: str | None = None
+    network: str | None = None
+    sheet: str | None = None
+    header_row: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The set options, by name (for ``config show``)."""
+        out: dict[str, Any] = {"folder": str(self.folder)}
+        for name in SOURCE_KEYS:
+            value = getattr(self, name)
+            if value not in (None, (), "auto"):
+                out[name] = _plain(value)
+        return out
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     inbox: tuple[Path, ...]
     ignore: tuple[str, ...] = ()
     settle_seconds: float = 60.0
     strict: bool = False
+    sources: tuple[InboxSource, ...] = ()
+    """The ``[[ingest.source]]`` tables: folders read with their own options."""
+
+    def folders(self) -> tuple[Path, ...]:
+        """Every folder ``run`` reads: the inbox folders and the sources' folders."""
+        return tuple(dict.fromkeys([*self.inbox, *(s.folder for s in self.sources)]))
 
 
 @dataclass(frozen=True)
@@ -596,6 +670,14 @@ class Settings:
                     "env": f.env_var,
                 }
                 for f in FIELDS
+            }
+            | {
+                SOURCES_KEY: {
+                    "value": [source.options() for source in self.ingest.sources],
+                    "source": self.sources[SOURCES_KEY].kind,
+                    "from": self.sources[SOURCES_KEY].detail,
+                    "env": None,
+                }
             },
         }
 
@@ -692,8 +774,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 hint="every key goes in its section, e.g. [analyze] min_tests = 30",
             )
         for key, value in table.items():
+            if section == "ingest" and key == "source":
+                found[SOURCES_KEY] = value  # [[ingest.source]] tables: checked when loaded
+                continue
             if f"{section}.{key}" not in _BY_NAME:
                 known = [f.key for f in FIELDS if f.section == section]
+                known += ["[[ingest.source]]"] if section == "ingest" else []
                 raise ConfigError(
                     f"{path}: unknown key [{section}] {key}; known keys of [{section}]: "
                     + ", ".join(known),
@@ -743,6 +829,12 @@ def load_settings(
         name: {k.split(".")[1]: v for k, v in values.items() if k.startswith(name + ".")}
         for name in SECTIONS
     }
+    if SOURCES_KEY in from_file:
+        assert path is not None
+        sections["ingest"]["sources"] = _inbox_sources(from_file[SOURCES_KEY], path)
+        sources[SOURCES_KEY] = Source("file", str(path))
+    else:
+        sources[SOURCES_KEY] = Source("default")
     return Settings(
         store=StoreSettings(**sections["store"]),
         ingest=IngestSettings(**sections["ingest"]),
@@ -754,6 +846,61 @@ def load_settings(
         config_file=path,
         sources=sources,
     )
+
+
+#: Where the ``[[ingest.source]]`` tables are, among the dotted keys.
+SOURCES_KEY: Final = "ingest.source"
+
+
+def _inbox_sources(tables: Any, path: Path) -> tuple[InboxSource, ...]:
+    """The ``[[ingest.source]]`` tables of the file at ``path``, checked.
+
+    Each needs a ``folder`` (relative to the file's folder, as every path of the
+    file); two tables may not name the same folder. Each error names the table by
+    its number and folder, the key and the fix.
+    """
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(
+            f"{path}: [ingest] source must be tables written [[ingest.source]]",
+            hint='e.g.\n[[ingest.source]]\nfolder = "inbox/vnnic"\nformat = "ispeed"',
+        )
+    found: list[InboxSource] = []
+    for number, table in enumerate(tables, start=1):
+        name = f"{path}: [[ingest.source]] #{number}"
+        if "folder" not in table:
+            raise ConfigError(
+                f"{name}: no folder", hint='each source names its folder: folder = "inbox/vnnic"'
+            )
+        folder = _check_key(name, "folder", PATH, table["folder"], path.parent)
+        name += f" ({table['folder']})"
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key == "folder":
+                continue
+            kind = SOURCE_KEYS.get(key)
+            if kind is None:
+                raise ConfigError(
+                    f"{name}: unknown key {key}; known keys: folder, {', '.join(SOURCE_KEYS)}",
+                    hint="check the spelling (an unknown key is never ignored)",
+                )
+            values[key] = _check_key(name, key, kind, value, path.parent)
+        if any(s.folder == folder for s in found):
+            raise ConfigError(
+                f"{name}: the folder {folder} is named by an earlier [[ingest.source]] too",
+                hint="one table per folder, with all its options",
+            )
+        found.append(InboxSource(folder=folder, **values))
+    return tuple(found)
+
+
+def _check_key(name: str, key: str, kind: Kind, value: Any, base: Path) -> Any:
+    try:
+        return kind.check(value, base)
+    except _BadValueError:
+        raise ConfigError(
+            f"{name}: {key} = {_repr(value)}: expected {kind.expected}",
+            hint="see 'qostool config init' for an example of [[ingest.source]]",
+        ) from None
 
 
 #: How strongly a source holds, for the rule preset against the keys it sets.
@@ -803,6 +950,29 @@ _HEADER: Final = """\
 """
 
 
+_SOURCE_EXAMPLE: Final = """\
+# Folders whose files need options of 'qostool ingest' (each also read by 'qostool run'
+# besides [ingest] inbox; a file takes the options of the deepest source folder it is in).
+# Keys: folder, and format, mapping, map, unit, encoding, delimiter, decimal
+# (auto, point, comma), naive_timezone (of times without an offset), period (tiles'
+# quarter), network (mobile or fixed, for tiles), sheet and header_row (Excel).
+# [[ingest.source]]
+# folder = "inbox/vnnic"                 # VNNIC portal workbooks
+# format = "ispeed"
+# sheet = "Dữ liệu"
+# header_row = 4
+# [[ingest.source]]
+# folder = "inbox/operator"              # an operator's own CSV export
+# format = "generic"
+# mapping = "operator-mapping.toml"
+# encoding = "cp1258"
+# naive_timezone = "UTC"
+# [[ingest.source]]
+# folder = "inbox/ookla-fixed"           # Ookla's fixed-broadband tiles, renamed
+# network = "fixed"
+"""
+
+
 def starting_file() -> str:
     """The commented ``qostool.toml`` written by ``qostool config init``."""
     lines = [_HEADER]
@@ -816,6 +986,8 @@ def starting_file() -> str:
             else:
                 lines.append(f"{f.key} = {show_value(f.default)}")
         lines.append("")
+        if section == "ingest":
+            lines.append(_SOURCE_EXAMPLE)
     return "\n".join(lines)
 
 

@@ -77,8 +77,12 @@ def scan(
     the epoch) the waiting rule measures from.
     """
     found = InboxScan()
+    seen: set[Path] = set()  # a source's folder may be inside an inbox folder
     for folder in folders:
         for path in sorted(folder.rglob("*")):
+            if path in seen:
+                continue
+            seen.add(path)
             relative = path.relative_to(folder).parts
             if any(ignored_name(part, ()) for part in relative[:-1]):
                 continue  # inside a hidden folder

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from qostool.config import Settings
+from qostool.config import InboxSource, Settings
 from qostool.errors import ConfigError, StoreBusyError
 from qostool.inbox import InboxFile, InboxScan
 from qostool.log import EventLog
@@ -159,6 +159,14 @@ def _check_paths(settings: Settings) -> None:
                 f"[ingest] inbox {str(folder)!r}: no such folder",
                 hint="create it, or fix [ingest] inbox (see 'qostool config show')",
             )
+    for source in settings.ingest.sources:
+        if not source.folder.is_dir():
+            raise ConfigError(
+                f"[[ingest.source]] folder {str(source.folder)!r}: no such folder",
+                hint="create it, or fix the folder of that [[ingest.source]] "
+                "(see 'qostool config show')",
+            )
+        _source_options(source, debug=False)  # a wrong option or mapping: before any work
     file = settings.boundaries.file
     if file is not None and not file.is_file():
         raise ConfigError(
@@ -190,18 +198,21 @@ def _locked(store: Store, wait_seconds: float, events: EventLog) -> Iterator[Non
 
 
 def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSummary) -> StepResult:
-    from qostool.ingest import IngestOptions
-    from qostool.ingest.pipeline import ingest
+    from qostool.ingest.pipeline import IngestReport, ingest
     from qostool.ingest.sources import expand
 
-    if not settings.ingest.inbox:
-        events.info("ingest.skipped", "no inbox folder configured ([ingest] inbox)")
-        return StepResult("ingest", "skipped", "no inbox folder configured ([ingest] inbox)")
+    if not settings.ingest.folders():
+        reason = "no inbox folder configured ([ingest] inbox, [[ingest.source]])"
+        events.info("ingest.skipped", reason)
+        return StepResult("ingest", "skipped", reason)
     scan = _scan_inbox(store, settings, events, summary)
-    sources = expand([str(f.path) for f in scan.files]) if scan.files else []
-    options = IngestOptions(debug=os.environ.get("QOSTOOL_DEBUG") == "1")
+    report = IngestReport(store=str(store.root))
+    debug = os.environ.get("QOSTOOL_DEBUG") == "1"
     with events.ingest_progress() as progress:
-        report = ingest(sources, store, options, progress=progress)
+        for inbox_source, files in _by_source(settings.ingest.sources, scan.files):
+            options = _source_options(inbox_source, debug)
+            sources = expand([str(f.path) for f in files])
+            report.files += ingest(sources, store, options, progress=progress).files
     counts = {"ingested": 0, "already ingested": 0, "empty": 0, "failed": 0}
     for f in report.files:
         counts[f.status] = counts.get(f.status, 0) + 1
@@ -246,6 +257,43 @@ def _ingest(store: Store, settings: Settings, events: EventLog, summary: RunSumm
     return StepResult("ingest", action, reason, details)
 
 
+def _by_source(
+    sources: tuple[InboxSource, ...], files: list[InboxFile]
+) -> list[tuple[InboxSource | None, list[InboxFile]]]:
+    """The files grouped by the ``[[ingest.source]]`` whose folder is the deepest one
+    holding them (None: no source's folder holds them: format detection only)."""
+    groups: dict[int, list[InboxFile]] = {}
+    for file in files:
+        holders = [i for i, s in enumerate(sources) if file.path.is_relative_to(s.folder)]
+        best = max(holders, key=lambda i: len(sources[i].folder.parts), default=-1)
+        groups.setdefault(best, []).append(file)
+    return [(sources[i] if i >= 0 else None, groups[i]) for i in sorted(groups)]
+
+
+def _source_options(source: InboxSource | None, debug: bool) -> Any:
+    """The ingest options of a source's files (``ingest.make_options``, checked)."""
+    from qostool.ingest import IngestOptions, make_options
+
+    if source is None:
+        return IngestOptions(debug=debug)
+    return make_options(
+        format=source.format,
+        mapping=source.mapping,
+        map_=source.map,
+        unit=source.unit,
+        encoding=source.encoding,
+        delimiter=source.delimiter,
+        decimal=source.decimal,
+        period=source.period,
+        network=source.network,
+        sheet=source.sheet,
+        header_row=source.header_row,
+        naive_timezone=source.naive_timezone,
+        debug=debug,
+        where=f"[[ingest.source]] {source.folder}: ",
+    )
+
+
 def _scan_inbox(
     store: Store, settings: Settings, events: EventLog, summary: RunSummary
 ) -> InboxScan:
@@ -256,7 +304,7 @@ def _scan_inbox(
     store.release_files(inboxes.gone(held))
     chosen = settings.ingest
     scan = inboxes.scan(
-        chosen.inbox,
+        chosen.folders(),
         ignore=chosen.ignore,
         settle_seconds=chosen.settle_seconds,
         held=held,

@@ -59,7 +59,7 @@ def config_show(
     from rich.table import Table
     from rich.text import Text
 
-    from qostool.config import FIELDS, show_value
+    from qostool.config import FIELDS, SOURCES_KEY, show_value
 
     settings = build_settings(
         config,
@@ -85,6 +85,11 @@ def config_show(
         source = settings.sources[f.name]
         style = "dim" if source.kind == "default" else ""
         table.add_row(f.name, Text(show_value(settings.value(f.name))), Text(str(source), style))
+    where = str(settings.sources[SOURCES_KEY])
+    for number, inbox_source in enumerate(settings.ingest.sources, start=1):
+        table.add_row(
+            f"{SOURCES_KEY} #{number}", Text(show_value(inbox_source.options())), Text(where)
+        )
     Console(highlight=False).print(table)
 
 

@@ -136,39 +136,33 @@ def ingest(
             show_default=False,
         ),
     ] = None,
+    naive_timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Time zone of times written without an offset (default: the store's, "
+            r"\[store] timezone), e.g. UTC for an export in UTC without saying so.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    from qostool.errors import UsageError
-    from qostool.ingest import IngestOptions, builtin_names, ingest_paths, load_mapping
-    from qostool.ingest.spec import GENERIC, builtin, from_options
+    from qostool.ingest import ingest_paths, make_options
 
     store, timezone = store_location(config, store, timezone)
-    if format is not None and format not in [*builtin_names(), GENERIC]:
-        raise UsageError(
-            f"--format {format!r} is not a known format",
-            hint=f"use one of: {', '.join([*builtin_names(), GENERIC])}",
-        )
-    if decimal not in ("auto", "point", "comma"):
-        raise UsageError(f"--decimal {decimal!r}: use auto, point or comma")
-    if delimiter is not None:
-        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1:
-            raise UsageError(f"--delimiter {delimiter!r}: give one character, or 'tab'")
-    spec = load_mapping(mapping) if mapping else None
-    if spec is None and (map_ or unit) and format not in (None, GENERIC):
-        spec = builtin(format)
-    spec = from_options(spec, map_ or [], unit or [])
-    options = IngestOptions(
+    options = make_options(
         format=format,
-        mapping=spec,
+        mapping=mapping,
+        map_=map_ or [],
+        unit=unit or [],
         encoding=encoding,
         delimiter=delimiter,
         decimal=decimal,
         period=period,
-        network=network.strip().lower() if network is not None else None,
+        network=network,
         sheet=sheet,
         header_row=header_row,
+        naive_timezone=naive_timezone,
         debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
     from qostool.progress import progress_reporter

@@ -9,6 +9,7 @@ Public surface::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from qostool.ingest.pipeline import FileReport, IngestOptions, IngestReport, Progress, ingest
@@ -23,7 +24,73 @@ __all__ = [
     "builtin_names",
     "ingest_paths",
     "load_mapping",
+    "make_options",
 ]
+
+
+def make_options(
+    *,
+    format: str | None = None,
+    mapping: Path | None = None,
+    map_: Sequence[str] = (),
+    unit: Sequence[str] = (),
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    decimal: str = "auto",
+    period: str | None = None,
+    network: str | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    naive_timezone: str | None = None,
+    debug: bool = False,
+    where: str = "--",
+) -> IngestOptions:
+    """The options of ``qostool ingest``, checked: from its command line, or from a
+    ``[[ingest.source]]`` table of ``qostool.toml`` (``where`` names it in errors,
+    e.g. ``[[ingest.source]] inbox/vnnic: ``; the default names the options).
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from qostool.errors import UsageError
+    from qostool.ingest.spec import GENERIC, builtin, from_options
+
+    known = [*builtin_names(), GENERIC]
+    if format is not None and format not in known:
+        raise UsageError(
+            f"{where}format {format!r} is not a known format",
+            hint=f"use one of: {', '.join(known)}",
+        )
+    if decimal not in ("auto", "point", "comma"):
+        raise UsageError(f"{where}decimal {decimal!r}: use auto, point or comma")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise UsageError(f"{where}delimiter {delimiter!r}: give one character, or 'tab'")
+    if naive_timezone is not None:
+        try:
+            ZoneInfo(naive_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(
+                f"{where}naive-timezone {naive_timezone!r} is not a time zone",
+                hint="an IANA name such as Asia/Ho_Chi_Minh or UTC",
+            ) from None
+    spec = load_mapping(mapping) if mapping else None
+    if spec is None and (map_ or unit) and format not in (None, GENERIC):
+        spec = builtin(format)
+    spec = from_options(spec, list(map_), list(unit))
+    return IngestOptions(
+        format=format,
+        mapping=spec,
+        encoding=encoding,
+        delimiter=delimiter,
+        decimal=decimal,
+        period=period,
+        network=network.strip().lower() if network is not None else None,
+        sheet=sheet,
+        header_row=header_row,
+        naive_timezone=naive_timezone,
+        debug=debug,
+    )
 
 
 def ingest_paths(

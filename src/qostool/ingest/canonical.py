@@ -60,6 +60,8 @@ class Context:
     period: str | None = None
     tile_technology: str = Technology.UNKNOWN.value
     time_formats: tuple[str, ...] | None = None
+    naive_timezone: str | None = None
+    """The zone of times without an offset, when not the store's (``--naive-timezone``)."""
     """Timestamp formats in the order to try them (decided once per file from a sample)."""
     empty_is_null: bool = False
     """Whether the reader already made empty texts null (the CSV readers do)."""
@@ -266,7 +268,7 @@ def _test_columns(raw: pl.DataFrame, bound: BoundSpec, ctx: Context) -> dict[str
     spec = bound.spec
     field_spec = spec.fields["measured_at"]
     zone = field_spec.timezone or spec.timezone
-    zone = ctx.timezone if zone == "local" else zone
+    zone = (ctx.naive_timezone or ctx.timezone) if zone == "local" else zone
     cols = {
         "measured_at": nz.to_utc(
             raw[raw_name("measured_at")],

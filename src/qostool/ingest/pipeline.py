@@ -83,6 +83,8 @@ class IngestOptions:
     """The sheet of workbooks to read (default: the only one with a recognised header)."""
     header_row: int | None = None
     """The header's row in workbooks, 1-based (default: the first recognised row)."""
+    naive_timezone: str | None = None
+    """The time zone of times written without an offset (default: the store's)."""
     now: datetime | None = None
     debug: bool = False
     """Let an unexpected error (a bug) met in one file stop the call, with its traceback."""
@@ -456,6 +458,7 @@ def _context(
         now=options.now or datetime.now(UTC),
         pseudonymiser=pseudonymiser,
         decimal_comma=options.decimal == "comma",
+        naive_timezone=options.naive_timezone,
     )
     if bound.spec.kind != "tiles":
         if options.network is not None:
