@@ -299,3 +299,10 @@ def test_ingest_takes_the_time_zone_of_naive_times(tmp_path: Path, cli: Any) -> 
     utc = json.loads(cli(*args, "--naive-timezone", "UTC", "--json", "--store",
                          str(tmp_path / "u")).stdout)  # fmt: skip
     assert utc["files"][0]["months"] == ["2025-10", "2025-11"]
+
+
+def test_the_help_names_exit_code_6_and_its_setting(cli: Any) -> None:
+    from tests.conftest import one_line
+
+    for args in (["--help"], ["run", "--help"]):
+        assert "6 (only run with [ingest] strict)" in one_line(cli(*args)), args

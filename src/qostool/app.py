@@ -29,7 +29,7 @@ EXIT_CODES_HELP = (
     "3 another qostool process is writing to the store (after --wait); 4 (only with "
     "analyze or run --fail-below) some commune is below target; 5 a check before the report "
     "failed (report or run; nothing written; report --force writes it anyway); 6 (only run "
-    "with [ingest] strict) an inbox file could not be read and is set aside. Wrong usage "
+    r"with \[ingest] strict) an inbox file could not be read and is set aside. Wrong usage "
     "includes a bad configuration value. See docs/cron.md."
 )
 
