@@ -308,6 +308,13 @@ def test_headers_cover_every_column_in_both_languages(exported: Exported) -> Non
             assert len(shown) == len(set(shown))  # a CSV header names each column once
 
 
+def test_every_column_name_is_documented(exported: Exported) -> None:
+    """Guards: a column whose name (the plain CSV's header, the GIS field) no page explains."""
+    docs = (REPO / "docs" / "methodology.md").read_text(encoding="utf-8")
+    columns = {*exported.analysis.stats.columns, *exported.analysis.communes.columns}
+    assert sorted(c for c in columns if f"`{c}`" not in docs) == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
