@@ -51,6 +51,13 @@ RULE_PRESETS: Final[dict[str, dict[str, Any]]] = {
     "vnnic": {"statistic": "median", "min_tests": 300, "min_devices": 5},
 }
 DEFAULT_PRESET: Final = "province"
+#: Languages of the readable headers of ``analyze --export`` (``[analyze] export_lang``).
+#: English is the default: a workbook read by scripts through its headers keeps them.
+EXPORT_LANGUAGES: Final = ("en", "vi")
+#: CSV dialects of ``analyze --export csv`` (``[analyze] csv_dialect``): ``plain`` for
+#: programs (``,``, decimal point, column names), ``excel-vn`` for a spreadsheet program
+#: in a Vietnamese locale (``;``, decimal comma, texts quoted, readable headers).
+CSV_DIALECTS: Final = ("plain", "excel-vn")
 LOG_FORMATS: Final = ("text", "json")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
@@ -489,6 +496,23 @@ FIELDS: Final = (
         "starting with = + - @ (formulas in a spreadsheet)",
     ),
     Field(
+        "analyze",
+        "export_lang",
+        _choice(EXPORT_LANGUAGES),
+        "en",
+        "analyze --export: language of the XLSX headers and sheet names and of the excel-vn "
+        "CSV's headers (en or vi); the plain CSV and the GIS files keep the column names",
+    ),
+    Field(
+        "analyze",
+        "csv_dialect",
+        _choice(CSV_DIALECTS),
+        "plain",
+        "analyze --export csv: plain (',' and '.', column names: for programs) or excel-vn "
+        "(';', decimal comma, texts quoted, readable headers: for a spreadsheet in a "
+        "Vietnamese locale)",
+    ),
+    Field(
         "report",
         "languages",
         _choices(_languages, "vi, en"),
@@ -614,6 +638,10 @@ class AnalyzeSettings:
     tolerance: float
     dedupe_bursts: bool
     raw_csv: bool
+    export_lang: str
+    """Language of the export's readable headers (:data:`EXPORT_LANGUAGES`)."""
+    csv_dialect: str
+    """How CSV exports are written (:data:`CSV_DIALECTS`)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,13 @@ is a variant: a what-if stored under its name, which 'report' uses only when
 asked (--analysis NAME). --official makes it the month's official analysis on
 purpose.
 
+Exports: the plain CSV (the default) is for programs: column names as header,
+',' between fields, a decimal point. For Excel or LibreOffice set to
+Vietnamese, --csv-dialect excel-vn writes ';' between fields, a decimal comma,
+every text quoted and the readable headers; --lang vi gives Vietnamese headers
+(XLSX and excel-vn CSV). The XLSX has a filter on every sheet, a frozen header
+row, codes as text and number formats.
+
 Rule presets: province (the defaults: mean, 30 tests, 5 devices) and vnnic
 (median, at least 300 single tests per group, as VNNIC's national i-Speed
 publication states). Individual options override the preset.
@@ -41,6 +48,7 @@ publication states). Individual options override the preset.
 
   qostool analyze --month 2025-10 --store ./qostool-data
   qostool analyze --month 2025-10 --export xlsx --out results/
+  qostool analyze --month 2025-10 --export csv,xlsx --lang vi --csv-dialect excel-vn
   qostool analyze --month 2025-10 --target 4G=35 --name target-35    # a variant
   qostool analyze --month 2025-10 --statistic median --target 5G=150 --min-tests 50
   qostool analyze --month 2025-10 --rule vnnic     # the national rule: the variant "vnnic"
@@ -148,6 +156,27 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the readable headers of --export: en or vi (the XLSX headers and "
+            "sheet names, and the excel-vn CSV's headers; values stay the stored codes; "
+            r"default en; config: \[analyze] export_lang).",
+            show_default=False,
+        ),
+    ] = None,
+    csv_dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--csv-dialect",
+            help="plain: column names, ',' and a decimal point, for programs (the default); "
+            "excel-vn: UTF-8 with BOM, ';', decimal comma, texts (commune codes) quoted and "
+            "readable headers, for Excel or LibreOffice set to Vietnamese (config: "
+            r"\[analyze] csv_dialect).",
+            show_default=False,
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
@@ -203,6 +232,8 @@ def analyze(
             "analyze.tolerance": ("--tolerance", tolerance),
             "analyze.dedupe_bursts": ("--dedupe-bursts", dedupe_bursts),
             "analyze.raw_csv": ("--raw-csv", raw_csv),
+            "analyze.export_lang": ("--lang", lang),
+            "analyze.csv_dialect": ("--csv-dialect", csv_dialect),
         },
     )
     # The configuration alone: what the month's official analysis is made with.
@@ -239,7 +270,15 @@ def analyze(
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = analyze_month(opened, options, progress=progress)
         written = (
-            export_analysis(analysis, opened, formats, out, raw_csv=settings.analyze.raw_csv)
+            export_analysis(
+                analysis,
+                opened,
+                formats,
+                out,
+                raw_csv=settings.analyze.raw_csv,
+                lang=settings.analyze.export_lang,
+                csv_dialect=settings.analyze.csv_dialect,
+            )
             if formats
             else []
         )
