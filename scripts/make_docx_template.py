@@ -325,28 +325,55 @@ def heading(doc: Any, text: str, level: int = 1) -> Any:
     return doc.add_paragraph(text, style=f"Heading {level}")
 
 
+def rule(cell: Any, length_cm: float, column_cm: float) -> None:
+    """A short centred line under a header line (Decree 30/2020, Appendix I): an empty
+    paragraph with a top border, its indents making the border ``length_cm`` long."""
+    paragraph = cell.add_paragraph(style="Normal")
+    ppr = paragraph._p.get_or_add_pPr()
+    borders = _element("w:pBdr")
+    borders.append(_element("w:top", val="single", sz="6", space="1", color="auto"))
+    ppr.append(borders)
+    side = Cm((column_cm - length_cm) / 2)
+    paragraph.paragraph_format.left_indent = side
+    paragraph.paragraph_format.right_indent = side
+    paragraph.paragraph_format.space_before = Pt(0)
+    paragraph.paragraph_format.space_after = Pt(0)
+    paragraph.paragraph_format.line_spacing = Pt(6)
+
+
+HEADER_COLUMNS = (7.0, 9.6)
+"""The header's columns (cm): the issuing body and the motto each fit on one line."""
+
+
 def header_block(doc: Any) -> None:
     t = doc.add_table(rows=1, cols=2)
     _no_borders(t)
     _set_tblpr(t, _element("w:tblCaption", val="document-header"))
     _cell_margins(t, 0.0)
     left, right = t.rows[0].cells
+    cell_para(left, "{{ document.parent }}", first=True, style="Normal", align=CENTER, size=12)
     cell_para(
         left,
-        "{{ L.d_parent | fill(province=province_name | upper) }}",
-        first=True,
+        "{{ document.issuer | upper }}",
+        first=False,
         style="Normal",
         align=CENTER,
         size=12,
+        bold=True,
     )
+    rule(left, 2.4, HEADER_COLUMNS[0])  # a third to a half of the issuer's line
     cell_para(
-        left, "{{ L.d_issuer }}", first=False, style="Normal", align=CENTER, size=12, bold=True
+        left,
+        "{{ L.d_number | fill(number=document.number, symbol=document.symbol) }}",
+        first=False,
+        style="Normal",
+        align=CENTER,
     )
-    cell_para(left, "{{ L.d_number }}", first=False, style="Normal", align=CENTER)
     motto = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
     cell_para(right, motto, first=True, style="Normal", align=CENTER, size=12, bold=True)
     sub = "Độc lập - Tự do - Hạnh phúc"
-    cell_para(right, sub, first=False, style="Normal", align=CENTER, bold=True, underline=True)
+    cell_para(right, sub, first=False, style="Normal", align=CENTER, bold=True)
+    rule(right, 5.9, HEADER_COLUMNS[1])  # as long as the line above
     tag(right, "if L.d_motto_gloss")
     cell_para(
         right,
@@ -369,7 +396,7 @@ def header_block(doc: Any) -> None:
     tag(right, "endif")
     cell_para(
         right,
-        "{{ L.d_place_date | fill(place=province_name, date=generated_at | document_date) }}",
+        "{{ L.d_place_date | fill(place=document.place, date=document.date | document_date) }}",
         first=False,
         style="Normal",
         align=CENTER,
@@ -377,8 +404,37 @@ def header_block(doc: Any) -> None:
     )
     # The issuing body and the motto must each fit on one line (Decree 30/2020,
     # Appendix I): the header reaches 0.6 cm into the left margin, as is usual.
-    _widths(t, [7.0, 9.6])
+    _widths(t, list(HEADER_COLUMNS))
     _set_tblpr(t, _element("w:tblInd", w=str(int(-0.6 * 567)), type="dxa"))
+
+
+def addressees(doc: Any) -> None:
+    """Kính gửi: the label on the left, one addressee a line on the right, so that
+    several addressees stand in a column after the label (Decree 30/2020)."""
+    t = doc.add_table(rows=1, cols=2)
+    _no_borders(t)
+    _set_tblpr(t, _element("w:tblCaption", val="addressees"))
+    _cell_margins(t, 0.1)
+    left, right = t.rows[0].cells
+    cell_para(left, "{{ L.d_recipient }}", first=True, style="Normal", align=RIGHT)
+    first = right.paragraphs[0]
+    first.style = "Normal"
+    first.paragraph_format.space_after = Pt(0)
+    _text(first, "{%p if document.recipients | length == 1 %}")
+    cell_para(right, "{{ document.recipients[0] }}.", first=False, style="Normal")
+    tag(right, "else")
+    tag(right, "for item in document.recipients")
+    line = cell_para(
+        right,
+        "- {{ item }}{{ ';' if not loop.last else '.' }}",
+        first=False,
+        style="Normal",
+    )
+    line.paragraph_format.left_indent = Cm(0.3)  # a long addressee wraps under its text
+    line.paragraph_format.first_line_indent = Cm(-0.3)
+    tag(right, "endfor")
+    tag(right, "endif")
+    _widths(t, [4.6, 11.4])
 
 
 def title_block(doc: Any) -> None:
@@ -386,12 +442,14 @@ def title_block(doc: Any) -> None:
     para(doc, "{{ L.title | upper }}", style="Normal", align=CENTER, bold=True, size=14)
     para(
         doc,
-        "{{ L.d_subtitle | fill(month=month | month, province=province_name) }}",
+        "{{ L.d_subtitle | fill(month=month | month, area=document.area) }}",
         style="Normal",
         align=CENTER,
         bold=True,
     )
-    para(doc, "{{ L.d_recipient | fill(province=province_name) }}", style="Normal", align=CENTER)
+    addressees(doc)
+    para(doc, "", style="Normal")
+    para(doc, "{{ document.opening }}", style="Body Text")
     para(doc, "{{ L.source_line }}", style="Body Text")
     # Warnings about the data, before anything else is read (page 1).
     tag(doc, "if warnings")
@@ -816,6 +874,16 @@ def trend(doc: Any) -> None:
     tag(doc, "endif")
 
 
+def tasks(doc: Any) -> None:
+    """Section 9, next month's tasks (left out when the settings give none)."""
+    tag(doc, "if document.next_tasks")
+    heading(doc, "{{ L.s_tasks }}")
+    tag(doc, "for item in document.next_tasks")
+    para(doc, "- {{ item }}", "Body Text")
+    tag(doc, "endfor")
+    tag(doc, "endif")
+
+
 def signature(doc: Any) -> None:
     para(doc, "", style="Normal")
     t = doc.add_table(rows=1, cols=2)
@@ -832,7 +900,7 @@ def signature(doc: Any) -> None:
         italic=True,
         size=12,
     )
-    tag(left, 'for item in L.d_recipients.split("; ")')
+    tag(left, "for item in document.copies_to")
     cell_para(
         left,
         "- {{ item }}{{ ';' if not loop.last else '.' }}",
@@ -841,7 +909,17 @@ def signature(doc: Any) -> None:
         size=11,
     )
     tag(left, "endfor")
-    cell_para(right, "{{ L.d_signer }}", first=True, style="Normal", align=CENTER, bold=True)
+    first = right.paragraphs[0]
+    first.style = "Normal"
+    first.paragraph_format.space_after = Pt(0)
+    _text(first, "{%p for line in document.signer_title %}")
+    cell_para(right, "{{ line }}", first=False, style="Normal", align=CENTER, bold=True)
+    tag(right, "endfor")
+    for _ in range(4):  # room to sign and stamp
+        cell_para(right, "", first=False, style="Normal")
+    cell_para(
+        right, "{{ document.signer_name }}", first=False, style="Normal", align=CENTER, bold=True
+    )
     _widths(t, [7.0, 9.0])
 
 
@@ -935,6 +1013,7 @@ def annex(doc: Any) -> None:
         Row(["{{ L.v_analysed_at }}", "{{ annex.analysed_at | date }}"]),
         Row(["{{ L.v_tool_analysis }}", "{{ annex.tool_version_analysis | text }}"]),
         Row(["{{ L.v_tool_report }}", "{{ annex.tool_version_report }}"]),
+        Row(["{{ L.d_generated }}", "{{ generated_at | date }}"]),
     ]
     table(doc, item_value("versions", rows, item=8.0))
 
@@ -957,7 +1036,7 @@ def build() -> bytes:
         body.remove(paragraph)
     header_block(doc)
     title_block(doc)
-    for section in (summary, operators, communes, below, thin, five_g, adoption, trend):
+    for section in (summary, operators, communes, below, thin, five_g, adoption, trend, tasks):
         section(doc)
     signature(doc)
     annex(doc)

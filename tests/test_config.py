@@ -270,3 +270,76 @@ def test_user_config_file_per_platform(tmp_path: Path) -> None:
         user_config_file({"XDG_CONFIG_HOME": xdg, "APPDATA": appdata}, "win32") == Path(xdg) / tail
     )
     assert user_config_file({}, "win32") == Path("~/.config").expanduser() / tail
+
+
+def test_document_settings_in_config_init_and_show(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = starting_file()
+    report = text[text.index("[report]") : text.index("[lock]")]
+    for line in (
+        "# those of a provincial Department of Science and Technology",
+        '# issuer = "Sở Khoa học và Công nghệ"',
+        'symbol = "BC-SKHCN"',
+        '# signer_title = ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"]',
+        '# recipients = ["Ủy ban nhân dân tỉnh Lai Châu", "Cục Viễn thông, Bộ Khoa học và Công '
+        'nghệ"]',
+        '# drafting_unit = "BCVT"',
+        '# date = "2025-11-05"',
+    ):
+        assert line in report, line
+    # The example, uncommented, is a valid file.
+    example = "\n".join(
+        line[2:] if line.startswith("# ") and " = " in line else line
+        for line in report.splitlines()
+    )
+    config = _write(tmp_path / "q.toml", example)
+    settings = load_settings(config, env={})
+    assert settings.report.signer_title == ("KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC")
+    assert settings.report.date == "2025-11-05" and settings.report.number == "125"
+    document = settings.report.document()
+    assert document.copies_to is not None and document.copies_to[0] == "Như trên"
+
+    config = _write(
+        tmp_path / "qostool.toml",
+        '[report]\nnumber = "125"\nsigner_name = "Nguyễn Văn An"\ndate = 2025-11-05\n',
+    )
+    monkeypatch.setenv("QOSTOOL_REPORT_RECIPIENTS", "UBND tỉnh Lai Châu|Cục Viễn thông")
+    shown = _show(cli, "--config", config)
+    assert shown["report.number"] == {
+        "value": "125",
+        "source": "file",
+        "from": str(config),
+        "env": "QOSTOOL_REPORT_NUMBER",
+    }
+    assert shown["report.date"]["value"] == "2025-11-05"  # a TOML date, or a text
+    assert (shown["report.recipients"]["value"], shown["report.recipients"]["source"]) == (
+        ["UBND tỉnh Lai Châu", "Cục Viễn thông"],
+        "env",
+    )
+    assert shown["report.issuer"] == {
+        "value": None,
+        "source": "default",
+        "from": None,
+        "env": "QOSTOOL_REPORT_ISSUER",
+    }
+    table = cli("config", "show", "--config", config)
+    assert "report.signer_name" in table.stdout and "Nguyễn Văn An" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[report]\ndate = "05/11/2025"\n', "[report] date = '05/11/2025': expected an ISO date"),
+        ("[report]\nrecipients = []\n", "[report] recipients = []: expected a list of texts"),
+        ("[report]\nsigner_title = 3\n", "[report] signer_title = 3: expected a list of texts"),
+        ('[report]\nsymbol = ""\n', "[report] symbol = '': expected a text"),
+    ],
+)
+def test_bad_document_settings_name_the_key(
+    cli: Any, tmp_path: Path, text: str, message: str
+) -> None:
+    config = _write(tmp_path / "qostool.toml", text)
+    result = cli("config", "show", "--config", config)
+    assert result.exit_code == 2, result.output
+    assert f"{config}: {message}" in result.output.replace("\n", "")

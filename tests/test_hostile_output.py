@@ -49,6 +49,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qostool.cli import app
+from qostool.report.document import bare_name
 from qostool.store import Store
 from qostool.text import csv_cell, file_label, markdown, visible
 from tests.conftest import TZ, all_store_bytes
@@ -406,7 +407,8 @@ def test_markdown_shows_names_as_they_are(corpus: Corpus) -> None:
     communes = next(t for t in Page(html).tables.values() if [r[0] for r in t[1:]] == codes)
     assert [row[1] for row in communes[1:]] == [" ".join(visible(n).split()) for n in names]
     assert "<a " not in html and "<script" not in html and "<strong>B" not in html
-    assert visible(PROVINCE) in Page(html).visible()
+    # The document names the province with its word: "tỉnh <name>" ("Tỉnh" dropped).
+    assert f"tỉnh {visible(bare_name(PROVINCE))}" in Page(html).visible()
 
 
 def test_docx_shows_names_as_they_are(corpus: Corpus) -> None:

@@ -397,7 +397,9 @@ def test_html_is_self_contained_and_print_ready(reports: dict[str, Path]) -> Non
 
 def test_markdown_rows_equal_the_analysis(reports: dict[str, Path], october: Analysis) -> None:
     text = (reports["vi"] / "report.md").read_text(encoding="utf-8")
-    assert text.startswith("# Báo cáo chất lượng Internet di động\n")
+    # The document's header first (issuer, number, motto, date line), then the title.
+    assert text.startswith("UBND TỈNH SƠN LÂM  \n**SỞ KHOA HỌC VÀ CÔNG NGHỆ**  \n")
+    assert "\n# Báo cáo chất lượng Internet di động\n" in text
     for row in october.communes.iter_rows(named=True):
         prefix = f"| {row['commune_code']} | {row['commune_name']} | "
         line = next(line for line in text.splitlines() if line.startswith(prefix))

@@ -26,8 +26,9 @@ from docx.shared import Cm, Mm, Pt
 
 from qostool.analyze.run import Analysis
 from qostool.report import ReportOptions, write_report
+from qostool.report.document import DocumentSettings
 from qostool.store import Store
-from tests.conftest import REPO, require_pdf_engine
+from tests.conftest import REPO, one_line, require_pdf_engine
 from tests.test_report import (  # the module-scoped stores, and the independent formatting
     EVIL,
     VERDICTS,
@@ -44,6 +45,7 @@ from tests.test_report import (  # the module-scoped stores, and the independent
 __all__ = ["october", "sample_store", "thin_store"]  # fixtures used here by name
 
 GENERATED = "2025-11-15"
+NBSP = "\u00a0"
 FONT = "Times New Roman"
 SCRIPT = REPO / "scripts" / "make_docx_template.py"
 TEMPLATE = REPO / "src" / "qostool" / "report" / "templates" / "report.docx"
@@ -80,6 +82,19 @@ def visible(document: Any) -> str:
     texts = [p.text for p in document.paragraphs]
     texts += [c.text for t in document.tables for r in t.rows for c in r.cells]
     return " ".join(" ".join(texts).split())
+
+
+def rule_length_cm(paragraph: Any, column_cm: float) -> float:
+    """The length of a header rule: an empty paragraph with a top border, between indents."""
+    borders = paragraph._p.pPr.find(qn("w:pBdr"))
+    assert borders is not None and borders.find(qn("w:top")).get(qn("w:val")) == "single"
+    form = paragraph.paragraph_format
+    return float(column_cm - form.left_indent.cm - form.right_indent.cm)
+
+
+def date_line(document: Any) -> str:
+    """The place and date line: the last paragraph of the header's right column."""
+    return str(document.tables[0].rows[0].cells[1].paragraphs[-1].text)
 
 
 def pdf_objects(data: bytes) -> bytes:
@@ -137,26 +152,33 @@ def test_docx_header_title_page_and_font(docx_reports: dict[str, Path]) -> None:
     document = open_docx(docx_reports["vi"])
     header = document.tables[0]
     left, right = header.rows[0].cells
+    # No number given: a blank of spaces to write it in, not dots. The date line is
+    # --generated-at's day (the report's own date when it is given).
     assert [p.text for p in left.paragraphs] == [
         "UBND TỈNH SƠN LÂM",
         "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
-        "Số: ..../BC-SKHCN",
+        "",  # the short rule under the issuing body
+        f"Số: {NBSP * 6}/BC-SKHCN",
     ]
     assert [p.text for p in right.paragraphs] == [
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "Độc lập - Tự do - Hạnh phúc",
+        "",  # the rule under the motto
         "Sơn Lâm, ngày 15 tháng 11 năm 2025",
     ]
     issuer, motto, sub, date_line = (
         left.paragraphs[1],
         right.paragraphs[0],
         right.paragraphs[1],
-        right.paragraphs[2],
+        right.paragraphs[3],
     )
     assert all(r.bold for p in (issuer, motto, sub) for r in p.runs)
-    assert all(r.underline for r in sub.runs)
     assert all(r.italic for r in date_line.runs)
-    assert all(p.alignment == WD_ALIGN_PARAGRAPH.CENTER for p in (*left.paragraphs, motto))
+    texts = [p for p in left.paragraphs if p.text]
+    assert all(p.alignment == WD_ALIGN_PARAGRAPH.CENTER for p in (*texts, motto))
+    # The rules are short: a third of the issuer's 7 cm column, most of the motto's line.
+    assert rule_length_cm(left.paragraphs[2], 7.0) == pytest.approx(2.4, abs=0.05)
+    assert rule_length_cm(right.paragraphs[2], 9.6) == pytest.approx(5.9, abs=0.05)
     borders = header._tbl.tblPr.find(qn("w:tblBorders"))
     assert {b.get(qn("w:val")) for b in borders} == {"nil"}  # no borders
 
@@ -195,11 +217,13 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
     assert [p.text for p in left.paragraphs] == [
         "PEOPLE'S COMMITTEE OF SƠN LÂM PROVINCE",
         "DEPARTMENT OF SCIENCE AND TECHNOLOGY",
-        "No.: ..../BC-SKHCN",
+        "",
+        f"No.: {NBSP * 6}/BC-SKHCN",
     ]
     assert [p.text for p in right.paragraphs] == [
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",  # the motto stays in Vietnamese,
         "Độc lập - Tự do - Hạnh phúc",
+        "",
         "Socialist Republic of Viet Nam",  # with an English line under it
         "Independence - Freedom - Happiness",
         "Sơn Lâm, 15 November 2025",
@@ -214,8 +238,22 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
         "6. 5G",
         "7. Adoption",
         "8. 12-month trend",
+        "9. Tasks for next month",
         "Annex: method and data quality",
     ]
+    named = tables(document)
+    assert [c.text for c in named["addressees"][0].rows[0].cells] == [
+        "To:",
+        "- the People's Committee of Sơn Lâm province;\n- the Viet Nam Telecommunications "
+        "Authority, Ministry of Science and Technology.",
+    ]
+    left, right = named["signature"][0].rows[0].cells
+    assert [p.text for p in left.paragraphs] == [
+        "Recipients:",
+        "- As above;",
+        "- Archive: records office.",
+    ]
+    assert right.paragraphs[0].text == "DIRECTOR"
     communes = tables(document)["commune-table"][0]
     assert rows(communes)[0][:4] == ["Code", "Commune", "Type", "4G tests"]
     text = visible(document).replace("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "")
@@ -364,6 +402,220 @@ def test_a_user_docx_template_replaces_the_packaged_one(
     assert result.exit_code == 2
     assert "report.docx is not a Word document" in result.output
     assert not (tmp_path / "o" / "2025-10" / "report.docx").exists()
+
+
+# -- the document's settings: issuer, number, date line, addressees, signer -------------
+
+SIGNED = DocumentSettings(
+    parent="UBND TỈNH SƠN LÂM",
+    issuer="Sở Khoa học và Công nghệ",
+    number="125",
+    place="Thành Sơn",
+    date="2025-11-05",
+    signer_title=("KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"),
+    signer_name="Nguyễn Văn An",
+    recipients=("Ủy ban nhân dân tỉnh Sơn Lâm", "Cục Viễn thông, Bộ Khoa học và Công nghệ"),
+    basis=("Chỉ thị số 05/CT-UBND ngày 10/3/2025 của Ủy ban nhân dân tỉnh",),
+    next_tasks=("Kiểm tra 3 xã chưa đạt cùng các doanh nghiệp", "Hướng dẫn người dân đo tốc độ"),
+    copies_to=("Như trên", "Giám đốc Sở (để b/c)"),
+    drafting_unit="BCVT",
+)
+
+
+def html_part(html: str, css_class: str) -> list[str]:
+    """The texts of the HTML elements of one class (tags dropped, spaces kept as they are)."""
+    import html as markup
+
+    found = re.findall(rf'<(\w+) class="{css_class}">(.*?)</\1>', html, re.DOTALL)
+    return [markup.unescape(re.sub(r"<[^>]+>", " ", inner)).strip(" \n") for _, inner in found]
+
+
+def test_the_settings_appear_where_they_belong(sample_store: Store, tmp_path: Path) -> None:
+    options = ReportOptions(
+        month="2025-10",
+        formats=("docx", "html", "md"),
+        out=tmp_path,
+        generated_at="2025-12-05T01:47",  # made later than signed: the setting's date wins
+        document=SIGNED,
+    )
+    files = write_report(sample_store, options).files
+    document = open_docx(files["docx"])
+    left = document.tables[0].rows[0].cells[0]
+    assert [p.text for p in left.paragraphs] == [
+        "UBND TỈNH SƠN LÂM",
+        "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
+        "",
+        "Số: 125/BC-SKHCN",
+    ]
+    assert date_line(document) == "Thành Sơn, ngày 05 tháng 11 năm 2025"
+    named = tables(document)
+    to, whom = named["addressees"][0].rows[0].cells
+    assert to.text == "Kính gửi:"
+    assert [p.text for p in whom.paragraphs] == [
+        "- Ủy ban nhân dân tỉnh Sơn Lâm;",
+        "- Cục Viễn thông, Bộ Khoa học và Công nghệ.",
+    ]
+    texts = [p.text for p in document.paragraphs]
+    opening = next(t for t in texts if t.startswith("Thực hiện "))
+    assert opening == (
+        "Thực hiện Chỉ thị số 05/CT-UBND ngày 10/3/2025 của Ủy ban nhân dân tỉnh, Sở Khoa học "
+        "và Công nghệ báo cáo kết quả đo chất lượng Internet di động trên địa bàn tỉnh Sơn Lâm, "
+        "số liệu từ 01/10/2025 đến hết 31/10/2025, như sau:"
+    )
+    tasks = texts.index("9. Nhiệm vụ tháng tới")
+    assert texts[tasks + 1 : tasks + 3] == [
+        "- Kiểm tra 3 xã chưa đạt cùng các doanh nghiệp",
+        "- Hướng dẫn người dân đo tốc độ",
+    ]
+    copies, signer = named["signature"][0].rows[0].cells
+    assert [p.text for p in copies.paragraphs] == [
+        "Nơi nhận:",
+        "- Như trên;",
+        "- Giám đốc Sở (để b/c);",
+        "- Lưu: VT, BCVT.",
+    ]
+    lines = [p.text for p in signer.paragraphs]
+    assert lines[:2] == ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"] and lines[-1] == "Nguyễn Văn An"
+    assert all(r.bold for p in signer.paragraphs if p.text for r in p.runs)
+    # The time the files were made is in the annex, apart from the date line.
+    versions = dict(body(named["versions"][0]))
+    assert versions["Thời điểm qostool lập các tệp báo cáo"] == "ngày 5 tháng 12 năm 2025 lúc 01:47"
+
+    html = files["html"].read_text(encoding="utf-8")
+    assert html_part(html, "doc-parent") == ["UBND TỈNH SƠN LÂM"]
+    assert html_part(html, "doc-number") == ["Số: 125/BC-SKHCN"]
+    assert html_part(html, "doc-date") == ["Thành Sơn, ngày 05 tháng 11 năm 2025"]
+    assert "Ngày lập" not in html and "01:47" not in html.split('id="annex"')[0]
+    assert (
+        "Thời điểm qostool lập các tệp báo cáo</td><td>ngày 5 tháng 12 năm 2025 lúc 01:47" in html
+    )
+    assert "số liệu từ 01/10/2025 đến hết 31/10/2025" in html_part(html, "doc-opening")[0]
+    addressees = " ".join(html_part(html, "doc-addressees")[0].split())
+    assert addressees == (
+        "Kính gửi: - Ủy ban nhân dân tỉnh Sơn Lâm; - Cục Viễn thông, Bộ Khoa học và Công nghệ."
+    )
+    block = html.split('id="signature">')[1].split('<section id="annex"')[0]
+    signature = " ".join(re.sub(r"<[^>]+>", " ", block).split())
+    assert signature.startswith("Nơi nhận: - Như trên; - Giám đốc Sở (để b/c); - Lưu: VT, BCVT.")
+    assert signature.endswith("KT. GIÁM ĐỐC PHÓ GIÁM ĐỐC Nguyễn Văn An")
+    markdown = files["md"].read_text(encoding="utf-8")
+    assert "Số: 125/BC\\-SKHCN" in markdown and "**KT\\. GIÁM ĐỐC**  \n**PHÓ GIÁM ĐỐC**" in markdown
+
+
+def test_the_date_line_is_blank_unless_a_date_is_given(sample_store: Store, tmp_path: Path) -> None:
+    """Rendered today without a date, the date line is left for the signing date: the
+    machine's clock never dates an official document."""
+    blank = f"Sơn Lâm, ngày{NBSP * 6}tháng{NBSP * 6}năm{NBSP * 6}"
+    for lang, expected in (("vi", blank), ("en", "Sơn Lâm, (date of signing)")):
+        options = ReportOptions(
+            month="2025-10", lang=lang, formats=("docx", "html"), out=tmp_path / lang
+        )
+        files = write_report(sample_store, options).files
+        assert date_line(open_docx(files["docx"])) == expected
+        html = files["html"].read_text(encoding="utf-8")
+        assert html_part(html, "doc-date") == [expected]
+        assert not re.search(r"\d", expected)
+    dated = ReportOptions(
+        month="2025-10",
+        formats=("docx",),
+        out=tmp_path / "dated",
+        document=DocumentSettings(date="2025-11-03"),
+    )
+    assert date_line(open_docx(write_report(sample_store, dated).files["docx"])) == (
+        "Sơn Lâm, ngày 03 tháng 11 năm 2025"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "city"),
+    [
+        ("Hà Nội", True),
+        ("Thành phố Hồ Chí Minh", True),
+        ("TP. Hải Phòng", True),
+        ("Da Nang", True),
+        ("Cần Thơ", True),
+        ("Thành phố Huế", True),
+        ("Sơn Lâm", False),
+        ("Tỉnh Lai Châu", False),
+        ("Thừa Thiên Huế", False),  # the province before it became the city of Huế
+    ],
+)
+def test_centrally_run_cities(name: str, city: bool) -> None:
+    from qostool.report.document import is_central_city
+
+    assert is_central_city(name) is city
+
+
+def test_a_centrally_run_city_is_thanh_pho(
+    sample_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qostool.report import context
+
+    monkeypatch.setattr(context, "_province", lambda store, meta: ("01", "Thành phố Hà Nội"))
+    out = {}
+    for lang in ("vi", "en"):
+        options = ReportOptions(
+            month="2025-10", lang=lang, formats=("docx", "html"), out=tmp_path / lang
+        )
+        out[lang] = write_report(sample_store, options).files
+    document = open_docx(out["vi"]["docx"])
+    assert document.tables[0].rows[0].cells[0].paragraphs[0].text == "UBND THÀNH PHỐ HÀ NỘI"
+    assert date_line(document).startswith("Hà Nội, ngày")
+    whom = tables(document)["addressees"][0].rows[0].cells[1]
+    assert whom.paragraphs[0].text == "- Ủy ban nhân dân thành phố Hà Nội;"
+    text = visible(document)
+    assert "TỈNH HÀ NỘI" not in text.upper() and "trên địa bàn thành phố Hà Nội" in text
+    html = out["vi"]["html"].read_text(encoding="utf-8")
+    assert html_part(html, "doc-parent") == ["UBND THÀNH PHỐ HÀ NỘI"]
+    english = open_docx(out["en"]["docx"])
+    parent = english.tables[0].rows[0].cells[0].paragraphs[0].text
+    assert parent == "PEOPLE'S COMMITTEE OF HÀ NỘI CITY"
+    texts = [p.text for p in english.paragraphs]
+    assert "Reporting month: October 2025, Hà Nội city" in texts
+
+
+def test_report_options_override_the_file(
+    sample_store: Store, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "qostool.toml"
+    config.write_text(
+        "[report]\n"
+        'number = "7"\n'
+        'signer_name = "Trần Thị Bình"\n'
+        'signer_title = ["GIÁM ĐỐC"]\n'
+        'copies_to = ["Như trên"]\n'
+        'drafting_unit = "KHTC"\n'
+        "date = 2025-11-04\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("QOSTOOL_REPORT_RECIPIENTS", "Ủy ban nhân dân tỉnh Sơn Lâm|Cục Viễn thông")
+    result = cli(
+        "report", "--month", "2025-10", "--store", sample_store.root, "--config", config,
+        "--out", tmp_path / "out", "--format", "docx",
+        "--number", "125", "--date", "2025-11-05", "--drafting-unit", "BCVT",
+        "--signer-title", "KT. GIÁM ĐỐC", "--signer-title", "PHÓ GIÁM ĐỐC",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = open_docx(tmp_path / "out" / "2025-10" / "report.docx")
+    assert document.tables[0].rows[0].cells[0].paragraphs[-1].text == "Số: 125/BC-SKHCN"
+    assert date_line(document) == "Sơn Lâm, ngày 05 tháng 11 năm 2025"
+    named = tables(document)
+    whom = named["addressees"][0].rows[0].cells[1]
+    assert [p.text for p in whom.paragraphs] == [
+        "- Ủy ban nhân dân tỉnh Sơn Lâm;",
+        "- Cục Viễn thông.",
+    ]
+    copies, signer = named["signature"][0].rows[0].cells
+    # The file's copies and the option's drafting unit (the file said KHTC).
+    assert [p.text for p in copies.paragraphs][1:] == ["- Như trên;", "- Lưu: VT, BCVT."]
+    lines = [p.text for p in signer.paragraphs]
+    assert lines[:2] == ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"] and lines[-1] == "Trần Thị Bình"
+    bad = cli(
+        "report", "--month", "2025-10", "--store", sample_store.root, "--config", config,
+        "--out", tmp_path / "bad", "--format", "docx", "--date", "5/11/2025",
+    )  # fmt: skip
+    assert bad.exit_code == 2
+    assert "--date '5/11/2025': expected an ISO date" in one_line(bad)
 
 
 # -- PDF -------------------------------------------------------------------------------

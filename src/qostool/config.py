@@ -29,9 +29,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from qostool.errors import ConfigError
+
+if TYPE_CHECKING:
+    from qostool.report.document import DocumentSettings
 
 CONFIG_NAME: Final = "qostool.toml"
 CONFIG_ENV: Final = "QOSTOOL_CONFIG"
@@ -261,6 +264,44 @@ def _paths_text(text: str) -> Any:
     return [item for item in text.split(os.pathsep) if item.strip()]
 
 
+def _texts(*, empty: bool) -> Kind:
+    """A list of texts (one line each in the document); a single text is a list of one.
+
+    In the environment the items are separated by ``|``: document names and
+    recipients hold commas and semicolons, never a vertical bar.
+    """
+
+    def check(value: Any, base: Path | None) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise _BadValueError
+        out = tuple(" ".join(i.split()) for i in items if i.strip())
+        if not out and not empty:
+            raise _BadValueError
+        return out
+
+    def from_text(text: str) -> Any:
+        return [item for item in text.split("|") if item.strip()]
+
+    expected = "a list of texts" + ("" if empty else " (at least one)")
+    return Kind(expected + ', e.g. ["first line", "second line"]', check, from_text)
+
+
+def _iso_date(value: Any, base: Path | None) -> str | None:
+    from datetime import date
+
+    if isinstance(value, date):  # TOML reads 2025-11-05 unquoted as a date
+        return value.isoformat()[:10]
+    if not isinstance(value, str):
+        raise _BadValueError
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise _BadValueError from None
+
+
 TEXT = Kind("a text", _text)
 OPTIONAL_TEXT = Kind('a text ("" for none)', _optional_text)
 PATH = Kind("a path", _path)
@@ -269,6 +310,9 @@ PATHS = Kind("a path or a list of paths", _paths, _paths_text)
 BOOLEAN = Kind("true or false", _boolean, _boolean_text)
 PATTERNS = Kind('a list of file name patterns such as ["*.txt", "scan*"]', _patterns, _list_text)
 TIMEZONE = Kind("an IANA time zone such as Asia/Ho_Chi_Minh or UTC", _timezone)
+TEXTS = _texts(empty=False)
+OPTIONAL_TEXTS = _texts(empty=True)
+DATE = Kind('an ISO date such as 2025-11-05 ("" for none)', _iso_date)
 TARGETS = Kind(
     "a table of TECHNOLOGY = MBPS (a positive number; technologies: "
     + ", ".join(TECHNOLOGIES)
@@ -331,6 +375,8 @@ class Field:
     """For ``config init``: a commented example instead of the default value."""
     env_help: str = ""
     """How a value is written in the environment variable, when not plain."""
+    intro: str = ""
+    """For ``config init``: comment lines before the key (a group of keys starts)."""
 
     @property
     def name(self) -> str:
@@ -527,6 +573,122 @@ FIELDS: Final = (
         "report formats",
     ),
     Field("report", "out", PATH, Path("reports"), "folder of the reports (one folder per month)"),
+    # The administrative document (report/document.py).
+    Field(
+        "report",
+        "parent",
+        OPTIONAL_TEXT,
+        None,
+        "body above the issuer, first line of the header (default: UBND TỈNH <province> from "
+        "the boundaries, UBND THÀNH PHỐ <city> for Hà Nội, Hồ Chí Minh, Hải Phòng, Đà Nẵng, "
+        "Cần Thơ, Huế)",
+        example='"UBND TỈNH LAI CHÂU"',
+        intro="The report's administrative document (Decree 30/2020/NĐ-CP). The examples are\n"
+        "those of a provincial Department of Science and Technology: uncomment and edit\n"
+        "them. A key left commented takes the default it names; report options override.",
+    ),
+    Field(
+        "report",
+        "issuer",
+        OPTIONAL_TEXT,
+        None,
+        "issuing body, in sentence case: the header prints it in capitals (default: Sở Khoa "
+        "học và Công nghệ)",
+        example='"Sở Khoa học và Công nghệ"',
+    ),
+    Field(
+        "report",
+        "number",
+        OPTIONAL_TEXT,
+        None,
+        "document number, 'Số: <number>/<symbol>' (default: blank, filled in by hand)",
+        example='"125"',
+    ),
+    Field("report", "symbol", TEXT, "BC-SKHCN", "document symbol after the number"),
+    Field(
+        "report",
+        "place",
+        OPTIONAL_TEXT,
+        None,
+        "place of the date line (default: the province's name)",
+        example='"Lai Châu"',
+    ),
+    Field(
+        "report",
+        "date",
+        DATE,
+        None,
+        "date of the date line, an ISO date (default: the day of report --generated-at, "
+        "else blank for the signing date, never today's)",
+        example='"2025-11-05"',
+    ),
+    Field(
+        "report",
+        "signer_title",
+        TEXTS,
+        None,
+        "signer's title, one item a line (default: GIÁM ĐỐC)",
+        example='["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"]',
+        env_help="lines separated by '|'",
+    ),
+    Field(
+        "report",
+        "signer_name",
+        OPTIONAL_TEXT,
+        None,
+        "signer's name, under the room to sign (default: none, written by hand)",
+        example='"Nguyễn Văn An"',
+    ),
+    Field(
+        "report",
+        "recipients",
+        TEXTS,
+        None,
+        "'Kính gửi', one item a line (default: the province's People's Committee and Cục Viễn "
+        "thông, Bộ Khoa học và Công nghệ)",
+        example='["Ủy ban nhân dân tỉnh Lai Châu", "Cục Viễn thông, Bộ Khoa học và Công nghệ"]',
+        env_help="items separated by '|'",
+    ),
+    Field(
+        "report",
+        "basis",
+        OPTIONAL_TEXTS,
+        None,
+        "documents the report answers, in the opening 'Thực hiện ..., ' (default: none)",
+        example='["Chỉ thị số …/CT-UBND ngày … của Ủy ban nhân dân tỉnh về nâng cao chất '
+        'lượng dịch vụ viễn thông", "Công văn số …/CVT ngày … của Cục Viễn thông"]',
+        env_help="items separated by '|'",
+    ),
+    Field(
+        "report",
+        "next_tasks",
+        OPTIONAL_TEXTS,
+        None,
+        "section 9, next month's tasks, one item a paragraph (default: follow the quality "
+        "monthly; ask the operators to remedy the communes below target)",
+        example='["Phối hợp với các doanh nghiệp viễn thông kiểm tra các xã chưa đạt chỉ '
+        'tiêu", "Tuyên truyền, hướng dẫn người dân đo tốc độ bằng ứng dụng i-Speed"]',
+        env_help="items separated by '|'",
+    ),
+    Field(
+        "report",
+        "copies_to",
+        OPTIONAL_TEXTS,
+        None,
+        "'Nơi nhận', one item a line, before 'Lưu: VT, <drafting_unit>' (default: Như trên)",
+        example='["Như trên", "Giám đốc, các Phó Giám đốc Sở", "Các doanh nghiệp viễn '
+        'thông trên địa bàn tỉnh"]',
+        env_help="items separated by '|'",
+    ),
+    Field(
+        "report",
+        "drafting_unit",
+        OPTIONAL_TEXT,
+        None,
+        "the drafting unit's abbreviation, last line of 'Nơi nhận': 'Lưu: VT, <unit>' "
+        "(default: 'Lưu: VT' alone)",
+        example='"BCVT"',
+    ),
     Field(
         "lock",
         "wait_seconds",
@@ -649,6 +811,39 @@ class ReportSettings:
     languages: tuple[str, ...]
     formats: tuple[str, ...]
     out: Path
+    parent: str | None = None
+    issuer: str | None = None
+    number: str | None = None
+    symbol: str = "BC-SKHCN"
+    place: str | None = None
+    date: str | None = None
+    signer_title: tuple[str, ...] | None = None
+    signer_name: str | None = None
+    recipients: tuple[str, ...] | None = None
+    basis: tuple[str, ...] | None = None
+    next_tasks: tuple[str, ...] | None = None
+    copies_to: tuple[str, ...] | None = None
+    drafting_unit: str | None = None
+
+    def document(self) -> DocumentSettings:
+        """The administrative document's settings (report/document.py)."""
+        from qostool.report.document import DocumentSettings
+
+        return DocumentSettings(
+            parent=self.parent,
+            issuer=self.issuer,
+            number=self.number,
+            symbol=self.symbol,
+            place=self.place,
+            date=self.date,
+            signer_title=self.signer_title,
+            signer_name=self.signer_name,
+            recipients=self.recipients,
+            basis=self.basis or (),
+            next_tasks=self.next_tasks,
+            copies_to=self.copies_to,
+            drafting_unit=self.drafting_unit,
+        )
 
     def folder(self, lang: str) -> Path:
         """Where the reports in ``lang`` go: ``out``, or ``out/<lang>`` with several languages."""
@@ -1007,6 +1202,7 @@ def starting_file() -> str:
     for section in SECTIONS:
         lines.append(f"[{section}]")
         for f in (f for f in FIELDS if f.section == section):
+            lines.extend(f"# {line}" for line in f.intro.splitlines())
             env = f.env_var + (f", {f.env_help}" if f.env_help else "")
             lines.append(f"# {f.help} (environment: {env})")
             if f.example is not None:

@@ -606,6 +606,7 @@ def report_facts(store: Store, settings: Settings, results: Path) -> dict[str, A
         "languages": list(chosen.languages),
         "formats": list(chosen.formats),
         "out": str(chosen.out.resolve()),
+        "document": chosen.document().to_dict(),
     }
 
 
@@ -618,7 +619,7 @@ def _why_report(store: Store, month: str, facts: dict[str, Any], force: bool) ->
     known = last[1]
     if known.get("results") != facts["results"]:
         return "the analysis changed since the last report"
-    if any(known.get(k) != facts[k] for k in ("languages", "formats", "out")):
+    if any(known.get(k) != facts[k] for k in ("languages", "formats", "out", "document")):
         return "report options changed"
     if not all(Path(p).is_file() for p in known.get("files", [])):
         return "report files are missing"
@@ -655,6 +656,7 @@ def _report(
                 formats=chosen.formats,
                 out=chosen.folder(lang),
                 terms=analysis_terms(settings),
+                document=chosen.document(),
             )
             result = write_report(store, options)
             files.extend(str(path.resolve()) for path in result.files.values())

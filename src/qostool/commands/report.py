@@ -32,6 +32,8 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
   qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
   qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
+  qostool report --month 2025-10 --format docx --number 125 --date 2025-11-05 \\
+      --signer-title 'KT. GIÁM ĐỐC' --signer-title 'PHÓ GIÁM ĐỐC' --signer-name 'Nguyễn Văn An'
 
 It reports the month's official analysis (see 'qostool analyses'). With
 --analysis NAME (a variant) or ID (an earlier official analysis) it reports
@@ -42,6 +44,13 @@ Before writing, it checks that the analysis was made with the configured rule
 and is up to date, that most tests fell inside the boundaries, that the
 boundaries are last month's, that no commune lost all its tests and that the
 month is over (see docs/methodology.md).
+
+The administrative document around the figures (issuing body and its
+parent, number and symbol, place and date, 'Kính gửi', the opening's basis
+documents, next month's tasks, signer, 'Nơi nhận') comes from [report] in
+qostool.toml ('qostool config init' writes a commented example) or the
+Document options below; each one missing has a default. The date line stays
+blank for the signing date unless --date (or --generated-at) gives one.
 
 --compare-rule vnnic adds the verdicts under the national rule (median, at
 least 300 tests per commune): where the province's report and VNNIC's
@@ -90,7 +99,10 @@ def report(
     ] = None,
     generated_at: Annotated[
         str | None,
-        typer.Option(help="Date of the report, ISO date or datetime (default: now)."),
+        typer.Option(
+            help="When the report is made, ISO date or datetime (default: now): fixes the "
+            "files' bytes, and its day fills the date line unless --date is given."
+        ),
     ] = None,
     analysis: Annotated[
         str | None,
@@ -117,6 +129,123 @@ def report(
             "otherwise); page 1 then names each failed check.",
         ),
     ] = False,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: the body above the issuer (default UBND TỈNH <province>, UBND "
+            r"THÀNH PHỐ <city> for the centrally-run cities; config: \[report] parent).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: the issuing body, in sentence case (default Sở Khoa học và Công "
+            r"nghệ; config: \[report] issuer).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    number: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: its number, 'Số: <number>/<symbol>' (default blank, filled in by "
+            r"hand; config: \[report] number).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: its symbol (default BC-SKHCN; config: \[report] symbol).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    place: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: the place of the date line (default the province's name; "
+            r"config: \[report] place).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help=r"Document: the date of the date line, ISO date (default the day of "
+            r"--generated-at, else left blank for the signing date; config: \[report] date).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    signer_title: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=r"Document: the signer's title, one line each, repeatable: --signer-title "
+            r"'KT. GIÁM ĐỐC' --signer-title 'PHÓ GIÁM ĐỐC' (default GIÁM ĐỐC; config: "
+            r"\[report] signer_title).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    signer_name: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: the signer's name (default none; config: \[report] signer_name).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=r"Document: 'Kính gửi', repeatable (default the province's People's "
+            r"Committee and Cục Viễn thông; config: \[report] recipients).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    basis: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=r"Document: a document the report answers ('Thực hiện ...'), repeatable "
+            r"(default none; config: \[report] basis).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    next_task: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=r"Document: a task for next month (section 9), repeatable (config: "
+            r"\[report] next_tasks).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    copy_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=r"Document: a line of 'Nơi nhận' before 'Lưu: VT', repeatable (default Như "
+            r"trên; config: \[report] copies_to).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
+    drafting_unit: Annotated[
+        str | None,
+        typer.Option(
+            help=r"Document: the drafting unit's abbreviation, 'Lưu: VT, <unit>' (config: "
+            r"\[report] drafting_unit).",
+            show_default=False,
+            rich_help_panel="Document",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -146,13 +275,26 @@ def report(
             "report.languages": ("--lang", languages),
             "report.formats": ("--format", formats),
             "report.out": ("--out", out),
+            "report.parent": ("--parent", parent),
+            "report.issuer": ("--issuer", issuer),
+            "report.number": ("--number", number),
+            "report.symbol": ("--symbol", symbol),
+            "report.place": ("--place", place),
+            "report.date": ("--date", date),
+            "report.signer_title": ("--signer-title", signer_title or None),
+            "report.signer_name": ("--signer-name", signer_name),
+            "report.recipients": ("--recipient", recipient or None),
+            "report.basis": ("--basis", basis or None),
+            "report.next_tasks": ("--next-task", next_task or None),
+            "report.copies_to": ("--copy-to", copy_to or None),
+            "report.drafting_unit": ("--drafting-unit", drafting_unit),
         },
     )
     zone = settings.store.timezone
     chosen = settings.report
     reporting_month = parse_month(month)
     templates = check_template_dir(template_dir)
-    date = parse_generated_at(generated_at, zone) if generated_at else None
+    moment = parse_generated_at(generated_at, zone) if generated_at else None
     opened = Store.open(settings.store.path, timezone=zone)
     files: dict[str, list[str]] = {}
     for language in chosen.languages:
@@ -162,11 +304,12 @@ def report(
             formats=chosen.formats,
             out=chosen.folder(language),
             template_dir=templates,
-            generated_at=date,
+            generated_at=moment,
             force=force,
             terms=analysis_terms(settings),
             analysis=analysis,
             compare_rule=compare_rule,
+            document=chosen.document(),
         )
         try:
             result = write_report(opened, options)

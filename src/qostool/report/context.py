@@ -315,6 +315,43 @@ class Annex:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """The administrative document around the figures, in the report's language
+    (``report/document.py``: the ``[report]`` settings, each missing one defaulted)."""
+
+    parent: str
+    """The body above the issuer, as printed: ``UBND TỈNH SƠN LÂM``, ``UBND THÀNH PHỐ HÀ NỘI``."""
+    issuer: str
+    """The issuing body in sentence case (``Sở Khoa học và Công nghệ``); headers upper it."""
+    number: str
+    """The document number, or a blank of non-breaking spaces to fill in by hand."""
+    symbol: str
+    place: str
+    date: str | None
+    """ISO date of the date line; None: the line is left blank for the signing date."""
+    city: bool
+    """The province is a centrally-run city (``thành phố``)."""
+    area: str
+    """``tỉnh Sơn Lâm`` / ``thành phố Hà Nội`` (``Sơn Lâm province`` in English)."""
+    period_start: str
+    period_end: str
+    """The data period the report states: the month's first and last day (ISO)."""
+    recipients: list[str]
+    """Kính gửi: one line each."""
+    basis: list[str]
+    """The documents the report answers (the opening's ``Thực hiện ...``), maybe none."""
+    opening: str
+    """The opening sentence: basis, issuer, area and data period."""
+    next_tasks: list[str]
+    signer_title: list[str]
+    """One line each: ``KT. GIÁM ĐỐC``, ``PHÓ GIÁM ĐỐC``."""
+    signer_name: str
+    """Empty when not given (the name is then written by hand)."""
+    copies_to: list[str]
+    """Nơi nhận: one line each, the archive line (``Lưu: VT, ...``) last."""
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """Everything the templates can use (see docs/report.md)."""
 
@@ -345,6 +382,9 @@ class ReportContext:
     """None for the month's official analysis; else what the analysis is (``role``
     ``variant`` or ``earlier``, ``name``, ``id``, ``made_at``, ``replaced_at``,
     ``differs``): every page says so (``page_label`` filter)."""
+    document: DocumentInfo | None = None
+    """The administrative document (issuer, number, date line, addressees, signer);
+    set by ``write_report`` for the report's language."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free room for user templates (empty by default)."""
 

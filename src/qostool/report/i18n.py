@@ -15,6 +15,9 @@ from datetime import date, datetime
 from typing import Any, Final
 
 LANGUAGES: Final = ("vi", "en")
+#: A blank to fill in by hand (a document's number and date): non-breaking spaces,
+#: which neither Word, HTML nor Markdown collapse.
+BLANK: Final = "\u00a0" * 6
 DEFAULT_LANGUAGE: Final = "vi"
 
 _VI: Final[dict[str, str]] = {
@@ -64,18 +67,37 @@ _VI: Final[dict[str, str]] = {
     "không có phép đo nào trong tháng này: {names}.",
     "w_preflight_month_over": "Báo cáo sơ bộ: {month} chưa kết thúc (giờ {timezone}), số liệu "
     "còn có thể thay đổi.",
-    # the Word document (an administrative report: header, addressee, signature)
-    "d_parent": "UBND TỈNH {province}",
-    "d_issuer": "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
-    "d_number": "Số: ..../BC-SKHCN",
+    # the administrative document (header, addressees, opening, signature; document.py)
+    "d_number": "Số: {number}/{symbol}",
     "d_motto_gloss": "",
     "d_motto_sub_gloss": "",
     "d_place_date": "{place}, {date}",
-    "d_subtitle": "Kỳ báo cáo: {month}, trên địa bàn tỉnh {province}",
-    "d_recipient": "Kính gửi: Ủy ban nhân dân tỉnh {province}.",
+    "d_date_blank": "ngày{blank}tháng{blank}năm{blank}",
+    "d_subtitle": "Kỳ báo cáo: {month}, trên địa bàn {area}",
+    "d_recipient": "Kính gửi:",
     "d_recipients_title": "Nơi nhận:",
-    "d_recipients": "Như trên; Bộ Khoa học và Công nghệ; Lưu: VT",
-    "d_signer": "GIÁM ĐỐC",
+    "d_period": "Số liệu từ {start} đến hết {end}.",
+    "d_generated": "Thời điểm qostool lập các tệp báo cáo",
+    "doc_parent_province": "UBND tỉnh {name}",
+    "doc_parent_city": "UBND thành phố {name}",
+    "doc_area_province": "tỉnh {name}",
+    "doc_area_city": "thành phố {name}",
+    "doc_committee_province": "Ủy ban nhân dân tỉnh {name}",
+    "doc_committee_city": "Ủy ban nhân dân thành phố {name}",
+    "doc_authority": "Cục Viễn thông, Bộ Khoa học và Công nghệ",
+    "doc_issuer": "Sở Khoa học và Công nghệ",
+    "doc_signer": "GIÁM ĐỐC",
+    "doc_as_above": "Như trên",
+    "doc_archive": "Lưu: VT",
+    "doc_opening": "{issuer} báo cáo kết quả đo chất lượng Internet di động trên địa bàn "
+    "{area}, số liệu từ {start} đến hết {end}, như sau:",
+    "doc_basis": "Thực hiện {basis}, {opening}",
+    "doc_task_follow": "Tiếp tục theo dõi, đánh giá chất lượng Internet di động trên địa bàn "
+    "{area} hằng tháng từ số liệu đo của người dân.",
+    "doc_task_operators": "Đề nghị các doanh nghiệp viễn thông rà soát, khắc phục tại các xã, "
+    "phường chưa đạt chỉ tiêu; khuyến khích người dân đo tốc độ tại các xã, phường chưa đủ "
+    "dữ liệu.",
+    "s_tasks": "9. Nhiệm vụ tháng tới",
     # sections
     "s_summary": "1. Tóm tắt",
     "s_operators": "2. Kết quả theo nhà mạng",
@@ -389,17 +411,37 @@ _EN: Final[dict[str, str]] = {
     "this month: {names}.",
     "w_preflight_month_over": "Preliminary report: {month} is not over yet ({timezone}); the "
     "figures may still change.",
-    "d_parent": "PEOPLE'S COMMITTEE OF {province} PROVINCE",
-    "d_issuer": "DEPARTMENT OF SCIENCE AND TECHNOLOGY",
-    "d_number": "No.: ..../BC-SKHCN",
+    "d_number": "No.: {number}/{symbol}",
     "d_motto_gloss": "Socialist Republic of Viet Nam",
     "d_motto_sub_gloss": "Independence - Freedom - Happiness",
     "d_place_date": "{place}, {date}",
-    "d_subtitle": "Reporting month: {month}, {province} province",
-    "d_recipient": "To: the People's Committee of {province} province.",
+    "d_date_blank": "(date of signing)",
+    "d_subtitle": "Reporting month: {month}, {area}",
+    "d_recipient": "To:",
     "d_recipients_title": "Recipients:",
-    "d_recipients": "As above; Ministry of Science and Technology; Archive",
-    "d_signer": "DIRECTOR",
+    "d_period": "Data from {start} to {end} inclusive.",
+    "d_generated": "Report files made by qostool",
+    "doc_parent_province": "People's Committee of {name} province",
+    "doc_parent_city": "People's Committee of {name} city",
+    "doc_area_province": "{name} province",
+    "doc_area_city": "{name} city",
+    "doc_committee_province": "the People's Committee of {name} province",
+    "doc_committee_city": "the People's Committee of {name} city",
+    "doc_authority": "the Viet Nam Telecommunications Authority, Ministry of Science and "
+    "Technology",
+    "doc_issuer": "Department of Science and Technology",
+    "doc_signer": "DIRECTOR",
+    "doc_as_above": "As above",
+    "doc_archive": "Archive: records office",
+    "doc_opening": "the {issuer} reports the quality of mobile internet in {area}, with data "
+    "from {start} to {end} inclusive, as follows:",
+    "doc_basis": "Pursuant to {basis}, {opening}",
+    "doc_task_follow": "Keep following the quality of mobile internet in {area} every month "
+    "from citizens' speed tests.",
+    "doc_task_operators": "Ask the telecommunications operators to review and remedy the "
+    "communes below target, and encourage citizens to test in the communes with insufficient "
+    "data.",
+    "s_tasks": "9. Tasks for next month",
     "s_summary": "1. Summary",
     "s_operators": "2. Results by operator",
     "s_communes": "3. Results by commune",
@@ -771,15 +813,25 @@ class Formatter:
 
     # -- dates -------------------------------------------------------------
 
+    def day(self, value: str | date | None) -> str:
+        """A day in a sentence: ``01/10/2025`` / ``1 October 2025`` (the data period)."""
+        if value is None or value == "":
+            return self.no_data
+        moment: date = value if isinstance(value, date) else _parse_iso(value)
+        if self.lang == "vi":
+            return f"{moment.day:02d}/{moment.month:02d}/{moment.year}"
+        return f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}"
+
     def document_date(self, value: str | date | None) -> str:
         """The date line of an administrative document (the day only, no time of day).
 
         Vietnamese writes a day below 10 and the months 1 and 2 with a leading
         zero (Decree 30/2020/NĐ-CP): ``ngày 05 tháng 02 năm 2026``;
-        English: ``5 February 2026``.
+        English: ``5 February 2026``. No date: the line is left blank to be filled
+        in by hand when the document is signed (``ngày  tháng  năm``), never today's.
         """
         if value is None or value == "":
-            return self.no_data
+            return self.fill(self.labels["d_date_blank"], blank=BLANK)
         moment: date = value if isinstance(value, date) else _parse_iso(value)
         if self.lang == "vi":
             month = f"{moment.month:02d}" if moment.month < 3 else str(moment.month)

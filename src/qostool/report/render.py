@@ -105,6 +105,7 @@ def make_environment(
         bounds=fmt.bounds,
         date=fmt.date,
         document_date=fmt.document_date,
+        day=fmt.day,
         month=fmt.month,
         month_short=fmt.month_short,
         period=fmt.period,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from qostool.errors import QostoolError, UsageError
+from qostool.report.document import DocumentSettings, resolve_document
 from qostool.report.i18n import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class ReportOptions:
     compare_rule: str | None = None
     """A rule preset whose 4G verdicts the report shows next to its own (page 1 and
     the commune table), computed from the month's stored tests."""
+    document: DocumentSettings = field(default_factory=DocumentSettings)
+    """The administrative document: issuer, number, date line, addressees, signer
+    (``[report]`` settings; each one missing takes its default)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,11 @@ def _render_one(
     from qostool.report.render import make_environment, render_text, template_variables
 
     fmt = Formatter(lang)
+    if context.document is None:  # a context built without write_report: the defaults
+        document = resolve_document(
+            DocumentSettings(), province_name=context.province_name, month=context.month, fmt=fmt
+        )
+        context = dataclasses.replace(context, document=document)
     if name == "xlsx":
         from qostool.report.xlsx import render_xlsx
 
@@ -310,10 +319,17 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         compared = (other.preset, other.to_dict(), rule_verdicts(store, analysis, other))
     context = build_context(store, analysis, generated_at=generated, compared=compared)
     which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
-    context = dataclasses.replace(
-        context, warnings=[*context.warnings, *page_one(checks)], which=which
-    )
     fmt = Formatter(lang)
+    document = resolve_document(
+        options.document,
+        province_name=context.province_name,
+        month=context.month,
+        fmt=fmt,
+        generated_day=generated[:10] if generated else None,
+    )
+    context = dataclasses.replace(
+        context, warnings=[*context.warnings, *page_one(checks)], which=which, document=document
+    )
     needs_charts = any(f in _CHART_FORMATS for f in options.formats)
     data = load_map(store, analysis) if needs_charts else None
     charts = draw_charts(context, data, fmt) if needs_charts else _no_charts()

@@ -367,7 +367,7 @@ def _method_rows(ctx: ReportContext, fmt: Formatter) -> list[list[Cell]]:
         [lab["v_analysed_at"], fmt.date(a.analysed_at)],
         [lab["v_tool_analysis"], a.tool_version_analysis],
         [lab["v_tool_report"], a.tool_version_report],
-        [lab["generated"], fmt.date(ctx.generated_at)],
+        [lab["d_generated"], fmt.date(ctx.generated_at)],
     ]
     return rows
 
