@@ -497,7 +497,7 @@ def summary(doc: Any) -> None:
         Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.4, num=True) for i in range(4)
     ]
     verdicts.append(Col("{{ L.c_total }}", 1.6, num=True))
-    cells = ["{{ t.technology | tech }}", "{{ t.target | number(0) }}"]
+    cells = ["{{ t.technology | tech }}", "{{ t.target | target }}"]
     cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(4)]
     cells.append("{{ t.total | integer }}")
     table(
@@ -521,7 +521,7 @@ def summary(doc: Any) -> None:
         "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.median | number }}",
-        "{{ r.target | number(0) }}",
+        "{{ r.target | target }}",
         "{{ r.verdict | verdict }}",
         "{{ r.prev_mean | number }}",
         "{{ r.change | change(r.change_basis, r.data_period) }}",
@@ -650,7 +650,7 @@ def below(doc: Any) -> None:
         "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.ci_low | interval(r.ci_high) }}",
-        "{{ r.target | number(0) }}",
+        "{{ r.target | target }}",
         "{{ r.months_below | integer }}",
     ]
     table(doc, Table("below", columns, loop("r in block.rows", cells)))
@@ -749,7 +749,7 @@ def five_g(doc: Any) -> None:
         Tag("if five_g.province is not none"),
         Row(["{{ L.k_mean_5g }}", "{{ five_g.province.mean | number }}"]),
         Row(["{{ L.k_median_5g }}", "{{ five_g.province.median | number }}"]),
-        Row(["{{ L.c_target }}", "{{ five_g.target | number(0) }}"]),
+        Row(["{{ L.c_target }}", "{{ five_g.target | target }}"]),
         Row(["{{ L.c_verdict }}", "{{ five_g.province.verdict | verdict }}"]),
         Tag("endif"),
     ]

@@ -298,6 +298,9 @@ def test_html_summary_province_and_operators_equal_the_analysis(
         assert cells[7] == num(expected["prev_download_mean_mbps"], "vi")
         assert cells[8] == signed(expected["download_mean_change_mbps"], "vi")
     assert by_tech["4G"][6] == VERDICTS["vi"][province["4G"]["verdict"]]
+    # A technology without a target says so: it has data, only no target.
+    assert province["3G"]["target_mbps"] is None
+    assert by_tech["3G"][5] == "không có chỉ tiêu" and by_tech["4G"][5] == "40"
 
     operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
     table = {(r[0], r[1]): r for r in html.body("operator-table")}

@@ -1148,6 +1148,11 @@ class Formatter:
             return text + " Mbps" if term.startswith("targets_mbps.") else text
         return str(value)
 
+    def target(self, value: float | None) -> str:
+        """A target in Mbps, or words saying there is none (not "no data": a
+        technology without a target has data, only no target to compare it with)."""
+        return self.labels["verdict_none"] if _missing(value) else self.number(value, 0)
+
     def fill(self, template: str, **values: object) -> str:
         """A label with ``{name}`` placeholders filled in (unknown names are an error)."""
 

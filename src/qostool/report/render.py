@@ -126,6 +126,7 @@ def make_environment(
         fill=fmt.fill,
         notice=fmt.notice,
         page_label=fmt.page_label,
+        target=fmt.target,
         headline=fmt.headline,
         comparison=fmt.comparison,
         rule_name=fmt.rule_name,
