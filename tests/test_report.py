@@ -736,3 +736,12 @@ def test_map_labels_grow_with_the_commune_when_there_are_many() -> None:
     # In between, the label takes the commune's width: 7 letters of 0.6 em each.
     middle = next(i for i, s in enumerate(sizes) if 4.0 < s < 6.5)
     assert sizes[middle] == pytest.approx(widths[middle] * 20 * 72 / (0.6 * 7), abs=0.05)
+
+
+def test_the_contents_list_numbers_its_items_once(reports: dict[str, Path]) -> None:
+    """The headings carry their numbers ("1. Summary"): the list adds none ("1. 1. ...")."""
+    text = (reports["en"] / "report.html").read_text(encoding="utf-8")
+    toc = text[text.index('<nav class="toc">') : text.index("</nav>")]
+    assert re.search(r"<li><a href=\"#summary\">1\. Summary</a></li>", toc)
+    rule = re.search(r"nav\.toc ol \{([^}]*)\}", text)
+    assert rule and "list-style: none" in rule.group(1)
