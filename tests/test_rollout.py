@@ -43,7 +43,7 @@ def stats_table(month: str, five_g: dict[str, set[str]]) -> pl.DataFrame:
         cellular = 10 * len(COMMUNES) + tests_5g
         rows.append(_row("operator", None, operator, "all", cellular))
         median = MEDIANS[operator] if tests_5g else None
-        rows.append(_row("operator", None, operator, "5G", tests_5g, median))
+        rows.append(_row("operator", None, operator, "5G", tests_5g, median=median))
     rows.append(_row("commune_operator", "4", None, "5G", 7))
     return pl.DataFrame(rows, schema=SCHEMA)
 
@@ -64,6 +64,7 @@ def _row(
     operator: str | None,
     technology: str,
     tests: int,
+    *,
     median: float | None = None,
 ) -> dict[str, Any]:
     return {

@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
+from qostool.schema import Operator
+
 if TYPE_CHECKING:
     from qostool.store import Store
 
 G5: Final = "5G"
 ALL: Final = "all"
+#: Operator values that name no one operator: all together, none known, several others.
+NOT_NAMED: Final = (ALL, Operator.UNKNOWN.value, Operator.OTHER.value)
 #: A commune's 5G presence for an operator in the month looked at.
 NEW: Final = "new"
 """5G this month, and in no month before."""
@@ -75,7 +79,7 @@ def presence(months: Months) -> pl.LazyFrame:
             pl.col("technology") == G5,
             pl.col("tests") > 0,
             pl.col("operator").is_not_null(),
-            pl.col("operator") != ALL,
+            ~pl.col("operator").is_in(NOT_NAMED),
         )
         .group_by("month", "operator", "commune_code")
         .agg(tests_5g=pl.col("tests").sum())
@@ -91,7 +95,7 @@ def operators(months: Months) -> list[str]:
             pl.col("technology") == ALL,
             pl.col("tests") > 0,
             pl.col("operator").is_not_null(),
-            pl.col("operator") != ALL,
+            ~pl.col("operator").is_in(NOT_NAMED),
         )
         .select("operator")
         .unique()

@@ -32,6 +32,7 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
   qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
   qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
+  qostool report --month 2025-10 --operator VNPT        # one operator's report
 
 It reports the month's official analysis (see 'qostool analyses'). With
 --analysis NAME (a variant) or ID (an earlier official analysis) it reports
@@ -46,6 +47,12 @@ month is over (see docs/methodology.md).
 --compare-rule vnnic adds the verdicts under the national rule (median, at
 least 300 tests per commune): where the province's report and VNNIC's
 publication will differ, seen before the report is sent.
+
+--operator NAME writes a report of that operator alone (its verdicts, its
+communes below target, its 5G roll-out and map), for following an agreement
+with it, into <out>/<YYYY-MM>/operator-<name>/ (HTML, Markdown or PDF). NAME
+is the operator's name or one word of it (VNPT for VNPT-VinaPhone); an
+unknown name lists the month's operators.
 """
 
 
@@ -109,6 +116,15 @@ def report(
             show_default=False,
         ),
     ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            help="Write the report of this operator alone (its name, or one word of it: "
+            "VNPT), into <out>/<YYYY-MM>/operator-<name>/; html, md or pdf.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -167,6 +183,7 @@ def report(
             terms=analysis_terms(settings),
             analysis=analysis,
             compare_rule=compare_rule,
+            operator=operator,
         )
         try:
             result = write_report(opened, options)
