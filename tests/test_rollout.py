@@ -125,13 +125,18 @@ def expected(month: str, operator: str, population: dict[str, int | None]) -> di
         "share_communes_ever": len(ever) / len(COMMUNES),
         "population_5g": people(now),
         "population_ever": people(ever),
-        "share_population_5g": people(now) / total_population if known else None,  # type: ignore[operator]
-        "share_population_ever": people(ever) / total_population if known else None,  # type: ignore[operator]
+        "share_population_5g": share_of(people(now), total_population) if known else None,
+        "share_population_ever": share_of(people(ever), total_population) if known else None,
         "tests": tests,
         "tests_5g": tests_5g,
         "share_tests_5g": tests_5g / tests,
         "median_5g_mbps": MEDIANS[operator] if tests_5g else None,
     }
+
+
+def share_of(part: int | None, total: int) -> float:
+    assert part is not None  # every population known
+    return part / total
 
 
 def months_given(order: list[str]) -> list[tuple[str, pl.DataFrame]]:
@@ -474,3 +479,21 @@ def test_slugs_are_folder_safe() -> None:
     assert slug("VNPT-VinaPhone") == "vnpt-vinaphone"
     assert slug("Mạng Đông/../x") == "mang-dong-x"
     assert slug("../") == "operator"
+
+
+def test_report_says_when_the_population_share_is_unknown(tmp_path: Path) -> None:
+    province = json.loads(PROVINCE.read_text(encoding="utf-8"))
+    del province["features"][-1]["properties"]["population"]
+    boundaries = tmp_path / "province.geojson"
+    boundaries.write_text(json.dumps(province, ensure_ascii=False), encoding="utf-8")
+    ingest_paths([str(_store_csv(tmp_path / "rtr.csv", "2025-11"))], store=tmp_path / "store")
+    store = Store.open(tmp_path / "store", timezone=TZ)
+    import_boundaries(store, boundaries, BoundaryOptions())
+    analyze_month(store, AnalyzeOptions(month="2025-11"))
+    out = tmp_path / "out"
+    write_report(store, ReportOptions(month="2025-11", lang="en", out=out, force=True))
+    html = Page((out / "2025-11" / "report.html").read_text(encoding="utf-8"))
+    assert ROLLOUT_LABELS["en"]["population_unknown"] in html.visible()
+    for cells in html.body("rollout-table"):
+        assert cells[6] == "no data / no data"
+        assert cells[2] == cells[1].split(" / ")[0]  # the first month read: all new
