@@ -792,6 +792,87 @@ def five_g(doc: Any) -> None:
     tag(doc, "endif")
 
 
+def five_g_operators(doc: Any) -> None:
+    """Section 6.1: each operator's 5G roll-out, its presence map and its 12 months."""
+    heading(doc, "{{ R.s_rollout }}")
+    para(doc, "{{ R.presence_note }}", "Body Text", italic=True)
+    tag(doc, "if five_g_operators is none or not five_g_operators.operators")
+    para(doc, "{{ R.no_operators }}", "Body Text")
+    tag(doc, "else")
+    para(doc, "{{ R.since_note | fill(since=five_g_operators.since | month) }}", "Body Text")
+    tag(doc, "if not five_g_operators.population_known")
+    para(doc, "{{ R.population_unknown }}", "Body Text")
+    tag(doc, "endif")
+    now = "{{ b.current."
+    columns = [
+        Col("{{ R.c_operator }}", 2.6),
+        Col("{{ R.c_5g_now }}", 1.9, True),
+        Col("{{ R.c_5g_new }}", 1.4, True),
+        Col("{{ R.c_5g_again }}", 1.4, True),
+        Col("{{ R.c_5g_ever }}", 1.4, True),
+        Col("{{ R.c_share_communes }} ({{ R.now_ever }})", 2.0, True),
+        Col("{{ R.c_share_population }} ({{ R.now_ever }})", 2.0, True),
+        Col("{{ R.c_share_tests_5g }}", 1.5, True),
+        Col("{{ R.c_median_5g }}", 1.8, True),
+    ]
+    cells = [
+        "{{ b.operator | operator }}",
+        now + "communes_5g | integer }} / {{ five_g_operators.communes_total | integer }}",
+        now + "communes_new | integer }}",
+        now + "communes_again | integer }}",
+        now + "communes_ever | integer }}",
+        now + "share_communes_5g | percent }} / " + now + "share_communes_ever | percent }}",
+        now + "share_population_5g | percent }} / " + now + "share_population_ever | percent }}",
+        now + "share_tests_5g | percent }}",
+        now + "median_5g | number }}",
+    ]
+    caption = "{{ R.t_rollout | fill(month=month | month) }}"
+    rows = loop("b in five_g_operators.operators", cells)
+    table(doc, Table("rollout-table", columns, rows, caption))
+    para(doc, "{{ R.legend_note }}", "Body Text")
+    tag(doc, "for b in five_g_operators.operators")
+    heading(doc, "{{ b.operator | operator }}", 2)
+    tag(doc, "if b.operator in rollout_images")
+    para(doc, "{{ rollout_images[b.operator] }}", "Figure")
+    tag(doc, "endif")
+    columns = [
+        Col("{{ R.c_month }}", 2.6),
+        Col("{{ R.c_5g_now }}", 2.0, True),
+        Col("{{ R.c_5g_new }}", 1.6, True),
+        Col("{{ R.c_5g_ever }}", 1.6, True),
+        Col("{{ R.c_share_communes }} ({{ R.c_5g_ever }})", 2.2, True),
+        Col("{{ R.c_share_population }} ({{ R.c_5g_ever }})", 2.2, True),
+        Col("{{ R.c_share_tests_5g }}", 1.8, True),
+        Col("{{ R.c_median_5g }}", 2.0, True),
+    ]
+    cells = [
+        "{{ p.month | month }}",
+        "{{ p.communes_5g | integer }}",
+        "{{ p.communes_new | integer }}",
+        "{{ p.communes_ever | integer }}",
+        "{{ p.share_communes_ever | percent }}",
+        "{{ p.share_population_ever | percent }}",
+        "{{ p.share_tests_5g | percent }}",
+        "{{ p.median_5g | number }}",
+    ]
+    caption = "{{ R.t_series | fill(operator=b.operator | operator) }}"
+    table(doc, Table("rollout-series", columns, loop("p in b.series", cells), caption))
+    tag(doc, "if b.new_communes")
+    para(
+        doc,
+        "{{ R.new_communes | fill(operator=b.operator | operator) }} "
+        "{% for c in b.new_communes %}{{ c.name }} ({{ c.code }})"
+        '{{ ", " if not loop.last else "." }}{% endfor %}',
+        "Body Text",
+    )
+    tag(doc, "else")
+    para(doc, "{{ R.no_new_communes | fill(operator=b.operator | operator) }}", "Body Text")
+    tag(doc, "endif")
+    tag(doc, "endfor")
+    para(doc, "{{ R.series_note }}", "Body Text", italic=True)
+    tag(doc, "endif")
+
+
 def adoption(doc: Any) -> None:
     heading(doc, "{{ L.s_adoption }}")
     para(doc, "{{ L.adoption_intro }} {{ L.adoption_devices_note }}", "Body Text")
@@ -1036,7 +1117,19 @@ def build() -> bytes:
         body.remove(paragraph)
     header_block(doc)
     title_block(doc)
-    for section in (summary, operators, communes, below, thin, five_g, adoption, trend, tasks):
+    sections = (
+        summary,
+        operators,
+        communes,
+        below,
+        thin,
+        five_g,
+        five_g_operators,
+        adoption,
+        trend,
+        tasks,
+    )
+    for section in sections:
         section(doc)
     signature(doc)
     annex(doc)

@@ -236,6 +236,7 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
         "4. Communes below target, by operator",
         "5. Communes with insufficient or no data",
         "6. 5G",
+        "6.1. 5G roll-out by operator",
         "7. Adoption",
         "8. 12-month trend",
         "9. Tasks for next month",
@@ -321,14 +322,20 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
     assert footer[3] == num(int(october.communes["tests_mobile"].sum()), "vi", 0)
 
 
-def test_docx_has_the_map_and_the_trend_as_images(docx_reports: dict[str, Path]) -> None:
+def test_docx_has_the_map_and_the_trend_as_images(
+    docx_reports: dict[str, Path], october: Analysis
+) -> None:
+    from qostool.report.focus import month_operators
+
     document = open_docx(docx_reports["vi"])
     shapes = list(document.inline_shapes)
-    assert len(shapes) == 2  # the map, then the trend chart
-    assert abs(shapes[0].width - Mm(150)) < Mm(1) and abs(shapes[1].width - Mm(160)) < Mm(1)
+    # The map, each operator's 5G presence map (section 6.1), then the trend chart.
+    assert len(shapes) == 2 + len(month_operators(october.stats))
+    assert abs(shapes[0].width - Mm(150)) < Mm(1) and abs(shapes[-1].width - Mm(160)) < Mm(1)
+    assert all(abs(s.width - Mm(80)) < Mm(1) for s in shapes[1:-1])
     package = zipfile.ZipFile(docx_reports["vi"])
     media = sorted(n for n in package.namelist() if n.startswith("word/media/"))
-    assert media == ["word/media/image1.png", "word/media/image2.png"]
+    assert len(media) == len(shapes)
     assert all(package.read(n).startswith(b"\x89PNG\r\n\x1a\n") for n in media)
     captions = [p.text for p in document.paragraphs if p.style.name == "Caption"]
     assert any(c.startswith("Bản đồ kết luận 4G theo xã, phường") for c in captions)
@@ -370,7 +377,8 @@ def test_docx_names_survive_as_text(thin_store: Store, tmp_path: Path) -> None:
     assert "Đây là tháng đầu tiên được phân tích" in text
     assert "trend-table" not in tables(document)
     assert not re.search(r"\b(nan|NaN|None|null)\b", text)
-    assert len(document.inline_shapes) == 1  # the map; no trend without history
+    # The map and the one operator's 5G presence map; no trend without history.
+    assert len(document.inline_shapes) == 2
 
 
 def test_a_user_docx_template_replaces_the_packaged_one(

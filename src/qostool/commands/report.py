@@ -34,6 +34,7 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
   qostool report --month 2025-10 --format docx --number 125 --date 2025-11-05 \\
       --signer-title 'KT. GIÁM ĐỐC' --signer-title 'PHÓ GIÁM ĐỐC' --signer-name 'Nguyễn Văn An'
+  qostool report --month 2025-10 --operator VNPT        # one operator's report
 
 It reports the month's official analysis (see 'qostool analyses'). With
 --analysis NAME (a variant) or ID (an earlier official analysis) it reports
@@ -55,6 +56,12 @@ blank for the signing date unless --date (or --generated-at) gives one.
 --compare-rule vnnic adds the verdicts under the national rule (median, at
 least 300 tests per commune): where the province's report and VNNIC's
 publication will differ, seen before the report is sent.
+
+--operator NAME writes a report of that operator alone (its verdicts, its
+communes below target, its 5G roll-out and map), for following an agreement
+with it, into <out>/<YYYY-MM>/operator-<name>/ (HTML, Markdown or PDF). NAME
+is the operator's name or one word of it (VNPT for VNPT-VinaPhone); an
+unknown name lists the month's operators.
 """
 
 
@@ -118,6 +125,15 @@ def report(
             help="Also show each commune's 4G verdict under this rule preset (e.g. vnnic, "
             "the national rule): a column of the commune table and a count on page 1. "
             "Computed from the month's stored tests; nothing is stored.",
+            show_default=False,
+        ),
+    ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            help="Write the report of this operator alone (its name, or one word of it: "
+            "VNPT), into <out>/<YYYY-MM>/operator-<name>/; html, md or pdf.",
             show_default=False,
         ),
     ] = None,
@@ -310,6 +326,7 @@ def report(
             analysis=analysis,
             compare_rule=compare_rule,
             document=chosen.document(),
+            operator=operator,
         )
         try:
             result = write_report(opened, options)

@@ -22,6 +22,8 @@ from qostool.months import shift_month
 
 if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
+    from qostool.report.focus import OperatorFocus
+    from qostool.report.rollout import FiveGOperators
     from qostool.store import Store
 
 #: Order of technologies in every table.
@@ -387,6 +389,10 @@ class ReportContext:
     set by ``write_report`` for the report's language."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free room for user templates (empty by default)."""
+    five_g_operators: FiveGOperators | None = None
+    """Each operator's 5G roll-out (section "5G by operator"; ``report/rollout.py``)."""
+    focus: OperatorFocus | None = None
+    """The operator of ``report --operator`` and its figures (None: the province report)."""
 
 
 # -- building -------------------------------------------------------------------------
@@ -501,7 +507,17 @@ def build_context(
         annex=_annex(store, meta, targets),
         warnings=list(meta.get("warnings", [])),
         compared=None if compared is None else _comparison(compared[0], compared[1], communes),
+        five_g_operators=_five_g_operators(store, analysis, communes),
     )
+
+
+def _five_g_operators(
+    store: Store, analysis: Analysis, communes: list[CommuneRow]
+) -> FiveGOperators:
+    """The "5G by operator" section (read here: it needs the earlier months' statistics)."""
+    from qostool.report.rollout import five_g_operators
+
+    return five_g_operators(store, analysis, communes)
 
 
 def _comparison(preset: str, rule: dict[str, Any], communes: list[CommuneRow]) -> Comparison:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from qostool.report.i18n import Formatter
+from qostool.report.rollout_labels import ROLLOUT_LABELS
 from qostool.text import markdown, visible
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 #: The template rendered for each text format.
 TEMPLATES: Final = {"html": "report.html", "md": "report.md"}
+#: The same for a report of one operator (``report --operator``).
+OPERATOR_TEMPLATES: Final = {"html": "operator.html", "md": "operator.md"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Charts:
 
     map_svg: Markup | None
     trend_svg: Markup | None
+    rollout_svgs: dict[str, Markup] = field(default_factory=dict)
+    """Each operator's 5G presence map, by operator name (missing: not drawn)."""
+
+    def rollout_uri(self, operator: str) -> str | None:
+        """An operator's 5G presence map as a ``data:`` URI (Markdown), or None."""
+        return self.data_uri(self.rollout_svgs.get(operator))
 
     @staticmethod
     def data_uri(svg: str | None) -> str | None:
@@ -134,6 +143,7 @@ def make_environment(
     )
     labels = {**fmt.labels, "headline": fmt.headline_label(statistic, min_share)}
     env.globals.update(L=SimpleNamespace(**labels), lang=lang)
+    env.globals["R"] = SimpleNamespace(**ROLLOUT_LABELS[lang])  # the 5G roll-out's words
     return env
 
 
@@ -144,5 +154,6 @@ def template_variables(context: ReportContext, charts: Charts) -> dict[str, Any]
 
 
 def render_text(env: jinja2.Environment, fmt: str, context: ReportContext, charts: Charts) -> str:
-    """The report as HTML or Markdown text."""
-    return env.get_template(TEMPLATES[fmt]).render(template_variables(context, charts))
+    """The report as HTML or Markdown text (of one operator with ``report --operator``)."""
+    names = OPERATOR_TEMPLATES if context.focus is not None else TEMPLATES
+    return env.get_template(names[fmt]).render(template_variables(context, charts))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,9 @@ TEMPLATE: Final = "report.docx"
 #: Width of the map and of the trend chart on the page (the text is 160 mm wide).
 MAP_WIDTH_MM: Final = 150
 TREND_WIDTH_MM: Final = 160
+#: Width of each operator's 5G presence map (two side by side would not leave room for
+#: its legend in Word's table cells: one under the other, each 80 mm wide).
+ROLLOUT_WIDTH_MM: Final = 80
 #: The time stamp of every zip member (the earliest a zip can hold).
 ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 _FIRST: Final = ("[Content_Types].xml", "_rels/.rels")
@@ -47,6 +50,8 @@ class Pictures:
 
     map_png: bytes | None
     trend_png: bytes | None
+    rollout_pngs: dict[str, bytes] = field(default_factory=dict)
+    """Each operator's 5G presence map, by operator name."""
 
 
 def fixed_zip(data: bytes) -> bytes:
@@ -142,7 +147,8 @@ def render_docx(
     ``env`` is the report's Jinja environment for this document alone: its
     autoescaping is turned on for every template (the template is XML).
     ``variables`` are the templates' variables (``render.template_variables``);
-    ``map_image`` and ``trend_image`` are added (None when not drawn).
+    ``map_image`` and ``trend_image`` are added (None when not drawn), and
+    ``rollout_images`` (each operator's 5G presence map, by operator name).
     """
     from docx.shared import Mm
     from docxtpl import InlineImage
@@ -155,6 +161,9 @@ def render_docx(
     names = {
         "map_image": picture(pictures.map_png, MAP_WIDTH_MM),
         "trend_image": picture(pictures.trend_png, TREND_WIDTH_MM),
+        "rollout_images": {
+            name: picture(png, ROLLOUT_WIDTH_MM) for name, png in pictures.rollout_pngs.items()
+        },
     }
     document.render({**variables, **names}, env, autoescape=True)
     if context.which:

@@ -60,6 +60,9 @@ class ReportOptions:
     document: DocumentSettings = field(default_factory=DocumentSettings)
     """The administrative document: issuer, number, date line, addressees, signer
     (``[report]`` settings; each one missing takes its default)."""
+    operator: str | None = None
+    """Write the report of this operator alone (``report --operator``), into
+    ``operator-<slug>/`` under the month's folder."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,66 @@ def render_formats(
     return out
 
 
+def _check_operator_formats(options: ReportOptions) -> None:
+    """``--operator`` with a format its report is not written in: refused before any work."""
+    if options.operator is not None:
+        from qostool.report.focus import check_formats
+
+        check_formats(options.formats)
+
+
+def _operator(options: ReportOptions, analysis: Analysis) -> str | None:
+    """The month's operator named by ``--operator`` (None without it)."""
+    if options.operator is None:
+        return None
+    from qostool.report.focus import match_operator
+
+    return match_operator(analysis.stats, options.month, options.operator)
+
+
+def _focus(context: ReportContext, analysis: Analysis, operator: str | None) -> ReportContext:
+    """The context of one operator's report, or the province's as it is."""
+    if operator is None:
+        return context
+    from qostool.report.focus import focus_context
+
+    return focus_context(context, analysis, operator)
+
+
+def _with_rollout_maps(
+    store: Store,
+    analysis: Analysis,
+    context: ReportContext,
+    *,
+    fmt: Formatter,
+    charts: Charts,
+    pictures: Pictures | None,
+) -> tuple[Charts, Pictures | None]:
+    """The 5G presence maps: every operator's, small, for the province report; the
+    operator's own, page-wide with the commune names, for ``report --operator``."""
+    from markupsafe import Markup
+
+    from qostool.report.rollout_charts import load_shapes, presence_maps
+
+    section = context.five_g_operators
+    if section is None or not section.operators:
+        return charts, pictures
+    shapes = load_shapes(store, analysis)
+    focus = context.focus
+    blocks = [focus.rollout] if focus and focus.rollout else section.operators
+    if focus is not None and focus.rollout is None:
+        blocks = []
+    full = focus is not None
+    svgs = presence_maps(shapes, blocks, context.month, fmt, kind="svg", full=full)
+    charts = dataclasses.replace(
+        charts, rollout_svgs={name: Markup(svg) for name, svg in svgs.items()}
+    )
+    if pictures is not None:
+        pngs = presence_maps(shapes, blocks, context.month, fmt, kind="png", full=full)
+        pictures = dataclasses.replace(pictures, rollout_pngs=pngs)
+    return charts, pictures
+
+
 def _no_charts() -> Charts:
     from qostool.report.render import Charts
 
@@ -303,7 +366,9 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
                 + ", ".join(RULE_PRESETS),
                 hint="e.g. --compare-rule vnnic (docs/methodology.md, section 7)",
             )
+    _check_operator_formats(options)
     analysis = load_analysis(store, options.month, options.analysis)
+    operator = _operator(options, analysis)  # an unknown name: before any check or file
     checks = preflight(store, analysis, options.terms)
     if not options.force:
         refuse_on_failure(checks, options.month)  # before anything is written
@@ -330,16 +395,23 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     context = dataclasses.replace(
         context, warnings=[*context.warnings, *page_one(checks)], which=which, document=document
     )
+    context = _focus(context, analysis, operator)
     needs_charts = any(f in _CHART_FORMATS for f in options.formats)
-    data = load_map(store, analysis) if needs_charts else None
-    charts = draw_charts(context, data, fmt) if needs_charts else _no_charts()
+    data = load_map(store, analysis) if needs_charts and operator is None else None
+    charts = draw_charts(context, data, fmt) if data is not None else _no_charts()
     pictures = draw_pictures(context, data, fmt) if "docx" in options.formats else None
+    if needs_charts:
+        charts, pictures = _with_rollout_maps(
+            store, analysis, context, fmt=fmt, charts=charts, pictures=pictures
+        )
     rendered = render_formats(
         context, charts, lang, options.formats, template_dir, pictures=pictures
     )
     folder = options.out / options.month
     if analysis.subfolder:  # never over the official report
         folder /= analysis.subfolder
+    if context.focus is not None:  # never over the province's report
+        folder /= f"operator-{context.focus.slug}"
     files: dict[str, Path] = {}
     for name, content in rendered.items():
         path = folder / f"report.{name}"
