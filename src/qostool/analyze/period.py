@@ -111,6 +111,31 @@ def parse_period(start: str, end: str) -> Period:
     return Period(first, last)
 
 
+def chosen_period(month: str | None, start: str | None, end: str | None) -> Period | None:
+    """The period of ``--from``/``--to`` (None for ``--month``), or a usage error.
+
+    ``--month`` and a period exclude each other, and both dates are needed: a
+    period given by one day would be a guess.
+    """
+    if month is not None and (start is not None or end is not None):
+        raise UsageError(
+            "--month and --from/--to exclude each other",
+            hint="give --month YYYY-MM for a month, or --from YYYY-MM-DD --to YYYY-MM-DD for a "
+            "period of days",
+        )
+    if start is None and end is None:
+        if month is None:
+            raise UsageError(
+                "give --month YYYY-MM, or --from YYYY-MM-DD --to YYYY-MM-DD",
+                hint="e.g. --month 2025-10, or --from 2025-11-06 --to 2025-11-08",
+            )
+        return None
+    if start is None or end is None:
+        given, missing = ("--from", "--to") if start is not None else ("--to", "--from")
+        raise UsageError(f"{given} needs {missing}", hint="e.g. --from 2025-11-06 --to 2025-11-08")
+    return parse_period(start, end)
+
+
 def period_of_key(key: str) -> Period | None:
     """The period a stored key or an :attr:`Analysis.month` names; None for a month."""
     first, sep, last = key.partition("_")

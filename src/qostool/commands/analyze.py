@@ -353,36 +353,21 @@ def _period_asked(
 ) -> Period | None:
     """The period of ``--from``/``--to`` (None for ``--month``), or a usage error.
 
-    ``--month`` and a period are exclusive, and both dates are needed: a period
-    given by one day would be a guess. A period is never official nor a named
-    variant: it has one analysis per period.
+    A period is never official nor a named variant: it has one analysis per period.
     """
-    from qostool.analyze.period import parse_period
+    from qostool.analyze.period import chosen_period
     from qostool.errors import UsageError
 
-    if month is not None and (start is not None or end is not None):
-        raise UsageError(
-            "--month and --from/--to exclude each other",
-            hint="give --month YYYY-MM for a month, or --from YYYY-MM-DD --to YYYY-MM-DD for a "
-            "period of days",
-        )
-    if start is None and end is None:
-        if month is None:
-            raise UsageError(
-                "give --month YYYY-MM, or --from YYYY-MM-DD --to YYYY-MM-DD",
-                hint="e.g. --month 2025-10, or --from 2025-11-06 --to 2025-11-08",
-            )
+    period = chosen_period(month, start, end)
+    if period is None:
         return None
-    if start is None or end is None:
-        given, missing = ("--from", "--to") if start is not None else ("--to", "--from")
-        raise UsageError(f"{given} needs {missing}", hint="e.g. --from 2025-11-06 --to 2025-11-08")
     if official or name is not None:
         raise UsageError(
             f"{'--official' if official else '--name'} is for a month's analyses",
             hint="a period's analysis is never a month's official one, and a new analysis of "
             "the same dates replaces it",
         )
-    return parse_period(start, end)
+    return period
 
 
 def _analyze_period(

@@ -22,6 +22,7 @@ from qostool.report.document import DocumentSettings, resolve_document
 from qostool.report.i18n import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 
 if TYPE_CHECKING:
+    from qostool.analyze.period import Period
     from qostool.analyze.run import Analysis
     from qostool.report.charts import MapData
     from qostool.report.context import ReportContext
@@ -60,6 +61,9 @@ class ReportOptions:
     document: DocumentSettings = field(default_factory=DocumentSettings)
     """The administrative document: issuer, number, date line, addressees, signer
     (``[report]`` settings; each one missing takes its default)."""
+    period: Period | None = None
+    """A period of days (``report --from --to``): its stored analysis is reported, and
+    ``month`` is then its key, ``FROM_TO``); None for a month."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ def _render_one(
     """One format's bytes (every text format from a Jinja environment of the report)."""
     from qostool.report.render import make_environment, render_text, template_variables
 
-    fmt = Formatter(lang)
+    fmt = Formatter(lang, period=context.period is not None)
     if context.document is None:  # a context built without write_report: the defaults
         document = resolve_document(
             DocumentSettings(), province_name=context.province_name, month=context.month, fmt=fmt
@@ -223,7 +227,11 @@ def _render_one(
         return render_xlsx(context, fmt)
     summary = context.summary
     env = make_environment(
-        lang, template_dir, statistic=summary.statistic, min_share=summary.min_share
+        lang,
+        template_dir,
+        statistic=summary.statistic,
+        min_share=summary.min_share,
+        period=context.period is not None,
     )
     if name == "docx":
         from qostool.report.word import Pictures, render_docx
@@ -294,6 +302,12 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         from qostool.report.pdf import check_pdf_engine
 
         check_pdf_engine()  # before any work, and before any file is written
+    if options.period is not None and (options.compare_rule or options.analysis):
+        raise UsageError(
+            f"{'--compare-rule' if options.compare_rule else '--analysis'} is for a month's report",
+            hint="a period has one analysis, of its own rule: analyse the period again with "
+            "the other rule's options to see its verdicts",
+        )
     if options.compare_rule is not None:
         from qostool.config import RULE_PRESETS
 
@@ -303,8 +317,15 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
                 + ", ".join(RULE_PRESETS),
                 hint="e.g. --compare-rule vnnic (docs/methodology.md, section 7)",
             )
-    analysis = load_analysis(store, options.month, options.analysis)
-    checks = preflight(store, analysis, options.terms)
+    if options.period is not None:  # a period of days (report/period.py)
+        from qostool.analyze.period import load_period_analysis
+        from qostool.report.period import period_checks
+
+        analysis = load_period_analysis(store, options.period)
+        checks = period_checks(store, analysis, options.terms)
+    else:
+        analysis = load_analysis(store, options.month, options.analysis)
+        checks = preflight(store, analysis, options.terms)
     if not options.force:
         refuse_on_failure(checks, options.month)  # before anything is written
     generated = (
@@ -319,7 +340,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         compared = (other.preset, other.to_dict(), rule_verdicts(store, analysis, other))
     context = build_context(store, analysis, generated_at=generated, compared=compared)
     which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
-    fmt = Formatter(lang)
+    fmt = Formatter(lang, period=options.period is not None)
     document = resolve_document(
         options.document,
         province_name=context.province_name,
@@ -337,7 +358,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     rendered = render_formats(
         context, charts, lang, options.formats, template_dir, pictures=pictures
     )
-    folder = options.out / options.month
+    folder = options.out / analysis.folder
     if analysis.subfolder:  # never over the official report
         folder /= analysis.subfolder
     files: dict[str, Path] = {}
