@@ -318,3 +318,18 @@ def test_parse_period() -> None:
     assert Period(date(2025, 12, 30), date(2026, 1, 2)).months() == ["2025-12", "2026-01"]
     with pytest.raises(UsageError):
         parse_period("2025-11-08", "2025-11-06")
+
+
+def test_analyses_lists_the_periods(
+    cli: Callable[..., Any], period_store: Store, week: Any
+) -> None:
+    result = cli("analyses", "--store", period_store.root, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["analyses"]
+    periods = [r for r in rows if r["role"] == "period"]
+    assert [r["period"] for r in periods] == [KEY] and periods[0]["month"] is None
+    assert any(r["month"] == "2025-10" and r["role"] == "official" for r in rows)
+    text = one_line(cli("analyses", "--store", period_store.root))
+    assert "the period 2025-10-06 to 2025-10-12" in text and "report --from" in text
+    only_month = cli("analyses", "--store", period_store.root, "--month", "2025-10", "--json")
+    assert all(r["role"] != "period" for r in json.loads(only_month.stdout)["analyses"])

@@ -507,7 +507,12 @@ def print_analyses(listed: dict[str, list[dict[str, Any]]], console: Console | N
     if not listed:
         out.print("No analysis stored yet: run 'qostool analyze --month YYYY-MM'.")
         return
-    roles = {"official": "official", "earlier": "earlier official", "variant": "variant"}
+    roles = {
+        "official": "official",
+        "earlier": "earlier official",
+        "variant": "variant",
+        "period": "period",
+    }
     for month, entries in listed.items():
         table = Table(title=f"Analyses of {month} (times in UTC)", title_justify="left")
         table.add_column("analysis / id", no_wrap=True)
@@ -540,6 +545,8 @@ def print_analyses(listed: dict[str, list[dict[str, Any]]], console: Console | N
         "Report a variant or an earlier analysis with 'qostool report --month YYYY-MM "
         "--analysis NAME|ID'; its pages say what it is."
     )
+    if any(e["role"] == "period" for entries in listed.values() for e in entries):
+        out.print("Report a period with 'qostool report --from YYYY-MM-DD --to YYYY-MM-DD'.")
 
 
 def print_store_check(report: CheckReport, console: Console | None = None) -> None:
