@@ -140,7 +140,19 @@ def print_stored_as(analysis: Analysis) -> None:
 
     err = Console(stderr=True, highlight=False)
     month, differs = analysis.month, describe_differences(analysis.differs)
-    if analysis.role == "variant":
+    if analysis.role == "period":
+        first, _, last = month.partition("_")
+        err.print(
+            Text("Period: ", "bold yellow")
+            + rich_text(
+                f"stored as the analysis of {first} to {last}, not as a month's official "
+                "analysis"
+                + (f"; its terms differ from the configuration: {differs}" if differs else "")
+                + f". Report it with 'qostool report --from {first} --to {last}'."
+            ),
+            soft_wrap=True,
+        )
+    elif analysis.role == "variant":
         err.print(
             Text("Variant: ", "bold yellow")
             + rich_text(
@@ -256,13 +268,19 @@ def print_analysis(
     out = console or Console(highlight=False)
     meta = analysis.meta
     counts = meta["counts"]
+    period = analysis.role == "period"
     out.print(
-        Text(analysis.month, "bold")
+        Text(analysis.month.replace("_", " to ") if period else analysis.month, "bold")
         + rich_text(
             f": {counts['rows']:,} rows ({counts['tests']:,} tests) "
             f"with boundaries {meta['boundaries']['version']}"
         )
     )
+    if period:  # a period of days rests on single tests only, and has no history
+        out.print(
+            f"  Ookla tiles left out: {counts.get('tile_rows_left_out', 0):,} rows "
+            f"({counts.get('tile_tests_left_out', 0):,} tests; a tile is a quarter's aggregate)"
+        )
     out.print(
         f"  outside the province: {counts['outside_rows']:,} rows; snapped from gaps: "
         f"{counts['snapped_rows']:,}"
@@ -274,17 +292,17 @@ def print_analysis(
     )
     province = analysis.stats.filter(pl.col("level") == "province")
     cellular = province.filter(pl.col("technology") == "all")
-    period = (
+    data = (
         cellular["data_period"][0]
         if "data_period" in cellular.columns and cellular.height
         else None
     )
-    if period and "-Q" in period:
-        quarter = period.partition("+")[2] or period
+    if data and "-Q" in data:
+        quarter = data.partition("+")[2] or data
         out.print(
             rich_text(
-                f"  data: {'only ' if quarter == period else ''}the Ookla tiles of {quarter} "
-                + ("" if quarter == period else f"besides the single tests of {analysis.month} ")
+                f"  data: {'only ' if quarter == data else ''}the Ookla tiles of {quarter} "
+                + ("" if quarter == data else f"besides the single tests of {analysis.month} ")
                 + "(quarterly: the same tiles for each month of the quarter; no change is "
                 "computed against a month on the same data, and a quarter counts once in the "
                 "periods below target)"
@@ -336,7 +354,7 @@ def print_analysis(
                 _f(row["download_mean_mbps"]),
                 _interval(row["download_mean_ci_low"], row["download_mean_ci_high"]),
                 f"[{_VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
-                str(row["months_below_target"] or 0),
+                str(row.get("months_below_target") or 0),
                 _period(row.get("data_period")),
             )  # fmt: skip
         out.print(table)
@@ -489,7 +507,12 @@ def print_analyses(listed: dict[str, list[dict[str, Any]]], console: Console | N
     if not listed:
         out.print("No analysis stored yet: run 'qostool analyze --month YYYY-MM'.")
         return
-    roles = {"official": "official", "earlier": "earlier official", "variant": "variant"}
+    roles = {
+        "official": "official",
+        "earlier": "earlier official",
+        "variant": "variant",
+        "period": "period",
+    }
     for month, entries in listed.items():
         table = Table(title=f"Analyses of {month} (times in UTC)", title_justify="left")
         table.add_column("analysis / id", no_wrap=True)
@@ -522,6 +545,8 @@ def print_analyses(listed: dict[str, list[dict[str, Any]]], console: Console | N
         "Report a variant or an earlier analysis with 'qostool report --month YYYY-MM "
         "--analysis NAME|ID'; its pages say what it is."
     )
+    if any(e["role"] == "period" for entries in listed.values() for e in entries):
+        out.print("Report a period with 'qostool report --from YYYY-MM-DD --to YYYY-MM-DD'.")
 
 
 def print_store_check(report: CheckReport, console: Console | None = None) -> None:

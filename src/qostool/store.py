@@ -11,6 +11,8 @@ Layout of a store folder::
     results/YYYY-MM/<id>/           an official analysis of a month: Parquet tables and
                                     analysis.json (every one kept; the newest is the month's)
     variants/YYYY-MM/<id>/          a named variant (what-if) analysis of a month, the same files
+    periods/FROM_TO/<id>/           the analysis of a period of days (local dates, inclusive),
+                                    the same files (a new one of the same dates replaces it)
     staging/<batch>/                a batch being written (never read)
     staging/<batch>.intent.json     the paths a commit in progress is moving into place
     quarantine/<time>/              what 'qostool store repair' set aside (never read)
@@ -74,7 +76,7 @@ CATALOG: Final = "catalog.sqlite"
 QUARANTINE: Final = "quarantine"
 STAGING: Final = "staging"
 #: Folders holding the store's data: every file in them must be accounted for by the catalog.
-DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results", "variants")
+DATA_FOLDERS: Final = ("tests", "rejects", "boundaries", "results", "variants", "periods")
 #: Tables without which a file is not a catalog (the others are added when missing).
 _RECORD_TABLES: Final = ("files", "parts")
 _ALL_TABLES: Final = ("files", "parts", "artifacts", "steps", "runs", "inbox_held")
@@ -145,8 +147,9 @@ CREATE TABLE IF NOT EXISTS inbox_held (
 );
 """
 #: Kinds of artifact: imported boundaries, a month's official analyses (every one
-#: kept: the newest is the month's), and its named variants (what-if analyses).
-ARTIFACT_KINDS: Final = ("boundaries", "results", "variants")
+#: kept: the newest is the month's), its named variants (what-if analyses), and the
+#: analyses of periods of days (never a month's official one).
+ARTIFACT_KINDS: Final = ("boundaries", "results", "variants", "periods")
 
 
 @dataclass(frozen=True)
@@ -1075,7 +1078,7 @@ def _is_data_path(path: str) -> bool:
         or any(p in ("", ".", "..") for p in parts)
     ):
         return False
-    shape = {"tests": 3, "rejects": 2, "boundaries": 3, "results": 3, "variants": 3}
+    shape = {"tests": 3, "rejects": 2, "boundaries": 3, "results": 3, "variants": 3, "periods": 3}
     return shape.get(parts[0]) == len(parts)
 
 

@@ -56,6 +56,7 @@ REQUIRED_FILES: Final = {
     "boundaries": ("communes.parquet", "report.json"),
     "results": ("analysis.json", "stats.parquet", "communes.parquet"),
     "variants": ("analysis.json", "stats.parquet", "communes.parquet"),
+    "periods": ("analysis.json", "stats.parquet", "communes.parquet"),
 }
 #: What a repair did, kept in its quarantine folder.
 REPAIR_RECORD: Final = "repair.json"
@@ -383,8 +384,9 @@ def _artifacts_on_disk(root: Path) -> tuple[list[Artifact], dict[str, str]]:
     """Artifact folders that describe themselves well enough to be recorded again.
 
     Every official analysis of a month is kept; of the variants of one name, only
-    the newest (by its ``generated_at``). The others, and folders that lack a file
-    or cannot be read, are returned with the reason.
+    the newest (by its ``generated_at``), and so of the analyses of one period. The
+    others, and folders that lack a file or cannot be read, are returned with the
+    reason.
     """
     usable: dict[tuple[str, str], list[Artifact]] = {}
     unusable: dict[str, str] = {}
@@ -417,13 +419,21 @@ def _artifacts_on_disk(root: Path) -> tuple[list[Artifact], dict[str, str]]:
                 seen.add(artifact.meta.get("name"))
                 found.append(artifact)
             continue
+        if kind == "periods":  # one analysis of the same dates: the newest
+            newest = sorted(versions, key=lambda a: a.created_at, reverse=True)
+            found.append(newest[0])
+            for artifact in newest[1:]:
+                unusable[artifact.path.relative_to(root).as_posix()] = (
+                    "an older analysis of the same period"
+                )
+            continue
         found += versions
     return found, unusable
 
 
 def _described(folder: Path, kind: str, key: str) -> Artifact:
     """The catalog's record of an artifact folder, made again from the folder's own files."""
-    if kind in ("results", "variants"):
+    if kind in ("results", "variants", "periods"):
         from qostool.analyze.run import META_FILE, result_summary
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))

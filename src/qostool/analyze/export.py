@@ -249,7 +249,7 @@ def export_analysis(
     ``csv_dialect`` is ``plain`` or ``excel-vn`` (:func:`write_csv`).
     """
     check_export_options(lang, csv_dialect)
-    folder = out / analysis.month
+    folder = out / analysis.folder
     if analysis.subfolder:  # a variant's files never overwrite the official ones
         folder /= analysis.subfolder
     try:

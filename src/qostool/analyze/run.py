@@ -84,8 +84,9 @@ class Analysis:
     meta: dict[str, Any]
     path: Path | None = None
     role: str = OFFICIAL
-    """``official`` (the month's), ``earlier`` (an official one since replaced) or
-    ``variant``: what :func:`load_analysis` found it to be."""
+    """``official`` (the month's), ``earlier`` (an official one since replaced),
+    ``variant``, or ``period`` (a period of days: ``month`` is then its key,
+    ``FROM_TO``): what :func:`load_analysis` found it to be."""
     replaced_at: str | None = None
     """When a newer official analysis replaced it (``earlier`` only)."""
 
@@ -102,6 +103,12 @@ class Analysis:
     def differs(self) -> list[dict[str, Any]]:
         """How its terms differed from the configuration when it was made."""
         return list(self.meta.get("differs", []))
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``--out``: the month's, or ``period-FROM_TO`` for a period
+        of days (so a period's files never land in a month's folder)."""
+        return f"period-{self.month}" if self.role == "period" else self.month
 
     @property
     def subfolder(self) -> str | None:
@@ -133,7 +140,7 @@ class Analysis:
         """Everything a script needs: the run, the province rows, the verdicts, each commune."""
         province = self.stats.filter(pl.col("level") == "province")
         return {
-            "month": self.month,
+            "month": None if self.role == "period" else self.month,
             "results": None if self.path is None else str(self.path),
             "id": self.id,
             "role": self.role,

@@ -1,4 +1,5 @@
-"""``qostool analyze --month``: statistics and verdicts of a month."""
+"""``qostool analyze --month`` (or ``--from --to``): statistics and verdicts of a month
+(or of a period of days)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qostool.app import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
+
+if TYPE_CHECKING:
+    from qostool.analyze.period import Period, PeriodOptions
+    from qostool.config import Settings
+    from qostool.store import Store
 
 ANALYZE_HELP = """Compute the month's statistics and verdicts per commune, operator and technology.
 
@@ -44,6 +50,14 @@ Rule presets: province (the defaults: mean, 30 tests, 5 devices) and vnnic
 (median, at least 300 single tests per group, as VNNIC's national i-Speed
 publication states). Individual options override the preset.
 
+A period of days: --from YYYY-MM-DD --to YYYY-MM-DD (local dates of the
+store's time zone, both included; instead of --month) computes the same
+statistics over the single tests of those days. Ookla tiles are left out (each
+is a quarter's aggregate), there are no last-month columns, and it is stored
+as the analysis of the period, never as a month's official analysis (a new
+analysis of the same dates replaces it). Exports go to
+OUT/period-FROM_TO/; 'qostool report --from --to' reports it.
+
 [bold]Examples[/]:
 
   qostool analyze --month 2025-10 --store ./qostool-data
@@ -52,6 +66,7 @@ publication states). Individual options override the preset.
   qostool analyze --month 2025-10 --target 4G=35 --name target-35    # a variant
   qostool analyze --month 2025-10 --statistic median --target 5G=150 --min-tests 50
   qostool analyze --month 2025-10 --rule vnnic     # the national rule: the variant "vnnic"
+  qostool analyze --from 2025-11-06 --to 2025-11-08 --export csv   # a period of days
 """
 
 
@@ -59,7 +74,26 @@ publication states). Individual options override the preset.
 @handle_errors
 def analyze(
     *,
-    month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
+    month: Annotated[
+        str | None,
+        typer.Option(help="Reporting month, YYYY-MM (or --from/--to).", show_default=False),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First day of a period, YYYY-MM-DD (local date; with --to, instead of --month).",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Last day of the period, YYYY-MM-DD (local date, included).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     timezone: TimezoneOption = None,
@@ -200,6 +234,7 @@ def analyze(
     debug: DebugOption = False,
 ) -> None:
     from qostool.analyze.export import export_analysis, parse_formats
+    from qostool.analyze.period import PeriodOptions
     from qostool.analyze.rules import parse_targets
     from qostool.analyze.run import (
         AnalyzeOptions,
@@ -216,6 +251,7 @@ def analyze(
     from qostool.run import analysis_terms, rule_of
     from qostool.store import Store
 
+    period = _period_asked(month, start, end, name=name, official=official)
     # Defaults < qostool.toml < QOSTOOL_* < these options, as for 'qostool run'.
     settings = load_settings(
         config,
@@ -256,6 +292,25 @@ def analyze(
         analysis_terms(configured)
         | {"boundaries": find_version(opened, configured.boundaries.version).key},
     )
+    if period is not None:
+        _analyze_period(
+            opened,
+            PeriodOptions(
+                period=period,
+                rule=rule,
+                boundaries=version,
+                tolerance_m=settings.analyze.tolerance,
+                dedupe_bursts=settings.analyze.dedupe_bursts,
+                differs=tuple(differs),
+            ),
+            formats,
+            out,
+            settings,
+            json_output=json_output,
+            fail_below=fail_below,
+        )
+        return
+    assert month is not None
     variant = not official and (bool(differs) or name is not None)
     options = AnalyzeOptions(
         month=parse_month(month),
@@ -285,6 +340,69 @@ def analyze(
     print_warnings([w["message"] for w in analysis.meta["warnings"]])
     if json_output:
         # Compact: the encoder's fast path, for thousands of communes.
+        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
+    else:
+        print_analysis(analysis, written)
+    print_stored_as(analysis)
+    if fail_below and analysis.below_target():
+        raise typer.Exit(int(ExitCode.BELOW_TARGET))
+
+
+def _period_asked(
+    month: str | None, start: str | None, end: str | None, *, name: str | None, official: bool
+) -> Period | None:
+    """The period of ``--from``/``--to`` (None for ``--month``), or a usage error.
+
+    A period is never official nor a named variant: it has one analysis per period.
+    """
+    from qostool.analyze.period import chosen_period
+    from qostool.errors import UsageError
+
+    period = chosen_period(month, start, end)
+    if period is None:
+        return None
+    if official or name is not None:
+        raise UsageError(
+            f"{'--official' if official else '--name'} is for a month's analyses",
+            hint="a period's analysis is never a month's official one, and a new analysis of "
+            "the same dates replaces it",
+        )
+    return period
+
+
+def _analyze_period(
+    opened: Store,
+    options: PeriodOptions,
+    formats: list[str],
+    out: Path,
+    settings: Settings,
+    *,
+    json_output: bool,
+    fail_below: bool,
+) -> None:
+    """Analyse, store and export a period, and say so (as for a month)."""
+    from qostool.analyze.export import export_analysis
+    from qostool.analyze.period import analyze_period
+    from qostool.progress import status_reporter
+    from qostool.render import print_analysis, print_stored_as, print_warnings
+
+    with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
+        analysis = analyze_period(opened, options, progress=progress)
+        written = (
+            export_analysis(
+                analysis,
+                opened,
+                formats,
+                out,
+                raw_csv=settings.analyze.raw_csv,
+                lang=settings.analyze.export_lang,
+                csv_dialect=settings.analyze.csv_dialect,
+            )
+            if formats
+            else []
+        )
+    print_warnings([w["message"] for w in analysis.meta["warnings"]])
+    if json_output:
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
     else:
         print_analysis(analysis, written)

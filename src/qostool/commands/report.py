@@ -1,4 +1,5 @@
-"""``qostool report --month``: the monthly report from the stored analysis."""
+"""``qostool report --month`` (or ``--from --to``): the report from the stored analysis
+of a month (or of a period of days)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ default, English with --lang en. The same store and options give the same
 bytes; pass --generated-at to fix the report's date. Templates can be
 overridden file by file with --template-dir. See docs/report.md.
 
+A period of days: --from YYYY-MM-DD --to YYYY-MM-DD (instead of --month)
+reports the stored analysis of 'qostool analyze --from --to' into
+<out>/period-FROM_TO/report.<ext>. It names the dates wherever a month's
+report names the month, has no trend and no comparison with last month (a
+period is not a month), and its figures rest on single tests only (Ookla tiles
+are quarterly aggregates). --analysis and --compare-rule are for months.
+
 [bold]Examples[/]:
 
   qostool report --month 2025-10 --store ./qostool-data
@@ -32,6 +40,7 @@ overridden file by file with --template-dir. See docs/report.md.
   qostool report --month 2025-10 --force      # although a check failed: page 1 says so
   qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
   qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
+  qostool report --from 2025-11-06 --to 2025-11-08 --format html,md   # a period of days
   qostool report --month 2025-10 --format docx --number 125 --date 2025-11-05 \\
       --signer-title 'KT. GIÁM ĐỐC' --signer-title 'PHÓ GIÁM ĐỐC' --signer-name 'Nguyễn Văn An'
   qostool report --month 2025-10 --operator VNPT        # one operator's report
@@ -69,7 +78,24 @@ unknown name lists the month's operators.
 @handle_errors
 def report(
     *,
-    month: Annotated[str, typer.Option(help="Reporting month, YYYY-MM.", show_default=False)],
+    month: Annotated[
+        str | None,
+        typer.Option(help="Reporting month, YYYY-MM (or --from/--to).", show_default=False),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="First day of an analysed period, YYYY-MM-DD (with --to, instead of --month).",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="Last day of the period, YYYY-MM-DD (included).", show_default=False
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     timezone: TimezoneOption = None,
@@ -265,6 +291,7 @@ def report(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
+    from qostool.analyze.period import chosen_period
     from qostool.config import load_settings
     from qostool.months import parse_month
     from qostool.render import print_checks
@@ -280,6 +307,7 @@ def report(
     from qostool.run import analysis_terms
     from qostool.store import Store
 
+    period = chosen_period(month, start, end)
     # Checked here first, so that a wrong value gets the report's own message.
     formats = list(parse_formats(format)) if format else None
     languages = [parse_language(lang)] if lang else None
@@ -308,7 +336,7 @@ def report(
     )
     zone = settings.store.timezone
     chosen = settings.report
-    reporting_month = parse_month(month)
+    reporting_month = period.key if period is not None else parse_month(str(month))
     templates = check_template_dir(template_dir)
     moment = parse_generated_at(generated_at, zone) if generated_at else None
     opened = Store.open(settings.store.path, timezone=zone)
@@ -327,6 +355,7 @@ def report(
             compare_rule=compare_rule,
             document=chosen.document(),
             operator=operator,
+            period=period,
         )
         try:
             result = write_report(opened, options)
@@ -350,4 +379,6 @@ def report(
             for fmt, path in result.files.items():
                 console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
     if json_output and len(chosen.languages) > 1:
-        typer.echo(json.dumps({"month": month, "files": files}, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps({"month": reporting_month, "files": files}, ensure_ascii=False, indent=2)
+        )

@@ -387,6 +387,9 @@ class ReportContext:
     document: DocumentInfo | None = None
     """The administrative document (issuer, number, date line, addressees, signer);
     set by ``write_report`` for the report's language."""
+    period: dict[str, Any] | None = None
+    """A report of a period of days: its ``from``, ``to`` and ``days`` (``month`` is
+    then its key, ``FROM_TO``); None for a month's."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free room for user templates (empty by default)."""
     five_g_operators: FiveGOperators | None = None
@@ -437,12 +440,20 @@ def build_context(
         for r in analysis.communes.sort("commune_code").to_dicts()
     ]
     verdicts = _verdict_tables(analysis.verdict_counts(), targets)
-    trend = _trend(store, analysis, targets.get(G4))
+    period = meta.get("period") if analysis.role == "period" else None
+    if period is not None:  # a period of days: no trend, no last month (report/period.py)
+        from qostool.report.period import period_trend
+
+        trend = period_trend(analysis, targets.get(G4))
+    else:
+        trend = _trend(store, analysis, targets.get(G4))
     summary = dataclasses.replace(
         _summary(by_tech, communes, verdicts, targets, trend),
         statistic=str(rule.get("statistic", "mean")),
         min_share=float(rule.get("min_share", 0.8)),
     )
+    if period is not None:
+        summary = dataclasses.replace(summary, prev_month="", has_previous=False)
 
     operator_rows = [_stat_row(r) for r in stats.filter(pl.col("level") == "operator").to_dicts()]
     shown = {*targets, ALL} - {"wifi"}
@@ -507,7 +518,11 @@ def build_context(
         annex=_annex(store, meta, targets),
         warnings=list(meta.get("warnings", [])),
         compared=None if compared is None else _comparison(compared[0], compared[1], communes),
-        five_g_operators=_five_g_operators(store, analysis, communes),
+        # A period of days has no months to follow a roll-out over.
+        five_g_operators=None
+        if period is not None
+        else _five_g_operators(store, analysis, communes),
+        period=period,
     )
 
 

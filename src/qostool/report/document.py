@@ -86,7 +86,11 @@ def is_central_city(province: str) -> bool:
 
 
 def month_bounds(month: str) -> tuple[str, str]:
-    """The first and the last day of ``YYYY-MM`` (the data period the report states)."""
+    """The first and the last day of ``YYYY-MM`` (the data period the report states),
+    or of a period of days given by its key ``FROM_TO``."""
+    if "_" in month:
+        start, _, end = month.partition("_")
+        return start, end
     year, mon = int(month[:4]), int(month[5:7])
     last = calendar.monthrange(year, mon)[1]
     return date(year, mon, 1).isoformat(), date(year, mon, last).isoformat()

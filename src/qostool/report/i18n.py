@@ -746,11 +746,15 @@ class Formatter:
         (``1,234.5``, ``15 November 2025``).
     """
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, *, period: bool = False) -> None:
         if lang not in LABELS:
             raise ValueError(f"unknown language {lang!r}")
         self.lang = lang
         self.labels = LABELS[lang]
+        if period:  # a report of a period of days: its words where a month's say "month"
+            from qostool.report.period_labels import PERIOD_LABELS
+
+            self.labels = {**self.labels, **PERIOD_LABELS[lang]}
 
     # -- numbers -----------------------------------------------------------
 
@@ -855,11 +859,22 @@ class Formatter:
         return text
 
     def month(self, value: str) -> str:
-        """``2025-10`` -> ``tháng 10 năm 2025`` / ``October 2025``."""
+        """``2025-10`` -> ``tháng 10 năm 2025`` / ``October 2025``; a period's key
+        (``2025-11-06_2025-11-08``) -> its dates (:meth:`dates`)."""
+        if "_" in value:
+            return self.dates(value)
         year, mon = int(value[:4]), int(value[5:7])
         if self.lang == "vi":
             return f"tháng {mon} năm {year}"
         return f"{_MONTHS_EN[mon - 1]} {year}"
+
+    def dates(self, key: str) -> str:
+        """A period of days, ``FROM_TO``: ``từ ngày 06/11/2025 đến ngày 08/11/2025`` /
+        ``from 6 November 2025 to 8 November 2025`` (both days included)."""
+        first, _, last = key.partition("_")
+        if self.lang == "vi":
+            return f"từ ngày {self.day(first)} đến ngày {self.day(last)}"
+        return f"from {self.day(first)} to {self.day(last)}"
 
     def month_short(self, value: str) -> str:
         """``2025-10`` -> ``10/2025`` / ``Oct 2025`` (chart axes)."""
@@ -1101,7 +1116,7 @@ class Formatter:
                 "previous_month": self.month(warning["previous_month"]),
                 "names": ", ".join(names[:10]) + (", ..." if len(names) > 10 else ""),
             }
-        elif check == "preflight_month_over":
+        elif check in ("preflight_month_over", "preflight_period_over"):
             values = {"month": self.month(warning["month"]), "timezone": warning["timezone"]}
         return prefix + self.fill(label, **values)
 

@@ -82,7 +82,12 @@ def _autoescape(name: str | None) -> bool:
 
 
 def make_environment(
-    lang: str, template_dir: Path | None = None, *, statistic: str = "mean", min_share: float = 0.8
+    lang: str,
+    template_dir: Path | None = None,
+    *,
+    statistic: str = "mean",
+    min_share: float = 0.8,
+    period: bool = False,
 ) -> jinja2.Environment:
     """The report's Jinja2 environment for one language (user templates first).
 
@@ -104,7 +109,7 @@ def make_environment(
         keep_trailing_newline=True,
         finalize=_finalize,
     )
-    fmt = Formatter(lang)
+    fmt = Formatter(lang, period=period)  # a period's report: its words (period_labels.py)
     env.filters.update(
         number=fmt.number,
         integer=fmt.integer,

@@ -22,6 +22,7 @@ from qostool.report.document import DocumentSettings, resolve_document
 from qostool.report.i18n import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 
 if TYPE_CHECKING:
+    from qostool.analyze.period import Period
     from qostool.analyze.run import Analysis
     from qostool.report.charts import MapData
     from qostool.report.context import ReportContext
@@ -63,6 +64,9 @@ class ReportOptions:
     operator: str | None = None
     """Write the report of this operator alone (``report --operator``), into
     ``operator-<slug>/`` under the month's folder."""
+    period: Period | None = None
+    """A period of days (``report --from --to``): its stored analysis is reported, and
+    ``month`` is then its key, ``FROM_TO``); None for a month."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,7 @@ def _render_one(
     """One format's bytes (every text format from a Jinja environment of the report)."""
     from qostool.report.render import make_environment, render_text, template_variables
 
-    fmt = Formatter(lang)
+    fmt = Formatter(lang, period=context.period is not None)
     if context.document is None:  # a context built without write_report: the defaults
         document = resolve_document(
             DocumentSettings(), province_name=context.province_name, month=context.month, fmt=fmt
@@ -226,7 +230,11 @@ def _render_one(
         return render_xlsx(context, fmt)
     summary = context.summary
     env = make_environment(
-        lang, template_dir, statistic=summary.statistic, min_share=summary.min_share
+        lang,
+        template_dir,
+        statistic=summary.statistic,
+        min_share=summary.min_share,
+        period=context.period is not None,
     )
     if name == "docx":
         from qostool.report.word import Pictures, render_docx
@@ -340,23 +348,23 @@ def _no_charts() -> Charts:
     return Charts(map_svg=None, trend_svg=None)
 
 
-def write_report(store: Store, options: ReportOptions) -> ReportResult:
-    """Render the stored analysis of ``options.month`` into report files."""
-    from qostool.analyze.run import load_analysis
-    from qostool.report.context import build_context
-    from qostool.report.preflight import (
-        analysis_identity,
-        page_one,
-        preflight,
-        refuse_on_failure,
-    )
-
-    lang = parse_language(options.lang)
-    template_dir = check_template_dir(options.template_dir)
-    if "pdf" in options.formats:
-        from qostool.report.pdf import check_pdf_engine
-
-        check_pdf_engine()  # before any work, and before any file is written
+def _check_options(options: ReportOptions) -> None:
+    """Options that do not go together, or name no rule: refused before any work."""
+    if options.period is not None and (
+        options.compare_rule or options.analysis or options.operator
+    ):
+        given = (
+            "--compare-rule"
+            if options.compare_rule
+            else "--analysis"
+            if options.analysis
+            else "--operator"
+        )
+        raise UsageError(
+            f"{given} is for a month's report",
+            hint="a period has one analysis, of its own rule, and no months to follow an "
+            "operator over: report the month, or analyse the period again with other options",
+        )
     if options.compare_rule is not None:
         from qostool.config import RULE_PRESETS
 
@@ -367,9 +375,39 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
                 hint="e.g. --compare-rule vnnic (docs/methodology.md, section 7)",
             )
     _check_operator_formats(options)
+
+
+def _load_and_check(store: Store, options: ReportOptions) -> tuple[Analysis, Any, list[Check]]:
+    """The analysis to report, the operator of ``--operator`` (an unknown name is refused
+    before any check or file), and the checks before the report."""
+    from qostool.analyze.run import load_analysis
+    from qostool.report.preflight import preflight
+
+    if options.period is not None:  # a period of days (report/period.py)
+        from qostool.analyze.period import load_period_analysis
+        from qostool.report.period import period_checks
+
+        analysis = load_period_analysis(store, options.period)
+        operator = _operator(options, analysis)
+        return analysis, operator, period_checks(store, analysis, options.terms)
     analysis = load_analysis(store, options.month, options.analysis)
-    operator = _operator(options, analysis)  # an unknown name: before any check or file
-    checks = preflight(store, analysis, options.terms)
+    operator = _operator(options, analysis)
+    return analysis, operator, preflight(store, analysis, options.terms)
+
+
+def write_report(store: Store, options: ReportOptions) -> ReportResult:
+    """Render the stored analysis of ``options.month`` into report files."""
+    from qostool.report.context import build_context
+    from qostool.report.preflight import analysis_identity, page_one, refuse_on_failure
+
+    lang = parse_language(options.lang)
+    template_dir = check_template_dir(options.template_dir)
+    if "pdf" in options.formats:
+        from qostool.report.pdf import check_pdf_engine
+
+        check_pdf_engine()  # before any work, and before any file is written
+    _check_options(options)
+    analysis, operator, checks = _load_and_check(store, options)
     if not options.force:
         refuse_on_failure(checks, options.month)  # before anything is written
     generated = (
@@ -384,7 +422,7 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         compared = (other.preset, other.to_dict(), rule_verdicts(store, analysis, other))
     context = build_context(store, analysis, generated_at=generated, compared=compared)
     which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
-    fmt = Formatter(lang)
+    fmt = Formatter(lang, period=options.period is not None)
     document = resolve_document(
         options.document,
         province_name=context.province_name,
@@ -400,14 +438,14 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     data = load_map(store, analysis) if needs_charts and operator is None else None
     charts = draw_charts(context, data, fmt) if data is not None else _no_charts()
     pictures = draw_pictures(context, data, fmt) if "docx" in options.formats else None
-    if needs_charts:
+    if needs_charts and options.period is None:  # a period has no roll-out over months
         charts, pictures = _with_rollout_maps(
             store, analysis, context, fmt=fmt, charts=charts, pictures=pictures
         )
     rendered = render_formats(
         context, charts, lang, options.formats, template_dir, pictures=pictures
     )
-    folder = options.out / options.month
+    folder = options.out / analysis.folder
     if analysis.subfolder:  # never over the official report
         folder /= analysis.subfolder
     if context.focus is not None:  # never over the province's report
