@@ -620,6 +620,34 @@ def communes(doc: Any) -> None:
     tag(doc, "else")
     para(doc, "{{ L.map_unavailable }}", "Body Text", italic=True)
     tag(doc, "endif")
+    map_key(doc)
+    tag(doc, "if operator_map_images")
+    heading(doc, "{{ L.map_operators_title }}", 2)
+    # Two maps side by side in one paragraph (each 78 mm of the 160 mm line).
+    tag(doc, "for pair in operator_map_images | batch(2)")
+    para(doc, "{{ pair[0] }}{% if pair | length > 1 %} {{ pair[1] }}{% endif %}", "Figure")
+    tag(doc, "endfor")
+    para(doc, "{{ L.map_operators_caption }}", "Caption")
+    tag(doc, "endif")
+
+
+def map_key(doc: Any) -> None:
+    """The numbers drawn on the map and their communes, three to a row."""
+    tag(doc, "if charts.map_key")
+    columns = []
+    cells = []
+    for i in range(3):
+        columns += [Col("{{ L.c_map_number }}", 1.0, True), Col("{{ L.c_commune }}", 4.33)]
+        if i == 0:
+            cells += ["{{ row[0].number }}", "{{ row[0].name }}"]
+        else:
+            cells += [
+                f"{{% if row | length > {i} %}}{{{{ row[{i}].number }}}}{{% endif %}}",
+                f"{{% if row | length > {i} %}}{{{{ row[{i}].name }}}}{{% endif %}}",
+            ]
+    rows = loop("row in charts.map_key | batch(3)", cells)
+    table(doc, Table("map-key", columns, rows, "{{ L.map_key }}"))
+    tag(doc, "endif")
 
 
 def below(doc: Any) -> None:

@@ -8,6 +8,7 @@ for Vietnamese, verdicts from the wording agreed for the report.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -379,7 +380,8 @@ def test_html_trend_has_both_months(
         assert cells[3] == num(g4["download_mean_mbps"][0], "en")
     text = (reports["en"] / "report.html").read_text(encoding="utf-8")
     rest = re.sub(r'<section id="five-g-operators">.*?</section>', "", text, flags=re.S)
-    assert rest.count("<svg") == 2  # the map and the trend, inline (the 5G maps apart)
+    # The map, each operator's 4G map and the trend, inline (the 5G maps apart).
+    assert rest.count("<svg") == 2 + len(operators_4g(october))
 
 
 def test_html_is_self_contained_and_print_ready(reports: dict[str, Path]) -> None:
@@ -746,3 +748,117 @@ def test_the_contents_list_numbers_its_items_once(reports: dict[str, Path]) -> N
     assert re.search(r"<li><a href=\"#summary\">1\. Summary</a></li>", toc)
     rule = re.search(r"nav\.toc ol \{([^}]*)\}", text)
     assert rule and "list-style: none" in rule.group(1)
+
+
+# -- the maps: per operator, scale bar, labels -----------------------------------------
+
+
+def operators_4g(analysis: Analysis) -> list[str]:
+    """The operators with commune x operator 4G rows, by name."""
+    rows = analysis.stats.filter(
+        pl.col("level") == "commune_operator", pl.col("technology") == "4G"
+    )
+    return sorted(set(rows["operator"].drop_nulls().to_list()))
+
+
+def test_html_and_markdown_have_a_4g_map_per_operator(
+    reports: dict[str, Path], october: Analysis
+) -> None:
+    operators = operators_4g(october)
+    assert len(operators) >= 2
+    text = (reports["en"] / "report.html").read_text(encoding="utf-8")
+    figures = re.findall(r'<figure class="operator-map">\s*(<svg.*?</svg>)', text, flags=re.S)
+    assert len(figures) == len(operators)
+    rows = october.stats.filter(pl.col("level") == "commune_operator", pl.col("technology") == "4G")
+    for operator, svg in zip(operators, figures, strict=True):
+        assert f"4G verdict: {operator}" in svg  # the title names its operator
+        below = rows.filter(pl.col("operator") == operator, pl.col("verdict") == "below_target")
+        assert f"below target ({below.height})" in svg  # its own verdicts, not the pooled
+    markdown = (reports["vi"] / "report.md").read_text(encoding="utf-8")
+    alts = re.findall(r"!\[Kết luận 4G\\: (.*?)\]\(data:image/svg\+xml;base64,", markdown)
+    assert [a.replace("\\", "") for a in alts] == operators  # Markdown's escapes removed
+
+
+def test_scale_bar_length_at_a_known_latitude() -> None:
+    from qostool.report.charts import scale_length
+
+    # At 21 degrees north a degree of longitude is 111.32 x cos(21 deg) = 103.93 km: a map
+    # one degree wide is 104 km wide, and a quarter of it (26 km) rounds down to 20 km.
+    km_per_degree = 111.32 * math.cos(math.radians(21.0))
+    assert 103.9 < km_per_degree < 104.0
+    km, degrees = scale_length(105.0, 106.0, 21.0)
+    assert km == 20
+    assert degrees * km_per_degree == pytest.approx(20.0)
+    assert scale_length(105.0, 105.1, 21.0)[0] == 2  # 10.4 km wide: a 2 km bar
+    assert scale_length(105.0, 109.0, 0.0)[0] == 100  # 445 km wide at the equator
+
+
+def test_the_maps_scale_bar_is_labelled_for_the_province(
+    sample_store: Store, october: Analysis, reports: dict[str, Path]
+) -> None:
+    from qostool.report.write import load_map
+
+    data = load_map(sample_store, october)
+    assert data is not None
+    xmin, ymin, xmax, ymax = shapely.total_bounds(data.geometries)
+    width_km = (xmax - xmin) * 111.32 * math.cos(math.radians((ymin + ymax) / 2))
+    bars = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= width_km / 4]
+    label = f"{bars[-1]} km"
+    text = (reports["en"] / "report.html").read_text(encoding="utf-8")
+    svgs = re.findall(r"<svg.*?</svg>", text, flags=re.S)
+    map_svg = svgs[0]
+    assert re.search(rf"<text[^>]*>\s*{label}\s*</text>", map_svg)
+    for svg in re.findall(r'<figure class="operator-map">\s*(<svg.*?</svg>)', text, flags=re.S):
+        assert re.search(rf"<text[^>]*>\s*{label}\s*</text>", svg)  # the small maps too
+
+
+def test_map_labels_numbers_come_with_a_matching_key(
+    sample_store: Store, october: Analysis, tmp_path: Path
+) -> None:
+    from qostool.report.write import load_map
+
+    options = ReportOptions(
+        month="2025-10", lang="en", formats=("html", "md"), out=tmp_path, map_labels="numbers"
+    )
+    files = write_report(sample_store, options).files
+    text = files["html"].read_text(encoding="utf-8")
+    data = load_map(sample_store, october)
+    assert data is not None
+    key = re.search(r'<table id="map-key".*?</table>', text, flags=re.S)
+    assert key is not None
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", key.group(0))
+    pairs = [(cells[i], cells[i + 1]) for i in range(0, len(cells), 2) if cells[i]]
+    # Every commune is numbered, in the boundaries' order.
+    assert pairs == [(str(i + 1), name) for i, name in enumerate(data.names)]
+    svg = text[text.index("<svg") : text.index("</svg>")]
+    labels = re.findall(r"<text[^>]*>\s*([^<]*?)\s*</text>", svg)
+    numbers = sorted(int(t) for t in labels if t.isdigit())
+    assert numbers == list(range(1, len(data.names) + 1))  # the numbers of the key, once each
+    assert not any(name in labels for name in data.names)  # no name on the map
+    markdown = files["md"].read_text(encoding="utf-8")
+    assert "### Key to the numbers on the map" in markdown
+    assert f"| 1 | {data.names[0]} |" in markdown
+
+
+def test_auto_labels_give_dense_wards_numbers() -> None:
+    from qostool.report.charts import KeyEntry, label_plan
+
+    names = ["Xã Rộng Lớn", "Phường Hẹp", "Xã Cũng Rộng", "Phường Nhỏ"]
+    widths = [0.1, 0.001, 0.1, 0.002]  # degrees
+    plan, key = label_plan(names, widths, 20.0)
+    assert [p[0] if p else None for p in plan] == ["Xã Rộng Lớn", "1", "Xã Cũng Rộng", "2"]
+    assert key == [KeyEntry(1, "Phường Hẹp"), KeyEntry(2, "Phường Nhỏ")]
+    assert label_plan(names, widths, 20.0, "names")[1] == []  # every name, no key
+    assert label_plan(names, widths, 20.0, "none") == ([None] * 4, [])
+
+
+def test_cli_unknown_map_labels_is_a_usage_error(
+    cli: Any, store_copy: Path, tmp_path: Path
+) -> None:
+    result = cli(
+        "report", "--month", "2025-10", "--store", store_copy, "--out", tmp_path / "o",
+        "--map-labels", "initials",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--map-labels 'initials'" in result.output and "numbers" in result.output
+    assert not (tmp_path / "o").exists()

@@ -329,10 +329,20 @@ def test_docx_has_the_map_and_the_trend_as_images(
 
     document = open_docx(docx_reports["vi"])
     shapes = list(document.inline_shapes)
-    # The map, each operator's 5G presence map (section 6.1), then the trend chart.
-    assert len(shapes) == 2 + len(month_operators(october.stats))
+    # The map, each operator's 4G map (two a row), each operator's 5G presence map
+    # (section 6.1), then the trend chart.
+    fours = october.stats.filter(
+        pl.col("level") == "commune_operator", pl.col("technology") == "4G"
+    )["operator"]
+    n4 = fours.drop_nulls().n_unique()
+    assert n4 >= 2
+    assert len(shapes) == 2 + n4 + len(month_operators(october.stats))
     assert abs(shapes[0].width - Mm(150)) < Mm(1) and abs(shapes[-1].width - Mm(160)) < Mm(1)
-    assert all(abs(s.width - Mm(80)) < Mm(1) for s in shapes[1:-1])
+    assert all(abs(s.width - Mm(78)) < Mm(1) for s in shapes[1 : 1 + n4])
+    assert all(abs(s.width - Mm(80)) < Mm(1) for s in shapes[1 + n4 : -1])
+    figures = [p for p in document.paragraphs if p.style.name == "Figure"]
+    pairs = [len(p._p.findall(".//" + qn("w:drawing"))) for p in figures[1 : 1 + (n4 + 1) // 2]]
+    assert pairs == [2] * (n4 // 2) + [1] * (n4 % 2)  # side by side
     package = zipfile.ZipFile(docx_reports["vi"])
     media = sorted(n for n in package.namelist() if n.startswith("word/media/"))
     assert len(media) == len(shapes)
@@ -377,8 +387,8 @@ def test_docx_names_survive_as_text(thin_store: Store, tmp_path: Path) -> None:
     assert "Đây là tháng đầu tiên được phân tích" in text
     assert "trend-table" not in tables(document)
     assert not re.search(r"\b(nan|NaN|None|null)\b", text)
-    # The map and the one operator's 5G presence map; no trend without history.
-    assert len(document.inline_shapes) == 2
+    # The map, the one operator's 4G and 5G maps; no trend without history.
+    assert len(document.inline_shapes) == 3
 
 
 def test_a_user_docx_template_replaces_the_packaged_one(

@@ -362,7 +362,8 @@ def test_markdown_and_docx_have_the_section_and_maps(
     paragraphs = [p.text for p in document.paragraphs]
     assert title in paragraphs
     assert any(PRESENCE[lang] in p for p in paragraphs)
-    assert len(document.inline_shapes) == 4  # map, trend, one map per operator
+    # map, trend, each operator's 4G map and 5G map
+    assert len(document.inline_shapes) == 6
     tables = {
         t._tbl.tblPr.find(qn("w:tblCaption")).get(qn("w:val")): t
         for t in document.tables

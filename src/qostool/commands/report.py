@@ -163,6 +163,15 @@ def report(
             show_default=False,
         ),
     ] = None,
+    map_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--map-labels",
+            help="The commune map's labels: names, numbers (with a key under the map) or "
+            "none (default: a name where it fits, else a number in the key).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -302,6 +311,7 @@ def report(
         parse_formats,
         parse_generated_at,
         parse_language,
+        parse_map_labels,
         write_report,
     )
     from qostool.run import analysis_terms
@@ -311,6 +321,7 @@ def report(
     # Checked here first, so that a wrong value gets the report's own message.
     formats = list(parse_formats(format)) if format else None
     languages = [parse_language(lang)] if lang else None
+    labels = parse_map_labels(map_labels)
     settings = load_settings(
         config,
         options={
@@ -356,6 +367,7 @@ def report(
             document=chosen.document(),
             operator=operator,
             period=period,
+            map_labels=labels,
         )
         try:
             result = write_report(opened, options)

@@ -1,4 +1,4 @@
-"""The report's charts: the commune map by 4G verdict, and the trend.
+"""The report's charts: the commune maps by 4G verdict (all operators, then each), and the trend.
 
 Drawn with matplotlib on its Agg canvas (no pyplot, no global backend change),
 imported only when a chart is drawn. Each figure is built once by one function
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from qostool.report.context import VERDICTS, Trend
@@ -46,6 +46,14 @@ _RC: Final[dict[str, Any]] = {
 PNG_DPI: Final = 200
 
 
+#: ``report --map-labels``: the commune map's labels (default ``auto``, see
+#: :func:`label_plan`).
+LABEL_MODES: Final = ("names", "numbers", "none")
+AUTO: Final = "auto"
+#: Inches: two operators' maps side by side on an A4 page.
+SMALL_WIDTH: Final = 3.2
+
+
 @dataclass(frozen=True)
 class MapData:
     """Commune shapes (WGS84 shapely polygons) with their names and 4G verdicts."""
@@ -53,6 +61,25 @@ class MapData:
     names: list[str]
     verdicts: list[str | None]
     geometries: np.ndarray
+    operators: dict[str, list[str | None]] = field(default_factory=dict)
+    """Each operator's own 4G verdict of every commune (None: no verdict), by operator
+    name: the operators with 4G rows in the month."""
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """A commune drawn as a number on the map, and its name in the key under it."""
+
+    number: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DrawnMap:
+    """A drawn commune map (SVG markup or PNG bytes) and the key of its numbers."""
+
+    image: str | bytes
+    key: list[KeyEntry]
 
 
 def _rc(salt: str) -> Any:
@@ -101,16 +128,16 @@ def _rings_path(geometry: Any) -> Any:
     return Path.make_compound_path(*paths)
 
 
-def commune_map_svg(data: MapData, fmt: Formatter) -> str:
+def commune_map_svg(data: MapData, fmt: Formatter, labels: str = AUTO) -> str:
     """The commune map as SVG markup."""
-    svg = _commune_map(data, fmt, "svg")
+    svg = commune_map(data, fmt, "svg", labels).image
     assert isinstance(svg, str)
     return svg
 
 
-def commune_map_png(data: MapData, fmt: Formatter) -> bytes:
+def commune_map_png(data: MapData, fmt: Formatter, labels: str = AUTO) -> bytes:
     """The same commune map as PNG bytes."""
-    png = _commune_map(data, fmt, "png")
+    png = commune_map(data, fmt, "png", labels).image
     assert isinstance(png, bytes)
     return png
 
@@ -129,77 +156,194 @@ def trend_png(trend: Trend, fmt: Formatter) -> bytes:
     return png
 
 
-def _commune_map(data: MapData, fmt: Formatter, kind: str) -> str | bytes:
-    """A choropleth of the communes coloured by 4G verdict, with a legend and labels."""
-    import matplotlib
-    import numpy as np
+def _base_map(
+    geometries: np.ndarray, colours: list[str], *, width: float, heights: tuple[float, float]
+) -> tuple[Figure, Any, float]:
+    """A figure with the communes filled in their colours, at the map's true proportions.
+
+    Returns the figure, its axes and the aspect (degrees of latitude per degree of
+    longitude on the page), which the labels and the scale bar need. ``heights`` bounds
+    the figure's height, so that a tall province still fits its page.
+    """
     import shapely
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch, PathPatch
+    from matplotlib.patches import PathPatch
+
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geometries)
+    aspect = 1 / max(math.cos(math.radians((ymin + ymax) / 2)), 0.1)
+    height = width * (ymax - ymin) * aspect / max(xmax - xmin, 1e-9)
+    figure = Figure(figsize=(width, min(max(height, heights[0]), heights[1])))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for geometry, colour in zip(geometries, colours, strict=True):
+        axes.add_patch(
+            PathPatch(_rings_path(geometry), facecolor=colour, edgecolor="#404040", linewidth=0.4)
+        )
+    axes.set_xlim(xmin, xmax)
+    axes.set_ylim(ymin, ymax)
+    axes.set_aspect(aspect)
+    axes.set_axis_off()
+    return figure, axes, aspect
+
+
+def _verdict_legend(axes: Any, verdicts: list[str | None], fmt: Formatter, **options: Any) -> None:
+    """The verdicts' colours with the number of communes of each, under the map."""
+    from matplotlib.patches import Patch
+
+    counts = {v: verdicts.count(v) for v in VERDICTS}
+    handles = [
+        Patch(
+            facecolor=VERDICT_COLOURS[v],
+            edgecolor="#404040",
+            label=f"{fmt.verdict(v)} ({fmt.integer(counts[v])})",
+        )
+        for v in VERDICTS
+    ]
+    axes.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        frameon=False,
+        **options,
+    )
+
+
+def commune_map(data: MapData, fmt: Formatter, kind: str, labels: str = AUTO) -> DrawnMap:
+    """A choropleth of the communes coloured by 4G verdict, with a legend, labels and a
+    scale bar; with its key when some labels are numbers.
+
+    ``labels`` is ``names``, ``numbers``, ``none`` or ``auto`` (a name where it fits,
+    else a number): see :func:`label_plan`.
+    """
+    import matplotlib
+    import numpy as np
+    import shapely
 
     with matplotlib.rc_context(_rc("qostool-map")):
-        xmin, ymin, xmax, ymax = shapely.total_bounds(data.geometries)
-        aspect = 1 / max(math.cos(math.radians((ymin + ymax) / 2)), 0.1)
         width = 6.7
-        height = min(max(width * (ymax - ymin) * aspect / max(xmax - xmin, 1e-9), 3.0), 9.0)
-        figure = Figure(figsize=(width, height))
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        for geometry, verdict in zip(data.geometries, data.verdicts, strict=True):
-            colour = VERDICT_COLOURS.get(verdict or "", NO_VERDICT_COLOUR)
-            axes.add_patch(
-                PathPatch(
-                    _rings_path(geometry), facecolor=colour, edgecolor="#404040", linewidth=0.4
-                )
-            )
-        axes.set_xlim(xmin, xmax)
-        axes.set_ylim(ymin, ymax)
-        axes.set_aspect(aspect)
+        colours = [VERDICT_COLOURS.get(v or "", NO_VERDICT_COLOUR) for v in data.verdicts]
+        figure, axes, aspect = _base_map(data.geometries, colours, width=width, heights=(3.0, 9.0))
+        xmin, ymin, xmax, ymax = shapely.total_bounds(data.geometries)
         axes.apply_aspect()  # so that the axes' final width on the page is known
         inches = axes.get_position().width * width
         bounds = shapely.bounds(data.geometries)
         # How wide a label may be: the commune's width, or less for a long thin one.
         across = np.minimum(bounds[:, 2] - bounds[:, 0], np.sqrt(shapely.area(data.geometries)))
         names = [visible(name) for name in data.names]
-        sizes = _label_sizes(names, across * aspect**0.5, inches / (xmax - xmin))
+        plan, key = label_plan(names, across * aspect**0.5, inches / (xmax - xmin), labels)
         # A light box, not a stroked halo: path effects would turn the text into outlines.
         box: dict[str, Any] = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7}
         box["edgecolor"] = "none"
         points = shapely.point_on_surface(data.geometries)
-        for name, point, size in zip(names, points, sizes, strict=True):
+        for label, point in zip(plan, points, strict=True):
+            if label is None:
+                continue
+            text, size = label
             axes.text(
                 point.x,
                 point.y,
-                name,
+                text,
                 ha="center",
                 va="center",
                 fontsize=size,
                 bbox=box,
                 parse_math=False,
             )
-        axes.set_xlim(xmin, xmax)
-        axes.set_ylim(ymin, ymax)
-        axes.set_aspect(aspect)
-        axes.set_axis_off()
-        counts = {v: data.verdicts.count(v) for v in VERDICTS}
-        handles = [
-            Patch(
-                facecolor=VERDICT_COLOURS[v],
-                edgecolor="#404040",
-                label=f"{fmt.verdict(v)} ({fmt.integer(counts[v])})",
-            )
-            for v in VERDICTS
-        ]
-        axes.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            ncol=2,
-            frameon=False,
-            fontsize=8,
+        scale_bar(axes, (xmin, ymin, xmax, ymax), fmt)
+        _verdict_legend(axes, data.verdicts, fmt, fontsize=8)
+        return DrawnMap(_save(figure, kind), key)
+
+
+def operator_maps(data: MapData, fmt: Formatter, kind: str) -> dict[str, str | bytes]:
+    """Each operator's map of its own 4G verdicts, half-width, by operator name.
+
+    The directive asks each operator to upgrade where *it* falls short: the pooled
+    map cannot show that. These maps carry no names (two side by side leave no room;
+    the all-operator map above them and its key name the communes).
+    """
+    return {
+        operator: _operator_map(data, operator, verdicts, fmt, kind, salt=f"qostool-map-{i}")
+        for i, (operator, verdicts) in enumerate(data.operators.items())
+    }
+
+
+def _operator_map(
+    data: MapData,
+    operator: str,
+    verdicts: list[str | None],
+    fmt: Formatter,
+    kind: str,
+    *,
+    salt: str,
+) -> str | bytes:
+    import matplotlib
+    import shapely
+
+    with matplotlib.rc_context(_rc(salt)):
+        colours = [VERDICT_COLOURS.get(v or "", NO_VERDICT_COLOUR) for v in verdicts]
+        figure, axes, _aspect = _base_map(
+            data.geometries, colours, width=SMALL_WIDTH, heights=(2.0, 4.5)
         )
+        title = fmt.fill(fmt.labels["map_operator_title"], operator=visible(operator))
+        axes.set_title(title, fontsize=8)
+        scale_bar(axes, shapely.total_bounds(data.geometries), fmt, fontsize=6)
+        _verdict_legend(axes, verdicts, fmt, fontsize=6)
         return _save(figure, kind)
+
+
+#: Kilometres in one degree of latitude, and of longitude at the equator.
+KM_PER_DEGREE: Final = 111.32
+#: The lengths a scale bar may have (km): round numbers a reader can count with.
+_SCALE_KM: Final = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
+
+
+def scale_length(xmin: float, xmax: float, latitude: float) -> tuple[float, float]:
+    """The scale bar's length: a round number of km, at most a quarter of the map's width,
+    and the same length in degrees of longitude at ``latitude``.
+
+    A degree of longitude shrinks with the latitude (111.32 km x cos(latitude)); the map
+    is drawn with that same aspect, so the bar is true along the map's middle latitude.
+    """
+    per_degree = KM_PER_DEGREE * max(math.cos(math.radians(latitude)), 0.1)
+    quarter = (xmax - xmin) * per_degree / 4
+    km = max((k for k in _SCALE_KM if k <= quarter), default=_SCALE_KM[0])
+    return km, km / per_degree
+
+
+def scale_bar(
+    axes: Any, bounds: tuple[float, float, float, float] | Any, fmt: Formatter, fontsize: float = 7
+) -> None:
+    """A scale bar in the map's lower left corner, its length written above it."""
+    xmin, ymin, xmax, ymax = (float(b) for b in bounds)
+    km, degrees = scale_length(xmin, xmax, (ymin + ymax) / 2)
+    x0 = xmin + 0.02 * (xmax - xmin)
+    y0 = ymin + 0.02 * (ymax - ymin)
+    tick = 0.012 * (ymax - ymin)
+    axes.plot(
+        [x0, x0, x0 + degrees, x0 + degrees],
+        [y0 + tick, y0, y0, y0 + tick],
+        color="#000000",
+        linewidth=1.2,
+        solid_joinstyle="miter",
+    )
+    box = {"boxstyle": "round,pad=0.1", "facecolor": "white", "alpha": 0.7, "edgecolor": "none"}
+    axes.text(
+        x0 + degrees / 2,
+        y0 + 1.5 * tick,
+        scale_label(km, fmt),
+        ha="center",
+        va="bottom",
+        fontsize=fontsize,
+        bbox=box,
+        parse_math=False,
+    )
+
+
+def scale_label(km: float, fmt: Formatter) -> str:
+    """``20 km``; ``0,5 km`` below one kilometre (the decimal comma in Vietnamese)."""
+    return f"{fmt.number(km, 0 if km >= 1 else 1)} km"
 
 
 #: Label sizes (points): a few communes all get the same size; many get a size each.
@@ -207,6 +351,42 @@ _LABEL_PT: Final = 6.5
 _LABEL_MIN_PT, _LABEL_MAX_PT = 4.0, 6.5
 _FEW_COMMUNES: Final = 40
 _CHAR_EM: Final = 0.6  # average width of a character (with the box), in ems
+#: ``auto``: a name is drawn when it fits at this size at least, else a number.
+_NAME_FIT_PT: Final = 5.5
+_NUMBER_PT: Final = 6.0
+
+
+def _fit(name: str, width: float, inches_per_degree: float) -> float:
+    """The font size (points) at which ``name`` is as wide as ``width`` degrees."""
+    return width * inches_per_degree * 72 / (_CHAR_EM * max(len(name), 1))
+
+
+def label_plan(
+    names: list[str], across: Any, inches_per_degree: float, mode: str = AUTO
+) -> tuple[list[tuple[str, float] | None], list[KeyEntry]]:
+    """What each commune's label says and its size (None: no label), and the key of the
+    numbered ones (numbered 1, 2, ... in the order of the communes).
+
+    ``names``: every name, sized by :func:`_label_sizes` (small ones may overlap);
+    ``numbers``: every commune a number; ``none``: no label; ``auto``: the name where
+    it fits at a readable size (:data:`_NAME_FIT_PT`), else a number. Around dense
+    wards a name would shrink to 4 pt, overlap its neighbours and be cut.
+    """
+    if mode == "none":
+        return [None] * len(names), []
+    if mode == "names":
+        sizes = _label_sizes(names, across, inches_per_degree)
+        return list(zip(names, sizes, strict=True)), []
+    plan: list[tuple[str, float] | None] = []
+    key: list[KeyEntry] = []
+    for name, width in zip(names, across, strict=True):
+        fit = _fit(name, float(width), inches_per_degree)
+        if mode == AUTO and fit >= _NAME_FIT_PT:
+            plan.append((name, round(min(fit, _LABEL_MAX_PT), 1)))
+        else:
+            key.append(KeyEntry(len(key) + 1, name))
+            plan.append((str(len(key)), _NUMBER_PT))
+    return plan, key
 
 
 def _label_sizes(names: list[str], across: Any, inches_per_degree: float) -> list[float]:
@@ -220,7 +400,7 @@ def _label_sizes(names: list[str], across: Any, inches_per_degree: float) -> lis
         return [_LABEL_PT] * len(names)
     sizes = []
     for name, width in zip(names, across, strict=True):
-        fit = float(width) * inches_per_degree * 72 / (_CHAR_EM * max(len(name), 1))
+        fit = _fit(name, float(width), inches_per_degree)
         sizes.append(round(min(max(fit, _LABEL_MIN_PT), _LABEL_MAX_PT), 1))
     return sizes
 

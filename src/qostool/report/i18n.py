@@ -202,6 +202,12 @@ _VI: Final[dict[str, str]] = {
     "map_caption": "Màu thể hiện kết luận về tốc độ tải xuống 4G của mỗi xã, phường "
     "(tất cả nhà mạng).",
     "map_unavailable": "Không vẽ được bản đồ: không đọc được ranh giới của phiên bản đã dùng.",
+    "map_operator_title": "Kết luận 4G: {operator}",
+    "map_operators_title": "Bản đồ kết luận 4G theo từng nhà mạng",
+    "map_operators_caption": "Mỗi bản đồ: kết luận về tốc độ tải xuống 4G của riêng "
+    "nhà mạng đó tại mỗi xã, phường (màu trắng: nhà mạng không có kết luận).",
+    "map_key": "Chú giải số trên bản đồ",
+    "c_map_number": "Số",
     # below
     "below_intro": "Các xã, phường mà kết luận của một nhà mạng là chưa đạt chỉ tiêu.",
     "no_below_operator": "Không có xã, phường nào chưa đạt chỉ tiêu.",
@@ -543,6 +549,12 @@ _EN: Final[dict[str, str]] = {
     "map_title": "Map of 4G verdicts by commune",
     "map_caption": "Colours show the verdict on each commune's 4G download speed (all operators).",
     "map_unavailable": "The map could not be drawn: the boundaries version used could not be read.",
+    "map_operator_title": "4G verdict: {operator}",
+    "map_operators_title": "Maps of 4G verdicts by operator",
+    "map_operators_caption": "Each map: the operator's own verdict on its 4G download "
+    "speed in each commune (white: no verdict for that operator).",
+    "map_key": "Key to the numbers on the map",
+    "c_map_number": "No.",
     "below_intro": "Communes where an operator's verdict is below target.",
     "no_below_operator": "No commune below target.",
     "no_below_any": "No commune is below target for any operator.",

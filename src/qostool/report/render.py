@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import jinja2
     from markupsafe import Markup
 
+    from qostool.report.charts import KeyEntry
     from qostool.report.context import ReportContext
 
 #: The template rendered for each text format.
@@ -48,6 +49,14 @@ class Charts:
     trend_svg: Markup | None
     rollout_svgs: dict[str, Markup] = field(default_factory=dict)
     """Each operator's 5G presence map, by operator name (missing: not drawn)."""
+    map_key: list[KeyEntry] = field(default_factory=list)
+    """The communes drawn as numbers on the map, for the key under it (empty: none)."""
+    operator_map_svgs: dict[str, Markup] = field(default_factory=dict)
+    """Each operator's map of its own 4G verdicts, by operator name (empty: not drawn)."""
+
+    def operator_map_uri(self, operator: str) -> str | None:
+        """An operator's 4G verdict map as a ``data:`` URI (Markdown), or None."""
+        return self.data_uri(self.operator_map_svgs.get(operator))
 
     def rollout_uri(self, operator: str) -> str | None:
         """An operator's 5G presence map as a ``data:`` URI (Markdown), or None."""

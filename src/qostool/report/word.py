@@ -39,6 +39,9 @@ TREND_WIDTH_MM: Final = 160
 #: Width of each operator's 5G presence map (two side by side would not leave room for
 #: its legend in Word's table cells: one under the other, each 80 mm wide).
 ROLLOUT_WIDTH_MM: Final = 80
+#: Width of each operator's 4G verdict map: two side by side in one paragraph (their
+#: legend is a short one, unlike the 5G maps').
+OPERATOR_MAP_WIDTH_MM: Final = 78
 #: The time stamp of every zip member (the earliest a zip can hold).
 ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 _FIRST: Final = ("[Content_Types].xml", "_rels/.rels")
@@ -52,6 +55,8 @@ class Pictures:
     trend_png: bytes | None
     rollout_pngs: dict[str, bytes] = field(default_factory=dict)
     """Each operator's 5G presence map, by operator name."""
+    operator_map_pngs: dict[str, bytes] = field(default_factory=dict)
+    """Each operator's map of its own 4G verdicts, by operator name."""
 
 
 def fixed_zip(data: bytes) -> bytes:
@@ -148,7 +153,8 @@ def render_docx(
     autoescaping is turned on for every template (the template is XML).
     ``variables`` are the templates' variables (``render.template_variables``);
     ``map_image`` and ``trend_image`` are added (None when not drawn), and
-    ``rollout_images`` (each operator's 5G presence map, by operator name).
+    ``rollout_images`` (each operator's 5G presence map, by operator name) and
+    ``operator_map_images`` (each operator's 4G verdict map, in the operators' order).
     """
     from docx.shared import Mm
     from docxtpl import InlineImage
@@ -164,6 +170,9 @@ def render_docx(
         "rollout_images": {
             name: picture(png, ROLLOUT_WIDTH_MM) for name, png in pictures.rollout_pngs.items()
         },
+        "operator_map_images": [
+            picture(png, OPERATOR_MAP_WIDTH_MM) for png in pictures.operator_map_pngs.values()
+        ],
     }
     document.render({**variables, **names}, env, autoescape=True)
     if context.which:

@@ -67,6 +67,9 @@ class ReportOptions:
     period: Period | None = None
     """A period of days (``report --from --to``): its stored analysis is reported, and
     ``month`` is then its key, ``FROM_TO``); None for a month."""
+    map_labels: str = "auto"
+    """The commune map's labels: ``names``, ``numbers``, ``none`` or ``auto`` (names
+    where they fit, else numbers with a key): :func:`parse_map_labels`."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,8 @@ def check_template_dir(path: Path | None) -> Path | None:
 
 
 def load_map(store: Store, analysis: Analysis) -> MapData | None:
-    """The communes' shapes of the boundaries version the analysis used (None if gone)."""
+    """The communes' shapes of the boundaries version the analysis used (None if gone),
+    with the pooled 4G verdicts and each operator's own."""
     from qostool.geo import versions
     from qostool.report.charts import MapData
 
@@ -167,29 +171,85 @@ def load_map(store: Store, analysis: Analysis) -> MapData | None:
         names=[str(n) for n in communes.table["name"].to_list()],
         verdicts=[verdicts.get(code) for code in codes],
         geometries=communes.geometries,
+        operators=operator_verdicts(analysis, codes),
     )
 
 
-def draw_charts(context: ReportContext, data: MapData | None, fmt: Formatter) -> Charts:
-    """The map and the trend chart of a report, as SVG markup."""
+def operator_verdicts(analysis: Analysis, codes: list[str]) -> dict[str, list[str | None]]:
+    """Each operator's 4G verdict of every commune in ``codes`` (None: no verdict), for
+    the operators with 4G rows in the analysis, by name."""
+    import polars as pl
+
+    rows = analysis.stats.filter(
+        pl.col("level") == "commune_operator",
+        pl.col("technology") == "4G",
+        pl.col("operator").is_not_null(),
+    )
+    out: dict[str, list[str | None]] = {}
+    for operator in sorted(set(rows["operator"].to_list())):
+        mine = rows.filter(pl.col("operator") == operator)
+        verdicts = dict(zip(mine["commune_code"], mine["verdict"], strict=True))
+        out[operator] = [verdicts.get(code) for code in codes]
+    return out
+
+
+def parse_map_labels(text: str | None) -> str:
+    """``--map-labels``: ``names``, ``numbers`` or ``none``; not given: ``auto`` (names
+    where they fit, else numbers with a key)."""
+    from qostool.report.charts import AUTO, LABEL_MODES
+
+    if text is None:
+        return AUTO
+    mode = text.strip().lower()
+    if mode not in LABEL_MODES:
+        raise UsageError(
+            f"--map-labels {text!r} is not a way to label the map",
+            hint=f"use one of: {', '.join(LABEL_MODES)} (default: names where they fit, "
+            "else numbers with a key)",
+        )
+    return mode
+
+
+def draw_charts(
+    context: ReportContext, data: MapData | None, fmt: Formatter, labels: str = "auto"
+) -> Charts:
+    """The maps and the trend chart of a report, as SVG markup (with the map's key)."""
     from markupsafe import Markup
 
-    from qostool.report.charts import commune_map_svg, trend_svg
+    from qostool.report.charts import commune_map, operator_maps, trend_svg
     from qostool.report.render import Charts
 
-    map_svg = Markup(commune_map_svg(data, fmt)) if data is not None else None
     trend = Markup(trend_svg(context.trend, fmt)) if context.trend.has_history else None
-    return Charts(map_svg=map_svg, trend_svg=trend)
+    if data is None:
+        return Charts(map_svg=None, trend_svg=trend)
+    drawn = commune_map(data, fmt, "svg", labels)
+    assert isinstance(drawn.image, str)
+    operators = {name: Markup(svg) for name, svg in operator_maps(data, fmt, "svg").items()}
+    return Charts(
+        map_svg=Markup(drawn.image),
+        trend_svg=trend,
+        map_key=drawn.key,
+        operator_map_svgs=operators,
+    )
 
 
-def draw_pictures(context: ReportContext, data: MapData | None, fmt: Formatter) -> Pictures:
-    """The same map and trend chart as PNG, for the Word document."""
-    from qostool.report.charts import commune_map_png, trend_png
+def draw_pictures(
+    context: ReportContext, data: MapData | None, fmt: Formatter, labels: str = "auto"
+) -> Pictures:
+    """The same maps and trend chart as PNG, for the Word document."""
+    from qostool.report.charts import commune_map, operator_maps, trend_png
     from qostool.report.word import Pictures
 
-    map_png = commune_map_png(data, fmt) if data is not None else None
     trend = trend_png(context.trend, fmt) if context.trend.has_history else None
-    return Pictures(map_png=map_png, trend_png=trend)
+    if data is None:
+        return Pictures(map_png=None, trend_png=trend)
+    drawn = commune_map(data, fmt, "png", labels)
+    assert isinstance(drawn.image, bytes)
+    operators = {}
+    for name, png in operator_maps(data, fmt, "png").items():
+        assert isinstance(png, bytes)
+        operators[name] = png
+    return Pictures(map_png=drawn.image, trend_png=trend, operator_map_pngs=operators)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -436,8 +496,9 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
     context = _focus(context, analysis, operator)
     needs_charts = any(f in _CHART_FORMATS for f in options.formats)
     data = load_map(store, analysis) if needs_charts and operator is None else None
-    charts = draw_charts(context, data, fmt) if data is not None else _no_charts()
-    pictures = draw_pictures(context, data, fmt) if "docx" in options.formats else None
+    labels = options.map_labels
+    charts = draw_charts(context, data, fmt, labels) if data is not None else _no_charts()
+    pictures = draw_pictures(context, data, fmt, labels) if "docx" in options.formats else None
     if needs_charts and options.period is None:  # a period has no roll-out over months
         charts, pictures = _with_rollout_maps(
             store, analysis, context, fmt=fmt, charts=charts, pictures=pictures
