@@ -279,8 +279,9 @@ def test_stored_analyses_of_older_stores_are_official(store: Store) -> None:
     assert isinstance(analysis.stats, pl.DataFrame)
 
 
-def pdf_pages(html: str) -> list[tuple[str, str]]:
-    """Each page of the HTML as the PDF engine lays it out: (header text, body text)."""
+def pdf_pages(html: str, footers: list[str] | None = None) -> list[tuple[str, str]]:
+    """Each page of the HTML as the PDF engine lays it out: (header text, body text);
+    each page's footer is appended to ``footers`` when given."""
     import weasyprint
 
     def text(box: Any) -> str:
@@ -292,6 +293,9 @@ def pdf_pages(html: str) -> list[tuple[str, str]]:
         header = " ".join(text(b) for b in boxes if getattr(b, "at_keyword", "") == "@top-center")
         body = " ".join(text(b) for b in boxes if not hasattr(b, "at_keyword"))
         pages.append((header, body))
+        (footers if footers is not None else []).append(
+            " ".join(text(b) for b in boxes if getattr(b, "at_keyword", "") == "@bottom-center")
+        )
     return pages
 
 
@@ -320,7 +324,10 @@ def test_the_pdf_of_a_variant_says_so_on_every_page_and_names_forced_checks(
     config.write_text('[analyze]\ntargets = { "4G" = 35 }\n', encoding="utf-8")
     forced = report(cli, store, out, "--config", config, "--force", "--format", "pdf,html")
     assert forced.exit_code == 0, forced.output
-    pages = pdf_pages((out / "2025-10" / "report.html").read_text(encoding="utf-8"))
+    footers: list[str] = []
+    pages = pdf_pages((out / "2025-10" / "report.html").read_text(encoding="utf-8"), footers)
     assert all(header == "" for header, _ in pages)  # the official analysis: no label
+    # Every printed page is numbered, out of the whole.
+    assert footers == [f"{n} / {len(pages)}" for n in range(1, len(pages) + 1)]
     first = " ".join(pages[0][1].split())
     assert "Written although a check failed: the analysis was made with other terms" in first
