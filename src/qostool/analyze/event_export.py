@@ -17,13 +17,14 @@ from typing import Final
 import polars as pl
 
 from qostool.analyze.event import EventResult
-from qostool.analyze.export import csv_safe
-from qostool.errors import StoreError, UsageError, from_os_error
-from qostool.geo import versions
+from qostool.analyze.export import (
+    csv_safe,
+    file_errors_of_xlsx,
+    write_commune_shapes,
+)
+from qostool.errors import from_os_error
 from qostool.store import Store
 from qostool.text import XLSX_OPTIONS
-
-FORMATS: Final = ("csv", "xlsx", "gpkg", "geojson")
 
 #: Readable headers of the XLSX sheets.
 LABELS: Final = {
@@ -51,18 +52,6 @@ LABELS: Final = {
     "tests": "Tests",
     "median_download_mbps": "Median download (Mbps)",
 }
-
-
-def parse_formats(text: str) -> list[str]:
-    """``"csv,xlsx"`` -> ``["csv", "xlsx"]``, checked."""
-    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise UsageError(
-            f"--export {text!r}: unknown format {', '.join(unknown) or '(none)'}",
-            hint=f"use one or more of {', '.join(FORMATS)}, comma-separated",
-        )
-    return list(dict.fromkeys(formats))
 
 
 def event_folder(result: EventResult, out: Path) -> Path:
@@ -96,59 +85,36 @@ def export_event(
 
 def _xlsx(result: EventResult, path: Path) -> Path:
     from xlsxwriter import Workbook
-    from xlsxwriter.exceptions import FileCreateError
 
-    try:
-        # Every text a string: never a formula (=...), a link (http://...) or a number.
-        with Workbook(path, dict(XLSX_OPTIONS)) as workbook:
-            for sheet, frame in (("Communes", result.statuses), ("Daily", result.daily)):
-                frame.rename({c: LABELS.get(c, c) for c in frame.columns}).write_excel(
-                    workbook=workbook,
-                    worksheet=sheet,
-                    autofit=True,
-                    float_precision=3,
-                    freeze_panes=(1, 0),
-                )
-            method = pl.DataFrame(
-                {
-                    "item": list(result.meta),
-                    "value": [
-                        v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                        for v in result.meta.values()
-                    ],
-                }
+    # Every text a string: never a formula (=...), a link (http://...) or a number.
+    with file_errors_of_xlsx(), Workbook(path, dict(XLSX_OPTIONS)) as workbook:
+        for sheet, frame in (("Communes", result.statuses), ("Daily", result.daily)):
+            frame.rename({c: LABELS.get(c, c) for c in frame.columns}).write_excel(
+                workbook=workbook,
+                worksheet=sheet,
+                autofit=True,
+                float_precision=3,
+                freeze_panes=(1, 0),
             )
-            method.write_excel(workbook=workbook, worksheet="Method", autofit=True)
-    except FileCreateError as exc:
-        cause = exc.args[0] if exc.args else None
-        if isinstance(cause, OSError):
-            raise from_os_error(cause) from exc
-        raise
+        method = pl.DataFrame(
+            {
+                "item": list(result.meta),
+                "value": [
+                    v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                    for v in result.meta.values()
+                ],
+            }
+        )
+        method.write_excel(workbook=workbook, worksheet="Method", autofit=True)
     return path
 
 
 def _geo(result: EventResult, store: Store, path: Path) -> Path:
-    import geopandas as gpd
-
-    version = result.meta["boundaries"]
-    found = store.artifacts(versions.KIND, version)
-    if not found:
-        raise StoreError(
-            f"{store.root}: boundaries {version} are no longer stored",
-            hint="import them again, then run the event again",
-        )
-    communes = versions.load_communes(found[0])
-    order = communes.table.select("code").with_row_index("__shape")
-    table = result.statuses.join(
-        order, left_on="commune_code", right_on="code", how="left", maintain_order="left"
+    return write_commune_shapes(
+        result.statuses,
+        store,
+        result.meta["boundaries"],
+        path,
+        layer="event",
+        hint="import them again, then run the event again",
     )
-    merged = gpd.GeoDataFrame(
-        table.drop("__shape").to_pandas(),
-        geometry=communes.geometries[table["__shape"].to_numpy()],
-        crs="EPSG:4326",
-    )
-    if path.exists():
-        path.unlink()
-    driver = "GPKG" if path.suffix == ".gpkg" else "GeoJSON"
-    merged.to_file(path, driver=driver, layer="event" if driver == "GPKG" else None)
-    return path

@@ -25,8 +25,9 @@ method sheet names input files without the analyst's folders.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -330,17 +331,24 @@ def method_items(meta: dict[str, object]) -> dict[str, object]:
     return items
 
 
-def _xlsx(analysis: Analysis, path: Path, lang: str = "en") -> Path:
+@contextlib.contextmanager
+def file_errors_of_xlsx() -> Iterator[None]:
+    """An ``OSError`` that xlsxwriter wraps (e.g. the file open in Excel on Windows),
+    as the user error it is (:func:`qostool.errors.from_os_error`)."""
     from xlsxwriter.exceptions import FileCreateError
 
     try:
-        _write_xlsx(analysis, path, lang)
+        yield
     except FileCreateError as exc:
-        # xlsxwriter wraps the OSError of writing the file (e.g. open in Excel on Windows).
         cause = exc.args[0] if exc.args else None
         if isinstance(cause, OSError):
             raise from_os_error(cause) from exc
         raise
+
+
+def _xlsx(analysis: Analysis, path: Path, lang: str = "en") -> Path:
+    with file_errors_of_xlsx():
+        _write_xlsx(analysis, path, lang)
     return path
 
 
@@ -444,27 +452,40 @@ def _number_format(column: str, dtype: pl.DataType) -> str:
 
 
 def _geo(analysis: Analysis, store: Store, path: Path) -> Path:
+    return write_commune_shapes(
+        analysis.communes,
+        store,
+        analysis.meta["boundaries"]["version"],
+        path,
+        layer="communes",
+        hint="import them again, or analyse the month again",
+    )
+
+
+def write_commune_shapes(
+    table: pl.DataFrame, store: Store, version: str, path: Path, *, layer: str, hint: str
+) -> Path:
+    """``table`` (one row per commune, ``commune_code``) with each commune's shape of
+    the boundaries ``version``, as a GeoPackage layer or GeoJSON (by ``path``'s suffix)."""
     import geopandas as gpd
 
-    version = analysis.meta["boundaries"]["version"]
     found = store.artifacts(versions.KIND, version)
     if not found:
         raise StoreError(
-            f"{store.root}: boundaries {version} used by this analysis are no longer stored",
-            hint="import them again, or analyse the month again",
+            f"{store.root}: boundaries {version} used here are no longer stored", hint=hint
         )
     communes = versions.load_communes(found[0])
     order = communes.table.select("code").with_row_index("__shape")
-    table = analysis.communes.join(
+    joined = table.join(
         order, left_on="commune_code", right_on="code", how="left", maintain_order="left"
     )
     merged = gpd.GeoDataFrame(
-        table.drop("__shape").to_pandas(),
-        geometry=communes.geometries[table["__shape"].to_numpy()],
+        joined.drop("__shape").to_pandas(),
+        geometry=communes.geometries[joined["__shape"].to_numpy()],
         crs="EPSG:4326",
     )
     if path.exists():
         path.unlink()
     driver = "GPKG" if path.suffix == ".gpkg" else "GeoJSON"
-    merged.to_file(path, driver=driver, layer="communes" if driver == "GPKG" else None)
+    merged.to_file(path, driver=driver, layer=layer if driver == "GPKG" else None)
     return path

@@ -134,7 +134,8 @@ def event(
     debug: DebugOption = False,
 ) -> None:
     from qostool.analyze.event import EventOptions, EventRule, analyze_event, parse_date, periods_of
-    from qostool.analyze.event_export import event_folder, export_event, parse_formats
+    from qostool.analyze.event_export import event_folder, export_event
+    from qostool.analyze.export import parse_formats
     from qostool.config import load_settings
     from qostool.progress import status_reporter
     from qostool.render import print_warnings
