@@ -16,7 +16,10 @@ from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
 
 if TYPE_CHECKING:
-    from qostool.analyze.period import Period, PeriodOptions
+    from collections.abc import Callable
+
+    from qostool.analyze.period import Period
+    from qostool.analyze.run import Analysis
     from qostool.config import Settings
     from qostool.store import Store
 
@@ -233,7 +236,7 @@ def analyze(
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    from qostool.analyze.export import export_analysis, parse_formats
+    from qostool.analyze.export import parse_formats
     from qostool.analyze.period import PeriodOptions
     from qostool.analyze.rules import parse_targets
     from qostool.analyze.run import (
@@ -246,8 +249,6 @@ def analyze(
     from qostool.config import load_settings
     from qostool.geo.versions import find_version
     from qostool.months import parse_month
-    from qostool.progress import status_reporter
-    from qostool.render import print_analysis, print_stored_as, print_warnings
     from qostool.run import analysis_terms, rule_of
     from qostool.store import Store
 
@@ -293,16 +294,19 @@ def analyze(
         | {"boundaries": find_version(opened, configured.boundaries.version).key},
     )
     if period is not None:
-        _analyze_period(
+        from qostool.analyze.period import analyze_period
+
+        period_options = PeriodOptions(
+            period=period,
+            rule=rule,
+            boundaries=version,
+            tolerance_m=settings.analyze.tolerance,
+            dedupe_bursts=settings.analyze.dedupe_bursts,
+            differs=tuple(differs),
+        )
+        _analyze_and_show(
+            lambda progress: analyze_period(opened, period_options, progress=progress),
             opened,
-            PeriodOptions(
-                period=period,
-                rule=rule,
-                boundaries=version,
-                tolerance_m=settings.analyze.tolerance,
-                dedupe_bursts=settings.analyze.dedupe_bursts,
-                differs=tuple(differs),
-            ),
             formats,
             out,
             settings,
@@ -322,30 +326,15 @@ def analyze(
         name=(name or variant_name(differs)) if variant else name,
         differs=tuple(differs),
     )
-    with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
-        analysis = analyze_month(opened, options, progress=progress)
-        written = (
-            export_analysis(
-                analysis,
-                opened,
-                formats,
-                out,
-                raw_csv=settings.analyze.raw_csv,
-                lang=settings.analyze.export_lang,
-                csv_dialect=settings.analyze.csv_dialect,
-            )
-            if formats
-            else []
-        )
-    print_warnings([w["message"] for w in analysis.meta["warnings"]])
-    if json_output:
-        # Compact: the encoder's fast path, for thousands of communes.
-        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
-    else:
-        print_analysis(analysis, written)
-    print_stored_as(analysis)
-    if fail_below and analysis.below_target():
-        raise typer.Exit(int(ExitCode.BELOW_TARGET))
+    _analyze_and_show(
+        lambda progress: analyze_month(opened, options, progress=progress),
+        opened,
+        formats,
+        out,
+        settings,
+        json_output=json_output,
+        fail_below=fail_below,
+    )
 
 
 def _period_asked(
@@ -370,9 +359,9 @@ def _period_asked(
     return period
 
 
-def _analyze_period(
+def _analyze_and_show(
+    compute: Callable[[Callable[[str], None] | None], Analysis],
     opened: Store,
-    options: PeriodOptions,
     formats: list[str],
     out: Path,
     settings: Settings,
@@ -380,14 +369,14 @@ def _analyze_period(
     json_output: bool,
     fail_below: bool,
 ) -> None:
-    """Analyse, store and export a period, and say so (as for a month)."""
+    """Analyse (a month or a period: ``compute``, given the progress callback), export,
+    and say so: warnings on stderr, the result as a table or JSON, what it was stored as."""
     from qostool.analyze.export import export_analysis
-    from qostool.analyze.period import analyze_period
     from qostool.progress import status_reporter
     from qostool.render import print_analysis, print_stored_as, print_warnings
 
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
-        analysis = analyze_period(opened, options, progress=progress)
+        analysis = compute(progress)
         written = (
             export_analysis(
                 analysis,
@@ -403,6 +392,7 @@ def _analyze_period(
         )
     print_warnings([w["message"] for w in analysis.meta["warnings"]])
     if json_output:
+        # Compact: the encoder's fast path, for thousands of communes.
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
     else:
         print_analysis(analysis, written)
