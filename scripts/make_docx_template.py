@@ -993,6 +993,139 @@ def tasks(doc: Any) -> None:
     tag(doc, "endif")
 
 
+_SAY = 'import "conclusions." ~ lang ~ ".j2" as S with context'
+"""The sentence templates of the conclusions (``templates/conclusions.<lang>.j2``)."""
+_CLASSES = '["no_tests", "insufficient", "inconclusive", "low_uptake"]'
+
+
+def conclusions(doc: Any) -> None:
+    """The general assessment: the findings' sentences, each operator's 4G standing and
+    the comparison with last month (``html/conclusions.html``)."""
+    tag(doc, "if conclusions")
+    tag(doc, _SAY)
+    heading(doc, "{{ S.title }}")
+    tag(doc, "for f in conclusions.findings")
+    para(doc, "- {{ S[f.kind](f) | sentence }}", "Body Text")
+    tag(doc, "endfor")
+    tag(doc, "if conclusions.standings")
+    columns = [Col("{{ S.c_operator }}", 2.6)] + [
+        Col(header, 1.49, num=True)
+        for header in (
+            "{{ S.c_meets }}",
+            "{{ S.c_below }}",
+            "{{ S.c_assessed }}",
+            "{{ S.c_share_below }}",
+            "{{ S.c_persistent | fill(n=conclusions.persistent_from | integer) }}",
+            "{{ S.c_inconclusive }}",
+            "{{ S.c_insufficient }}",
+            "{{ S.c_no_tests }}",
+            "{{ S.c_total }}",
+        )
+    ]
+    cells = [
+        "{{ S.pooled if s.operator is none else s.operator | operator }}",
+        "{{ s.meets | integer }}",
+        "{{ s.below | integer }}",
+        "{{ s.assessed | integer }}",
+        "{{ s.share_below | percent(0) }}",
+        "{{ s.persistent | integer }}",
+        "{{ s.inconclusive | integer }}",
+        "{{ s.insufficient | integer }}",
+        "{{ s.no_tests | integer }}",
+        "{{ s.total | integer }}",
+    ]
+    caption = "{{ S.t_operators }} ({{ conclusions.target | number(0) }} Mbps)"
+    rows = loop("s in conclusions.standings + [conclusions.pooled]", cells)
+    table(doc, Table("conclusions-operators", columns, rows, caption))
+    para(doc, "{{ S.operators_note }}", "Body Text", italic=True)
+    tag(doc, "endif")
+    tag(doc, "if conclusions.changes")
+    columns = [
+        Col("{{ S.c_item }}", 7.0),
+        Col("{{ month | month }}", 3.0, True),
+        Col("{{ conclusions.previous | month }}", 3.0, True),
+        Col("{{ S.c_change }}", 3.0, True),
+    ]
+    cells = [
+        '{{ S["change_" ~ c.item] }}',
+        "{{ c.now | integer }}",
+        "{{ c.before | integer }}",
+        '{{ c.difference | signed(0) if c.difference is not none else S["basis_" ~ c.basis] }}',
+    ]
+    rows = loop("c in conclusions.changes", cells)
+    table(doc, Table("conclusions-changes", columns, rows, "{{ S.t_changes }}"))
+    tag(doc, "endif")
+    tag(doc, "endif")
+
+
+def recommendations(doc: Any) -> None:
+    """Proposals and recommendations, with the lists they point to
+    (``html/recommendations.html``)."""
+    tag(doc, "if conclusions")
+    tag(doc, _SAY)
+    heading(doc, "{{ S.recommendations_title }}")
+    tag(doc, "for f in conclusions.recommendations")
+    para(doc, "{{ loop.index }}. {{ S[f.kind](f) | sentence }}", "Body Text")
+    tag(doc, "else")
+    para(doc, "{{ L.none }}", "Body Text")
+    tag(doc, "endfor")
+    tag(doc, "if conclusions.no_operator")
+    columns = [
+        Col("{{ S.c_code }}", 2.0),
+        Col("{{ S.c_commune }}", 6.0),
+        Col("{{ S.c_operators_below }}", 8.0),
+    ]
+    cells = [
+        "{{ p.code }}",
+        "{{ p.name }}",
+        '{% for s in conclusions.standings if s.below_communes | selectattr("code", '
+        '"equalto", p.code) | list %}{{ s.operator | operator }}'
+        '{{ ", " if not loop.last }}{% endfor %}',
+    ]
+    # Footer labels stand in a wide column: a merged cell would keep the empty
+    # paragraphs of the cells merged into it.
+    count = "{{ conclusions.no_operator | length | integer }}"
+    total = Row(["", "{{ S.campaign_total }}", count], bold=True)
+    rows = [*loop("p in conclusions.no_operator", cells), total]
+    table(doc, Table("no-operator", columns, rows, "{{ S.t_no_operator }}"))
+    tag(doc, "endif")
+    tag(doc, "if conclusions.campaign")
+    columns = [
+        Col("{{ S.c_code }}", 1.6),
+        Col("{{ S.c_commune }}", 3.4),
+        Col("{{ S.c_reason }}", 4.4),
+        Col("{{ S.c_population }}", 2.0, True),
+        Col("{{ S.c_tests }}", 2.0, True),
+        Col("{{ S.c_per_1000 }}", 2.6, True),
+    ]
+    cells = [
+        "{{ c.code }}",
+        "{{ c.name }}",
+        '{{ S["reason_" ~ c.reason] }}',
+        "{{ c.population | integer }}",
+        "{{ c.tests | integer }}",
+        "{{ c.tests_per_1000 | number(2) }}",
+    ]
+    by_class = Row(["", "", '{{ S["reason_" ~ reason] }}', "", "", "{{ n | integer }}"])
+    count = "{{ conclusions.campaign | length | integer }}"
+    total = Row(["", "", "{{ S.campaign_total }}", "", "", count], bold=True)
+    rows = [
+        *loop("c in conclusions.campaign", cells),
+        Tag(f"for reason in {_CLASSES}"),
+        Tag(
+            'set n = conclusions.campaign | selectattr("reason", "equalto", reason) | list | length'
+        ),
+        Tag("if n"),
+        by_class,
+        Tag("endif"),
+        Tag("endfor"),
+        total,
+    ]
+    table(doc, Table("campaign", columns, rows, "{{ S.t_campaign }}"))
+    tag(doc, "endif")
+    tag(doc, "endif")
+
+
 def signature(doc: Any) -> None:
     para(doc, "", style="Normal")
     t = doc.add_table(rows=1, cols=2)
@@ -1146,6 +1279,7 @@ def build() -> bytes:
     header_block(doc)
     title_block(doc)
     sections = (
+        conclusions,
         summary,
         operators,
         communes,
@@ -1156,6 +1290,7 @@ def build() -> bytes:
         adoption,
         trend,
         tasks,
+        recommendations,
     )
     for section in sections:
         section(doc)

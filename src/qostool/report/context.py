@@ -22,6 +22,7 @@ from qostool.months import shift_month
 
 if TYPE_CHECKING:
     from qostool.analyze.run import Analysis
+    from qostool.report.conclusions import Conclusions
     from qostool.report.focus import OperatorFocus
     from qostool.report.rollout import FiveGOperators
     from qostool.store import Store
@@ -253,6 +254,8 @@ class TrendPoint:
     below_4g: int
     communes_with_tests: int
     boundaries: str
+    tile_tests: int = 0
+    """Of ``tests``, those of Ookla tiles (the rest are single tests)."""
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,10 @@ class ReportContext:
     """Each operator's 5G roll-out (section "5G by operator"; ``report/rollout.py``)."""
     focus: OperatorFocus | None = None
     """The operator of ``report --operator`` and its figures (None: the province report)."""
+    commune_operators: list[OperatorBlock] = field(default_factory=list)
+    """Per operator, its communes' rows with a verdict (every technology with a target)."""
+    conclusions: Conclusions | None = None
+    """The findings and recommendations drawn from the tables (``report/conclusions.py``)."""
 
 
 # -- building -------------------------------------------------------------------------
@@ -464,15 +471,16 @@ def build_context(
             pl.col("level") == "commune_operator", pl.col("verdict").is_not_null()
         ).to_dicts()
     ]
-    below = [
+    commune_operators = [
         OperatorBlock(
             block.operator,
-            sorted(
-                (r for r in block.rows if r.verdict == "below_target"),
-                key=lambda r: (r.commune_code or "", _tech_rank(r.technology)),
-            ),
+            sorted(block.rows, key=lambda r: (r.commune_code or "", _tech_rank(r.technology))),
         )
         for block in _by_operator(pair_rows)
+    ]
+    below = [
+        OperatorBlock(block.operator, [r for r in block.rows if r.verdict == "below_target"])
+        for block in commune_operators
     ]
 
     g5 = by_tech.get(G5)
@@ -499,7 +507,7 @@ def build_context(
         tests_per_1000=tests_total * 1000 / known_population if known_population else None,
     )
     province_code, province_name = _province(store, meta)
-    return ReportContext(
+    context = ReportContext(
         month=analysis.month,
         generated_at=_generated_at(generated_at, store.timezone),
         province_name=province_name,
@@ -523,7 +531,11 @@ def build_context(
         if period is not None
         else _five_g_operators(store, analysis, communes),
         period=period,
+        commune_operators=commune_operators,
     )
+    from qostool.report.conclusions import derive
+
+    return replace(context, conclusions=derive(context))
 
 
 def _five_g_operators(
@@ -799,6 +811,7 @@ def _trend_point(analysis: Analysis) -> TrendPoint:
         below_4g=int(g4.get("below_target", 0)),
         communes_with_tests=int(analysis.communes["has_tests"].sum()),
         boundaries=str(analysis.meta.get("boundaries", {}).get("version", "")),
+        tile_tests=cellular.tile_tests if cellular else 0,
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
+from qostool.report.conclusions import one_line
 from qostool.report.i18n import Formatter
 from qostool.report.rollout_labels import ROLLOUT_LABELS
 from qostool.text import markdown, visible
@@ -154,6 +155,7 @@ def make_environment(
         comparison=fmt.comparison,
         rule_name=fmt.rule_name,
         md=markdown,  # text from the data made inert in Markdown (tables included)
+        sentence=one_line,  # a sentence template's output on one line (conclusions)
     )
     labels = {**fmt.labels, "headline": fmt.headline_label(statistic, min_share)}
     env.globals.update(L=SimpleNamespace(**labels), lang=lang)
