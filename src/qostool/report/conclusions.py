@@ -23,9 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from jinja2 import pass_eval_context
+from markupsafe import Markup
+
 from qostool.months import shift_month
 
 if TYPE_CHECKING:
+    from jinja2.nodes import EvalContext
+
     from qostool.report.context import CommuneRow, OperatorBlock, ReportContext, TrendPoint
 
 #: Data periods in a row below the minimum from which a shortfall is "persistent".
@@ -210,7 +215,8 @@ class NoFiveG(Finding):
 
 @dataclass(frozen=True)
 class Changed(Finding):
-    """What changed since last month, each row comparable (``Change.basis``)."""
+    """What changed since last month: the rows of the comparison, at least one of them
+    comparable; the others are said not to compare, with why (``Change.basis``)."""
 
     kind: ClassVar[str] = "changed"
     changes: list[Change]
@@ -334,7 +340,7 @@ def derive(context: ReportContext) -> Conclusions:
         recommendations.append(Campaigns(campaign_finding))
     findings.append(_five_g(context))
     if changes and any(c.difference is not None for c in changes):
-        findings.append(Changed([c for c in changes if c.difference is not None]))
+        findings.append(Changed(changes))
     elif not_compared is not None:
         findings.append(NotCompared(not_compared))
     return Conclusions(
@@ -513,13 +519,18 @@ def _quarter(period: str | None) -> str | None:
     return next((part for part in period.split("+") if "-Q" in part), None)
 
 
-def one_line(value: str) -> str:
-    """A sentence template's output on one line, its spaces single (the ``sentence``
-    filter): a template may break its lines anywhere. Markup stays markup."""
-    from markupsafe import Markup
+@pass_eval_context
+def one_line(eval_ctx: EvalContext, value: str) -> str:
+    """A sentence template's output on one line (the ``sentence`` filter).
 
-    text = " ".join(str(value).split())
-    return Markup(text) if isinstance(value, Markup) else text
+    A template may break its lines anywhere: its spaces are made single. The
+    sentence templates (``.j2``) are always escaped as HTML (``render._autoescape``),
+    so a name from the data arrives escaped once: kept so in HTML and DOCX (which
+    escape), given back as text where the template does not escape (Markdown, whose
+    ``md`` filter then makes it inert).
+    """
+    escaped = Markup(" ".join(str(value).split()))
+    return escaped if eval_ctx.autoescape else escaped.unescape()
 
 
 def _place(code: str | None, name: str | None) -> Place:

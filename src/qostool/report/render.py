@@ -88,7 +88,9 @@ def _finalize(value: object) -> object:
 
 
 def _autoescape(name: str | None) -> bool:
-    return name is not None and name.endswith((".html", ".htm", ".xml", ".svg"))
+    """HTML, and the sentence templates (``.j2``): their text from the data is escaped
+    once, whatever format prints it (the ``sentence`` filter, ``report/conclusions.py``)."""
+    return name is not None and name.endswith((".html", ".htm", ".xml", ".svg", ".j2"))
 
 
 def make_environment(
