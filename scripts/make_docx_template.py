@@ -1027,7 +1027,7 @@ def conclusions(doc: Any) -> None:
         "{{ s.meets | integer }}",
         "{{ s.below | integer }}",
         "{{ s.assessed | integer }}",
-        "{{ s.share_below | percent(0) }}",
+        "{{ S.share_none if s.share_below is none else s.share_below | percent(0) }}",
         "{{ s.persistent | integer }}",
         "{{ s.inconclusive | integer }}",
         "{{ s.insufficient | integer }}",
