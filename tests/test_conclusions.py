@@ -537,3 +537,17 @@ def test_names_in_sentences_are_data(store: Store, tmp_path: Path) -> None:
     assert "<b>&" not in html
     page = Sentences(html)
     assert any(evil in s for s in page.items)
+
+
+def test_a_period_of_days_is_not_compared_with_a_month(store: Store, tmp_path: Path) -> None:
+    from qostool.analyze.period import PeriodOptions, analyze_period, parse_period
+
+    shutil.copytree(store.root, tmp_path / "store")
+    copy = Store.open(tmp_path / "store", timezone=TZ)
+    analysis = analyze_period(copy, PeriodOptions(parse_period("2025-10-01", "2025-10-31")))
+    found = build_context(copy, analysis, generated_at=GENERATED).conclusions
+    assert found is not None
+    assert found.changes == [] and found.previous is None
+    assert not any(isinstance(f, Changed | NotCompared) for f in found.findings)
+    # The rest is the month's: the same tests, the same verdicts.
+    assert [s.below for s in found.standings] == [2, 6]

@@ -230,6 +230,7 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
     ]
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings == [
+        "General assessment",
         "1. Summary",
         "2. Results by operator",
         "3. Results by commune",
@@ -240,6 +241,7 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
         "7. Adoption",
         "8. 12-month trend",
         "9. Tasks for next month",
+        "Proposals and recommendations",
         "Annex: method and data quality",
     ]
     named = tables(document)

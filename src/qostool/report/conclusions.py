@@ -224,8 +224,8 @@ class Changed(Finding):
 
 @dataclass(frozen=True)
 class NotCompared(Finding):
-    """Why nothing is compared with last month: ``no_previous`` (not analysed, or a
-    period of days), ``boundaries`` (other boundaries), or the ``Change.basis`` of
+    """Why nothing is compared with last month: ``no_previous`` (not analysed),
+    ``boundaries`` (other boundaries), or the ``Change.basis`` of
     every row."""
 
     kind: ClassVar[str] = "not_compared"
@@ -478,7 +478,9 @@ def _changes(context: ReportContext) -> tuple[str | None, list[Change], str | No
     both months have some (tiles are never counted in them).
     """
     points = context.trend.points
-    if context.period is not None or len(points) < 2:
+    if context.period is not None:  # a period of days is not compared with a month
+        return None, [], None
+    if len(points) < 2:
         return None, [], "no_previous"
     now, before = points[-1], points[-2]
     if before.month != shift_month(now.months[0], -1):
