@@ -180,6 +180,10 @@ def test_a_name_that_would_cover_another_label_becomes_a_number() -> None:
     apart = np.array([[1.0, 1.0], [1.0, 2.0], [4.0, 4.0]])
     assert label_plan(names, across, 1.0, positions=apart)[1] == []
     assert label_plan(names, across, 1.0)[1] == []
+    # A name reaching past its panel's edge (an inset's frame would cut it): a number.
+    panels = np.array([[0.0, 0.0, 5.0, 5.0], [0.0, 0.0, 5.0, 5.0], [3.8, 3.8, 4.2, 4.2]])
+    plan, key = label_plan(names, across, 1.0, positions=apart, panels=panels)
+    assert [k.name for k in key] == ["Xã Xa Xôi"] and plan[2] == ("1", 6.0)
 
 
 # -- the insets in the report's formats -----------------------------------------------------

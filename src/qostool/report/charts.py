@@ -248,8 +248,11 @@ def commune_map(data: MapData, fmt: Formatter, kind: str, labels: str = AUTO) ->
         place = np.column_stack(
             [(points[:, 0] - xmin) * per_degree, (points[:, 1] - ymin) * aspect * per_degree]
         )
+        # The insets' edges cut their labels; the map's labels may reach past its edge.
+        edges = np.tile([-np.inf, -np.inf, np.inf, np.inf], (len(points), 1))
         for k, window in enumerate(layout.windows):
             mine = panel == k
+            edges[mine] = [1000.0 * (k + 1), 0.0, 1000.0 * (k + 1) + layout.size[0], layout.size[1]]
             scale[mine] = layout.per_degree[k]
             place[mine, 0] = 1000.0 * (k + 1) + (points[mine, 0] - window[0]) * scale[mine]
             place[mine, 1] = (points[mine, 1] - window[1]) * aspect * scale[mine]
@@ -257,7 +260,9 @@ def commune_map(data: MapData, fmt: Formatter, kind: str, labels: str = AUTO) ->
         # How wide a label may be: the commune's width, or less for a long thin one.
         across = np.minimum(bounds[:, 2] - bounds[:, 0], np.sqrt(shapely.area(data.geometries)))
         names = [visible(name) for name in data.names]
-        plan, key = label_plan(names, across * aspect**0.5 * scale, 1.0, labels, place)
+        plan, key = label_plan(
+            names, across * aspect**0.5 * scale, 1.0, labels, positions=place, panels=edges
+        )
         main = [label if p < 0 else None for label, p in zip(plan, panel, strict=True)]
         _draw_labels(axes, points, main)
         for cluster, window in zip(layout.clusters, layout.windows, strict=True):
@@ -370,7 +375,14 @@ def _frame(
     x0, y0, x1, y1 = window
     axes.add_patch(
         Rectangle(
-            (x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=FRAME_COLOUR, linewidth=1.0, zorder=5
+            (x0, y0),
+            x1 - x0,
+            y1 - y0,
+            fill=False,
+            edgecolor=FRAME_COLOUR,
+            linewidth=1.0,
+            zorder=5,
+            clip_on=False,  # a frame reaching past the province's box is drawn whole
         )
     )
     axes.text(
@@ -639,7 +651,9 @@ def label_plan(
     across: Any,
     inches_per_degree: float,
     mode: str = AUTO,
+    *,
     positions: Any = None,
+    panels: Any = None,
 ) -> tuple[list[tuple[str, float] | None], list[KeyEntry]]:
     """What each commune's label says and its size (None: no label), and the key of the
     numbered ones (numbered 1, 2, ... in the order of the communes).
@@ -651,6 +665,8 @@ def label_plan(
     be cut. ``positions`` (inches on the page, one row per commune) are where the labels
     are centred: with them, ``auto`` checks that no two labels overlap
     (:func:`_overlapping`); without them, only that each name fits its commune.
+    ``panels`` (inches, x0, y0, x1, y1 for each commune) is the panel its label is drawn
+    in: a name that would reach past its edge, and be cut, is a number too.
     """
     if mode == "none":
         return [None] * len(names), []
@@ -664,7 +680,7 @@ def label_plan(
             round(min(fit, _LABEL_MAX_PT), 1) if mode == AUTO and fit >= _NAME_FIT_PT else None
         )
     if positions is not None and mode == AUTO:
-        for i in _overlapping(names, fits, positions):
+        for i in _overlapping(names, fits, positions, panels):
             fits[i] = None
     plan: list[tuple[str, float] | None] = []
     key: list[KeyEntry] = []
@@ -686,16 +702,21 @@ def _extent(text: str, size: float) -> tuple[float, float]:
     return _CHAR_EM * max(len(text), 1) * size / 144, _LINE_EM * size / 144
 
 
-def _overlapping(names: list[str], fits: list[float | None], positions: Any) -> list[int]:
-    """The names that would overlap another label: they become numbers.
+def _overlapping(
+    names: list[str], fits: list[float | None], positions: Any, panels: Any = None
+) -> list[int]:
+    """The names that would overlap another label, or reach past their panel (``panels``,
+    None: no edge): they become numbers.
 
     Numbers are placed first (they stay, small, on their communes); then the names, the
     largest first (ties in the communes' order), each kept only when its box meets no
-    label kept before it. A name turned into a number keeps its number's box.
+    label kept before it and lies inside its panel. A name turned into a number keeps
+    its number's box.
     """
     import numpy as np
 
     count = len(names)
+    digits = "0" * len(str(max(count, 1)))  # the widest number of the key
     boxes = np.zeros((count, 4))  # x0, y0, x1, y1 of each kept label
     kept = np.zeros(count, dtype=bool)
 
@@ -715,17 +736,25 @@ def _overlapping(names: list[str], fits: list[float | None], positions: Any) -> 
             )
         )
 
+    def inside(candidate: Any, panel: Any) -> bool:
+        return bool(
+            candidate[0] >= panel[0]
+            and candidate[1] >= panel[1]
+            and candidate[2] <= panel[2]
+            and candidate[3] <= panel[3]
+        )
+
     numbers = [i for i in range(count) if fits[i] is None]
     for i in numbers:
-        boxes[i] = box(i, "00", _NUMBER_PT)
+        boxes[i] = box(i, digits, _NUMBER_PT)
         kept[i] = True
     demoted = []
     for i in sorted(
         (i for i in range(count) if fits[i] is not None), key=lambda i: (-(fits[i] or 0), i)
     ):
         candidate = box(i, names[i], fits[i] or 0.0)
-        if meets(candidate):
-            candidate = box(i, "00", _NUMBER_PT)
+        if meets(candidate) or (panels is not None and not inside(candidate, panels[i])):
+            candidate = box(i, digits, _NUMBER_PT)
             demoted.append(i)
         boxes[i] = candidate
         kept[i] = True
