@@ -8,6 +8,8 @@
 # Both install into .venv exactly the versions in requirements/dev.txt (the lock, with
 # hashes); pyproject.toml keeps the ranges for people who pip install qostool.
 #   make lock   refresh the locks to the newest versions pyproject.toml allows
+#   make pages  render the report of Gia Lai (../shared/data) and a synthetic month,
+#               every page of its DOCX, PDF and HTML as PNG, into ./pages (docs/report.md)
 #   make dist   build the wheel, with its constraints file, into dist/ (the analyst's install)
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -21,7 +23,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --quiet --custom-compile-command "make lock"
 
-.PHONY: demo test lint samples bench bench-analyze bench-excel lock dist dist-check clean
+.PHONY: demo test lint samples pages bench bench-analyze bench-excel lock dist dist-check clean
 
 # A new lock gets a new .venv, so that nothing the lock no longer names stays installed:
 # exactly the locked versions (hash-checked, nothing resolved here).
@@ -76,6 +78,9 @@ dist-check: dist
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py --out data/samples
 
+pages: $(STAMP)
+	$(BIN)/python scripts/render_pages.py --out pages
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 
@@ -86,4 +91,4 @@ bench-excel: $(STAMP)
 	$(BIN)/python bench/bench_excel.py
 
 clean:
-	rm -rf $(VENV) dist demo-store demo-results demo-reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist demo-store demo-results demo-reports pages .pytest_cache .mypy_cache .ruff_cache

@@ -620,6 +620,11 @@ def communes(doc: Any) -> None:
     tag(doc, "else")
     para(doc, "{{ L.map_unavailable }}", "Body Text", italic=True)
     tag(doc, "endif")
+    tag(doc, "if map_insets_image is not none")
+    para(doc, "{{ map_insets_image }}", "Figure")
+    caption = '{{ L.map_insets_caption | fill(letters=charts.map_inset_letters | join(", ")) }}'
+    para(doc, caption, "Caption")
+    tag(doc, "endif")
     map_key(doc)
     tag(doc, "if operator_map_images")
     heading(doc, "{{ L.map_operators_title }}", 2)

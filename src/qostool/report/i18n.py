@@ -206,6 +206,8 @@ _VI: Final[dict[str, str]] = {
     "map_operators_title": "Bản đồ kết luận 4G theo từng nhà mạng",
     "map_operators_caption": "Mỗi bản đồ: kết luận về tốc độ tải xuống 4G của riêng "
     "nhà mạng đó tại mỗi xã, phường (màu trắng: nhà mạng không có kết luận).",
+    "map_insets_caption": "Khung {letters}: các cụm xã, phường nhỏ, phóng to (khung cùng chữ "
+    "trên bản đồ cho biết vị trí; số ghi trên khung tra trong chú giải dưới đây).",
     "map_key": "Chú giải số trên bản đồ",
     "c_map_number": "Số",
     # below
@@ -553,6 +555,8 @@ _EN: Final[dict[str, str]] = {
     "map_operators_title": "Maps of 4G verdicts by operator",
     "map_operators_caption": "Each map: the operator's own verdict on its 4G download "
     "speed in each commune (white: no verdict for that operator).",
+    "map_insets_caption": "Inset {letters}: clusters of small communes, enlarged (the frame "
+    "with the same letter on the map shows where; its numbers are in the key below).",
     "map_key": "Key to the numbers on the map",
     "c_map_number": "No.",
     "below_intro": "Communes where an operator's verdict is below target.",

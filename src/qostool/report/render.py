@@ -54,6 +54,10 @@ class Charts:
     """The communes drawn as numbers on the map, for the key under it (empty: none)."""
     operator_map_svgs: dict[str, Markup] = field(default_factory=dict)
     """Each operator's map of its own 4G verdicts, by operator name (empty: not drawn)."""
+    map_insets_svg: Markup | None = None
+    """The commune map's insets, enlarged clusters of small communes (None: none)."""
+    map_inset_letters: list[str] = field(default_factory=list)
+    """The insets' letters, as their frames on the map are lettered (``A``, ``B``)."""
 
     def operator_map_uri(self, operator: str) -> str | None:
         """An operator's 4G verdict map as a ``data:`` URI (Markdown), or None."""
@@ -72,6 +76,10 @@ class Charts:
     @property
     def map_uri(self) -> str | None:
         return self.data_uri(self.map_svg)
+
+    @property
+    def map_insets_uri(self) -> str | None:
+        return self.data_uri(self.map_insets_svg)
 
     @property
     def trend_uri(self) -> str | None:

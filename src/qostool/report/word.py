@@ -57,6 +57,8 @@ class Pictures:
     """Each operator's 5G presence map, by operator name."""
     operator_map_pngs: dict[str, bytes] = field(default_factory=dict)
     """Each operator's map of its own 4G verdicts, by operator name."""
+    map_insets_png: bytes | None = None
+    """The commune map's insets (None: the province has no cluster of small communes)."""
 
 
 def fixed_zip(data: bytes) -> bytes:
@@ -152,7 +154,8 @@ def render_docx(
     ``env`` is the report's Jinja environment for this document alone: its
     autoescaping is turned on for every template (the template is XML).
     ``variables`` are the templates' variables (``render.template_variables``);
-    ``map_image`` and ``trend_image`` are added (None when not drawn), and
+    ``map_image``, ``map_insets_image`` and ``trend_image`` are added (None when not
+    drawn), and
     ``rollout_images`` (each operator's 5G presence map, by operator name) and
     ``operator_map_images`` (each operator's 4G verdict map, in the operators' order).
     """
@@ -166,6 +169,7 @@ def render_docx(
 
     names = {
         "map_image": picture(pictures.map_png, MAP_WIDTH_MM),
+        "map_insets_image": picture(pictures.map_insets_png, MAP_WIDTH_MM),
         "trend_image": picture(pictures.trend_png, TREND_WIDTH_MM),
         "rollout_images": {
             name: picture(png, ROLLOUT_WIDTH_MM) for name, png in pictures.rollout_pngs.items()

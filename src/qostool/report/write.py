@@ -230,6 +230,8 @@ def draw_charts(
         trend_svg=trend,
         map_key=drawn.key,
         operator_map_svgs=operators,
+        map_insets_svg=None if drawn.insets is None else Markup(drawn.insets),
+        map_inset_letters=drawn.letters,
     )
 
 
@@ -249,7 +251,11 @@ def draw_pictures(
     for name, png in operator_maps(data, fmt, "png").items():
         assert isinstance(png, bytes)
         operators[name] = png
-    return Pictures(map_png=drawn.image, trend_png=trend, operator_map_pngs=operators)
+    insets = drawn.insets
+    assert insets is None or isinstance(insets, bytes)
+    return Pictures(
+        map_png=drawn.image, trend_png=trend, operator_map_pngs=operators, map_insets_png=insets
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
