@@ -58,16 +58,39 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
                 assert param.help, f"{name} {param.name}"
 
 
+def _commands() -> list[tuple[str, Any]]:
+    from typer.main import get_command
+
+    from qostool.cli import app
+
+    def walk(group: Any, prefix: str) -> list[tuple[str, Any]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((f"{prefix}{name}", command))
+            if hasattr(command, "commands"):  # boundaries, config, store: their commands too
+                found += walk(command, f"{prefix}{name} ")
+        return found
+
+    return walk(get_command(app), "")
+
+
 def test_bracketed_config_names_survive_in_help(cli: Any) -> None:
-    # Help is Rich markup: an unescaped "[store]" would be read as a tag and vanish.
-    commands = [["ingest"], ["boundaries", "import"], ["boundaries", "list"], ["analyze"],
-                ["report"], ["run"], ["status"], ["config", "show"], ["config", "init"],
-                ["store", "check"], ["store", "repair"]]  # fmt: skip
-    for command in commands:
-        words = " ".join(cli(*command, "--help").stdout.split())
-        assert "( " not in words and "()" not in words, command
-        if command != ["config", "init"]:
-            assert "(config: [store] path)" in words, command
+    # Help is Rich markup: an unescaped "[store]" would be read as a tag and vanish
+    # ("comes from  in qostool.toml"). Every section name written in a command's help
+    # or its options' help must be printed as many times by --help.
+    section = re.compile(r"\\?\[(store|ingest|analyze|report|boundaries)\]")
+    checked = 0
+    for name, command in _commands():
+        if hasattr(command, "commands"):
+            continue
+        texts = [command.help or "", command.epilog or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        written = sum(len(section.findall(text)) for text in texts)
+        words = " ".join(cli(*name.split(), "--help").stdout.split())
+        assert "( " not in words and "()" not in words, name
+        shown = len(re.findall(r"\[(?:store|ingest|analyze|report|boundaries)\]", words))
+        assert shown == written, f"{name}: {written} section names in its help, {shown} shown"
+        checked += written
+    assert checked > 20
 
 
 def test_readme_documents_every_reason_and_exit_code() -> None:

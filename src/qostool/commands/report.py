@@ -12,7 +12,7 @@ import typer
 from qostool.app import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 
-REPORT_HELP = """Render the monthly report from the stored analysis of a month.
+REPORT_HELP = r"""Render the monthly report from the stored analysis of a month.
 
 Reads the results of 'qostool analyze --month' (and the stored analyses of
 the 11 months before, for the trend) and writes <out>/<YYYY-MM>/report.<ext>:
@@ -41,8 +41,9 @@ are quarterly aggregates). --analysis and --compare-rule are for months.
   qostool report --month 2025-10 --analysis target-35   # a variant, labelled on every page
   qostool report --month 2025-10 --compare-rule vnnic   # the national rule's verdicts too
   qostool report --from 2025-11-06 --to 2025-11-08 --format html,md   # a period of days
-  qostool report --month 2025-10 --format docx --number 125 --date 2025-11-05 \\
-      --signer-title 'KT. GIÁM ĐỐC' --signer-title 'PHÓ GIÁM ĐỐC' --signer-name 'Nguyễn Văn An'
+  qostool report --month 2025-10 --format docx --number 125 \
+      --date 2025-11-05 --signer-title 'KT. GIÁM ĐỐC' \
+      --signer-title 'PHÓ GIÁM ĐỐC' --signer-name 'Nguyễn Văn An'
   qostool report --month 2025-10 --operator VNPT        # one operator's report
 
 It reports the month's official analysis (see 'qostool analyses'). With
@@ -57,7 +58,7 @@ month is over (see docs/methodology.md).
 
 The administrative document around the figures (issuing body and its
 parent, number and symbol, place and date, 'Kính gửi', the opening's basis
-documents, next month's tasks, signer, 'Nơi nhận') comes from [report] in
+documents, next month's tasks, signer, 'Nơi nhận') comes from \[report] in
 qostool.toml ('qostool config init' writes a commented example) or the
 Document options below; each one missing has a default. The date line stays
 blank for the signing date unless --date (or --generated-at) gives one.

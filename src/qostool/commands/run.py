@@ -22,14 +22,14 @@ from qostool.commands.common import (
 )
 from qostool.errors import ExitCode
 
-RUN_HELP = """Ingest new exports, then analyse and report the month when its inputs changed.
+RUN_HELP = r"""Ingest new exports, then analyse and report the month when its inputs changed.
 
 Meant for cron or a systemd timer; everything is read from the configuration
 file (see 'qostool config show' and docs/cron.md). Under one store write lock:
 
   1. ingest every new file of the inbox folder(s) (files already ingested are
      skipped by content);
-  2. import the [boundaries] file again if its content changed;
+  2. import the \[boundaries] file again if its content changed;
   3. analyse the month (default: the previous month in the store's time zone)
      if files were ingested for it (or its quarter's tiles, or the months of its
      trend), or the boundaries or the rule changed, since its stored analysis;
