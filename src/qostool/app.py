@@ -20,8 +20,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from qostool import __version__
+from qostool import __version__, lazy_options
 from qostool.errors import ExitCode, QostoolError, as_user_error
+
+# Option values converted without pydantic where they are plain (qostool/lazy_options.py).
+lazy_options.install()
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (rejected rows are reported, not errors); 1 error (e.g. a file "

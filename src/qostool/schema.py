@@ -25,7 +25,7 @@ REQUIRED_COLUMNS: Final[dict[str, pl.DataType]] = {
     "download_mbps": pl.Float64(),
     "upload_mbps": pl.Float64(),
     "latency_ms": pl.Float64(),
-    "device_id": pl.String(),
+    "device_id": pl.Int64(),
     "weight": pl.Int64(),
     "source": pl.String(),
 }

@@ -2,7 +2,8 @@
 
 Layout of a store folder::
 
-    store.json                      layout version and the store's time zone
+    store.json                      layout version and the store's time zone (layout 1
+                                    stores are migrated when opened: qostool/migrate.py)
     catalog.sqlite                  ingested files and the Parquet parts of each batch
     secret.key                      key for pseudonymising device ids (made on first use)
     tests/month=YYYY-MM/<batch>-NNN.parquet    canonical rows
@@ -57,7 +58,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -69,7 +70,10 @@ from qostool import __version__
 from qostool.errors import QostoolError, StoreBusyError, StoreError, UsageError, from_os_error
 from qostool.schema import REJECT_SCHEMA, SCHEMA
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
+"""The layout this qostool writes. 2: device pseudonyms are 64-bit integers (1: text)."""
+#: Layouts that opening a store migrates to :data:`LAYOUT_VERSION` (see qostool/migrate.py).
+MIGRATED_LAYOUTS: Final = (1,)
 DEFAULT_STORE: Final = "qostool-data"
 _SECRET_BYTES: Final = 32
 CATALOG: Final = "catalog.sqlite"
@@ -249,13 +253,24 @@ class Store:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path | str, *, timezone: str, create: bool = False) -> Store:
+    def open(
+        cls,
+        root: Path | str,
+        *,
+        timezone: str,
+        create: bool = False,
+        notice: Callable[[str], None] | None = None,
+    ) -> Store:
         """Open (or, with ``create``, make) the store at ``root``.
 
         The store remembers the time zone it was made with: reporting months
         depend on it, so opening it with another one is refused. The catalog is
         checked against the data on disk (see :meth:`_prepare_catalog`): a store
         whose catalog is lost is refused, and nothing of it is changed.
+
+        A store of an earlier layout is migrated first, once, under the write lock
+        (:func:`qostool.migrate.migrate_layout`); ``notice`` is given the sentence that
+        says what was migrated (default: printed on stderr).
         """
         root = Path(root)
         meta_path = root / "store.json"
@@ -275,6 +290,10 @@ class Store:
             )
         store = cls(root, timezone=timezone)
         store._prepare_catalog()
+        if meta["layout"] != LAYOUT_VERSION:
+            from qostool.migrate import migrate_layout
+
+            migrate_layout(store, notice=notice)
         return store
 
     @classmethod
@@ -891,7 +910,9 @@ def _refuse_without_description(root: Path, timezone: str, *, create: bool) -> N
     """
     held = [*data_files(root), *([CATALOG] if (root / CATALOG).exists() else [])]
     if held:
-        description = json.dumps({"layout": LAYOUT_VERSION, "timezone": timezone})
+        # The oldest layout: opening then migrates any part still in it and passes over
+        # the others, so the description is right whichever qostool wrote the data.
+        description = json.dumps({"layout": MIGRATED_LAYOUTS[0], "timezone": timezone})
         raise StoreError(
             f"{root / 'store.json'}: missing, but {root} holds a store's data ({_some(held)})",
             hint="restore store.json from a backup, or write it again with the store's own "
@@ -907,13 +928,18 @@ def _refuse_without_description(root: Path, timezone: str, *, create: bool) -> N
 
 
 def _read_description(root: Path) -> dict[str, Any]:
-    """``store.json``, checked for the layout this qostool writes."""
+    """``store.json``, checked for the layout this qostool writes or migrates."""
     meta_path = root / "store.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StoreError(f"{meta_path}: cannot read the store's description ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("layout") != LAYOUT_VERSION:
+    known = (LAYOUT_VERSION, *MIGRATED_LAYOUTS)
+    if (
+        not isinstance(meta, dict)
+        or type(meta.get("layout")) is not int
+        or meta["layout"] not in known
+    ):
         layout = meta.get("layout") if isinstance(meta, dict) else None
         raise StoreError(
             f"{root}: store layout {layout!r} is not supported by qostool "

@@ -171,7 +171,28 @@ def analyze_month(
     index = versions.commune_index(boundaries, communes, options.tolerance_m)
     codes = communes.table["code"].to_list()
 
-    current = _load_month(store, options.month)
+    # Each stored month is read once (#18): a month whose quarter began earlier needs
+    # the tiles stored with the quarter's first month, which is then read in full and
+    # its statistics for the trend computed at once (see MonthReader).
+    earlier_stats: dict[str, pl.DataFrame | None] = {}
+    trend = {shift_month(options.month, -back) for back in range(1, options.history_months + 1)}
+
+    def for_the_trend(month: str, earlier: pl.DataFrame) -> None:
+        if month not in trend:  # a quarter's first month read only for its tiles
+            return
+        if earlier.is_empty():
+            earlier_stats[month] = None
+            return
+        say(f"{month}: statistics for the trend")
+        frame, _ = _assign(earlier, index, codes)
+        if options.dedupe_bursts:
+            frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
+        earlier_stats[month], _ = _month_stats(
+            frame, codes, options.rule, store.timezone, month=month, usage=False
+        )
+
+    reader = MonthReader(store, early=for_the_trend)
+    current = reader.rows(options.month)
     if current.is_empty():
         raise StoreError(
             f"{store.root}: no tests stored for {options.month}",
@@ -181,6 +202,7 @@ def analyze_month(
     say(f"{options.month}: assigning {current.height:,} rows to communes")
     assigned, counts = _assign(current, index, codes)
     warnings = inside_checks(options.month, counts, boundaries.key, communes.geometries, current)
+    del current
     if options.dedupe_bursts:
         assigned, counts["burst_duplicates"] = dedupe_bursts(
             assigned, hours=options.burst_hours, metres=options.burst_metres
@@ -190,21 +212,17 @@ def analyze_month(
         assigned, codes, options.rule, store.timezone, month=options.month, usage=True
     )
     assert usage is not None
+    del assigned
 
     history = []
     for back in range(1, options.history_months + 1):
         month = shift_month(options.month, -back)
-        earlier = _load_month(store, month)
-        if earlier.is_empty():
+        if month not in earlier_stats:
+            for_the_trend(month, reader.rows(month))
+        found = earlier_stats.pop(month)
+        if found is None:
             break
-        say(f"{month}: statistics for the trend")
-        frame, _ = _assign(earlier, index, codes)
-        if options.dedupe_bursts:
-            frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        earlier_stats, _ = _month_stats(
-            frame, codes, options.rule, store.timezone, month=month, usage=False
-        )
-        history.append(earlier_stats)
+        history.append(found)
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -254,6 +272,62 @@ def rule_verdicts(
     return stats.filter(pl.col("level") == "commune").select(
         "commune_code", "technology", "tests", "statistic_value", "verdict"
     )
+
+
+class MonthReader:
+    """The rows of the months one analysis reads, each stored month's parts read once.
+
+    A month's rows are its single tests and the tiles of its quarter, which are
+    stored with the quarter's first month (``tests/month=<first>/``). A month whose
+    quarter began earlier therefore needs that first month's parts as well: they
+    are read then, in full, and only once. Its tiles are kept (a quarter's tiles
+    are few: one row per tile), and its own rows are handed at once to ``early``,
+    which computes what the analysis needs of that month and keeps only that, so
+    no month is read twice and no month's rows wait in memory for their turn.
+    ``early`` ignores a month it does not need (one read only for its tiles);
+    reading that month later would read it again.
+
+    The rows of a month, and their order, are those of :func:`_load_month`: the
+    tiles from the quarter's first month, then the month's own parts, in the
+    order of their paths (``tests/test_analyze_history.py`` checks it).
+    """
+
+    def __init__(
+        self, store: Store, *, early: Callable[[str, pl.DataFrame], None] | None = None
+    ) -> None:
+        self.store = store
+        self.early = early
+        self._tiles: dict[str, pl.DataFrame] = {}
+        """Tile rows by the quarter's first month they were read from."""
+
+    def rows(self, month: str) -> pl.DataFrame:
+        """The month's single tests and its quarter's tiles (as :func:`_load_month`)."""
+        first = quarter_start(month)
+        own = self._read(month)
+        if first == month:
+            self._tiles[first] = own.filter(pl.col("aggregate"))
+            return encode_keys(own)
+        if first not in self._tiles:
+            rows = self._read(first)
+            self._tiles[first] = rows.filter(pl.col("aggregate"))
+            if self.early is not None:
+                self.early(first, encode_keys(rows))
+        return encode_keys(pl.concat([self._tiles[first], own]))
+
+    def _read(self, month: str) -> pl.DataFrame:
+        """The stored rows of ``tests/month=<month>/`` an analysis of ``month`` uses."""
+        aggregate = pl.col("aggregate").fill_null(False)
+        wanted = (~aggregate & (pl.col("month") == month)) | (
+            aggregate & (pl.col("period") == quarter_of(month))
+        )
+        columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
+        return (
+            self.store.scan_tests([month])
+            .filter(wanted)
+            .select(*columns, "lat", "lon", "measured_at")
+            .with_columns(aggregate)
+            .collect()
+        )
 
 
 def _load_month(store: Store, month: str) -> pl.DataFrame:

@@ -749,7 +749,7 @@ def _rejects(raw: pl.DataFrame, canon: pl.DataFrame, job: _FileJob) -> pl.DataFr
     original = raw.drop(src.ROW_COLUMN, TOTALS_COLUMN, strict=False)
     hidden = [c for c in original.columns if is_sensitive(c, job.bound)]
     if hidden:
-        original = original.with_columns(job.ctx.pseudonymiser(original[c]) for c in hidden)
+        original = original.with_columns(job.ctx.pseudonymiser.text(original[c]) for c in hidden)
     encoded = original.select(pl.struct(pl.all()).struct.json_encode().alias("original"))
     return pl.DataFrame(
         {
