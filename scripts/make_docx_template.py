@@ -6,10 +6,13 @@
 The template is a docxtpl document (Jinja tags in Word paragraphs and table
 rows, rendered with the report's filters and labels) in the layout of a
 Vietnamese administrative report (Decree 30/2020/NĐ-CP): A4, margins 2 cm
-top and bottom, 3 cm left, 2 cm right, Times New Roman 13 pt (tables 11 pt);
+top and bottom, 3 cm left, 2 cm right, Times New Roman 13 pt (tables 10 pt);
 a borderless header table (issuing body and number on the left, the national
 motto and the place and date on the right); the title; the sections of the
-HTML report with the same tables; the signature block; the annex. The output
+HTML report with the same tables; the signature block; the annex. Every table
+is made by :func:`table`, which sizes its columns so that no header word breaks
+in either language (a short header with a key line under the table where the
+page is too narrow) and keeps its rows from being left alone on a page. The output
 is deterministic (fixed core properties, zip time stamps and order); a test
 checks that the committed template is what this script makes. Never edit the
 template by hand: change this script and run it again.
@@ -18,10 +21,14 @@ template by hand: change this script and run it again.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from docx import Document
@@ -31,6 +38,11 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
+from qostool.config import RULE_PRESETS
+from qostool.report.context import VERDICTS
+from qostool.report.i18n import LANGUAGES
+from qostool.report.render import make_environment
+from qostool.report.short_labels import SHORT_LABELS
 from qostool.report.word import fixed_zip
 
 OUTPUT = Path(__file__).resolve().parents[1] / "src" / "qostool" / "report" / "templates"
@@ -105,6 +117,10 @@ def _no_borders(table: Any) -> None:
     _set_tblpr(table, borders)
 
 
+CELL_MARGIN_CM = 0.1
+"""The left and right margins of a table's cells."""
+
+
 def _cell_margins(table: Any, side_cm: float) -> None:
     margins = _element("w:tblCellMar")
     for side in ("left", "right"):
@@ -128,6 +144,15 @@ def _row_flags(row: Any, *, header: bool = False) -> None:
     trpr.append(_element("w:cantSplit"))
     if header:
         trpr.append(_element("w:tblHeader"))
+
+
+def _keep_with_next(row: Any, value: str) -> None:
+    """Keep the row on the page of the next one: ``value`` is "true", "false" or a Jinja
+    expression that docxtpl fills in each rendered row (its attributes are rendered too)."""
+    for p in row._tr.iter(qn("w:p")):  # each cell once, a merged one too
+        ppr = p.get_or_add_pPr()
+        style = ppr.find(qn("w:pStyle"))  # keepNext comes right after it (the schema)
+        ppr.insert(0 if style is None else 1, _element("w:keepNext", val=value))
 
 
 def _text(paragraph: Any, text: str, **run: Any) -> Any:
@@ -208,35 +233,273 @@ def loop(spec: str, cells: list[str]) -> list[Row | Tag]:
     return [Tag(f"for {spec}"), Row(cells), Tag("endfor")]
 
 
+# -- column widths: no header word broken -------------------------------------------------
+
+HEADER_FONT = "STIXGeneralBol.ttf"
+"""The font header words are measured in: STIX General Bold, which matplotlib ships (no
+system font is needed). Its Latin letters have the widths of Times New Roman Bold (and of
+Liberation Serif Bold, which stands for it in LibreOffice); the DejaVu fonts matplotlib
+also ships are a quarter wider, too wide to fit an eleven-column table on a portrait page.
+STIX has no precomposed Vietnamese letters: one is measured as its base letter (an accent
+above or below does not widen a letter in Times), ư and ơ as themselves (STIX has them)."""
+WIDER_EM = {"%": 1.0}
+"""Letters wider in Times New Roman Bold than in STIX General Bold (em)."""
+SAFETY = 1.04
+"""Room allowed above the measured width (Word's and LibreOffice's rounding, kerning)."""
+MIN_COLUMN_CM = 1.2
+"""No column is narrowed below this (or below its given width, if narrower) for another."""
+KEEP = 0.9
+"""The share of its given width a column keeps when narrowed for another (its body's
+words need room too: an operator's name, a commune's)."""
+MIN_HEADER_PT = 8.0
+"""The smallest type a table's headers are set in, when nothing else makes them fit."""
+
+
+@functools.cache
+def _advances() -> tuple[dict[int, int], int]:
+    """The header font's advance width by code point, and its units per em."""
+    import matplotlib
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / HEADER_FONT)
+    hmtx = font["hmtx"]
+    widths = {code: hmtx[name][0] for code, name in font.getBestCmap().items()}
+    return widths, int(font["head"].unitsPerEm)
+
+
+def word_cm(word: str, size_pt: float = TABLE_PT) -> float:
+    """The width of a word in bold Times New Roman of ``size_pt``, in cm (an upper bound)."""
+    widths, per_em = _advances()
+    em = 0.0
+    for char in word:
+        if char in WIDER_EM:
+            em += WIDER_EM[char]
+            continue
+        code = ord(char)
+        if code not in widths:
+            code = ord(unicodedata.normalize("NFD", char)[0])
+        em += widths.get(code, per_em) / per_em  # a letter it lacks: a whole em
+    return em * size_pt / 72 * 2.54 * SAFETY
+
+
+_SAY = 'import "conclusions." ~ lang ~ ".j2" as S with context'
+"""The conclusions' sentences and their tables' words (``S``), in the report's language."""
+_SAY_TAG = "{% " + _SAY + " %}"
+
+
+@functools.cache
+def _environments() -> list[Any]:
+    """The report's Jinja environments: every language, a month's and a period's words."""
+    return [make_environment(lang, period=period) for lang in LANGUAGES for period in (False, True)]
+
+
+HEADER_SAMPLES = [
+    {
+        "summary": SimpleNamespace(verdict_names=list(VERDICTS)),
+        "compared": SimpleNamespace(rule=r),
+        "month": "2025-12",
+        "conclusions": SimpleNamespace(persistent_from=12, previous="2025-11"),
+    }
+    for r in RULE_PRESETS
+]
+"""What a header may show of the report's data, besides labels: the verdicts' names,
+``report --compare-rule``'s rule, the month and last month, the conclusions' run of
+months below (two digits, the widest)."""
+
+
+@functools.cache
+def header_texts(header: str) -> tuple[str, ...]:
+    """Every text a header (Jinja) can print: in each language, for each sample above."""
+    return tuple(
+        sorted(
+            {
+                env.from_string(_SAY_TAG + header if "S." in header else header).render(**sample)
+                for env in _environments()
+                for sample in HEADER_SAMPLES
+            }
+        )
+    )
+
+
+_BREAK = re.compile(r"\s+|(?<=–)")
+"""Where a line may break: at a space, after an en dash ("tối thiểu–|tối đa", as Word and
+LibreOffice break lines; a hyphen is not taken as one: "SHA-256" stays whole)."""
+
+
+def header_need_cm(header: str, size_pt: float = TABLE_PT) -> float:
+    """The width a column needs for its header's longest word not to break: the word in
+    bold type of ``size_pt``, and the cell's margins."""
+    words = [w for text in header_texts(header) for w in _BREAK.split(text)]
+    return max((word_cm(w, size_pt) for w in words), default=0.0) + 2 * CELL_MARGIN_CM
+
+
+_LABEL = re.compile(r"\{\{ L\.(\w+) \}\}")
+
+
+def short_header(header: str) -> str | None:
+    """The short form of a header that is one label with a short form (``SL``), or None."""
+    match = _LABEL.fullmatch(header)
+    if match is None or not any(match.group(1) in table for table in SHORT_LABELS.values()):
+        return None
+    short = "{{ SL." + match.group(1) + " }}"
+    return short if header_texts(short) != header_texts(header) else None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A table's columns as printed: widths, and headers (some short, with a key)."""
+
+    columns: list[Col]
+    widths: list[float]
+    shortened: list[str]
+    """The label names whose short form heads a column (the key line spells them out)."""
+    size: float
+    """The headers' type size (pt): the table's, smaller only where nothing else fits."""
+
+
+def fit_columns(name: str, columns: list[Col]) -> Fit:
+    """Column widths in which every header's longest word fits, the table's width kept.
+
+    A column too narrow for its header's longest word is widened, and the others give
+    the room in proportion to what they have beyond their own need (never below
+    :data:`MIN_COLUMN_CM`, or their given width if narrower, nor below :data:`KEEP` of
+    their given width: the body's numbers, codes and names need room too).
+    When the table is too narrow for every header, the columns whose short header saves
+    the most are headed with it, one at a time, until they fit; then, as a last resort,
+    the headers' type is made smaller, half a point at a time down to
+    :data:`MIN_HEADER_PT`. A table that still cannot fit stops the script, naming its
+    columns.
+    """
+    total = sum(c.width for c in columns)
+    chosen = list(columns)
+    shortened: list[str] = []
+    size = float(TABLE_PT)
+
+    def floors() -> list[float]:
+        return [
+            max(header_need_cm(c.header, size), min(c.width, MIN_COLUMN_CM), c.width * KEEP)
+            for c in chosen
+        ]
+
+    while sum(floors()) > total + 1e-9:
+        savings = []
+        for index, column in enumerate(chosen):
+            short = short_header(column.header)
+            if short is not None:
+                saving = header_need_cm(column.header, size) - header_need_cm(short, size)
+                savings.append((saving, -index, short))  # the leftmost of equal savings
+        if savings and max(savings)[0] > 0:
+            _, minus, short = max(savings)
+            match = _LABEL.fullmatch(chosen[-minus].header)
+            assert match is not None
+            shortened.append(match.group(1))
+            chosen[-minus] = replace(chosen[-minus], header=short)
+        elif size > MIN_HEADER_PT:
+            size -= 0.5
+        else:
+            needs = ", ".join(f"{c.header} {f:.2f}" for c, f in zip(chosen, floors(), strict=True))
+            raise SystemExit(
+                f"table {name!r}: its headers need {sum(floors()):.2f} cm, it has "
+                f"{total:.2f} cm ({needs}): give a column a short header in "
+                "src/qostool/report/short_labels.py, or the table fewer columns"
+            )
+    needs = floors()
+    widths = [max(c.width, n) for c, n in zip(chosen, needs, strict=True)]
+    extra = sum(widths) - total
+    room = [w - n if w == c.width else 0.0 for c, w, n in zip(chosen, widths, needs, strict=True)]
+    if extra > 0:
+        widths = [w - extra * r / sum(room) for w, r in zip(widths, room, strict=True)]
+    shortened.sort(key=lambda n: [c.header for c in chosen].index("{{ SL." + n + " }}"))
+    return Fit(chosen, [round(w, 3) for w in widths], shortened, size)
+
+
+def _key_shown(shortened: list[str]) -> str:
+    """Whether the key line shows (Jinja): some header is short in the report's language."""
+    return "(" + " or ".join(f"S.{n} != L.{n}" for n in shortened) + ")" if shortened else "false"
+
+
+def key_line(doc: Any, shortened: list[str]) -> None:
+    """Under a table, the short headers spelled out (those short in the report's language)."""
+    pairs = ", ".join(f"(S.{n}, L.{n})" for n in shortened)
+    tag(doc, f"if {_key_shown(shortened)}")
+    para(
+        doc,
+        "{{ SL.key }}: {% for short, full in [" + pairs + "] if short != full %}"
+        "{{ short }}: {{ full }}{{ '; ' if not loop.last else '.' }}{% endfor %}",
+        "Table Key",
+    )
+    tag(doc, "endif")
+
+
+def _row_tag(t: Any, text: str) -> None:
+    """A row replaced by the docxtpl tag ``{% <text> %}``."""
+    row = t.add_row()
+    _row_flags(row)
+    cell_para(row.cells[0], "{%tr " + text + " %}", first=True)
+
+
 def table(doc: Any, spec: Table) -> None:
+    """A table whose headers never break inside a word (see :func:`fit_columns`), whose
+    rows never split, whose header row repeats on every page, and which leaves no row
+    alone on a page: its caption keeps with it (the style's "keep with next"), the header
+    row with the first body rows; in a loop the first two rows and the two before the last
+    keep with their next ("keep with next" on their paragraphs, decided in each rendered
+    row), so that a page holds at least two rows of a loop, and its last page three; the
+    last row of a nested loop keeps with the next block when that one is the last; every
+    static row keeps with the next but the table's last, which keeps with its key line."""
+    fit = fit_columns(spec.name, spec.columns)
     if spec.caption:
         para(doc, spec.caption, style="Caption")
-    widths = [c.width for c in spec.columns]
-    t = doc.add_table(rows=1, cols=len(spec.columns))
+    t = doc.add_table(rows=1, cols=len(fit.columns))
     t.style = "Table Grid"
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
     _set_tblpr(t, _element("w:tblCaption", val=spec.name))
-    _cell_margins(t, 0.1)
+    _cell_margins(t, CELL_MARGIN_CM)
     header = t.rows[0]
     _row_flags(header, header=True)
-    for cell, column in zip(header.cells, spec.columns, strict=True):
-        cell_para(cell, column.header, first=True, style="Table Heading")
+    smaller = {"size": fit.size} if fit.size != TABLE_PT else {}
+    for cell, column in zip(header.cells, fit.columns, strict=True):
+        cell_para(cell, column.header, first=True, style="Table Heading", **smaller)
+    _keep_with_next(header, "true")
+    depth = 0
+    rows = [item for item in spec.rows if isinstance(item, Row)]
+    end = _key_shown(fit.shortened)  # the last row keeps with the key line, when shown
     for item in spec.rows:
+        if isinstance(item, Tag):
+            _row_tag(t, item.text)
+            if item.text.startswith("for "):
+                depth += 1
+                _row_tag(t, f"set loop_{depth} = loop")  # seen by the rows of a nested loop
+            depth -= item.text.startswith("endfor")
+            continue
         row = t.add_row()
         _row_flags(row)
-        if isinstance(item, Tag):
-            cell_para(row.cells[0], "{%tr " + item.text + " %}", first=True)
-            continue
         cells = list(row.cells)
-        for cell, text, column in zip(cells, item.cells, spec.columns, strict=True):
+        for cell, text, column in zip(cells, item.cells, fit.columns, strict=True):
             align = RIGHT if column.num else None
             options: dict[str, Any] = {"bold": item.bold or None}
             if align is not None:
                 options["align"] = align
             cell_para(cell, text, first=True, **options)
+        last = item is rows[-1]
+        if depth:
+            # Within its loop: the first two rows and those before the last two keep.
+            inside = "(loop.index in (1, 2) or loop.revindex in (2, 3)) and not loop.last"
+            if not last:
+                after = "true"  # the loop's last row keeps with the rows after the loop
+            elif depth == 1:
+                after = end
+            else:  # a nested loop: its last row keeps with the last block, or the key
+                after = f"({end} if loop_{depth - 1}.last else loop_{depth - 1}.revindex == 2)"
+            keep = f"({inside}) or (loop.last and {after})"
+            _keep_with_next(row, "{{ 'true' if " + keep + " else 'false' }}")
+        else:
+            _keep_with_next(row, "{{ 'true' if " + end + " else 'false' }}" if last else "true")
         if item.span > 1:
             cells[0].merge(cells[item.span - 1])
-    _widths(t, widths)
+    _widths(t, fit.widths)
+    if fit.shortened:
+        key_line(doc, fit.shortened)
 
 
 def item_value(
@@ -287,8 +550,19 @@ def styles(doc: Any) -> None:
     caption.paragraph_format.keep_with_next = True
     from docx.enum.style import WD_STYLE_TYPE
 
+    table_styles(doc)
+    figure = doc.styles.add_style("Figure", WD_STYLE_TYPE.PARAGRAPH)
+    figure.base_style = normal
+    figure.paragraph_format.alignment = CENTER
+    figure.paragraph_format.keep_with_next = True
+
+
+def table_styles(doc: Any) -> None:
+    """The cells' text, the header cells' (bold, centred) and the key line under a table."""
+    from docx.enum.style import WD_STYLE_TYPE
+
     text = doc.styles.add_style("Table Text", WD_STYLE_TYPE.PARAGRAPH)
-    text.base_style = normal
+    text.base_style = doc.styles["Normal"]
     text.font.size = Pt(TABLE_PT)
     text.paragraph_format.space_after = Pt(0)
     text.paragraph_format.space_before = Pt(0)
@@ -296,10 +570,10 @@ def styles(doc: Any) -> None:
     heading.base_style = text
     heading.font.bold = True
     heading.paragraph_format.alignment = CENTER
-    figure = doc.styles.add_style("Figure", WD_STYLE_TYPE.PARAGRAPH)
-    figure.base_style = normal
-    figure.paragraph_format.alignment = CENTER
-    figure.paragraph_format.keep_with_next = True
+    key = doc.styles.add_style("Table Key", WD_STYLE_TYPE.PARAGRAPH)
+    key.base_style = text
+    key.font.italic = True
+    key.paragraph_format.space_after = Pt(6)
 
 
 def page(doc: Any) -> None:
@@ -998,7 +1272,6 @@ def tasks(doc: Any) -> None:
     tag(doc, "endif")
 
 
-_SAY = 'import "conclusions." ~ lang ~ ".j2" as S with context'
 """The sentence templates of the conclusions (``templates/conclusions.<lang>.j2``)."""
 _CLASSES = '["no_tests", "insufficient", "inconclusive", "low_uptake"]'
 

@@ -83,7 +83,9 @@ def test_bracketed_config_names_survive_in_help(cli: Any) -> None:
     for name, command in _commands():
         if hasattr(command, "commands"):
             continue
-        texts = [command.help or "", command.epilog or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        texts = [command.help or "", command.epilog or ""] + [
+            getattr(p, "help", None) or "" for p in command.params
+        ]
         written = sum(len(section.findall(text)) for text in texts)
         words = " ".join(cli(*name.split(), "--help").stdout.split())
         assert "( " not in words and "()" not in words, name

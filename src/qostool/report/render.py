@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from qostool.report.conclusions import one_line
 from qostool.report.i18n import Formatter
 from qostool.report.rollout_labels import ROLLOUT_LABELS
+from qostool.report.short_labels import short_labels
 from qostool.text import markdown, visible
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ def make_environment(
     labels = {**fmt.labels, "headline": fmt.headline_label(statistic, min_share)}
     env.globals.update(L=SimpleNamespace(**labels), lang=lang)
     env.globals["R"] = SimpleNamespace(**ROLLOUT_LABELS[lang])  # the 5G roll-out's words
+    env.globals["SL"] = SimpleNamespace(**short_labels(lang, labels))  # Word tables' short headers
     return env
 
 
