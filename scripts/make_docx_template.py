@@ -415,12 +415,12 @@ def fit_columns(name: str, columns: list[Col]) -> Fit:
 
 def _key_shown(shortened: list[str]) -> str:
     """Whether the key line shows (Jinja): some header is short in the report's language."""
-    return "(" + " or ".join(f"S.{n} != L.{n}" for n in shortened) + ")" if shortened else "false"
+    return "(" + " or ".join(f"SL.{n} != L.{n}" for n in shortened) + ")" if shortened else "false"
 
 
 def key_line(doc: Any, shortened: list[str]) -> None:
     """Under a table, the short headers spelled out (those short in the report's language)."""
-    pairs = ", ".join(f"(S.{n}, L.{n})" for n in shortened)
+    pairs = ", ".join(f"(SL.{n}, L.{n})" for n in shortened)
     tag(doc, f"if {_key_shown(shortened)}")
     para(
         doc,
