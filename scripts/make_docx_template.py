@@ -788,7 +788,7 @@ def five_g(doc: Any) -> None:
         Row(["{{ L.k_mean_5g }}", "{{ five_g.province.mean | number }}"]),
         Row(["{{ L.k_median_5g }}", "{{ five_g.province.median | number }}"]),
         Row(["{{ L.c_reference }}", "{{ five_g.target | target }}"]),
-        Row(["{{ L.c_verdict }}", "{{ five_g.province.verdict | verdict }}"]),
+        Row(["{{ L.c_reference_compare }}", "{{ five_g.province.verdict | verdict }}"]),
         Tag("endif"),
     ]
     table(doc, item_value("five-g-figures", rows))
@@ -922,7 +922,7 @@ def sources(doc: Any) -> None:
     columns = [
         Col("{{ L.c_source }}", 8.0),
         Col("{{ L.c_tests }}", 4.0, True),
-        Col("{{ L.c_devices }}", 4.0, True),
+        Col("{{ L.c_device_count }}", 4.0, True),
     ]
     cells = ["{{ s.source | source }}", "{{ s.tests | integer }}", "{{ s.devices | integer }}"]
     rows = loop(f"s in {mobile} | rejectattr('aggregate')", cells)

@@ -90,7 +90,7 @@ def test_no_word_of_an_inspection_finding_nor_a_5g_target(vi_files: dict[str, Pa
     html = Page(vi_files["html"].read_text(encoding="utf-8"))
     five_g = dict(html.body("five-g-figures"))
     assert five_g["Mức tham chiếu (Mbps)"] == "100"
-    assert five_g["Đánh giá"] in (
+    assert five_g["So với mức tham chiếu"] in (
         "Trên mức tham chiếu",
         "Dưới mức tham chiếu",
         "Sát mức tham chiếu",

@@ -115,7 +115,7 @@ _VI: Final[dict[str, str]] = {
     "k_tile_tests": "Dữ liệu tổng hợp theo ô lưới của Ookla (Speedtest), thống kê riêng: số lượt "
     "đo",
     "k_wifi_tests": "Lượt đo Wi-Fi (thống kê riêng)",
-    "k_devices": "Số thiết bị đã đo (tối thiểu–tối đa)",
+    "k_devices": "Số thiết bị đã đo",
     "k_communes_with_data": "Xã, phường, đặc khu có lượt đo",
     "k_communes_without_data": "Xã, phường, đặc khu không có lượt đo nào trên mạng di động",
     "headline": "{meets}/{total} xã, phường, đặc khu{percent} đạt mức tối thiểu về tốc độ tải "
@@ -427,6 +427,8 @@ _VI: Final[dict[str, str]] = {
     "reference_mark": " (tham chiếu)",
     "tiles_line": "{source}, {quarter}: {tests} lượt đo trong {tiles} ô lưới, thống kê riêng, "
     "không tính là lượt đo của người dân trong tháng.",
+    "c_reference_compare": "So với mức tham chiếu",
+    "c_device_count": "Số thiết bị",
 }
 
 _EN: Final[dict[str, str]] = {
@@ -519,7 +521,7 @@ _EN: Final[dict[str, str]] = {
     "k_tests": "Tests on the mobile network (i-Speed and other per-test sources)",
     "k_tile_tests": "Ookla (Speedtest) grid-tile aggregates, counted apart: tests",
     "k_wifi_tests": "Wi-Fi tests (counted apart)",
-    "k_devices": "Devices that tested (min–max)",
+    "k_devices": "Devices that tested",
     "k_communes_with_data": "Communes, wards and special zones with tests",
     "k_communes_without_data": "Communes, wards and special zones without any mobile test",
     "headline": "{meets}/{total} communes, wards and special zones{percent} meet the minimum 4G "
@@ -813,6 +815,8 @@ _EN: Final[dict[str, str]] = {
     "reference_mark": " (reference)",
     "tiles_line": "{source}, {quarter}: {tests} tests in {tiles} grid tiles, counted apart, not "
     "as citizens' tests of the month.",
+    "c_reference_compare": "Against the reference level",
+    "c_device_count": "Devices",
 }
 
 #: Every label, per language (the same keys in each).

@@ -266,7 +266,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
         ),
         Sheet(
             lab["x_sources"],
-            [c(lab["c_source"]), c(lab["c_tests"], "int"), c(lab["c_devices"], "int")],
+            [c(lab["c_source"]), c(lab["c_tests"], "int"), c(lab["c_device_count"], "int")],
             [
                 [
                     fmt.source(m.source)
