@@ -201,11 +201,11 @@ _VI: Final[dict[str, str]] = {
     "c_count": "Số lượng",
     # operators
     "t_operators": "Tốc độ tải xuống theo doanh nghiệp, toàn tỉnh",
-    "operators_note": "Mỗi doanh nghiệp: các công nghệ có mức tối thiểu hoặc mức tham chiếu, và "
-    "tổng các công nghệ di động. P10 (bách phân vị thứ 10): 10% số lượt đo có tốc độ tải xuống "
-    "thấp hơn giá trị này; P90 (bách phân vị thứ 90): 90% số lượt đo thấp hơn giá trị này. Số "
-    "liệu 5G của doanh nghiệp chưa cung cấp dịch vụ 5G thương mại được ghi «Cần xác minh dữ "
-    "liệu» và không được đánh giá.",
+    "operators_note": "Bảng nêu, cho mỗi doanh nghiệp, các công nghệ có mức tối thiểu hoặc mức "
+    "tham chiếu và tổng các công nghệ di động. P10 (bách phân vị thứ 10) là tốc độ mà 10% số "
+    "lượt đo thấp hơn; P90 (bách phân vị thứ 90) là tốc độ mà 90% số lượt đo thấp hơn. Số liệu "
+    "5G của doanh nghiệp chưa cung cấp dịch vụ 5G thương mại được ghi «Cần xác minh dữ liệu» và "
+    "không được đánh giá.",
     # communes
     "t_communes": "Kết quả 4G theo xã, phường, đặc khu (tất cả doanh nghiệp)",
     "map_title": "Bản đồ đánh giá 4G theo xã, phường, đặc khu",
@@ -214,13 +214,13 @@ _VI: Final[dict[str, str]] = {
     "map_unavailable": "Không vẽ được bản đồ: không đọc được ranh giới của phiên bản đã dùng.",
     "map_operator_title": "Đánh giá 4G: {operator}",
     "map_operators_title": "Bản đồ đánh giá 4G theo từng doanh nghiệp",
-    "map_operators_caption": "Mỗi bản đồ: đánh giá tốc độ tải xuống 4G của riêng doanh nghiệp đó "
-    "tại mỗi xã, phường, đặc khu (màu trắng: doanh nghiệp không có lượt đo 4G tại đó).",
+    "map_operators_caption": "Mỗi bản đồ thể hiện đánh giá tốc độ tải xuống 4G của riêng doanh "
+    "nghiệp đó tại mỗi xã, phường, đặc khu (màu trắng: doanh nghiệp không có lượt đo 4G tại đó).",
     "map_key": "Chú giải số trên bản đồ",
     "c_map_number": "Số",
     # below
-    "below_intro": "Các xã, phường, đặc khu mà đánh giá 4G của một doanh nghiệp là chưa đạt mức "
-    "tối thiểu.",
+    "below_intro": "Dưới đây là các xã, phường, đặc khu mà đánh giá 4G của một doanh nghiệp là "
+    "chưa đạt mức tối thiểu.",
     "no_below_operator": "Không có xã, phường, đặc khu nào chưa đạt mức tối thiểu.",
     "no_below_any": "Không có xã, phường, đặc khu nào chưa đạt mức tối thiểu với bất kỳ doanh "
     "nghiệp nào.",
@@ -247,10 +247,10 @@ _VI: Final[dict[str, str]] = {
     "t_5g_communes": "Tốc độ 5G tại các xã, phường, đặc khu có lượt đo 5G",
     "t_no_5g_communes": "Xã, phường, đặc khu không có lượt đo 5G",
     # adoption
-    "adoption_intro": "Số lượt đo và số thiết bị trên mạng di động của từng xã, phường, đặc khu, "
-    "và trên 1.000 dân, từ các ứng dụng đo từng lượt (i-Speed và các nguồn khác). Dữ liệu tổng "
-    "hợp theo ô lưới của Ookla (Speedtest) và lượt đo mạng cố định (Wi-Fi) được thống kê riêng, "
-    "không cộng vào.",
+    "adoption_intro": "Bảng dưới đây nêu số lượt đo và số thiết bị trên mạng di động của từng "
+    "xã, phường, đặc khu, và tính trên 1.000 dân, từ các ứng dụng đo từng lượt (i-Speed và các "
+    "nguồn khác). Dữ liệu tổng hợp theo ô lưới của Ookla (Speedtest) và lượt đo mạng cố định "
+    "(Wi-Fi) được thống kê riêng, không cộng vào.",
     "t_adoption": "Tình hình sử dụng ứng dụng đo theo xã, phường, đặc khu",
     "whole_province": "Toàn tỉnh",
     "not_summed": "không cộng (xem ghi chú)",
@@ -261,9 +261,9 @@ _VI: Final[dict[str, str]] = {
     "theo dõi diễn biến.",
     "first_period": "Các tháng đã phân tích đều dựa trên cùng dữ liệu ô lưới Ookla của một quý: "
     "đây là kỳ số liệu đầu tiên, chưa có số liệu để theo dõi diễn biến.",
-    "trend_intro": "Các tháng đã phân tích trong 12 tháng gần nhất (mỗi tháng theo kết quả phân "
-    "tích đã lưu của tháng đó). Các tháng của một quý chỉ có dữ liệu ô lưới Ookla dựa trên cùng "
-    "số liệu theo quý và được ghi một lần, là quý đó.",
+    "trend_intro": "Bảng nêu các tháng đã phân tích trong 12 tháng gần nhất, mỗi tháng theo kết "
+    "quả phân tích đã lưu của tháng đó. Các tháng của một quý chỉ có dữ liệu ô lưới Ookla dựa "
+    "trên cùng số liệu theo quý nên được ghi một lần, là quý đó.",
     # data periods
     "period_quarter": "quý {n}/{year}",
     "period_quarter_short": "quý {n}/{year}",
@@ -392,7 +392,6 @@ _VI: Final[dict[str, str]] = {
     "headline_no_tests": "; {count} không có lượt đo 4G",
     "c_reference": "Mức tham chiếu (Mbps)",
     "c_source": "Nguồn số liệu",
-    "c_tiles": "Số ô lưới",
     "t_sources": "Số liệu theo nguồn",
     "map_source": "Nguồn ranh giới hành chính: {credit}.",
     "map_source_unknown": "Ranh giới hành chính: tệp {file} (phiên bản {version}); nguồn chưa "
@@ -606,10 +605,11 @@ _EN: Final[dict[str, str]] = {
     "c_total": "Total",
     "c_count": "Count",
     "t_operators": "Download speed by operator, whole province",
-    "operators_note": "For each operator: the technologies with a minimum or a reference level, "
-    "and all cellular technologies together. P10 (10th percentile): 10% of tests are slower than "
-    "this; P90 (90th percentile): 90% of tests are slower than this. The 5G figures of an "
-    "operator without a commercial 5G network are marked 'Data to be verified' and not assessed.",
+    "operators_note": "The table gives, for each operator, the technologies with a minimum or a "
+    "reference level, and all cellular technologies together. P10 (10th percentile) is the speed "
+    "10% of tests fall below; P90 (90th percentile) the speed 90% of tests fall below. The 5G "
+    "figures of an operator without a commercial 5G network are marked 'Data to be verified' and "
+    "not assessed.",
     "t_communes": "4G results by commune (all operators)",
     "map_title": "Map of 4G assessments by commune",
     "map_caption": "Colours show each commune's 4G download speed assessed against the minimum "
@@ -617,11 +617,11 @@ _EN: Final[dict[str, str]] = {
     "map_unavailable": "The map could not be drawn: the boundaries version used could not be read.",
     "map_operator_title": "4G assessment: {operator}",
     "map_operators_title": "Maps of 4G assessments by operator",
-    "map_operators_caption": "Each map: the operator's own 4G download speed assessed in each "
-    "commune (white: no 4G test of that operator there).",
+    "map_operators_caption": "Each map shows the operator's own 4G download speed assessed in "
+    "each commune (white: no 4G test of that operator there).",
     "map_key": "Key to the numbers on the map",
     "c_map_number": "No.",
-    "below_intro": "Communes where an operator's 4G assessment is below the minimum.",
+    "below_intro": "Below are the communes where an operator's 4G assessment is below the minimum.",
     "no_below_operator": "No commune below the minimum.",
     "no_below_any": "No commune is below the minimum for any operator.",
     "t_no_tests": "Communes, wards and special zones without 4G tests",
@@ -644,10 +644,10 @@ _EN: Final[dict[str, str]] = {
     "k_median_5g": "5G median download (Mbps)",
     "t_5g_communes": "5G speeds in the communes, wards and special zones with 5G tests",
     "t_no_5g_communes": "Communes, wards and special zones without 5G tests",
-    "adoption_intro": "Tests and devices on the mobile network in each commune, ward and special "
-    "zone, and per 1,000 inhabitants, from the per-test apps (i-Speed and other sources). Ookla "
-    "(Speedtest) grid-tile aggregates and fixed-network tests (Wi-Fi) are counted apart, never "
-    "added in.",
+    "adoption_intro": "The table gives the tests and devices on the mobile network in each "
+    "commune, ward and special zone, and per 1,000 inhabitants, from the per-test apps (i-Speed "
+    "and other sources). Ookla (Speedtest) grid-tile aggregates and fixed-network tests (Wi-Fi) "
+    "are counted apart, never added in.",
     "t_adoption": "Use of the speed-test apps by commune",
     "whole_province": "Whole province",
     "not_summed": "not added up (see note)",
@@ -656,9 +656,9 @@ _EN: Final[dict[str, str]] = {
     "first_month": "This is the first month analysed: there are no earlier months to follow yet.",
     "first_period": "The months analysed all rest on the same quarter's Ookla tiles: this is the "
     "first data period, there are no earlier figures to follow yet.",
-    "trend_intro": "The months analysed within the last 12 months (each as stored by its "
-    "own analysis). The months of a quarter with Ookla tiles only rest on the same quarterly "
-    "data and are shown once, as that quarter.",
+    "trend_intro": "The table gives the months analysed within the last 12 months, each as "
+    "stored by its own analysis. The months of a quarter with Ookla tiles only rest on the same "
+    "quarterly data and are shown once, as that quarter.",
     # data periods
     "period_quarter": "Q{n} {year}",
     "period_quarter_short": "Q{n} {year}",
@@ -781,7 +781,6 @@ _EN: Final[dict[str, str]] = {
     "headline_no_tests": "; {count} with no 4G tests",
     "c_reference": "Reference level (Mbps)",
     "c_source": "Source",
-    "c_tiles": "Grid tiles",
     "t_sources": "Figures by source",
     "map_source": "Boundaries: {credit}.",
     "map_source_unknown": "Boundaries: file {file} (version {version}); their source was not "
@@ -1148,7 +1147,8 @@ class Formatter:
     # -- codes -------------------------------------------------------------
 
     def verdict(self, value: str | None) -> str:
-        """``meets_target`` -> ``đạt chỉ tiêu`` / ``meets target``; none -> no target."""
+        """An assessment in words: ``meets_target`` -> ``Đạt`` / ``Meets``, ``no_tests`` ->
+        ``Không có lượt đo``; none -> no target."""
         if value is None:
             return self.labels["verdict_none"]
         return self.labels.get(f"verdict_{value}", value)

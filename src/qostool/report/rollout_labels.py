@@ -39,8 +39,8 @@ _VI: Final[dict[str, str]] = {
     "c_tests_5g": "Lượt đo 5G trong tháng",
     "now_ever": "trong tháng / đến nay",
     "t_series": "{operator}: 12 tháng",
-    "series_note": "Mỗi tháng theo kết quả phân tích chính thức được lưu của tháng đó; tháng "
-    "chưa phân tích không có trong bảng.",
+    "series_note": "Số liệu mỗi tháng lấy theo kết quả phân tích chính thức được lưu của tháng "
+    "đó; tháng chưa phân tích không có trong bảng.",
     "new_communes": "Xã, phường, đặc khu có 5G của {operator} lần đầu trong tháng này:",
     "no_new_communes": "Không có xã, phường, đặc khu nào có 5G của {operator} lần đầu trong "
     "tháng này.",
