@@ -39,7 +39,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
 from qostool.config import RULE_PRESETS
-from qostool.report.context import VERDICTS
+from qostool.report.context import ASSESSMENTS
 from qostool.report.i18n import LANGUAGES
 from qostool.report.render import make_environment
 from qostool.report.short_labels import SHORT_LABELS
@@ -295,7 +295,7 @@ def _environments() -> list[Any]:
 
 HEADER_SAMPLES = [
     {
-        "summary": SimpleNamespace(verdict_names=list(VERDICTS)),
+        "summary": SimpleNamespace(verdict_names=list(ASSESSMENTS)),
         "compared": SimpleNamespace(rule=r),
         "month": "2025-12",
         "conclusions": SimpleNamespace(persistent_from=12, previous="2025-11"),
@@ -724,7 +724,11 @@ def title_block(doc: Any) -> None:
     addressees(doc)
     para(doc, "", style="Normal")
     para(doc, "{{ document.opening }}", style="Body Text")
-    para(doc, "{{ L.source_line }}", style="Body Text")
+    para(
+        doc,
+        "{{ L.source_line | fill(sources=summary | sources(annex.quarter_of_tiles)) }}",
+        style="Body Text",
+    )
     # Warnings about the data, before anything else is read (page 1).
     tag(doc, "if warnings")
     para(doc, "{{ L.warnings_title | upper }}", style="Normal", bold=True)
@@ -766,13 +770,14 @@ def summary(doc: Any) -> None:
         Tag("endif"),
     ]
     table(doc, item_value("key-figures", rows, "{{ L.t_key_figures }}"))
-    verdicts = [Col("{{ L.c_technology }}", 2.6), Col("{{ L.c_target }}", 2.2, num=True)]
+    # One column per assessment (context.ASSESSMENTS: five, "no tests" apart).
+    verdicts = [Col("{{ L.c_technology }}", 2.0), Col("{{ L.c_target }}", 2.0, num=True)]
     verdicts += [
-        Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.4, num=True) for i in range(4)
+        Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.1, num=True) for i in range(5)
     ]
-    verdicts.append(Col("{{ L.c_total }}", 1.6, num=True))
-    cells = ["{{ t.technology | tech }}", "{{ t.target | target }}"]
-    cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(4)]
+    verdicts.append(Col("{{ L.c_total }}", 1.5, num=True))
+    cells = ["{{ t.technology | tech }}", "{{ t.target | target(t.technology) }}"]
+    cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(5)]
     cells.append("{{ t.total | integer }}")
     table(
         doc,
@@ -795,7 +800,7 @@ def summary(doc: Any) -> None:
         "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.median | number }}",
-        "{{ r.target | target }}",
+        "{{ r.target | target(r.technology) }}",
         "{{ r.verdict | verdict }}",
         "{{ r.prev_mean | number }}",
         "{{ r.change | change(r.change_basis, r.data_period) }}",
@@ -890,7 +895,7 @@ def communes(doc: Any) -> None:
     tag(doc, "endif")
     tag(doc, "if map_image is not none")
     para(doc, "{{ map_image }}", "Figure")
-    para(doc, "{{ L.map_title }}. {{ L.map_caption }}", "Caption")
+    para(doc, "{{ L.map_title }}. {{ L.map_caption }} {{ annex | map_source }}", "Caption")
     tag(doc, "else")
     para(doc, "{{ L.map_unavailable }}", "Body Text", italic=True)
     tag(doc, "endif")
@@ -957,7 +962,7 @@ def below(doc: Any) -> None:
         "{{ r.devices_min | bounds(r.devices_max) }}",
         "{{ r.mean | number }}{{ r.data_period | period_note(' — ') }}",
         "{{ r.ci_low | interval(r.ci_high) }}",
-        "{{ r.target | target }}",
+        "{{ r.target | target(r.technology) }}",
         "{{ r.months_below | integer }}",
     ]
     table(doc, Table("below", columns, loop("r in block.rows", cells)))
@@ -986,15 +991,17 @@ def thin(doc: Any) -> None:
     heading(doc, "{{ L.t_no_tests }}", 2)
     columns = [
         Col("{{ L.c_code }}", 2.0),
-        Col("{{ L.c_commune }}", 7.0),
-        Col("{{ L.c_type }}", 3.0),
-        Col("{{ L.c_population }}", 4.0, True),
+        Col("{{ L.c_commune }}", 5.5),
+        Col("{{ L.c_type }}", 2.5),
+        Col("{{ L.c_population }}", 3.0, True),
+        Col("{{ L.c_tests }}", 3.0, True),
     ]
     cells = [
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.type | commune_type }}",
         "{{ c.population | integer }}",
+        "{{ c.tests | integer }}",
     ]
     _if_table(doc, "no_tests", Table("no-tests", columns, loop("c in no_tests", cells)))
     heading(doc, "{{ L.t_insufficient }}", 2)
@@ -1043,6 +1050,9 @@ def five_g(doc: Any) -> None:
     tag(doc, "if not five_g.has_tests")
     para(doc, "{{ L.no_5g }}", "Body Text", bold=True)
     tag(doc, "endif")
+    tag(doc, "if five_g.target is not none")
+    para(doc, "{{ L.five_g_reference | fill(target=five_g.target | target) }}", "Body Text")
+    tag(doc, "endif")
     rows: list[Row | Tag] = [
         Row(["{{ L.k_tests_5g }}", "{{ five_g.tests | integer }}"]),
         Row(["{{ L.k_share_5g }}", "{{ five_g.share | percent }}"]),
@@ -1056,8 +1066,8 @@ def five_g(doc: Any) -> None:
         Tag("if five_g.province is not none"),
         Row(["{{ L.k_mean_5g }}", "{{ five_g.province.mean | number }}"]),
         Row(["{{ L.k_median_5g }}", "{{ five_g.province.median | number }}"]),
-        Row(["{{ L.c_target }}", "{{ five_g.target | target }}"]),
-        Row(["{{ L.c_verdict }}", "{{ five_g.province.verdict | verdict }}"]),
+        Row(["{{ L.c_reference }}", "{{ five_g.target | target }}"]),
+        Row(["{{ L.c_reference_compare }}", "{{ five_g.province.verdict | verdict }}"]),
         Tag("endif"),
     ]
     table(doc, item_value("five-g-figures", rows))
@@ -1139,6 +1149,9 @@ def five_g_operators(doc: Any) -> None:
     para(doc, "{{ R.legend_note }}", "Body Text")
     tag(doc, "for b in five_g_operators.operators")
     heading(doc, "{{ b.operator | operator }}", 2)
+    tag(doc, "if b.operator not in commercial_5g")
+    para(doc, "{{ R.not_commercial | fill(operator=b.operator | operator) }}", "Body Text")
+    tag(doc, "endif")
     tag(doc, "if b.operator in rollout_images")
     para(doc, "{{ rollout_images[b.operator] }}", "Figure")
     tag(doc, "endif")
@@ -1180,9 +1193,37 @@ def five_g_operators(doc: Any) -> None:
     tag(doc, "endif")
 
 
+def sources(doc: Any) -> None:
+    """The month's sources: each per-test source credited with its tests and devices,
+    the quarter's tiles in a sentence of their own (counted apart)."""
+    tag(doc, "if summary.sources")
+    mobile = 'summary.sources | selectattr("network", "equalto", "mobile")'
+    columns = [
+        Col("{{ L.c_source }}", 8.0),
+        Col("{{ L.c_tests }}", 4.0, True),
+        Col("{{ L.c_device_count }}", 4.0, True),
+    ]
+    cells = ["{{ s.source | source }}", "{{ s.tests | integer }}", "{{ s.devices | integer }}"]
+    rows = loop(f"s in {mobile} | rejectattr('aggregate')", cells)
+    table(doc, Table("sources", columns, rows, "{{ L.t_sources }}"))
+    tag(doc, f"for s in {mobile} | selectattr('aggregate')")
+    para(
+        doc,
+        "{{ L.tiles_line | fill(source=s.source | source, quarter=annex.quarter_of_tiles "
+        "| quarter_name(false), tests=s.tests | integer, tiles=s.rows | integer) }}",
+        "Body Text",
+    )
+    tag(doc, "endfor")
+    para(doc, "{{ L.sources_intro }}", "Body Text")
+    tag(doc, "else")
+    para(doc, "{{ L.sources_unknown }}", "Body Text")
+    tag(doc, "endif")
+
+
 def adoption(doc: Any) -> None:
     heading(doc, "{{ L.s_adoption }}")
     para(doc, "{{ L.adoption_intro }} {{ L.adoption_devices_note }}", "Body Text")
+    sources(doc)
     columns = [
         Col("{{ L.c_code }}", 1.5),
         Col("{{ L.c_commune }}", 3.3),
@@ -1449,9 +1490,9 @@ def annex(doc: Any) -> None:
     heading(doc, "{{ L.a_method }}", 2)
     para(
         doc,
-        "{{ L.method_text | fill(timezone=annex.timezone, statistic=annex.statistic | statistic, "
-        "confidence=annex.confidence | percent(0), min_tests=annex.min_tests | integer, "
-        "min_devices=annex.min_devices | integer) }}",
+        "{{ L.method_text | fill(timezone=annex.timezone | timezone, "
+        "statistic=annex.statistic | statistic, confidence=annex.confidence | percent(0), "
+        "min_tests=annex.min_tests | integer, min_devices=annex.min_devices | integer) }}",
         "Body Text",
     )
     heading(doc, "{{ L.a_inputs }}", 2)
@@ -1504,7 +1545,7 @@ def annex(doc: Any) -> None:
     rows: list[Row | Tag] = [
         *loop(
             "t in annex.targets",
-            ["{{ L.r_target | fill(tech=t.technology | tech) }}", "{{ t.mbps | number(0) }}"],
+            ["{{ t.technology | target_name }}", "{{ t.mbps | number(0) }}"],
         ),
         Row(["{{ L.r_statistic }}", "{{ annex.statistic | statistic }}"]),
         Row(["{{ L.r_min_tests }}", "{{ annex.min_tests | integer }}"]),
@@ -1527,8 +1568,8 @@ def annex(doc: Any) -> None:
     rows = [
         Row(["{{ L.b_version }}", "{{ annex.boundaries_version | text }}"]),
         Row(["{{ L.b_communes }}", "{{ annex.boundaries_communes | integer }}"]),
-        Row(["{{ L.v_timezone }}", "{{ annex.timezone }}"]),
-        Row(["{{ L.v_quarter_of_tiles }}", "{{ annex.quarter_of_tiles | text }}"]),
+        Row(["{{ L.v_timezone }}", "{{ annex.timezone | timezone }}"]),
+        Row(["{{ L.v_quarter_of_tiles }}", "{{ annex.quarter_of_tiles | quarter_name }}"]),
         Row(["{{ L.v_history_months }}", "{{ annex.history_months | integer }}"]),
         Row(["{{ L.v_analysed_at }}", "{{ annex.analysed_at | date }}"]),
         Row(["{{ L.v_tool_analysis }}", "{{ annex.tool_version_analysis | text }}"]),

@@ -66,7 +66,11 @@ def meeting_communes(store: Store, target: float) -> int:
 
 def headline(md: str) -> tuple[int, int, str]:
     """``(meets, total, target)`` of a Markdown report's English headline."""
-    found = re.search(r"(\d+) of (\d+) communes meet the 4G average download target \((\d+)", md)
+    found = re.search(
+        r"(\d+)/(\d+) communes, wards and special zones \(\d+%\) meet the minimum 4G average "
+        r"download speed \((\d+)",
+        md,
+    )
     assert found, md[:2000]
     return int(found[1]), int(found[2]), found[3]
 
@@ -126,7 +130,7 @@ def test_the_variant_report_says_what_it_is_on_every_page(
     assert written.exit_code == 0, written.output
     assert not (out / "2025-10" / "report.md").exists()  # never over the official report
     folder = out / "2025-10" / "variant-4G-35"
-    label = "VARIANT “4G-35”, not the official analysis: 4G target 35 Mbps (configured 40 Mbps)"
+    label = "VARIANT “4G-35”, not the official analysis: 4G threshold 35 Mbps (configured 40 Mbps)"
 
     md = (folder / "report.md").read_text(encoding="utf-8")
     assert headline(md) == (meeting_communes(store, 35), 30, "35")
@@ -164,7 +168,7 @@ def test_the_variant_report_in_vietnamese_and_pdf_words(
     assert written.exit_code == 0, written.output
     md = (out / "2025-10" / "variant-4G-35" / "report.md").read_text(encoding="utf-8")
     assert markdown("PHƯƠNG ÁN THỬ «4G-35»") in md
-    assert markdown("chỉ tiêu 4G 35 Mbps (cấu hình: 40 Mbps)") in md
+    assert markdown("ngưỡng 4G 35 Mbps (cấu hình: 40 Mbps)") in md
 
 
 def test_an_earlier_official_analysis_is_kept_and_reported_again(
@@ -255,7 +259,7 @@ def test_term_differences_and_names() -> None:
         "statistic median (configured mean); targets_mbps.4G 35 (configured 40)"
     )
     assert Formatter("vi").differences(differs) == (
-        "đại lượng so sánh trung vị (cấu hình: trung bình); chỉ tiêu 4G 35 Mbps (cấu hình: 40 Mbps)"
+        "đại lượng so sánh trung vị (cấu hình: trung bình); ngưỡng 4G 35 Mbps (cấu hình: 40 Mbps)"
     )
     assert check_name("target-35") == "target-35"
     with pytest.raises(UsageError):
@@ -315,7 +319,7 @@ def test_the_pdf_of_a_variant_says_so_on_every_page_and_names_forced_checks(
     folder = out / "2025-10" / "variant-4G-35"
     assert (folder / "report.pdf").read_bytes().startswith(b"%PDF-")
     pages = pdf_pages((folder / "report.html").read_text(encoding="utf-8"))
-    label = "VARIANT “4G-35”, not the official analysis: 4G target 35 Mbps (configured 40 Mbps)"
+    label = "VARIANT “4G-35”, not the official analysis: 4G threshold 35 Mbps (configured 40 Mbps)"
     assert len(pages) >= 5 and all(header == label for header, _ in pages)
     assert "NOT the month's official analysis" in pages[0][1]
 

@@ -233,12 +233,12 @@ def test_the_report_names_the_dates_not_a_month(
             assert "Reporting period: from 6 October 2025 to 12 October 2025" in text
             assert "October 2025," not in text.replace("12 October 2025,", "")
             assert "Reporting month" not in text and "12-month trend" not in text
-            assert "A report of a period of days has no trend" in text
+            assert "A report of a period of days does not follow the change over the months" in text
             assert "Ookla tiles are left out" in text
         else:
             assert "từ ngày 06/10/2025 đến ngày 12/10/2025" in text
             assert "tháng 10 năm 2025" not in text and "Xu hướng 12 tháng" not in text
-            assert "không có phần xu hướng" in text
+            assert "không có phần diễn biến qua các tháng" in text
 
 
 def test_cli_analyze_export_and_report(

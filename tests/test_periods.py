@@ -151,13 +151,13 @@ def test_the_report_of_a_month_of_tiles_says_quarterly_next_to_the_numbers(
     html, markdown = pages["vi"]
     province = {r[0]: r for r in html.body("province")}
     cellular = province["Tất cả (di động)"]
-    assert cellular[3].endswith("theo quý (ô Ookla Q4/2025)")
-    assert cellular[8] == "không tính (cùng ô Ookla Q4/2025)"
+    assert cellular[3].endswith("theo quý (dữ liệu ô lưới Ookla của quý IV/2025)")
+    assert cellular[8] == "không tính (cùng dữ liệu ô lưới Ookla của quý IV/2025)"
     assert "là số liệu theo quý" in " ".join(html.text)
     (trend,) = html.body("trend-table")  # the quarter once, named as a quarter
-    assert trend[0] == "quý 4 năm 2025"
-    assert trend[-1] == "theo quý (ô Ookla Q4/2025)"
-    assert "theo quý (ô Ookla Q4/2025)" in markdown
+    assert trend[0] == "quý IV/2025"
+    assert trend[-1] == "theo quý (dữ liệu ô lưới Ookla của quý IV/2025)"
+    assert "theo quý (dữ liệu ô lưới Ookla của quý IV/2025)" in markdown
     html_en, markdown_en = pages["en"]
     cellular_en = {r[0]: r for r in html_en.body("province")}["All cellular"]
     assert cellular_en[3].endswith("quarterly (Ookla tiles Q4 2025)")

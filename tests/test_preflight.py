@@ -172,10 +172,13 @@ def test_page_one_words_of_each_check_in_both_languages() -> None:
     )
     lost = {"check": "preflight_communes_kept", "status": "warning", "previous_month": "2025-09"}
     assert en.notice({**lost, "communes": ["A", "B"]}) == (
-        "2 commune(s) with tests in September 2025 have none this month: A, B."
+        "2 commune(s), ward(s) or special zone(s) with tests in September 2025 have none this "
+        "month: A, B."
     )
     preliminary = {"check": "preflight_month_over", "status": "warning", "month": "2025-10"}
     assert vi.notice({**preliminary, "timezone": TZ}).startswith("Báo cáo sơ bộ: tháng 10 năm 2025")
+    # Viet Nam's time zone in words, never its code name.
+    assert "chưa kết thúc theo giờ Việt Nam (UTC+7)" in vi.notice({**preliminary, "timezone": TZ})
 
 
 def test_a_configuration_changed_after_the_analysis_is_refused_then_forced(
@@ -195,4 +198,4 @@ def test_a_configuration_changed_after_the_analysis_is_refused_then_forced(
     forced = cli(*args, "--out", out, "--force", "--format", "md", "--lang", "en")
     assert forced.exit_code == 0, forced.output
     md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    assert markdown("4G target 40 Mbps (configured 35 Mbps); a what-if") in md
+    assert markdown("4G threshold 40 Mbps (configured 35 Mbps); a what-if") in md

@@ -35,20 +35,26 @@ SAMPLES = REPO / "data" / "samples"
 PROVINCE = SAMPLES / "province.geojson"
 GENERATED = "2025-11-05"
 NO_DATA = {"vi": "không có dữ liệu", "en": "no data"}
+#: The assessments as the report words them (#16: "Đạt"/"Chưa đạt" against a minimum,
+#: "no tests" apart from "insufficient data"), in the order of its tables.
 VERDICTS = {
     "vi": {
-        "meets_target": "đạt chỉ tiêu",
-        "below_target": "chưa đạt",
-        "insufficient_data": "chưa đủ dữ liệu",
-        "inconclusive": "chưa kết luận",
+        "meets_target": "Đạt",
+        "below_target": "Chưa đạt",
+        "inconclusive": "Sát ngưỡng, chưa đủ cơ sở đánh giá",
+        "insufficient_data": "Chưa đủ dữ liệu",
+        "no_tests": "Không có lượt đo",
     },
     "en": {
-        "meets_target": "meets target",
-        "below_target": "below target",
-        "insufficient_data": "insufficient data",
-        "inconclusive": "inconclusive",
+        "meets_target": "Meets",
+        "below_target": "Below",
+        "inconclusive": "Close to the threshold, not enough evidence",
+        "insufficient_data": "Insufficient data",
+        "no_tests": "No tests",
     },
 }
+#: A change of either month with fewer tests than a verdict needs is not shown.
+FEW_TESTS = {"vi": "không so sánh (ít lượt đo)", "en": "not compared (few tests)"}
 EVIL = 'Xã <b>&"Thử"'
 
 
@@ -78,6 +84,26 @@ def signed(value: float | None, lang: str) -> str:
     if value is None or text.startswith("-") or not text.strip("0.,"):
         return text
     return "+" + text
+
+
+def shown(verdict: str | None, tests: int) -> str | None:
+    """The assessment the report shows: a commune without any test is not 'insufficient'."""
+    return "no_tests" if verdict == "insufficient_data" and tests == 0 else verdict
+
+
+def change_cell(row: dict[str, Any], before: int | None, lang: str, minimum: int = 30) -> str:
+    """A group's change as shown: none when this month or last has fewer tests than a
+    verdict needs (``before``: last month's tests of the group)."""
+    change = row["download_mean_change_mbps"]
+    if change is not None and (row["tests"] < minimum or (before is not None and before < minimum)):
+        return FEW_TESTS[lang]
+    return signed(change, lang)
+
+
+def group_tests(analysis: Analysis) -> dict[tuple[Any, ...], int]:
+    """Each group's tests in a stored analysis, by (level, commune, operator, technology)."""
+    keys = analysis.stats.select("level", "commune_code", "operator", "technology", "tests")
+    return {(lv, c or None, o, t): n for lv, c, o, t, n in keys.iter_rows()}
 
 
 class Page(HTMLParser):
@@ -157,6 +183,11 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 @pytest.fixture(scope="module")
 def october(sample_store: Store) -> Analysis:
     return load_analysis(sample_store, "2025-10")
+
+
+@pytest.fixture(scope="module")
+def september(sample_store: Store) -> Analysis:
+    return load_analysis(sample_store, "2025-09")
 
 
 @pytest.fixture(scope="module")
@@ -242,14 +273,17 @@ def page(folder: Path) -> Page:
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_html_commune_table_equals_the_analysis(
-    lang: str, reports: dict[str, Path], october: Analysis
+    lang: str, reports: dict[str, Path], october: Analysis, september: Analysis
 ) -> None:
-    check_commune_rows(page(reports[lang]).body("commune-table"), october, lang)
+    check_commune_rows(page(reports[lang]).body("commune-table"), october, september, lang)
 
 
-def check_commune_rows(rows: list[list[str]], october: Analysis, lang: str) -> None:
+def check_commune_rows(
+    rows: list[list[str]], october: Analysis, september: Analysis, lang: str
+) -> None:
     """The rows of a rendered 4G commune table against the analysis, cell by cell."""
     g4 = october.commune_rows("4G")
+    before = group_tests(september)
     assert len(rows) == october.communes.height == 30
     for cells, commune in zip(
         rows, october.communes.sort("commune_code").iter_rows(named=True), strict=True
@@ -264,31 +298,62 @@ def check_commune_rows(rows: list[list[str]], october: Analysis, lang: str) -> N
         low, high = stat["download_mean_ci_low"], stat["download_mean_ci_high"]
         interval = NO_DATA[lang] if low is None else f"{num(low, lang)}–{num(high, lang)}"
         assert cells[7] == interval
-        assert cells[8] == VERDICTS[lang][commune["verdict_4g"]]
-        assert cells[9] == signed(stat["download_mean_change_mbps"], lang)
+        assert cells[8] == VERDICTS[lang][shown(commune["verdict_4g"], commune["tests_4g"])]
+        key = ("commune", commune["commune_code"], "all", "4G")
+        assert cells[9] == change_cell(stat, before.get(key), lang)
         assert cells[10] == num(stat["months_below_target"], lang, 0)
 
 
+def singles_and_devices(store: Store, month: str) -> tuple[int, int]:
+    """Citizens' single tests of the month on the mobile network, and their devices
+    (each source's distinct devices, added), from the stored tests themselves (every
+    sample test lies inside the province)."""
+    rows = (
+        store.scan_tests([month])
+        .filter(~pl.col("aggregate").fill_null(False), pl.col("technology") != "wifi")
+        .select("source", "device_id")
+        .collect()
+    )
+    devices = rows.group_by("source").agg(pl.col("device_id").drop_nulls().n_unique())
+    return rows.height, int(devices["device_id"].sum())
+
+
+def key_figures_vi(html: Page) -> dict[str, str]:
+    return dict(html.body("key-figures"))
+
+
 def test_html_summary_province_and_operators_equal_the_analysis(
-    reports: dict[str, Path], october: Analysis, sample_store: Store
+    reports: dict[str, Path], october: Analysis, september: Analysis, sample_store: Store
 ) -> None:
     html = page(reports["vi"])
     province = {
         r["technology"]: r
         for r in october.stats.filter(pl.col("level") == "province").iter_rows(named=True)
     }
-    figures = dict(html.body("key-figures"))
-    assert figures["Số phép đo di động"] == num(province["all"]["tests"], "vi", 0)
-    assert figures["Số thiết bị (tối thiểu–tối đa)"] == device_range(
-        province["all"]["devices_min"], province["all"]["devices_max"], "vi"
+    figures = key_figures_vi(html)
+    singles, devices = singles_and_devices(sample_store, "2025-10")
+    assert october.meta["counts"]["outside_rows"] == 0
+    # Citizens' tests and devices; the quarter's Ookla tiles apart, never added in.
+    assert figures["Lượt đo trên mạng di động (i-Speed và các nguồn đo từng lượt)"] == num(
+        singles, "vi", 0
     )
+    tiles = "Dữ liệu tổng hợp theo ô lưới của Ookla (Speedtest), thống kê riêng: số lượt đo"
+    assert figures[tiles] == num(province["all"]["tile_tests"], "vi", 0)
+    assert (
+        province["all"]["tile_tests"] > 0
+        and singles + province["all"]["tile_tests"] == (province["all"]["tests"])
+    )
+    assert figures["Số thiết bị đã đo"] == num(devices, "vi", 0)
     with_tests = int(october.communes["has_tests"].sum())
-    assert figures["Xã, phường có dữ liệu"] == f"{with_tests} / 30"
+    assert figures["Xã, phường, đặc khu có lượt đo"] == f"{with_tests} / 30"
 
-    counts = october.verdict_counts()["4G"]
+    g4 = october.commune_rows("4G")
+    assessed = [shown(v, t) for v, t in zip(g4["verdict"], g4["tests"], strict=True)]
     row_4g = next(r for r in html.body("verdicts") if r[0] == "4G")
-    assert row_4g[2:] == [str(counts[v]) for v in VERDICTS["vi"]] + ["30"]
+    assert row_4g[2:] == [str(assessed.count(v)) for v in VERDICTS["vi"]] + ["30"]
+    assert [r[0] for r in html.body("verdicts")] == ["4G"]  # 5G is no verdict (#16)
 
+    before = group_tests(september)
     by_tech = {r[0]: r for r in html.body("province")}
     for tech in ("4G", "5G", "3G"):
         expected = province[tech]
@@ -297,11 +362,19 @@ def test_html_summary_province_and_operators_equal_the_analysis(
         assert cells[3] == num(expected["download_mean_mbps"], "vi")
         assert cells[4] == num(expected["download_median_mbps"], "vi")
         assert cells[7] == num(expected["prev_download_mean_mbps"], "vi")
-        assert cells[8] == signed(expected["download_mean_change_mbps"], "vi")
+        assert cells[8] == change_cell(expected, before.get(("province", None, "all", tech)), "vi")
     assert by_tech["4G"][6] == VERDICTS["vi"][province["4G"]["verdict"]]
+    # 5G: a reference level the Department chose, compared with, never a verdict.
+    assert by_tech["5G"][5] == "100 (tham chiếu)"
+    reference = {
+        "meets_target": "Trên mức tham chiếu",
+        "below_target": "Dưới mức tham chiếu",
+        "inconclusive": "Sát mức tham chiếu",
+    }
+    assert by_tech["5G"][6] == reference.get(province["5G"]["verdict"], "Chưa đủ dữ liệu")
     # A technology without a target says so: it has data, only no target.
     assert province["3G"]["target_mbps"] is None
-    assert by_tech["3G"][5] == "không có chỉ tiêu" and by_tech["4G"][5] == "40"
+    assert by_tech["3G"][5] == "không áp dụng" and by_tech["4G"][5] == "40"
 
     operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
     table = {(r[0], r[1]): r for r in html.body("operator-table")}
@@ -310,8 +383,11 @@ def test_html_summary_province_and_operators_equal_the_analysis(
         assert cells[2] == num(row["tests"], "vi", 0)
         assert cells[4] == num(row["download_mean_mbps"], "vi")
 
+    # Below the minimum: 4G only (5G below its reference level is not "below").
     below = october.stats.filter(
-        pl.col("level") == "commune_operator", pl.col("verdict") == "below_target"
+        pl.col("level") == "commune_operator",
+        pl.col("verdict") == "below_target",
+        pl.col("technology") == "4G",
     )
     listed = [
         (r[0], r[2])
@@ -341,10 +417,15 @@ def test_html_summary_province_and_operators_equal_the_analysis(
 
 def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysis) -> None:
     html = page(reports["en"])
-    no_tests = october.communes.filter(~pl.col("has_tests"))
-    assert [r[0] for r in html.body("no-tests")] == no_tests["commune_code"].to_list()
+    # Without any 4G test: apart from the communes with too few.
+    no_tests = october.communes.filter(pl.col("tests_4g") == 0)
+    listed = html.body("no-tests")
+    assert [r[0] for r in listed] == no_tests["commune_code"].to_list()
+    assert [r[-1] for r in listed] == [
+        num(n, "en", 0) for n in no_tests["tests_mobile_single"].to_list()
+    ]
     insufficient = october.communes.filter(
-        pl.col("has_tests"), pl.col("verdict_4g") == "insufficient_data"
+        pl.col("tests_4g") > 0, pl.col("verdict_4g") == "insufficient_data"
     )
     rows = html.body("insufficient")
     assert [r[0] for r in rows] == insufficient["commune_code"].to_list()
@@ -355,17 +436,16 @@ def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysi
     for row in with_5g.iter_rows(named=True):
         cells = five_g[row["commune_code"]]
         assert cells[2] == num(row["tests_5g"], "en", 0)
-        assert cells[3] == num(row["share_5g"] * 100, "en") + "%"
+        # Out of citizens' single tests (the tiles' technology is unknown).
+        assert cells[3] == num(row["tests_5g"] / row["tests_mobile_single"] * 100, "en") + "%"
         assert cells[5] == num(row["download_median_5g_mbps"], "en")
     adoption = {r[0]: r for r in html.body("adoption-table")}
     for row in october.communes.iter_rows(named=True):
         cells = adoption[row["commune_code"]]
-        assert cells[3] == num(row["tests_mobile"], "en", 0)  # the mobile network's only
-        low, high = row["devices_mobile_min"], row["devices_mobile_max"]
-        assert cells[4] == (
-            num(low, "en", 0) if low == high else f"{num(low, 'en', 0)}–{num(high, 'en', 0)}"
-        )
-        assert cells[5] == num(row["tests_per_1000"], "en", 2)
+        # Citizens' single tests on the mobile network: no tile, no Wi-Fi test.
+        assert cells[3] == num(row["tests_mobile_single"], "en", 0)
+        assert cells[4] == num(row["devices_mobile_single"], "en", 0)
+        assert cells[5] == num(row["tests_mobile_single"] * 1000 / row["population"], "en", 2)
 
 
 def test_html_trend_has_both_months(
@@ -395,7 +475,7 @@ def test_html_is_self_contained_and_print_ready(reports: dict[str, Path]) -> Non
     svg = text[text.index("<svg") : text.index("</svg>")]  # the map comes first
     for name in ("Mường Tè", "Sì Lở Lầu", "Hồng Thu"):  # its labels keep their diacritics
         assert re.search(rf"<text[^>]*>\s*{name}\s*</text>", svg), name
-    assert "chưa đạt (3)" in svg  # the legend, with the counts
+    assert "Chưa đạt (3)" in svg  # the legend, with the counts
 
 
 # -- Markdown and XLSX -----------------------------------------------------------------
@@ -412,7 +492,7 @@ def test_markdown_rows_equal_the_analysis(reports: dict[str, Path], october: Ana
         cells = [c.strip() for c in line.strip("|").split(" | ")]
         assert cells[3] == num(row["tests_4g"], "vi", 0)
         assert cells[5] == num(row["download_mean_4g_mbps"], "vi")
-        assert cells[7] == VERDICTS["vi"][row["verdict_4g"]]
+        assert cells[7] == VERDICTS["vi"][shown(row["verdict_4g"], row["tests_4g"])]
     assert "](data:image/svg+xml;base64," in text  # the map, embedded
 
 
@@ -422,24 +502,25 @@ def test_xlsx_sheets_and_cells_equal_the_analysis(
     book = openpyxl.load_workbook(reports["en"] / "report.xlsx")
     assert book.sheetnames == [
         "Summary",
-        "Verdicts",
+        "Assessments",
         "Province",
         "Operators",
         "Communes",
-        "Below target by operator",
+        "Below minimum by operator",
         "Insufficient data",
         "5G",
-        "Adoption",
-        "Trend",
+        "Sources",
+        "Use of i-Speed",
+        "Change over months",
         "Input files",
-        "Rejected rows",
+        "Rejected records",
         "Method",
     ]
     sheet = book["Communes"]
     header = [c.value for c in sheet[1]]
     assert header[:4] == ["Code", "Commune", "Type", "4G tests"]
     assert header[4:7] == ["Devices, at least", "Devices, at most", "4G mean (Mbps)"]
-    assert header[10] == "4G verdict"
+    assert header[10] == "4G assessment"
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 30
     g4_rows = {r["commune_code"]: r for r in october.commune_rows("4G").iter_rows(named=True)}
@@ -453,7 +534,7 @@ def test_xlsx_sheets_and_cells_equal_the_analysis(
             assert cells[6] == "no data"
         else:
             assert cells[6] == pytest.approx(row["download_mean_4g_mbps"])
-        assert cells[10] == VERDICTS["en"][row["verdict_4g"]]
+        assert cells[10] == VERDICTS["en"][shown(row["verdict_4g"], row["tests_4g"])]
     province = {r[0]: r for r in book["Province"].iter_rows(min_row=2, values_only=True)}
     g4 = october.stats.filter(pl.col("level") == "province", pl.col("technology") == "4G")
     assert province["4G"][1] == g4["tests"][0]
@@ -462,8 +543,15 @@ def test_xlsx_sheets_and_cells_equal_the_analysis(
     for ws in book.worksheets:
         for line in ws.iter_rows(values_only=True):
             assert all(v is not None and v != "" for v in line), (ws.title, line)
+    # Each source credited, citizens' tests apart from the quarter's tiles.
+    sources = list(book["Sources"].iter_rows(min_row=2, values_only=True))
+    assert sources[0][0] == "i-Speed (VNNIC)"
+    tiles = [r for r in sources if r[0].startswith("Ookla (Speedtest) grid-tile aggregates")]
+    assert len(tiles) == 1 and tiles[0][0].endswith("(counted apart)")
+    all_tests = october.stats.filter(pl.col("level") == "province", pl.col("technology") == "all")
+    assert tiles[0][1] == all_tests["tile_tests"][0]
     vi = openpyxl.load_workbook(reports["vi"] / "report.xlsx")
-    assert vi.sheetnames[0] == "Tóm tắt" and "Xã phường" in vi.sheetnames
+    assert vi.sheetnames[0] == "Tóm tắt" and "Xã phường đặc khu" in vi.sheetnames
 
 
 # -- thin data, escaping, languages ------------------------------------------------------
@@ -474,7 +562,7 @@ def test_thin_month_says_so_in_words(thin_reports: dict[str, Path], thin_store: 
     assert not analysis.communes["has_5g"].any()
     assert (~analysis.communes["has_tests"]).sum() == 28
     expected = {
-        "vi": ("Không có phép đo 5G nào trong tháng này.", "Đây là tháng đầu tiên được phân tích"),
+        "vi": ("Không có lượt đo 5G nào trong tháng này.", "Đây là tháng đầu tiên được phân tích"),
         "en": ("No 5G test this month.", "This is the first month analysed"),
     }
     for lang, folder in thin_reports.items():
@@ -510,14 +598,15 @@ def test_names_are_escaped(thin_reports: dict[str, Path]) -> None:
 
 VI_LABELS = [
     "Tóm tắt",
-    "Kết quả theo nhà mạng",
-    "đạt chỉ tiêu",
-    "chưa đạt",
-    "chưa đủ dữ liệu",
-    "chưa kết luận",
+    "Kết quả theo doanh nghiệp",
+    "Đạt",
+    "Chưa đạt",
+    "Chưa đủ dữ liệu",
+    "Sát ngưỡng, chưa đủ cơ sở đánh giá",
+    "Không có lượt đo",
     "không có dữ liệu",
-    "Số phép đo",
-    "Nhà mạng",
+    "Số lượt đo",
+    "Doanh nghiệp",
     "Phụ lục",
     "tháng",
     "Xã",
@@ -526,10 +615,11 @@ VI_LABELS = [
 EN_LABELS = [
     "Summary",
     "Results by operator",
-    "meets target",
-    "below target",
-    "insufficient data",
-    "inconclusive",
+    "Meets",
+    "Below",
+    "Insufficient data",
+    "Close to the threshold, not enough evidence",
+    "No tests",
     "no data",
     "Tests",
     "Operator",
@@ -609,7 +699,14 @@ def test_formatter_numbers_and_dates() -> None:
     assert vi.month("2025-10") == "tháng 10 năm 2025" and en.month("2025-10") == "October 2025"
     for value in (None, float("nan"), float("inf")):
         assert vi.number(value) == "không có dữ liệu" and en.percent(value) == "no data"
-    assert vi.verdict("inconclusive") == "chưa kết luận"
+    assert vi.verdict("inconclusive") == "Sát ngưỡng, chưa đủ cơ sở đánh giá"
+    assert en.verdict("no_tests") == "No tests" and vi.verdict("no_tests") == "Không có lượt đo"
+    # Quarters in Roman numerals in Vietnamese; Viet Nam's time zone in words.
+    assert vi.quarter("2025-Q4") == "quý IV/2025" and vi.quarter_name("2025-Q4") == "Quý IV/2025"
+    assert en.quarter("2025-Q4") == "Q4 2025" and en.quarter_name("2025-Q4") == "Q4 2025"
+    assert vi.timezone("Asia/Ho_Chi_Minh") == "giờ Việt Nam (UTC+7)"
+    assert en.timezone("Asia/Ho_Chi_Minh") == "Viet Nam time (UTC+7)"
+    assert vi.timezone("Asia/Bangkok") == "Asia/Bangkok"
     assert en.commune_type("Phường") == "Ward" and vi.commune_type(None) == "không có dữ liệu"
     assert en.operator(None) == "Unknown operator"
 
@@ -771,11 +868,15 @@ def test_html_and_markdown_have_a_4g_map_per_operator(
     assert len(figures) == len(operators)
     rows = october.stats.filter(pl.col("level") == "commune_operator", pl.col("technology") == "4G")
     for operator, svg in zip(operators, figures, strict=True):
-        assert f"4G verdict: {operator}" in svg  # the title names its operator
+        assert f"4G assessment: {operator}" in svg  # the title names its operator
         below = rows.filter(pl.col("operator") == operator, pl.col("verdict") == "below_target")
-        assert f"below target ({below.height})" in svg  # its own verdicts, not the pooled
+        assert f"Below ({below.height})" in svg  # its own assessments, not the pooled
+        # A commune without any 4G test of the operator (no row): "no tests", apart.
+        mine = rows.filter(pl.col("operator") == operator)
+        untested = 30 - mine.height + mine.filter(pl.col("tests") == 0).height
+        assert f"No tests ({untested})" in svg
     markdown = (reports["vi"] / "report.md").read_text(encoding="utf-8")
-    alts = re.findall(r"!\[Kết luận 4G\\: (.*?)\]\(data:image/svg\+xml;base64,", markdown)
+    alts = re.findall(r"!\[Đánh giá 4G\\: (.*?)\]\(data:image/svg\+xml;base64,", markdown)
     assert [a.replace("\\", "") for a in alts] == operators  # Markdown's escapes removed
 
 

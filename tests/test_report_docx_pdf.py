@@ -33,16 +33,19 @@ from tests.test_report import (  # the module-scoped stores, and the independent
     EVIL,
     VERDICTS,
     VI_LABELS,
+    change_cell,
     check_commune_rows,
-    device_range,
+    group_tests,
     num,
     october,
     sample_store,
-    signed,
+    september,
+    shown,
+    singles_and_devices,
     thin_store,
 )
 
-__all__ = ["october", "sample_store", "thin_store"]  # fixtures used here by name
+__all__ = ["october", "sample_store", "september", "thin_store"]  # fixtures used here by name
 
 GENERATED = "2025-11-15"
 NBSP = "\u00a0"
@@ -233,13 +236,13 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
         "General assessment",
         "1. Summary",
         "2. Results by operator",
-        "3. Results by commune",
-        "4. Communes below target, by operator",
-        "5. Communes with insufficient or no data",
-        "6. 5G",
+        "3. Results by commune, ward and special zone",
+        "4. Communes below the minimum, by operator",
+        "5. Communes with insufficient data or no tests",
+        "6. 5G (for reference)",
         "6.1. 5G roll-out by operator",
-        "7. Adoption",
-        "8. 12-month trend",
+        "7. Use of the i-Speed app",
+        "8. Change over the months",
         "9. Tasks for next month",
         "Proposals and recommendations",
         "Annex: method and data quality",
@@ -271,14 +274,14 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_docx_commune_table_equals_the_analysis(
-    lang: str, docx_reports: dict[str, Path], october: Analysis
+    lang: str, docx_reports: dict[str, Path], october: Analysis, september: Analysis
 ) -> None:
     table = tables(open_docx(docx_reports[lang]))["commune-table"][0]
-    check_commune_rows(body(table), october, lang)
+    check_commune_rows(body(table), october, september, lang)
 
 
 def test_docx_summary_province_below_and_trend_equal_the_analysis(
-    docx_reports: dict[str, Path], october: Analysis
+    docx_reports: dict[str, Path], october: Analysis, september: Analysis, sample_store: Store
 ) -> None:
     named = tables(open_docx(docx_reports["vi"]))
     province = {
@@ -286,29 +289,36 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
         for r in october.stats.filter(pl.col("level") == "province").iter_rows(named=True)
     }
     figures = dict(body(named["key-figures"][0]))
-    assert figures["Số phép đo di động"] == num(province["all"]["tests"], "vi", 0)
-    assert figures["Số thiết bị (tối thiểu–tối đa)"] == device_range(
-        province["all"]["devices_min"], province["all"]["devices_max"], "vi"
+    singles, devices = singles_and_devices(sample_store, "2025-10")
+    assert figures["Lượt đo trên mạng di động (i-Speed và các nguồn đo từng lượt)"] == num(
+        singles, "vi", 0
     )
-    assert figures["Xã, phường có dữ liệu"] == f"{int(october.communes['has_tests'].sum())} / 30"
-    counts = october.verdict_counts()["4G"]
+    assert figures["Số thiết bị đã đo"] == num(devices, "vi", 0)
+    with_tests = int(october.communes["has_tests"].sum())
+    assert figures["Xã, phường, đặc khu có lượt đo"] == f"{with_tests} / 30"
+    g4 = october.commune_rows("4G")
+    assessed = [shown(v, t) for v, t in zip(g4["verdict"], g4["tests"], strict=True)]
     verdicts = rows(named["verdicts"][0])
-    assert verdicts[0][2:6] == list(VERDICTS["vi"].values())
+    assert verdicts[0][2:7] == list(VERDICTS["vi"].values())
     row_4g = next(r for r in verdicts if r[0] == "4G")
-    assert row_4g[2:] == [str(counts[v]) for v in VERDICTS["vi"]] + ["30"]
+    assert row_4g[2:] == [str(assessed.count(v)) for v in VERDICTS["vi"]] + ["30"]
+    before = group_tests(september)
     by_tech = {r[0]: r for r in body(named["province"][0])}
     for tech in ("4G", "5G", "3G"):
         expected, cells = province[tech], by_tech[tech]
         assert cells[1] == num(expected["tests"], "vi", 0)
         assert cells[3] == num(expected["download_mean_mbps"], "vi")
         assert cells[4] == num(expected["download_median_mbps"], "vi")
-        assert cells[8] == signed(expected["download_mean_change_mbps"], "vi")
+        assert cells[8] == change_cell(expected, before.get(("province", None, "all", tech)), "vi")
+    assert by_tech["5G"][5] == "100 (tham chiếu)" and by_tech["5G"][6] not in ("Đạt", "Chưa đạt")
     operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
     table = {(r[0], r[1]): r for r in body(named["operator-table"][0])}
     for row in operators.iter_rows(named=True):
         assert table[(row["operator"], "4G")][4] == num(row["download_mean_mbps"], "vi")
     below = october.stats.filter(
-        pl.col("level") == "commune_operator", pl.col("verdict") == "below_target"
+        pl.col("level") == "commune_operator",
+        pl.col("verdict") == "below_target",
+        pl.col("technology") == "4G",  # 5G has a reference level, no minimum
     )
     listed = [(r[0], r[2]) for t in named["below"] for r in body(t)]
     assert listed and sorted(listed) == sorted(
@@ -317,11 +327,11 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
     # October holds the quarter's tiles besides its single tests: the cell says so.
     assert [r[0] for r in body(named["trend-table"][0])] == [
         "tháng 9 năm 2025",
-        "tháng 10 năm 2025 — gồm ô Ookla Q4/2025 theo quý",
+        "tháng 10 năm 2025 — gồm dữ liệu ô lưới Ookla của quý IV/2025",
     ]
     footer = rows(named["adoption-table"][0])[-1]
     assert footer[0] == footer[1] == "Toàn tỉnh"  # the label spans two cells
-    assert footer[3] == num(int(october.communes["tests_mobile"].sum()), "vi", 0)
+    assert footer[3] == num(singles, "vi", 0)  # citizens' tests: the tiles apart
 
 
 def test_docx_has_the_map_and_the_trend_as_images(
@@ -350,7 +360,7 @@ def test_docx_has_the_map_and_the_trend_as_images(
     assert len(media) == len(shapes)
     assert all(package.read(n).startswith(b"\x89PNG\r\n\x1a\n") for n in media)
     captions = [p.text for p in document.paragraphs if p.style.name == "Caption"]
-    assert any(c.startswith("Bản đồ kết luận 4G theo xã, phường") for c in captions)
+    assert any(c.startswith("Bản đồ đánh giá 4G theo xã, phường, đặc khu") for c in captions)
 
 
 # -- determinism, escaping, templates ----------------------------------------------------
@@ -385,7 +395,7 @@ def test_docx_names_survive_as_text(thin_store: Store, tmp_path: Path) -> None:
     assert next(r for r in communes if r[0] == "99001")[1] == EVIL
     assert "&lt;b&gt;&amp;" in zipfile.ZipFile(path).read("word/document.xml").decode("utf-8")
     text = visible(document)
-    assert "Không có phép đo 5G nào trong tháng này." in text
+    assert "Không có lượt đo 5G nào trong tháng này." in text
     assert "Đây là tháng đầu tiên được phân tích" in text
     assert "trend-table" not in tables(document)
     assert not re.search(r"\b(nan|NaN|None|null)\b", text)
@@ -403,7 +413,7 @@ def test_a_user_docx_template_replaces_the_packaged_one(
     mine.save(str(folder / "report.docx"))
     options = ReportOptions(month="2025-10", formats=("docx",), out=tmp_path, template_dir=folder)
     document = open_docx(write_report(sample_store, options).files["docx"])
-    assert [p.text for p in document.paragraphs] == ["MY REPORT 2025-10: 30 Xã, phường"]
+    assert [p.text for p in document.paragraphs] == ["MY REPORT 2025-10: 30 Xã, phường, đặc khu"]
 
     broken = docx.Document()
     broken.add_paragraph("{{ no_such_thing }}")

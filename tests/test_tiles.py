@@ -364,6 +364,9 @@ def test_the_commune_table_counts_mobile_and_fixed_apart() -> None:
         "tests_fixed": 3 + 12,
         "devices_fixed_min": 2 + 6,
         "devices_fixed_max": 2 + 6,
+        # the single tests on the mobile network alone, the tile left out: a, b and no id
+        "tests_mobile_single": 2 + 1 + 1,
+        "devices_mobile_single": 2,
     }
     assert got["99002"] == {
         "tests_mobile": 1,
@@ -372,6 +375,8 @@ def test_the_commune_table_counts_mobile_and_fixed_apart() -> None:
         "tests_fixed": 0,
         "devices_fixed_min": 0,
         "devices_fixed_max": 0,
+        "tests_mobile_single": 1,
+        "devices_mobile_single": 1,
     }
 
 

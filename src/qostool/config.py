@@ -573,6 +573,16 @@ FIELDS: Final = (
         "report formats",
     ),
     Field("report", "out", PATH, Path("reports"), "folder of the reports (one folder per month)"),
+    Field(
+        "report",
+        "commercial_5g",
+        TEXTS,
+        ("Viettel", "VNPT-VinaPhone", "MobiFone"),
+        "operators with a commercial 5G network in the province: the 5G figures of any other "
+        "operator are shown as a data question ('cần xác minh dữ liệu'), never judged",
+        example='["Viettel", "VNPT", "MobiFone"]',
+        env_help="names separated by '|'",
+    ),
     # The administrative document (report/document.py).
     Field(
         "report",
@@ -811,6 +821,7 @@ class ReportSettings:
     languages: tuple[str, ...]
     formats: tuple[str, ...]
     out: Path
+    commercial_5g: tuple[str, ...] = ("Viettel", "VNPT-VinaPhone", "MobiFone")
     parent: str | None = None
     issuer: str | None = None
     number: str | None = None

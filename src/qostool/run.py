@@ -657,6 +657,7 @@ def _report(
                 out=chosen.folder(lang),
                 terms=analysis_terms(settings),
                 document=chosen.document(),
+                commercial_5g=chosen.commercial_5g,
             )
             result = write_report(store, options)
             files.extend(str(path.resolve()) for path in result.files.values())

@@ -93,6 +93,9 @@ LABELS: Final = {
     "tests_mobile": "Mobile tests",
     "devices_mobile_min": "Mobile devices, at least",
     "devices_mobile_max": "Mobile devices, at most",
+    "tests_mobile_single": "Mobile single tests (i-Speed and other per-test sources, tiles "
+    "left out)",
+    "devices_mobile_single": "Devices of the mobile single tests",
     "tests_fixed": "Fixed tests (Wi-Fi, fixed tiles)",
     "devices_fixed_min": "Fixed devices (Wi-Fi, fixed tiles), at least",
     "devices_fixed_max": "Fixed devices (Wi-Fi, fixed tiles), at most",
@@ -153,6 +156,9 @@ LABELS_VI: Final = {
     "tests_mobile": "Phép đo di động",
     "devices_mobile_min": "Thiết bị di động, tối thiểu",
     "devices_mobile_max": "Thiết bị di động, tối đa",
+    "tests_mobile_single": "Lượt đo đơn lẻ trên mạng di động (i-Speed và các nguồn đo từng "
+    "lượt khác, không gồm ô Ookla)",
+    "devices_mobile_single": "Thiết bị của các lượt đo đơn lẻ trên mạng di động",
     "tests_fixed": "Phép đo mạng cố định (Wi-Fi, ô Ookla cố định)",
     "devices_fixed_min": "Thiết bị mạng cố định (Wi-Fi, ô Ookla cố định), tối thiểu",
     "devices_fixed_max": "Thiết bị mạng cố định (Wi-Fi, ô Ookla cố định), tối đa",

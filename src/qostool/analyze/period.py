@@ -39,6 +39,7 @@ from qostool.analyze.run import (
     commune_table,
     inside_checks,
     result_summary,
+    source_counts,
 )
 from qostool.analyze.stats import (
     INPUT_COLUMNS,
@@ -196,6 +197,8 @@ def analyze_period(
             assigned, hours=options.burst_hours, metres=options.burst_metres
         )
     counts |= left_out
+    sources = source_counts(assigned)
+    assigned = assigned.drop("source")
     say("computing statistics")
     stats, usage = period_statistics(assigned, codes, options.rule, store.timezone, period.key)
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -205,6 +208,7 @@ def analyze_period(
     table = commune_table(usage, stats, communes.table)
     meta = _meta(store, options, boundaries.key, boundaries.meta, counts)
     meta["warnings"] = warnings
+    meta["sources"] = sources
     analysis = Analysis(period.key, stats, table, meta, role=PERIOD_ROLE)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
     return analysis
@@ -235,7 +239,7 @@ def load_period(store: Store, period: Period) -> tuple[pl.DataFrame, dict[str, i
             (~aggregate & when.is_between(pl.lit(begin), pl.lit(finish), closed="left"))
             | (aggregate & pl.col("period").is_in(quarters))
         )
-        .select(*columns, "lat", "lon", "measured_at")
+        .select(*columns, "lat", "lon", "measured_at", pl.col("source").cast(pl.Categorical))
         .with_columns(aggregate)
         .collect()
     )

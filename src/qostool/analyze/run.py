@@ -207,6 +207,8 @@ def analyze_month(
         assigned, counts["burst_duplicates"] = dedupe_bursts(
             assigned, hours=options.burst_hours, metres=options.burst_metres
         )
+    sources = source_counts(assigned)
+    assigned = assigned.drop("source")
     say("computing statistics")
     stats, usage = _month_stats(
         assigned, codes, options.rule, store.timezone, month=options.month, usage=True
@@ -214,6 +216,32 @@ def analyze_month(
     assert usage is not None
     del assigned
 
+    history = _history(options, reader, earlier_stats, for_the_trend)
+    stats = add_history(stats, history)
+
+    names = communes.table.select(commune_code="code", commune_name="name")
+    stats = stats.join(names, on="commune_code", how="left").select(
+        *stats.columns[:2], "commune_name", *stats.columns[2:]
+    )
+    table = commune_table(usage, stats, communes.table)
+    meta = _meta(store, options, boundaries, counts, len(history))
+    meta["sources"] = sources
+    meta["warnings"] = warnings
+    role = OFFICIAL if options.official else "variant"
+    analysis = Analysis(options.month, stats, table, meta, role=role)
+    analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
+    return analysis
+
+
+def _history(
+    options: AnalyzeOptions,
+    reader: MonthReader,
+    earlier_stats: dict[str, pl.DataFrame | None],
+    for_the_trend: Callable[[str, pl.DataFrame], None],
+) -> list[pl.DataFrame]:
+    """The statistics of the months before ``options.month``, newest first, up to the
+    first month without tests: those computed while reading (``earlier_stats``),
+    the others read now."""
     history = []
     for back in range(1, options.history_months + 1):
         month = shift_month(options.month, -back)
@@ -223,19 +251,7 @@ def analyze_month(
         if found is None:
             break
         history.append(found)
-    stats = add_history(stats, history)
-
-    names = communes.table.select(commune_code="code", commune_name="name")
-    stats = stats.join(names, on="commune_code", how="left").select(
-        *stats.columns[:2], "commune_name", *stats.columns[2:]
-    )
-    table = commune_table(usage, stats, communes.table)
-    meta = _meta(store, options, boundaries, counts, len(history))
-    meta["warnings"] = warnings
-    role = OFFICIAL if options.official else "variant"
-    analysis = Analysis(options.month, stats, table, meta, role=role)
-    analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
-    return analysis
+    return history
 
 
 def rule_verdicts(
@@ -341,11 +357,38 @@ def _load_month(store: Store, month: str) -> pl.DataFrame:
     frame = (
         store.scan_tests(months)
         .filter(wanted)
-        .select(*columns, "lat", "lon", "measured_at")
+        .select(*columns, "lat", "lon", "measured_at", pl.col("source").cast(pl.Categorical))
         .with_columns(aggregate)
         .collect()
     )
     return encode_keys(frame)
+
+
+def source_counts(tests: pl.DataFrame) -> list[dict[str, Any]]:
+    """The tests of each source inside the province (after bursts are dropped).
+
+    The report credits every source by name and counts citizens' single tests
+    apart from a quarter's tiles (aggregates of another app, whose tests are not
+    this month's uses of any app): one item per source, kind of row (``aggregate``)
+    and network (``mobile``: every cellular technology; ``fixed``: Wi-Fi), with
+    its ``rows``, ``tests`` (weighted) and, for single tests, distinct ``devices``.
+    """
+    if "source" not in tests.columns or tests.is_empty():
+        return []
+    fixed = pl.col("technology").cast(pl.String) == Technology.WIFI.value
+    counted = tests.group_by(
+        pl.col("source").cast(pl.String).fill_null("unknown"),
+        "aggregate",
+        network=pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")),
+    ).agg(
+        rows=pl.len(),
+        tests=pl.col("weight").sum().cast(pl.Int64),
+        devices=pl.col("device_id").drop_nulls().n_unique().cast(pl.Int64),
+    )
+    return [
+        {**row, "devices": None if row["aggregate"] else row["devices"]}
+        for row in counted.sort("source", "aggregate", "network").to_dicts()
+    ]
 
 
 def _assign(
@@ -429,7 +472,11 @@ def _month_stats(
     group with the data period it rests on, and (``usage``) the use of each commune."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
-    frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
+    frame = (
+        tests.drop("source", strict=False)  # counted apart (source_counts)
+        .lazy()
+        .with_columns(peak=hour.is_between(start, end, closed="left"))
+    )
     stats, use = month_statistics(frame, rule, usage=usage)
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
@@ -446,6 +493,9 @@ USAGE_COLUMNS: Final = tuple(
     for network in ("mobile", "fixed")
     for what, bound in (("tests", ""), ("devices", "_min"), ("devices", "_max"))
 )
+#: The mobile network's single tests and their devices (exact: pseudonyms), apart from
+#: tiles: what the report counts as citizens' uses of the speed-test apps.
+SINGLE_COLUMNS: Final = ("tests_mobile_single", "devices_mobile_single")
 
 
 def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
@@ -498,7 +548,7 @@ def commune_table(usage: pl.DataFrame, stats: pl.DataFrame, communes: pl.DataFra
     positive = pl.col("population") > 0
     return (
         out.with_columns(
-            *(pl.col(c).fill_null(0) for c in USAGE_COLUMNS),
+            *(pl.col(c).fill_null(0) for c in (*USAGE_COLUMNS, *SINGLE_COLUMNS)),
             tests_5g=pl.col("tests_5g").fill_null(0),
             tests_4g=pl.col("tests_4g").fill_null(0),
         )

@@ -682,7 +682,8 @@ def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
     Mobile is every cellular technology (unknown included: mobile Ookla tiles);
     fixed is Wi-Fi tests and fixed-broadband tiles. They are two networks, and
     never added up: ``tests_mobile``, ``devices_mobile_min``, ``devices_mobile_max``,
-    and the same for ``fixed``.
+    and the same for ``fixed``; ``tests_mobile_single`` and ``devices_mobile_single``
+    are the mobile single tests alone (tiles left out) and their devices.
     """
     per_network = []
     for network, cellular in NETWORKS:
@@ -710,6 +711,15 @@ def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
                 ),
                 least.alias(f"devices_{network}_min"),
                 most.alias(f"devices_{network}_max"),
+                # Single tests alone (exact devices): citizens' uses of the apps.
+                *(
+                    [
+                        pl.col("__n").fill_null(0).cast(pl.Int64).alias("tests_mobile_single"),
+                        pl.col("__d").fill_null(0).cast(pl.Int64).alias("devices_mobile_single"),
+                    ]
+                    if cellular
+                    else []
+                ),
             )
         )
     mobile, fixed = per_network

@@ -31,13 +31,15 @@ geometries are repaired and reported; names are Unicode-normalised (NFC);
 the code and name fields are detected or given; duplicate codes are refused.
 Overlaps and gaps between neighbouring communes are reported. The version
 label (file stem + content hash) is recorded by every analysis that uses it;
-importing the same boundaries again changes nothing. See docs/boundaries.md.
+importing the same boundaries again changes nothing. --credit names who made
+the boundaries: the report prints it under its maps. See docs/boundaries.md.
 
 [bold]Examples[/]:
 
   qostool boundaries import laichau_communes.shp --store ./qostool-data
   qostool boundaries import vietnam_communes.geojson --province "Lai Châu"
   qostool boundaries import communes.gpkg --layer xa --code-field ma_xa --name-field ten_xa
+  qostool boundaries import xa_2025.geojson --credit "Bản đồ hành chính cấp xã 2025, gis.vn"
 """
 
 
@@ -71,6 +73,13 @@ def boundaries_import(
     population_field: Annotated[
         str | None, typer.Option(help="Field holding the population (default: detect).")
     ] = None,
+    credit: Annotated[
+        str | None,
+        typer.Option(
+            help="Who made the boundaries and on what terms, printed under the report's "
+            "maps (default: the report names the file).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -86,6 +95,7 @@ def boundaries_import(
         province=province,
         population_field=population_field,
         all_provinces=all_provinces,
+        credit=credit,
     )
     root, zone = store_location(config, store, timezone)
     result = import_boundaries(Store.open(root, timezone=zone, create=True), path, options)

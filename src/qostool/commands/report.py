@@ -366,6 +366,7 @@ def report(
             analysis=analysis,
             compare_rule=compare_rule,
             document=chosen.document(),
+            commercial_5g=chosen.commercial_5g,
             operator=operator,
             period=period,
             map_labels=labels,

@@ -89,6 +89,9 @@ class BoundaryOptions:
     population_field: str | None = None
     all_provinces: bool = False
     """Keep every province of a file that holds several (otherwise such a file is refused)."""
+    credit: str | None = None
+    """Who made the boundaries and on what terms, as the report credits them under its
+    maps (``boundaries import --credit``); None: the report names the file instead."""
 
 
 @dataclass
@@ -109,10 +112,13 @@ class BoundaryReport:
     """(code_a, code_b, area in m²), code_a < code_b, sorted by codes."""
     gaps: list[tuple[float, list[str]]] = field(default_factory=list)
     """(area in m², codes of the communes around it), largest first."""
+    credit: str | None = None
+    """The source credit given at import (``BoundaryOptions.credit``)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "source": self.source,
+            "credit": self.credit,
             "source_crs": self.source_crs,
             "features_read": self.features_read,
             "communes": self.communes,
@@ -192,6 +198,7 @@ def read_boundaries(
         repaired=sorted(repaired),
         overlaps=overlaps,
         gaps=gaps,
+        credit=" ".join(options.credit.split()) if options.credit else None,
     )
     return communes, report
 

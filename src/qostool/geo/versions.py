@@ -90,7 +90,10 @@ def import_boundaries(
 
 def version_summary(report: dict[str, Any]) -> dict[str, Any]:
     """What the catalog records of a version: a summary of its import report."""
-    return {key: report[key] for key in ("source", "communes", "province", "source_crs")}
+    summary = {key: report[key] for key in ("source", "communes", "province", "source_crs")}
+    if report.get("credit"):  # reports name the source under their maps
+        summary["credit"] = report["credit"]
+    return summary
 
 
 def _save_default_grid(staged: Path, communes: gpd.GeoDataFrame) -> None:

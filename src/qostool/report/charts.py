@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from qostool.report.context import VERDICTS, Trend
+from qostool.report.context import ASSESSMENTS, Trend
 from qostool.report.i18n import Formatter
 from qostool.report.insets import Cluster
 from qostool.text import visible
@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
-#: Fill colour of each 4G verdict on the map (and of a commune without a verdict).
+#: Fill colour of each 4G assessment on the map (and of a commune without a verdict):
+#: a commune without any test is white, apart from one with too few (grey).
 VERDICT_COLOURS: Final = {
     "meets_target": "#2c7bb6",
     "below_target": "#d7191c",
     "inconclusive": "#fdae61",
-    "insufficient_data": "#d9d9d9",
+    "insufficient_data": "#bdbdbd",
+    "no_tests": "#ffffff",
 }
 NO_VERDICT_COLOUR: Final = "#ffffff"
 _RC: Final[dict[str, Any]] = {
@@ -197,14 +199,14 @@ def _verdict_legend(axes: Any, verdicts: list[str | None], fmt: Formatter, **opt
     """The verdicts' colours with the number of communes of each, under the map."""
     from matplotlib.patches import Patch
 
-    counts = {v: verdicts.count(v) for v in VERDICTS}
+    counts = {v: verdicts.count(v) for v in ASSESSMENTS}
     handles = [
         Patch(
             facecolor=VERDICT_COLOURS[v],
             edgecolor="#404040",
             label=f"{fmt.verdict(v)} ({fmt.integer(counts[v])})",
         )
-        for v in VERDICTS
+        for v in ASSESSMENTS
     ]
     axes.legend(
         handles=handles,

@@ -29,8 +29,35 @@ if TYPE_CHECKING:
 
 #: Order of technologies in every table.
 TECHNOLOGIES: Final = ("4G", "5G", "3G", "2G", "unknown", "all", "wifi")
-#: Order of verdicts in every table.
+#: The verdicts an analysis stores (``analyze/rules.py``).
 VERDICTS: Final = ("meets_target", "below_target", "insufficient_data", "inconclusive")
+#: What the report shows for a group against a minimum (4G), in the order of every table:
+#: the stored verdicts, with the groups without any test apart (``no_tests``), which the
+#: analysis stores as ``insufficient_data``.
+ASSESSMENTS: Final = (
+    "meets_target",
+    "below_target",
+    "inconclusive",
+    "insufficient_data",
+    "no_tests",
+)
+#: Technologies whose target is the directive's minimum ("tối thiểu 40 Mbps"): their
+#: groups are assessed ``meets_target`` or ``below_target``. The target of any other
+#: technology (5G) is a reference level the Department chose, which no rule sets: its
+#: groups are compared with it (``reference_above``, ``reference_below``,
+#: ``reference_close``), never judged.
+MINIMUM_TECHNOLOGIES: Final = ("4G",)
+REFERENCE: Final = {
+    "meets_target": "reference_above",
+    "below_target": "reference_below",
+    "inconclusive": "reference_close",
+}
+#: An operator's 5G figures when the operator sells no 5G (``commercial_5g``): a data
+#: question (a phone's wrong network type, roaming, a trial network), never judged.
+UNVERIFIED: Final = "unverified"
+#: The operators with a commercial 5G network, when the settings do not say
+#: (``[report] commercial_5g``).
+COMMERCIAL_5G: Final = ("Viettel", "VNPT-VinaPhone", "MobiFone")
 TREND_MONTHS: Final = 12
 G4: Final = "4G"
 G5: Final = "5G"
@@ -74,14 +101,19 @@ class StatRow:
     statistic_ci_low: float | None
     statistic_ci_high: float | None
     verdict: str | None
+    """What the report shows (:func:`assessment`): a stored verdict, ``no_tests``, a
+    reference comparison (``reference_above`` ...) or ``unverified``; None: no target."""
     prev_mean: float | None
     change: float | None
-    """None also when last month rests on the same data (``change_basis`` ``same_data``)."""
+    """None also when last month rests on the same data (``change_basis`` ``same_data``),
+    and when either month has fewer tests than a verdict needs (``few_tests``)."""
     prev_data_period: str | None
     change_basis: str | None
     """``distinct``, ``shared_tiles`` (both months hold the same quarter's tiles: the
-    change is damped by them), ``same_data`` (no change is computed); None: nothing
-    compared, or an analysis stored before data periods."""
+    change is damped by them), ``same_data`` (no change is computed), ``few_tests``
+    (either month has fewer tests than the rule's minimum: a change of a handful of
+    tests is noise, not shown); None: nothing compared, or an analysis stored before
+    data periods."""
     months_below: int
     """Data periods in a row below target (a quarter of tiles counts once)."""
 
@@ -95,11 +127,13 @@ class CommuneRow:
     type: str | None
     population: int | None
     tests: int
-    """Tests of the mobile network (fixed-broadband and Wi-Fi tests are not counted)."""
+    """Single tests of the mobile network: citizens' uses of the speed-test apps
+    (fixed-broadband and Wi-Fi tests, and a quarter's Ookla tiles, are not counted)."""
     devices_min: int | None
-    """The fewest devices the mobile tests can come from (None: not known, for an
-    analysis stored before devices were a range)."""
-    devices_max: int
+    """The devices of those tests (exact: pseudonyms; ``devices_max`` the same); None:
+    not known (an analysis stored before single tests were counted apart, in a
+    commune with tiles)."""
+    devices_max: int | None
     tests_per_1000: float | None
     devices_min_per_1000: float | None
     devices_max_per_1000: float | None
@@ -127,6 +161,25 @@ class CommuneRow:
     mean_5g: float | None
     median_5g: float | None
     has_5g: bool
+    tile_tests: int = 0
+    """Tests of the quarter's mobile Ookla tiles in the commune, counted apart."""
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """The tests of one source of the month inside the province (``analysis.json``
+    ``sources``): single tests of an app, or a quarter's tiles (``aggregate``)."""
+
+    source: str
+    """The source format's name (``ispeed``, ``ookla``, ...): the ``source`` filter
+    credits it (``i-Speed (VNNIC)``)."""
+    aggregate: bool
+    network: str
+    """``mobile`` (every cellular technology) or ``fixed`` (Wi-Fi)."""
+    rows: int
+    tests: int
+    devices: int | None
+    """Distinct devices of single tests; None for tiles."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +204,11 @@ class VerdictTable:
 @dataclass(frozen=True)
 class Summary:
     tests: int
-    """Cellular tests of the province (every cellular technology; Wi-Fi apart)."""
+    """Citizens' single tests on the mobile network (every cellular technology; Wi-Fi
+    and the quarter's Ookla tiles apart)."""
     tile_tests: int
+    """Tests of the quarter's mobile Ookla tiles: another app's aggregates, reported
+    apart and never added to ``tests``."""
     devices_min: int | None
     devices_max: int
     wifi_tests: int
@@ -163,10 +219,12 @@ class Summary:
     meets_4g: int
     below_4g: int
     insufficient_4g: int
+    """Communes with some 4G tests, too few for a verdict (``no_tests_4g`` apart)."""
     inconclusive_4g: int
     verdicts: list[VerdictTable]
+    """The assessments of the communes, for each technology with a minimum (4G)."""
     verdict_names: list[str]
-    """The verdict codes, in table order."""
+    """The assessment codes, in table order (:data:`ASSESSMENTS`)."""
     has_previous: bool
     """Whether last month's figures are known (the change columns are filled)."""
     data_period: str | None
@@ -176,7 +234,8 @@ class Summary:
     prev_period: str | None
     """That period (``2025-09``, or ``2025-Q3`` for a quarter of tiles shown once)."""
     prev_tests: int | None
-    """Its cellular tests, from its stored analysis (None when not analysed)."""
+    """Its single tests on the mobile network, from its stored analysis (None when not
+    analysed)."""
     statistic: str = "mean"
     """The statistic compared with the target (``mean``, ``median``, ``share``): the
     headline names it."""
@@ -188,6 +247,16 @@ class Summary:
     and the headline gives the figures of all cellular tests instead."""
     mean_all: float | None = None
     """Mean download of all cellular tests (every technology and tiles together)."""
+    no_tests_4g: int = 0
+    """Communes without any 4G test (the analysis stores them as insufficient data)."""
+    devices: int | None = None
+    """Distinct devices of the single tests, added over the sources (one app's devices
+    cannot be matched with another's); None when the analysis did not count them."""
+    tile_rows: int = 0
+    """The quarter's mobile Ookla tiles inside the province."""
+    sources: list[SourceCount] = field(default_factory=list)
+    """The month's sources, single tests first (empty: an analysis stored before it
+    counted them)."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +316,7 @@ class TrendPoint:
     quarterly: bool
     """Whether the point is a quarter of tiles only (its label is the quarter)."""
     tests: int
+    """Cellular tests, the quarter's tiles included (the data behind the means)."""
     mean_4g: float | None
     median_4g: float | None
     mean_5g: float | None
@@ -256,6 +326,11 @@ class TrendPoint:
     boundaries: str
     tile_tests: int = 0
     """Of ``tests``, those of Ookla tiles (the rest are single tests)."""
+
+    @property
+    def single_tests(self) -> int:
+        """Citizens' single tests on the mobile network (the tiles left out)."""
+        return self.tests - self.tile_tests
 
 
 @dataclass(frozen=True)
@@ -311,6 +386,10 @@ class Annex:
     bursts_deduplicated: bool
     boundaries_version: str
     boundaries_communes: int
+    boundaries_credit: str | None
+    """Who made the boundaries (``boundaries import --credit``); None: not recorded."""
+    boundaries_file: str
+    """The name of the file the boundaries were imported from (without its folder)."""
     tool_version_analysis: str
     tool_version_report: str
     analysed_at: str
@@ -403,6 +482,9 @@ class ReportContext:
     """Per operator, its communes' rows with a verdict (every technology with a target)."""
     conclusions: Conclusions | None = None
     """The findings and recommendations drawn from the tables (``report/conclusions.py``)."""
+    commercial_5g: list[str] = field(default_factory=lambda: list(COMMERCIAL_5G))
+    """The operators with a commercial 5G network (``[report] commercial_5g``): the 5G
+    figures of any other operator are a data question, never judged."""
 
 
 # -- building -------------------------------------------------------------------------
@@ -414,12 +496,14 @@ def build_context(
     *,
     generated_at: datetime | str | None = None,
     compared: tuple[str, dict[str, Any], Any] | None = None,
+    commercial_5g: tuple[str, ...] | None = None,
 ) -> ReportContext:
     """The report context of a stored analysis (and the earlier analyses of the store).
 
     ``compared`` is ``(preset, rule, verdicts)`` of ``report --compare-rule``: the
     second rule's name, its ``Rule.to_dict()`` and the commune-level verdicts of
-    ``analyze.run.rule_verdicts``.
+    ``analyze.run.rule_verdicts``. ``commercial_5g`` names the operators with a
+    commercial 5G network (default :data:`COMMERCIAL_5G`).
     """
     import polars as pl
 
@@ -429,24 +513,35 @@ def build_context(
     targets = {str(k): float(v) for k, v in rule.get("targets_mbps", {}).items()}
     min_tests = int(rule.get("min_tests", 30))
     min_devices = int(rule.get("min_devices", 5))
+    commercial = canonical_operators(COMMERCIAL_5G if commercial_5g is None else commercial_5g)
+    previous = None if analysis.role == "period" else _previous_tests(store, analysis.month)
+
+    def assess(row: dict[str, Any]) -> StatRow:
+        return assessed(_stat_row(row), commercial, min_tests=min_tests, previous=previous)
 
     province_rows = _sorted_rows(
-        [_stat_row(r) for r in stats.filter(pl.col("level") == "province").to_dicts()]
+        [assess(r) for r in stats.filter(pl.col("level") == "province").to_dicts()]
     )
     by_tech = {r.technology: r for r in province_rows}
-    commune_4g = {
-        r["commune_code"]: _stat_row(r)
-        for r in stats.filter(pl.col("level") == "commune", pl.col("technology") == G4).to_dicts()
-    }
+    commune_level = [assess(r) for r in stats.filter(pl.col("level") == "commune").to_dicts()]
+    commune_4g = {r.commune_code: r for r in commune_level if r.technology == G4}
+    commune_all = {r.commune_code: r for r in commune_level if r.technology == ALL}
     other: dict[str, str | None] = {}
     if compared is not None:
         rows = compared[2].filter(pl.col("technology") == G4)
         other = dict(zip(rows["commune_code"].to_list(), rows["verdict"].to_list(), strict=True))
     communes = [
-        _commune_row(r, commune_4g.get(r["commune_code"]), min_tests, min_devices, other)
+        _commune_row(
+            r,
+            commune_4g.get(r["commune_code"]),
+            min_tests,
+            min_devices,
+            other,
+            cellular=commune_all.get(r["commune_code"]),
+        )
         for r in analysis.communes.sort("commune_code").to_dicts()
     ]
-    verdicts = _verdict_tables(analysis.verdict_counts(), targets)
+    verdicts = verdict_tables(commune_level, targets)
     period = meta.get("period") if analysis.role == "period" else None
     if period is not None:  # a period of days: no trend, no last month (report/period.py)
         from qostool.report.period import period_trend
@@ -459,14 +554,15 @@ def build_context(
         statistic=str(rule.get("statistic", "mean")),
         min_share=float(rule.get("min_share", 0.8)),
     )
+    summary = _with_sources(summary, meta.get("sources"))
     if period is not None:
         summary = dataclasses.replace(summary, prev_month="", has_previous=False)
 
-    operator_rows = [_stat_row(r) for r in stats.filter(pl.col("level") == "operator").to_dicts()]
+    operator_rows = [assess(r) for r in stats.filter(pl.col("level") == "operator").to_dicts()]
     shown = {*targets, ALL} - {"wifi"}
     operators = _by_operator([r for r in operator_rows if r.technology in shown])
     pair_rows = [
-        _stat_row(r)
+        assess(r)
         for r in stats.filter(
             pl.col("level") == "commune_operator", pl.col("verdict").is_not_null()
         ).to_dicts()
@@ -484,12 +580,12 @@ def build_context(
     ]
 
     g5 = by_tech.get(G5)
-    cellular = by_tech.get(ALL)
     g5_tests = g5.tests if g5 else 0
     five_g = FiveG(
         has_tests=g5_tests > 0,
         tests=g5_tests,
-        share=g5_tests / cellular.tests if cellular and cellular.tests > 0 else None,
+        # Out of citizens' single tests: the tiles' technology is not known.
+        share=g5_tests / summary.tests if summary.tests > 0 else None,
         target=targets.get(G5),
         province=g5 if g5_tests > 0 else None,
         communes_with=[c for c in communes if c.has_5g],
@@ -517,8 +613,12 @@ def build_context(
         operators=operators,
         communes=communes,
         below=below,
-        no_tests=[c for c in communes if not c.has_tests],
-        insufficient=[c for c in communes if c.has_tests and c.verdict_4g == "insufficient_data"],
+        no_tests=[
+            c
+            for c in communes
+            if c.verdict_4g == "no_tests" or (c.verdict_4g is None and not c.has_tests)
+        ],
+        insufficient=[c for c in communes if c.verdict_4g == "insufficient_data"],
         inconclusive=[c for c in communes if c.verdict_4g == "inconclusive"],
         five_g=five_g,
         adoption=adoption,
@@ -532,6 +632,7 @@ def build_context(
         else _five_g_operators(store, analysis, communes),
         period=period,
         commune_operators=commune_operators,
+        commercial_5g=sorted(commercial),
     )
     from qostool.report.conclusions import derive
 
@@ -562,7 +663,7 @@ def _comparison(preset: str, rule: dict[str, Any], communes: list[CommuneRow]) -
         total=len(judged),
         meets=count("meets_target"),
         below=count("below_target"),
-        insufficient=count("insufficient_data"),
+        insufficient=count("insufficient_data") + count("no_tests"),
         inconclusive=count("inconclusive"),
         differ=sum(c.verdict_4g_compared != c.verdict_4g for c in judged),
     )
@@ -668,35 +769,45 @@ def _commune_row(
     min_tests: int,
     min_devices: int,
     compared: dict[str, str | None],
+    *,
+    cellular: StatRow | None = None,
 ) -> CommuneRow:
-    verdict = row.get("verdict_4g")
+    tests_4g = _int(row.get("tests_4g"))
+    verdict = assessment(row.get("verdict_4g"), tests_4g, G4)
     reasons: list[str] = []
-    if verdict == "insufficient_data":
-        tests_4g = _int(row.get("tests_4g"))
-        if tests_4g == 0:
-            reasons.append("no_tests")
-        else:
-            if tests_4g < min_tests:
-                reasons.append("few_tests")
-            if g4 is not None:
-                # The rule counts devices at least (an old analysis: the only count it has).
-                counted = g4.devices_max if g4.devices_min is None else g4.devices_min
-                if counted < min_devices:
-                    reasons.append("few_devices")
-            if not reasons:
-                reasons.append("no_statistic")
+    if verdict == "no_tests":
+        reasons.append("no_tests")
+    elif verdict == "insufficient_data":
+        if tests_4g < min_tests:
+            reasons.append("few_tests")
+        if g4 is not None:
+            # The rule counts devices at least (an old analysis: the only count it has).
+            counted = g4.devices_max if g4.devices_min is None else g4.devices_min
+            if counted < min_devices:
+                reasons.append("few_devices")
+        if not reasons:
+            reasons.append("no_statistic")
     population = row.get("population")
+    tiles = cellular.tile_tests if cellular else 0
+    if "tests_mobile_single" in row:
+        singles, devices = _int(row["tests_mobile_single"]), _count(row["devices_mobile_single"])
+    else:  # an analysis stored before single tests were counted apart
+        singles = max(_int(_mobile(row, "tests")) - tiles, 0)
+        devices = _count(_mobile(row, "devices", "_max")) if tiles == 0 else None
+    people = None if population is None else int(population)
+    per_1000 = 1000 / people if people else None
+    compared_verdict = compared.get(str(row["commune_code"]))
     return CommuneRow(
         code=str(row["commune_code"]),
         name=str(row["commune_name"]),
         type=row.get("commune_type"),
-        population=None if population is None else int(population),
-        tests=_int(_mobile(row, "tests")),
-        devices_min=_count(_mobile(row, "devices", "_min")),
-        devices_max=_int(_mobile(row, "devices", "_max")),
-        tests_per_1000=_num(row.get("tests_per_1000")),
-        devices_min_per_1000=_num(row.get("devices_min_per_1000")),
-        devices_max_per_1000=_num(row.get("devices_max_per_1000")),
+        population=people,
+        tests=singles,
+        devices_min=devices,
+        devices_max=devices,
+        tests_per_1000=None if per_1000 is None else singles * per_1000,
+        devices_min_per_1000=None if per_1000 is None or devices is None else devices * per_1000,
+        devices_max_per_1000=None if per_1000 is None or devices is None else devices * per_1000,
         has_tests=bool(row.get("has_tests")),
         tests_4g=_int(row.get("tests_4g")),
         devices_4g_min=g4.devices_min if g4 else 0,
@@ -707,17 +818,19 @@ def _commune_row(
         ci_high_4g=g4.ci_high if g4 else None,
         verdict_4g=verdict,
         data_period_4g=g4.data_period if g4 else None,
-        verdict_4g_compared=compared.get(str(row["commune_code"])),
+        verdict_4g_compared=assessment(compared_verdict, tests_4g, G4),
         prev_mean_4g=g4.prev_mean if g4 else None,
         change_4g=g4.change if g4 else None,
         change_basis_4g=g4.change_basis if g4 else None,
         months_below_4g=g4.months_below if g4 else 0,
         thin_reasons=reasons,
         tests_5g=_int(row.get("tests_5g")),
-        share_5g=_num(row.get("share_5g")),
+        # Out of the single tests: the tiles' technology is not known.
+        share_5g=_int(row.get("tests_5g")) / singles if singles else None,
         mean_5g=_num(row.get("download_mean_5g_mbps")),
         median_5g=_num(row.get("download_median_5g_mbps")),
         has_5g=bool(row.get("has_5g")),
+        tile_tests=tiles,
     )
 
 
@@ -729,16 +842,135 @@ def _mobile(row: dict[str, Any], name: str, bound: str = "") -> Any:
     return row[mobile] if mobile in row else row.get(f"{name}{bound}")
 
 
-def _verdict_tables(
-    counts: dict[str, dict[str, int]], targets: dict[str, float]
-) -> list[VerdictTable]:
-    technologies = sorted({*counts, *(t for t in targets if t != "wifi")}, key=_tech_rank)
+def verdict_tables(rows: list[StatRow], targets: dict[str, float]) -> list[VerdictTable]:
+    """Communes per assessment (``rows``: assessed commune-level rows), for each
+    technology whose target is a minimum (:data:`MINIMUM_TECHNOLOGIES`); a reference
+    level's comparisons are not verdicts and are not counted as such."""
+    technologies = [t for t in MINIMUM_TECHNOLOGIES if t in targets]
     tables = []
     for tech in technologies:
-        found = counts.get(tech, {})
-        rows = [VerdictCount(v, int(found.get(v, 0))) for v in VERDICTS]
-        tables.append(VerdictTable(tech, targets.get(tech), rows, sum(c.count for c in rows)))
+        shown = [r.verdict for r in rows if r.technology == tech]
+        counts = [VerdictCount(v, shown.count(v)) for v in ASSESSMENTS]
+        tables.append(VerdictTable(tech, targets.get(tech), counts, sum(c.count for c in counts)))
     return tables
+
+
+def canonical_operators(names: tuple[str, ...] | list[str]) -> set[str]:
+    """Operators' names as the store writes them: ``VNPT`` -> ``VNPT-VinaPhone``
+    (the names ingest recognises; any other kept as given)."""
+    from qostool.ingest.normalize import OPERATOR_BY_NAME, fold
+
+    return {OPERATOR_BY_NAME.get(fold(name), name.strip()) for name in names}
+
+
+def assessment(
+    verdict: str | None,
+    tests: int,
+    technology: str,
+    operator: str | None = ALL,
+    commercial: set[str] | None = None,
+) -> str | None:
+    """What the report shows for a group: its stored verdict, told apart when it has
+    no test at all (``no_tests``); against a reference level (5G) a comparison, never
+    a verdict; 5G figures of an operator without a commercial 5G network
+    (``commercial``, when given) ``unverified``, whatever its verdict."""
+    named = operator not in (None, ALL)
+    if technology == G5 and named and commercial is not None and operator not in commercial:
+        return UNVERIFIED if tests > 0 else None
+    if verdict is None:
+        return None
+    if verdict == "insufficient_data" and tests == 0:
+        return "no_tests"
+    if technology not in MINIMUM_TECHNOLOGIES:
+        return REFERENCE.get(verdict, verdict)
+    return verdict
+
+
+def assessed(
+    row: StatRow,
+    commercial: set[str],
+    *,
+    min_tests: int | None = None,
+    previous: dict[tuple[str, str | None, str | None, str], int] | None = None,
+) -> StatRow:
+    """A stored row as the report shows it: its :func:`assessment`; an interval's lower
+    end at least 0 (an analysis stored before the intervals were taken on the log
+    scale could hold a negative one; a speed's mean is never below 0, so the cut
+    interval holds it whenever the stored one did); no change when either month has
+    fewer than ``min_tests`` tests (``previous``: last month's tests per group, from
+    its stored analysis, when there is one)."""
+    change, basis = row.change, row.change_basis
+    if min_tests is not None and change is not None:
+        key = (row.level, row.commune_code, row.operator, row.technology)
+        before = None if previous is None else previous.get(key)
+        if row.tests < min_tests or (before is not None and before < min_tests):
+            change, basis = None, "few_tests"
+    return replace(
+        row,
+        verdict=assessment(row.verdict, row.tests, row.technology, row.operator, commercial),
+        ci_low=_floor(row.ci_low),
+        statistic_ci_low=_floor(row.statistic_ci_low),
+        change=change,
+        change_basis=basis,
+    )
+
+
+def _floor(value: float | None) -> float | None:
+    return None if value is None else max(value, 0.0)
+
+
+def _previous_tests(
+    store: Store, month: str
+) -> dict[tuple[str, str | None, str | None, str], int] | None:
+    """Each group's tests in last month's stored analysis (None: not analysed)."""
+    from qostool.analyze.run import KIND, load_analysis
+    from qostool.errors import QostoolError
+
+    before = shift_month(month, -1)
+    try:
+        if not store.artifacts(KIND, before):
+            return None
+        stats = load_analysis(store, before).stats
+    except (QostoolError, OSError):
+        return None
+    keys = stats.select("level", "commune_code", "operator", "technology", "tests")
+    return {
+        (level, code or None, operator, technology): int(tests or 0)
+        for level, code, operator, technology, tests in keys.iter_rows()
+    }
+
+
+def _with_sources(summary: Summary, stored: list[dict[str, Any]] | None) -> Summary:
+    """The month's sources (``analysis.json`` ``sources``), single tests first; the
+    devices of single tests added over the sources."""
+    if not stored:
+        return summary
+    sources = sorted(
+        (
+            SourceCount(
+                source=str(item["source"]),
+                aggregate=bool(item["aggregate"]),
+                network=str(item["network"]),
+                rows=int(item["rows"]),
+                tests=int(item["tests"]),
+                devices=None if item.get("devices") is None else int(item["devices"]),
+            )
+            for item in stored
+        ),
+        key=lambda s: (s.aggregate, s.network != "mobile", -s.tests, s.source),
+    )
+    singles = [s for s in sources if not s.aggregate and s.network == "mobile"]
+    tiles = [s for s in sources if s.aggregate and s.network == "mobile"]
+    devices = sum(s.devices or 0 for s in singles)
+    return dataclasses.replace(
+        summary,
+        sources=sources,
+        devices=devices,
+        # The devices of citizens' tests, exact: the tiles' are another app's.
+        devices_min=devices,
+        devices_max=devices,
+        tile_rows=sum(s.rows for s in tiles),
+    )
 
 
 def _summary(
@@ -763,7 +995,7 @@ def _summary(
     # Rows of a known technology: without any (tiles only), there is no 4G verdict.
     known = [r for t, r in by_tech.items() if t not in (ALL, "unknown", "wifi")]
     return Summary(
-        tests=cellular.tests if cellular else 0,
+        tests=cellular.tests - cellular.tile_tests if cellular else 0,
         tile_tests=cellular.tile_tests if cellular else 0,
         devices_min=cellular.devices_min if cellular else 0,
         devices_max=cellular.devices_max if cellular else 0,
@@ -777,14 +1009,15 @@ def _summary(
         insufficient_4g=g4.count("insufficient_data") if g4 else 0,
         inconclusive_4g=g4.count("inconclusive") if g4 else 0,
         verdicts=verdicts,
-        verdict_names=list(VERDICTS),
+        verdict_names=list(ASSESSMENTS),
         has_previous=any(r.prev_mean is not None for r in by_tech.values()),
         data_period=cellular.data_period if cellular else None,
         prev_month=previous.month if previous else (shift_month(current, -1) if current else ""),
         prev_period=previous.period if previous else None,
-        prev_tests=previous.tests if previous else None,
+        prev_tests=previous.single_tests if previous else None,
         per_technology=not (cellular and cellular.tests > 0) or any(r.tests > 0 for r in known),
         mean_all=cellular.mean if cellular else None,
+        no_tests_4g=g4.count("no_tests") if g4 else 0,
     )
 
 
@@ -897,6 +1130,9 @@ def _annex(store: Store, meta: dict[str, Any], targets: dict[str, float]) -> Ann
         bursts_deduplicated=bool(bursts.get("deduplicated", False)),
         boundaries_version=str(boundaries.get("version", "")),
         boundaries_communes=int(boundaries.get("communes", 0)),
+        boundaries_credit=boundaries.get("credit") or None,
+        # The name alone: the folder is the analyst's machine's, not the report's.
+        boundaries_file=PurePath(str(boundaries.get("source", ""))).name,
         tool_version_analysis=str(meta.get("tool_version", "")),
         tool_version_report=__version__,
         analysed_at=_local(str(meta.get("generated_at", "")), store.timezone),

@@ -90,7 +90,7 @@ def focus_context(context: ReportContext, analysis: Analysis, operator: str) -> 
     """The context with the operator's figures as ``focus``."""
     import polars as pl
 
-    from qostool.report.context import VERDICTS, VerdictCount, VerdictTable, _stat_row, _tech_rank
+    from qostool.report.context import _stat_row, _tech_rank, assessed, verdict_tables
 
     block = next((b for b in context.operators if b.operator == operator), None)
     below = next((b for b in context.below if b.operator == operator), None)
@@ -98,20 +98,16 @@ def focus_context(context: ReportContext, analysis: Analysis, operator: str) -> 
     pairs = analysis.stats.filter(
         pl.col("level") == "commune_operator", pl.col("operator") == operator
     )
+    commercial = set(context.commercial_5g)
     communes = sorted(
-        (_stat_row(r) for r in pairs.filter(pl.col("verdict").is_not_null()).to_dicts()),
+        (
+            assessed(_stat_row(r), commercial)
+            for r in pairs.filter(pl.col("verdict").is_not_null()).to_dicts()
+        ),
         key=lambda r: (r.commune_code or "", _tech_rank(r.technology)),
     )
     targets = {t.technology: t.mbps for t in context.annex.targets}
-    verdicts = []
-    for technology in sorted({r.technology for r in communes}, key=_tech_rank):
-        counts = [
-            VerdictCount(v, sum(r.verdict == v for r in communes if r.technology == technology))
-            for v in VERDICTS
-        ]
-        verdicts.append(
-            VerdictTable(technology, targets.get(technology), counts, sum(c.count for c in counts))
-        )
+    verdicts = verdict_tables(communes, targets)
     tested = pairs.filter(pl.col("technology") == "all", pl.col("tests") > 0)
     with_tests = set(tested["commune_code"].to_list())
     rollout = context.five_g_operators

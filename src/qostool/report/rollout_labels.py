@@ -11,65 +11,71 @@ from __future__ import annotations
 from typing import Final
 
 _VI: Final[dict[str, str]] = {
-    "s_rollout": "6.1. Triển khai 5G theo nhà mạng",
-    "presence_note": "Một phép đo 5G cho thấy mạng 5G của nhà mạng có mặt tại xã, phường đó "
-    "(một điện thoại đã dùng 5G ở đó ít nhất một lần trong tháng), không cho thấy vùng phủ "
-    "sóng: xã, phường có phép đo 5G chưa chắc được phủ sóng 5G toàn bộ, và xã, phường không "
-    "có phép đo 5G vẫn có thể có sóng 5G.",
-    "since_note": "“Lần đầu” nghĩa là lần đầu kể từ {since}, tháng đầu tiên có kết quả phân "
-    "tích được lưu; xã, phường được đối chiếu giữa các tháng theo mã.",
-    "population_unknown": "Một số xã, phường chưa có số dân, nên tỷ lệ dân số chưa xác định được.",
-    "no_operators": "Không có phép đo của nhà mạng nào được nêu tên.",
-    "t_rollout": "Triển khai 5G theo nhà mạng, {month}",
-    "c_operator": "Nhà mạng",
-    "c_5g_now": "Xã, phường có 5G trong tháng",
+    "s_rollout": "6.1. Triển khai 5G theo doanh nghiệp",
+    "presence_note": "Một lượt đo 5G cho thấy mạng 5G của doanh nghiệp có mặt tại xã, phường, "
+    "đặc khu đó (một điện thoại đã dùng 5G ở đó ít nhất một lần trong tháng), không cho thấy "
+    "vùng phủ sóng: nơi có lượt đo 5G chưa chắc được phủ sóng 5G toàn bộ, và nơi không có lượt "
+    "đo 5G vẫn có thể có sóng 5G.",
+    "since_note": "“Lần đầu” nghĩa là lần đầu kể từ {since}, tháng đầu tiên có kết quả phân tích "
+    "được lưu; xã, phường, đặc khu được đối chiếu giữa các tháng theo mã.",
+    "population_unknown": "Một số xã, phường, đặc khu chưa có số dân, nên tỷ lệ dân số chưa xác "
+    "định được.",
+    "no_operators": "Không có lượt đo của doanh nghiệp nào được nêu tên.",
+    "t_rollout": "Triển khai 5G theo doanh nghiệp, {month}",
+    "c_operator": "Doanh nghiệp",
+    "c_5g_now": "Xã, phường, đặc khu có 5G trong tháng",
     "c_5g_new": "Lần đầu có 5G",
     "c_5g_again": "Đã có từ trước",
     "c_5g_ever": "Tổng số đến nay",
-    "c_share_communes": "Tỷ lệ xã, phường",
+    "c_share_communes": "Tỷ lệ xã, phường, đặc khu",
     "c_share_population": "Tỷ lệ dân số",
-    "c_share_tests_5g": "Tỷ lệ phép đo 5G",
+    "c_share_tests_5g": "Tỷ lệ lượt đo 5G",
     "c_median_5g": "Trung vị tải xuống 5G (Mbps)",
     "c_month": "Tháng",
     "c_code": "Mã",
-    "c_commune": "Xã, phường",
+    "c_commune": "Xã, phường, đặc khu",
     "c_status": "Tình trạng 5G",
     "c_first_month": "Tháng đầu có 5G",
-    "c_tests_5g": "Phép đo 5G trong tháng",
+    "c_tests_5g": "Lượt đo 5G trong tháng",
     "now_ever": "trong tháng / đến nay",
     "t_series": "{operator}: 12 tháng",
-    "series_note": "Mỗi tháng theo kết quả phân tích chính thức được lưu của tháng đó; tháng "
-    "chưa phân tích không có trong bảng.",
-    "new_communes": "Xã, phường có 5G của {operator} lần đầu trong tháng này:",
-    "no_new_communes": "Không có xã, phường nào có 5G của {operator} lần đầu trong tháng này.",
+    "series_note": "Số liệu mỗi tháng lấy theo kết quả phân tích chính thức được lưu của tháng "
+    "đó; tháng chưa phân tích không có trong bảng.",
+    "new_communes": "Xã, phường, đặc khu có 5G của {operator} lần đầu trong tháng này:",
+    "no_new_communes": "Không có xã, phường, đặc khu nào có 5G của {operator} lần đầu trong "
+    "tháng này.",
     "map_title": "Sự hiện diện 5G của {operator}, {month}",
     "map_unavailable": "Không vẽ được bản đồ (không tìm thấy ranh giới đã dùng).",
     "status_new": "lần đầu trong tháng này",
     "status_again": "có trong tháng, đã có từ trước",
     "status_earlier": "đã có trước đây, không có trong tháng",
     "status_never": "chưa từng có",
-    "legend_note": "Bản đồ: màu cam: lần đầu có phép đo 5G trong tháng này; tím đậm: có trong "
+    "legend_note": "Bản đồ: màu cam: lần đầu có lượt đo 5G trong tháng này; tím đậm: có trong "
     "tháng và đã có từ trước; tím nhạt: đã có trước đây, tháng này không có; trắng: chưa từng có.",
     "pct_of": "{share} ({count} / {total})",
     # report --operator
-    "op_title": "Báo cáo chất lượng Internet di động theo nhà mạng: {operator}",
-    "op_intro": "Báo cáo này chỉ gồm số liệu của nhà mạng {operator}, để theo dõi cam kết với "
-    "nhà mạng; báo cáo chung của tỉnh gồm mọi nhà mạng.",
-    "op_s_summary": "1. Kết quả của nhà mạng",
-    "op_s_verdicts": "2. Kết quả theo xã, phường",
-    "op_s_below": "3. Các xã, phường chưa đạt chỉ tiêu",
+    "op_title": "Báo cáo chất lượng Internet di động theo doanh nghiệp: {operator}",
+    "op_intro": "Báo cáo này chỉ gồm số liệu của doanh nghiệp {operator}, để theo dõi cam kết "
+    "với doanh nghiệp; báo cáo chung của tỉnh gồm mọi doanh nghiệp.",
+    "op_s_summary": "1. Kết quả của doanh nghiệp",
+    "op_s_verdicts": "2. Kết quả theo xã, phường, đặc khu",
+    "op_s_below": "3. Các xã, phường, đặc khu chưa đạt mức tối thiểu",
     "op_s_rollout": "4. Triển khai 5G",
     "op_s_method": "5. Phương pháp",
-    "op_verdicts_note": "Mỗi dòng là một xã, phường và một công nghệ có chỉ tiêu, chỉ với các "
-    "phép đo của {operator}; đánh giá theo cùng quy tắc với báo cáo chung.",
-    "op_no_tests": "Xã, phường không có phép đo nào của {operator} trong tháng:",
-    "op_no_below": "Không có xã, phường nào chưa đạt chỉ tiêu.",
-    "op_communes_table": "Tình trạng 5G từng xã, phường",
-    "op_method": "Phép đo, quy tắc đánh giá và số liệu vào như báo cáo chung của tỉnh cùng "
-    "tháng (phụ lục của báo cáo đó); chỉ tiêu: {targets}; thống kê so sánh: {statistic}; tối "
-    "thiểu {tests} phép đo và {devices} thiết bị.",
-    "c_verdict_count": "Số xã, phường",
+    "op_verdicts_note": "Mỗi dòng là một xã, phường, đặc khu và một công nghệ có mức tối thiểu "
+    "hoặc mức tham chiếu, chỉ với các lượt đo của {operator}; đánh giá theo cùng quy tắc với báo "
+    "cáo chung.",
+    "op_no_tests": "Xã, phường, đặc khu không có lượt đo nào của {operator} trong tháng:",
+    "op_no_below": "Không có xã, phường, đặc khu nào chưa đạt mức tối thiểu.",
+    "op_communes_table": "Tình trạng 5G từng xã, phường, đặc khu",
+    "op_method": "Lượt đo, quy tắc đánh giá và số liệu vào như báo cáo chung của tỉnh cùng tháng "
+    "(phụ lục của báo cáo đó); mức tối thiểu và mức tham chiếu: {targets}; thống kê so sánh: "
+    "{statistic}; tối thiểu {tests} lượt đo và {devices} thiết bị.",
+    "c_verdict_count": "Số xã, phường, đặc khu",
     "c_technology": "Công nghệ",
+    "not_commercial": "{operator} chưa được ghi là doanh nghiệp cung cấp dịch vụ 5G thương mại: "
+    "các lượt đo 5G của doanh nghiệp này cần xác minh dữ liệu (loại mạng do điện thoại ghi nhận "
+    "sai, chuyển vùng hoặc mạng thử nghiệm) và không được đánh giá.",
 }
 
 _EN: Final[dict[str, str]] = {
@@ -119,19 +125,22 @@ _EN: Final[dict[str, str]] = {
     "with the operator; the province's report covers every operator.",
     "op_s_summary": "1. The operator's results",
     "op_s_verdicts": "2. Results by commune",
-    "op_s_below": "3. Communes below target",
+    "op_s_below": "3. Communes below the minimum",
     "op_s_rollout": "4. 5G roll-out",
     "op_s_method": "5. Method",
-    "op_verdicts_note": "One row per commune and technology with a target, from {operator}'s "
-    "tests alone; judged by the same rule as the province's report.",
+    "op_verdicts_note": "One row per commune and technology with a minimum or a reference level, "
+    "from {operator}'s tests alone; assessed by the same rule as the province's report.",
     "op_no_tests": "Communes without any {operator} test this month:",
-    "op_no_below": "No commune below target.",
+    "op_no_below": "No commune below the minimum.",
     "op_communes_table": "5G presence per commune",
     "op_method": "Tests, rule and input data are those of the province's report of the same "
-    "month (see its annex); targets: {targets}; statistic: {statistic}; at least {tests} "
-    "tests and {devices} devices.",
+    "month (see its annex); minimum and reference levels: {targets}; statistic: {statistic}; at "
+    "least {tests} tests and {devices} devices.",
     "c_verdict_count": "Communes",
     "c_technology": "Technology",
+    "not_commercial": "{operator} is not listed as an operator with a commercial 5G network: its "
+    "5G tests are data to be verified (a phone's wrong network type, roaming or a trial network) "
+    "and are not assessed.",
 }
 
 ROLLOUT_LABELS: Final[dict[str, dict[str, str]]] = {"vi": _VI, "en": _EN}

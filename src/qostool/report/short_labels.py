@@ -29,6 +29,7 @@ SHORT_LABELS: Final[dict[str, dict[str, str]]] = {
         "c_p90": "P90 (Mbps)",
         "c_interval": "CI (Mbps)",
         "c_change": "Δ (Mbps)",
+        "c_verdict_4g": "4G",
     },
 }
 

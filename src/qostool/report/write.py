@@ -70,6 +70,9 @@ class ReportOptions:
     map_labels: str = "auto"
     """The commune map's labels: ``names``, ``numbers``, ``none`` or ``auto`` (names
     where they fit, else numbers with a key): :func:`parse_map_labels`."""
+    commercial_5g: tuple[str, ...] | None = None
+    """The operators with a commercial 5G network (``[report] commercial_5g``; None:
+    ``context.COMMERCIAL_5G``): any other operator's 5G figures are a data question."""
 
 
 @dataclass(frozen=True)
@@ -163,9 +166,15 @@ def load_map(store: Store, analysis: Analysis) -> MapData | None:
         communes = versions.load_communes(artifact)
     except (QostoolError, KeyError, OSError):
         return None
-    verdicts = dict(
-        zip(analysis.communes["commune_code"], analysis.communes["verdict_4g"], strict=True)
-    )
+    from qostool.report.context import G4, assessment
+
+    table = analysis.communes
+    verdicts = {
+        code: assessment(verdict, int(tests or 0), G4)
+        for code, verdict, tests in zip(
+            table["commune_code"], table["verdict_4g"], table["tests_4g"], strict=True
+        )
+    }
     codes = communes.table["code"].to_list()
     return MapData(
         names=[str(n) for n in communes.table["name"].to_list()],
@@ -176,9 +185,14 @@ def load_map(store: Store, analysis: Analysis) -> MapData | None:
 
 
 def operator_verdicts(analysis: Analysis, codes: list[str]) -> dict[str, list[str | None]]:
-    """Each operator's 4G verdict of every commune in ``codes`` (None: no verdict), for
-    the operators with 4G rows in the analysis, by name."""
+    """Each operator's 4G assessment of every commune in ``codes``, for the operators
+    with 4G rows in the analysis, by name: ``no_tests`` where the operator has no 4G
+    test (no row), when 4G has a target (None: no verdict)."""
     import polars as pl
+
+    from qostool.report.context import G4, assessment
+
+    judged = G4 in analysis.meta.get("rule", {}).get("targets_mbps", {G4: None})
 
     rows = analysis.stats.filter(
         pl.col("level") == "commune_operator",
@@ -188,8 +202,14 @@ def operator_verdicts(analysis: Analysis, codes: list[str]) -> dict[str, list[st
     out: dict[str, list[str | None]] = {}
     for operator in sorted(set(rows["operator"].to_list())):
         mine = rows.filter(pl.col("operator") == operator)
-        verdicts = dict(zip(mine["commune_code"], mine["verdict"], strict=True))
-        out[operator] = [verdicts.get(code) for code in codes]
+        verdicts = {
+            code: assessment(verdict, int(tests or 0), G4)
+            for code, verdict, tests in zip(
+                mine["commune_code"], mine["verdict"], mine["tests"], strict=True
+            )
+        }
+        missing = "no_tests" if judged else None
+        out[operator] = [verdicts.get(code, missing) for code in codes]
     return out
 
 
@@ -486,7 +506,13 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
 
         other = preset_rule(options.compare_rule, Rule.from_dict(analysis.meta.get("rule", {})))
         compared = (other.preset, other.to_dict(), rule_verdicts(store, analysis, other))
-    context = build_context(store, analysis, generated_at=generated, compared=compared)
+    context = build_context(
+        store,
+        analysis,
+        generated_at=generated,
+        compared=compared,
+        commercial_5g=options.commercial_5g,
+    )
     which = None if analysis.subfolder is None else analysis_identity(analysis, store.timezone)
     fmt = Formatter(lang, period=options.period is not None)
     document = resolve_document(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
-from qostool.report.context import CommuneRow, ReportContext
+from qostool.report.context import MINIMUM_TECHNOLOGIES, CommuneRow, ReportContext
 from qostool.report.i18n import Formatter
 
 Cell = str | int | float | None
@@ -44,6 +44,14 @@ def _reasons(commune: CommuneRow, ctx: ReportContext, fmt: Formatter) -> str:
     return "; ".join(parts)
 
 
+def _target(value: float | None, technology: str, fmt: Formatter) -> Cell:
+    """A minimum as a number; a reference level (5G) in words that say so, never a
+    bare number under the minimum's header."""
+    if technology in MINIMUM_TECHNOLOGIES or value is None:
+        return value
+    return fmt.target(value, technology)
+
+
 def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
     """The report's tables as sheets, in the report's order."""
     lab = fmt.labels
@@ -70,7 +78,12 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
             + [c(fmt.verdict(v), "int") for v in s.verdict_names]
             + [c(lab["c_total"], "int")],
             [
-                [fmt.technology(t.technology), t.target, *(n.count for n in t.counts), t.total]
+                [
+                    fmt.technology(t.technology),
+                    _target(t.target, t.technology, fmt),
+                    *(n.count for n in t.counts),
+                    t.total,
+                ]
                 for t in s.verdicts
             ],
         ),
@@ -101,7 +114,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
                     r.median,
                     r.p10,
                     r.p90,
-                    r.target,
+                    _target(r.target, r.technology, fmt),
                     fmt.verdict(r.verdict),
                     r.prev_mean,
                     r.change,
@@ -252,6 +265,20 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
             ],
         ),
         Sheet(
+            lab["x_sources"],
+            [c(lab["c_source"]), c(lab["c_tests"], "int"), c(lab["c_device_count"], "int")],
+            [
+                [
+                    fmt.source(m.source)
+                    + (f" ({lab['source_apart']})" if m.aggregate else "")
+                    + ("" if m.network == "mobile" else f" ({fmt.technology('wifi')})"),
+                    m.tests,
+                    m.devices,
+                ]
+                for m in s.sources
+            ],
+        ),
+        Sheet(
             lab["x_adoption"],
             [
                 c(lab["c_code"]),
@@ -345,9 +372,7 @@ def report_sheets(ctx: ReportContext, fmt: Formatter) -> list[Sheet]:
 
 def _method_rows(ctx: ReportContext, fmt: Formatter) -> list[list[Cell]]:
     a, lab = ctx.annex, fmt.labels
-    rows: list[list[Cell]] = [
-        [fmt.fill(lab["r_target"], tech=fmt.technology(t.technology)), t.mbps] for t in a.targets
-    ]
+    rows: list[list[Cell]] = [[fmt.target_name(t.technology), t.mbps] for t in a.targets]
     rows += [
         [lab["r_statistic"], fmt.statistic(a.statistic)],
         [lab["r_min_tests"], a.min_tests],
@@ -361,8 +386,8 @@ def _method_rows(ctx: ReportContext, fmt: Formatter) -> list[list[Cell]]:
     rows += [
         [lab["b_version"], a.boundaries_version],
         [lab["b_communes"], a.boundaries_communes],
-        [lab["v_timezone"], a.timezone],
-        [lab["v_quarter_of_tiles"], a.quarter_of_tiles],
+        [lab["v_timezone"], fmt.timezone(a.timezone)],
+        [lab["v_quarter_of_tiles"], fmt.quarter_name(a.quarter_of_tiles)],
         [lab["v_history_months"], a.history_months],
         [lab["v_analysed_at"], fmt.date(a.analysed_at)],
         [lab["v_tool_analysis"], a.tool_version_analysis],
