@@ -332,36 +332,30 @@ class MonthReader:
 
     def _read(self, month: str) -> pl.DataFrame:
         """The stored rows of ``tests/month=<month>/`` an analysis of ``month`` uses."""
-        aggregate = pl.col("aggregate").fill_null(False)
-        wanted = (~aggregate & (pl.col("month") == month)) | (
-            aggregate & (pl.col("period") == quarter_of(month))
-        )
-        columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
-        return (
-            self.store.scan_tests([month])
-            .filter(wanted)
-            .select(*columns, "lat", "lon", "measured_at")
-            .with_columns(aggregate)
-            .collect()
-        )
+        return _rows(self.store, [month], month)
 
 
-def _load_month(store: Store, month: str) -> pl.DataFrame:
-    """The month's single tests, and the tiles of its quarter (stored in its first month)."""
-    months = sorted({month, quarter_start(month)})
+def _rows(store: Store, folders: list[str], month: str) -> pl.DataFrame:
+    """The rows of ``month`` stored in the month folders ``folders``: its single tests,
+    and the tiles of its quarter (stored in the quarter's first month), with their
+    source (counted apart: :func:`source_counts`)."""
     aggregate = pl.col("aggregate").fill_null(False)
     wanted = (~aggregate & (pl.col("month") == month)) | (
         aggregate & (pl.col("period") == quarter_of(month))
     )
     columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
-    frame = (
-        store.scan_tests(months)
+    return (
+        store.scan_tests(folders)
         .filter(wanted)
         .select(*columns, "lat", "lon", "measured_at", pl.col("source").cast(pl.Categorical))
         .with_columns(aggregate)
         .collect()
     )
-    return encode_keys(frame)
+
+
+def _load_month(store: Store, month: str) -> pl.DataFrame:
+    """The month's single tests, and the tiles of its quarter (stored in its first month)."""
+    return encode_keys(_rows(store, sorted({month, quarter_start(month)}), month))
 
 
 def source_counts(tests: pl.DataFrame) -> list[dict[str, Any]]:
