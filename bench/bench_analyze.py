@@ -348,10 +348,12 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
     differ = int((reference.index != result.index[sample]).sum())
     if differ:
         raise BenchError(f"CommuneIndex and assign_reference differ on {differ} sample points")
-    code_of = np.asarray([*codes, None], dtype=object)
-    tests.with_columns(
-        commune_code=pl.Series(code_of[result.index], dtype=pl.String)
-    ).write_parquet(target, compression="zstd")
+    # The code of each commune, and null for "outside" (index len(codes)); a gather, not
+    # a Series from a NumPy object array (Polars fails to read some of those).
+    code_of = pl.Series([*codes, None], dtype=pl.String)
+    tests.with_columns(commune_code=code_of.gather(result.index)).write_parquet(
+        target, compression="zstd"
+    )
     how = np.bincount(result.how, minlength=3)
     return {
         "rows": len(lon),

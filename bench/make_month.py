@@ -113,7 +113,9 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
     from qostool.store import Store
 
     codes, geometries = stored_communes(store)
-    code_of = np.asarray([*codes, None], dtype=object)
+    # The code of each commune, and null for "outside" (index len(codes)); a gather, not
+    # a Series from a NumPy object array (Polars fails to read some of those).
+    code_of = pl.Series([*codes, None], dtype=pl.String)
     index = CommuneIndex.build(geometries)
     columns = [
         "lon",
@@ -150,9 +152,7 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
                 if differ:
                     raise BenchError(f"CommuneIndex and assign_reference differ on {differ} points")
                 checked += len(sample)
-            table = tests.with_columns(
-                commune_code=pl.Series(code_of[result.index], dtype=pl.String)
-            ).to_arrow()
+            table = tests.with_columns(commune_code=code_of.gather(result.index)).to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(target, table.schema, compression="zstd")
             writer.write_table(table)
