@@ -176,6 +176,40 @@ def folder_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 1)
 
 
+def generate(
+    args: argparse.Namespace,
+    folder: Path,
+    boundaries: Path,
+    info: dict[str, Any],
+    env: dict[str, str],
+) -> None:
+    """Import the communes and write the CSV parts, unless a stopped run left them whole."""
+    store, csv_dir = folder / "store", folder / "csv"
+    done = folder / "generated.json"  # the parts are whole: a run stopped after this goes on
+    if done.is_file() and not (store / "tests").exists():
+        info |= json.loads(done.read_text(encoding="utf-8"))
+        print(f"reusing the {info['csv_parts']} CSV parts in {csv_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        t0 = time.perf_counter()
+        qostool(
+            ["boundaries", "import", boundaries, "--store", store, "--all-provinces"],
+            env,
+            "boundaries import",
+        )
+        info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
+        codes, geometries = stored_communes(store)
+        info["communes"] = len(codes)
+        t0 = time.perf_counter()
+        parts = generate_parts(csv_dir, args.tests, args.parts, geometries)
+        info["csv_parts"] = len(parts)
+        info["csv_mb"] = folder_mb(csv_dir)
+        info["csv_generation_s"] = round(time.perf_counter() - t0, 2)
+        done.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        print(f"generated {len(parts)} parts, {info['csv_mb']:,.0f} MB", file=sys.stderr)
+
+
 def make_month(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """Make the folder (see the module's docstring); return it and its setup.json."""
     env = qostool_env()
@@ -192,25 +226,9 @@ def make_month(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     folder = args.workdir / f"analyze-{args.tests}-{tag}"
     if (folder / "setup.json").is_file():
         raise BenchError(f"{folder} is made already: delete it to make it again")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     store, csv_dir = folder / "store", folder / "csv"
     info: dict[str, Any] = {"boundaries": str(boundaries), "communes_source": kind}
-    t0 = time.perf_counter()
-    qostool(
-        ["boundaries", "import", boundaries, "--store", store, "--all-provinces"],
-        env,
-        "boundaries import",
-    )
-    info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
-    codes, geometries = stored_communes(store)
-    info["communes"] = len(codes)
-    t0 = time.perf_counter()
-    parts = generate_parts(csv_dir, args.tests, args.parts, geometries)
-    info["csv_parts"] = len(parts)
-    info["csv_mb"] = folder_mb(csv_dir)
-    info["csv_generation_s"] = round(time.perf_counter() - t0, 2)
-    print(f"generated {len(parts)} parts, {info['csv_mb']:,.0f} MB", file=sys.stderr)
+    generate(args, folder, boundaries, info, env)
     floor = measure_clean(
         [sys.executable, "-c", FLOOR_CODE, str(csv_dir), str(folder / "floor-tmp.parquet")]
     )
