@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from bench_duckdb import run_duckdb
 from bench_ingest import (
     HEADER,
     N_DEVICES,
@@ -88,6 +89,7 @@ SYNTHETIC_BOX = (102.2, 8.6, 109.4, 23.3)  # roughly mainland Vietnam's bounding
 MAX_FLOOR_RATIO = 3.0
 MIN_TUTORIAL_RATIO = 8.0
 MAX_RSS_MB = 4096.0
+MIN_DUCKDB_RATIO = 5.0
 
 FLOOR_CODE = """
 import json, sys
@@ -159,7 +161,7 @@ with open(sys.argv[1], "w") as fh:
                "exit_code": os.waitstatus_to_exitcode(status)}, fh)
 """
 
-RUNS = ("analyze", "floor", "tutorial")
+RUNS = ("analyze", "floor", "tutorial", "duckdb")
 FIGURES = (
     "tests",
     "devices",
@@ -348,10 +350,12 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
     differ = int((reference.index != result.index[sample]).sum())
     if differ:
         raise BenchError(f"CommuneIndex and assign_reference differ on {differ} sample points")
-    code_of = np.asarray([*codes, None], dtype=object)
-    tests.with_columns(
-        commune_code=pl.Series(code_of[result.index], dtype=pl.String)
-    ).write_parquet(target, compression="zstd")
+    # The code of each commune, and null for "outside" (index len(codes)); a gather, not
+    # a Series from a NumPy object array (Polars fails to read some of those).
+    code_of = pl.Series([*codes, None], dtype=pl.String)
+    tests.with_columns(commune_code=code_of.gather(result.index)).write_parquet(
+        target, compression="zstd"
+    )
     how = np.bincount(result.how, minlength=3)
     return {
         "rows": len(lon),
@@ -537,6 +541,8 @@ def benchmark(args: argparse.Namespace, folder: Path, report: dict[str, Any]) ->
     env = qostool_env()
     best = {name: Best() for name in RUNS}
     floor_out, tutorial_out = folder / "floor-result.parquet", folder / "tutorial-result.parquet"
+    duckdb_out = folder / "duckdb-result.parquet"
+    report["duckdb_skipped"] = None if args.duckdb else "not asked for (--duckdb)"
     boundaries = Path(report["setup"]["boundaries"])
     warm_page_cache(folder / "floor.parquet")
     warm_page_cache(boundaries)
@@ -552,6 +558,15 @@ def benchmark(args: argparse.Namespace, folder: Path, report: dict[str, Any]) ->
                 TUTORIAL_CODE, [boundaries, folder / "floor.parquet", tutorial_out], "tutorial"
             )
             best["tutorial"].add(run)
+        if report["duckdb_skipped"] is None:
+            try:
+                run, _, report["duckdb_skipped"] = run_duckdb(
+                    boundaries, folder / "floor.parquet", duckdb_out
+                )
+            except RuntimeError as exc:
+                raise BenchError(str(exc)) from None
+            if report["duckdb_skipped"] is None:
+                best["duckdb"].add(run)
     for name in RUNS:
         report[name] = best[name].figures() if best[name].times else None
     counts = output.get("counts", {})
@@ -572,11 +587,13 @@ def benchmark(args: argparse.Namespace, folder: Path, report: dict[str, Any]) ->
         report["check_tutorial_vs_floor"] = compare(
             floor, pl.read_parquet(tutorial_out), exact=False
         )
+    if report["duckdb"] is not None:
+        report["check_duckdb_vs_floor"] = compare(floor, pl.read_parquet(duckdb_out), exact=False)
     report["targets"] = targets(report)
 
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:
-    analyze, floor, tutorial = (report[name] for name in RUNS)
+    analyze, floor, tutorial, duckdb = (report[name] for name in RUNS)
     out: dict[str, Any] = {
         "analyze_over_floor": round(analyze["best_s"] / floor["best_s"], 2),
         "max_analyze_over_floor": MAX_FLOOR_RATIO,
@@ -584,6 +601,9 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
         "max_rss_mb": MAX_RSS_MB,
         "min_tutorial_over_analyze": MIN_TUTORIAL_RATIO,
         "tutorial_over_analyze": None,
+        "min_duckdb_over_analyze": MIN_DUCKDB_RATIO,
+        "duckdb_over_analyze": None,
+        "duckdb_ok": None,
     }
     out["floor_ok"] = out["analyze_over_floor"] <= MAX_FLOOR_RATIO
     out["rss_ok"] = analyze["peak_rss_mb"] < MAX_RSS_MB
@@ -591,6 +611,9 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
     if tutorial is not None:
         out["tutorial_over_analyze"] = round(tutorial["best_s"] / analyze["best_s"], 2)
         out["tutorial_ok"] = out["tutorial_over_analyze"] >= MIN_TUTORIAL_RATIO
+    if duckdb is not None:
+        out["duckdb_over_analyze"] = round(duckdb["best_s"] / analyze["best_s"], 2)
+        out["duckdb_ok"] = out["duckdb_over_analyze"] >= MIN_DUCKDB_RATIO
     return out
 
 
@@ -609,7 +632,8 @@ def print_table(report: dict[str, Any]) -> None:
     for name in RUNS:
         fig = report[name]
         if fig is None:
-            print(f"{name:<10}{'skipped':>12}")
+            why = f"  ({report['duckdb_skipped']})" if name == "duckdb" else ""
+            print(f"{name:<10}{'skipped':>12}{why}")
         else:
             print(f"{name:<10}{fig['best_s']:>10.2f} s{fig['peak_rss_mb']:>11,.0f} MB")
     t = report["targets"]
@@ -623,6 +647,11 @@ def print_table(report: dict[str, Any]) -> None:
         f"tutorial / analyze time: {'-' if ratio is None else f'{ratio:.2f}'} "
         f"(target >= {MIN_TUTORIAL_RATIO:g})  {ok[t['tutorial_ok']]}"
     )
+    ratio = t["duckdb_over_analyze"]
+    print(
+        f"duckdb / analyze time: {'-' if ratio is None else f'{ratio:.2f}'} "
+        f"(target >= {MIN_DUCKDB_RATIO:g})  {ok[t['duckdb_ok']]}"
+    )
     print(
         f"analyze peak RSS: {t['analyze_peak_rss_mb']:,.0f} MB "
         f"(target < {MAX_RSS_MB:,.0f} MB)  {ok[t['rss_ok']]}"
@@ -633,6 +662,13 @@ def print_table(report: dict[str, Any]) -> None:
             f"tutorial vs floor: {check['tests_got']:,} of {check['tests_expected']:,} tests "
             f"joined; {check['groups_differing_tests']:,} groups differ in count "
             "(within excludes border points and snapping)"
+        )
+    check = report.get("check_duckdb_vs_floor")
+    if check is not None:
+        print(
+            f"duckdb vs floor: {check['tests_got']:,} of {check['tests_expected']:,} tests "
+            f"joined; {check['groups_differing_tests']:,} groups differ in count "
+            "(ST_Contains excludes border points and snapping)"
         )
 
 
@@ -652,6 +688,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each kind (best time)")
     parser.add_argument(
         "--skip-tutorial", action="store_true", help="do not run the geopandas/pandas tutorial"
+    )
+    parser.add_argument(
+        "--duckdb",
+        action="store_true",
+        help="also run DuckDB spatial (bench/requirements.txt; skipped, saying why, if absent)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the store and Parquet files for the next run"
@@ -698,7 +739,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table(report)
     write_json(args.json, report)
     t = report["targets"]
-    missed = [name for name in ("floor_ok", "tutorial_ok", "rss_ok") if t[name] is False]
+    missed = [
+        name for name in ("floor_ok", "tutorial_ok", "duckdb_ok", "rss_ok") if t[name] is False
+    ]
     if missed:
         print("targets missed: " + ", ".join(missed), file=sys.stderr)
         return 1
