@@ -19,6 +19,8 @@ LANGUAGES: Final = ("vi", "en")
 #: which neither Word, HTML nor Markdown collapse.
 BLANK: Final = "\u00a0" * 6
 DEFAULT_LANGUAGE: Final = "vi"
+#: The names of Viet Nam's time zone, said in words in the letter.
+VIETNAM_ZONES: Final = frozenset({"Asia/Ho_Chi_Minh", "Asia/Saigon"})
 
 _VI: Final[dict[str, str]] = {
     # document
@@ -89,25 +91,53 @@ _VI: Final[dict[str, str]] = {
     "doc_signer": "GIÁM ĐỐC",
     "doc_as_above": "Như trên",
     "doc_archive": "Lưu: VT",
-    "doc_opening": "{issuer} báo cáo kết quả đo chất lượng Internet di động trên địa bàn "
-    "{area}, số liệu từ {start} đến hết {end}, như sau:",
-    "doc_basis": "Thực hiện {basis}, {opening}",
-    "doc_task_follow": "Tiếp tục theo dõi, đánh giá chất lượng Internet di động trên địa bàn "
-    "{area} hằng tháng từ số liệu đo của người dân.",
-    "doc_task_operators": "Đề nghị các doanh nghiệp viễn thông rà soát, khắc phục tại các xã, "
-    "phường chưa đạt chỉ tiêu; khuyến khích người dân đo tốc độ tại các xã, phường chưa đủ "
-    "dữ liệu.",
-    "s_tasks": "9. Nhiệm vụ tháng tới",
-    # sections
-    "s_summary": "1. Tóm tắt",
-    "s_operators": "2. Kết quả theo nhà mạng",
-    "s_communes": "3. Kết quả theo xã, phường",
-    "s_below": "4. Các xã, phường chưa đạt chỉ tiêu, theo nhà mạng",
-    "s_thin": "5. Các xã, phường chưa đủ dữ liệu hoặc không có dữ liệu",
-    "s_5g": "6. Mạng 5G",
-    "s_adoption": "7. Mức độ tham gia đo",
-    "s_trend": "8. Xu hướng 12 tháng",
-    "s_annex": "Phụ lục: phương pháp và chất lượng dữ liệu",
+    "doc_opening": "Thực hiện {basis}; trên cơ sở số liệu đo tốc độ Internet di động của "
+    "người dân trên địa bàn {area} từ ngày {start} đến hết ngày {end}, {issuer} báo cáo như sau:",
+    "doc_basis_default": "[Chỉ thị số …/CT-UBND ngày … của Ủy ban nhân dân {area} và Văn bản số "
+    "2138/BTTTT-CVT ngày 03/6/2024 của Bộ Thông tin và Truyền thông; dự thảo: kiểm tra, ghi "
+    "đúng số, ngày của văn bản]",
+    "doc_annex_line": "(Kèm theo Báo cáo số {number}/{symbol} ngày {date} của {issuer})",
+    # the structure of the report: sections I-V, the closing, the annexes
+    "s_uptake": "I. Tình hình triển khai",
+    "s_results": "II. Kết quả đo, đánh giá",
+    "s_province": "1. Kết quả chung trên địa bàn {area}",
+    "s_operators": "2. Kết quả theo doanh nghiệp",
+    "s_communes": "3. Kết quả theo xã, phường, đặc khu",
+    "s_5g": "4. Mạng 5G (để tham khảo)",
+    "s_trend": "5. Diễn biến qua các tháng",
+    "s_assessment": "III. Đánh giá chung",
+    "s_achieved": "1. Kết quả đạt được",
+    "s_shortcomings": "2. Tồn tại, hạn chế và nguyên nhân",
+    "s_tasks": "IV. Nhiệm vụ tháng tới",
+    "s_proposals": "V. Đề xuất, kiến nghị",
+    "closing": "./.",
+    "placeholder_tasks": "[Dự thảo: nêu các nhiệm vụ của tháng tới (hoặc khai báo next_tasks "
+    "trong mục [report] của qostool.toml).]",
+    "placeholder_shortcomings": "[Dự thảo: nêu tồn tại, hạn chế và nguyên nhân.]",
+    "placeholder_proposals": "[Dự thảo: nêu các đề xuất, kiến nghị.]",
+    "annex": "Phụ lục {n}",
+    "annex_communes": "Kết quả đo 4G theo xã, phường, đặc khu",
+    "annex_below": "Các xã, phường, đặc khu chưa đạt mức tối thiểu, theo doanh nghiệp",
+    "annex_thin": "Các xã, phường, đặc khu chưa đủ số liệu để đánh giá",
+    "annex_adoption": "Tình hình sử dụng ứng dụng đo tốc độ theo xã, phường, đặc khu",
+    "annex_method": "Phương pháp và chất lượng số liệu",
+    "see_annex": "Chi tiết tại Phụ lục {n}.",
+    "see_annexes": "Chi tiết tại Phụ lục {n} và Phụ lục {m}.",
+    "t_caption": "Bảng {n}. {title}",
+    "unit_mbps": "Đơn vị tính: Mbps",
+    "c_ordinal": "TT",
+    "timezone_vn": "giờ Việt Nam (UTC+7)",
+    "method_plain": "Mỗi lượt đo trong tháng (theo {timezone}) được gán cho đúng một xã, "
+    "phường, đặc khu theo vị trí đo. Tốc độ tải xuống ({statistic}) của mỗi xã được so sánh "
+    "với mức tối thiểu, có tính khoảng tin cậy {confidence}: xã có ít hơn {min_tests} lượt đo "
+    "hoặc ít hơn {min_devices} thiết bị chưa đủ số liệu để đánh giá; xã có khoảng tin cậy chứa "
+    "mức tối thiểu chưa đủ cơ sở để đánh giá.",
+    "technical_note": "Thông tin kỹ thuật để kiểm tra lại kết quả (các tệp số liệu đầu vào và "
+    "mã kiểm tra của từng tệp, số bản ghi bị loại theo lý do, quy tắc đánh giá, phiên bản "
+    "ranh giới và phần mềm) được lập thành tệp riêng «{file}», lưu cùng thư mục với báo cáo.",
+    "technical_title": "Thông tin kỹ thuật của báo cáo",
+    "technical_intro": "Tệp này đi kèm «{title}» ({month}, {area}) và ghi các thông tin "
+    "kỹ thuật để kiểm tra lại kết quả; báo cáo gửi đi không cần kèm tệp này.",
     # summary
     "k_tests": "Số phép đo di động",
     "k_tile_tests": "Trong đó từ ô tổng hợp (Ookla)",
@@ -197,7 +227,6 @@ _VI: Final[dict[str, str]] = {
     "t_operators": "Tốc độ tải xuống theo nhà mạng, toàn tỉnh",
     "operators_note": "Mỗi nhà mạng: các công nghệ có chỉ tiêu và tổng các công nghệ di động.",
     # communes
-    "t_communes": "Kết quả 4G theo xã, phường (tất cả nhà mạng)",
     "map_title": "Bản đồ kết luận 4G theo xã, phường",
     "map_caption": "Màu thể hiện kết luận về tốc độ tải xuống 4G của mỗi xã, phường "
     "(tất cả nhà mạng).",
@@ -232,12 +261,12 @@ _VI: Final[dict[str, str]] = {
     "k_communes_no_5g": "Xã, phường không có phép đo 5G",
     "k_mean_5g": "Tốc độ tải xuống trung bình 5G (Mbps)",
     "k_median_5g": "Tốc độ tải xuống trung vị 5G (Mbps)",
+    "t_5g_figures": "Số liệu chung về 5G",
     "t_5g_communes": "Tốc độ 5G theo xã, phường có phép đo 5G",
     "t_no_5g_communes": "Xã, phường không có phép đo 5G",
     # adoption
     "adoption_intro": "Số phép đo và số thiết bị mạng di động của mỗi xã, phường, và trên "
     "1.000 dân. Phép đo mạng cố định (Wi-Fi, ô Ookla cố định) được đếm riêng, không cộng vào.",
-    "t_adoption": "Mức độ tham gia đo theo xã, phường",
     "whole_province": "Toàn tỉnh",
     "not_summed": "không cộng (xem ghi chú)",
     "adoption_devices_note": "Không cộng số thiết bị của các xã: một thiết bị có thể đo ở "
@@ -439,24 +468,53 @@ _EN: Final[dict[str, str]] = {
     "doc_signer": "DIRECTOR",
     "doc_as_above": "As above",
     "doc_archive": "Archive: records office",
-    "doc_opening": "the {issuer} reports the quality of mobile internet in {area}, with data "
-    "from {start} to {end} inclusive, as follows:",
-    "doc_basis": "Pursuant to {basis}, {opening}",
-    "doc_task_follow": "Keep following the quality of mobile internet in {area} every month "
-    "from citizens' speed tests.",
-    "doc_task_operators": "Ask the telecommunications operators to review and remedy the "
-    "communes below target, and encourage citizens to test in the communes with insufficient "
-    "data.",
-    "s_tasks": "9. Tasks for next month",
-    "s_summary": "1. Summary",
+    "doc_opening": "Pursuant to {basis}, and on the basis of citizens' speed tests of mobile "
+    "internet in {area} from {start} to {end} inclusive, the {issuer} reports as follows:",
+    "doc_basis_default": "[Directive No. …/CT-UBND of … of the People's Committee of {area} "
+    "and Letter No. 2138/BTTTT-CVT of 3 June 2024 of the Ministry of Information and "
+    "Communications; draft: check the numbers and dates of the documents]",
+    "doc_annex_line": "(Attached to Report No. {number}/{symbol} of {date} of the {issuer})",
+    "s_uptake": "I. Implementation",
+    "s_results": "II. Measurement results and assessment",
+    "s_province": "1. Results for {area} as a whole",
     "s_operators": "2. Results by operator",
-    "s_communes": "3. Results by commune",
-    "s_below": "4. Communes below target, by operator",
-    "s_thin": "5. Communes with insufficient or no data",
-    "s_5g": "6. 5G",
-    "s_adoption": "7. Adoption",
-    "s_trend": "8. 12-month trend",
-    "s_annex": "Annex: method and data quality",
+    "s_communes": "3. Results by commune, ward and special zone",
+    "s_5g": "4. 5G (for reference)",
+    "s_trend": "5. Month by month",
+    "s_assessment": "III. General assessment",
+    "s_achieved": "1. Results achieved",
+    "s_shortcomings": "2. Shortcomings, limitations and their causes",
+    "s_tasks": "IV. Tasks for next month",
+    "s_proposals": "V. Proposals and recommendations",
+    "closing": "./.",
+    "placeholder_tasks": "[Draft: state next month's tasks (or set next_tasks in [report] of "
+    "qostool.toml).]",
+    "placeholder_shortcomings": "[Draft: state the shortcomings, limitations and their causes.]",
+    "placeholder_proposals": "[Draft: state the proposals and recommendations.]",
+    "annex": "Annex {n}",
+    "annex_communes": "4G results by commune, ward and special zone",
+    "annex_below": "Communes, wards and special zones below the minimum, by operator",
+    "annex_thin": "Communes, wards and special zones without enough data to assess",
+    "annex_adoption": "Use of the speed-test applications by commune, ward and special zone",
+    "annex_method": "Method and data quality",
+    "see_annex": "Details in Annex {n}.",
+    "see_annexes": "Details in Annex {n} and Annex {m}.",
+    "t_caption": "Table {n}. {title}",
+    "unit_mbps": "Unit: Mbps",
+    "c_ordinal": "No.",
+    "timezone_vn": "Viet Nam time (UTC+7)",
+    "method_plain": "Every test of the month (in {timezone}) is assigned to exactly one "
+    "commune, ward or special zone by where it was made. Each commune's download speed "
+    "({statistic}) is compared with the minimum, with a {confidence} confidence interval: a "
+    "commune with fewer than {min_tests} tests or fewer than {min_devices} devices has not "
+    "enough data to be assessed; a commune whose interval contains the minimum is too close "
+    "to it to be assessed.",
+    "technical_note": "The technical details needed to check the results again (the input "
+    "files and the checksum of each, rejected records by reason, the rule, the boundaries and "
+    "software versions) are in a separate file, “{file}”, kept in the report's folder.",
+    "technical_title": "Technical details of the report",
+    "technical_intro": "This file goes with “{title}” ({month}, {area}) and records "
+    "the technical details needed to check its results; the report is sent without it.",
     "k_tests": "Mobile tests",
     "k_tile_tests": "Of which from aggregated tiles (Ookla)",
     "k_wifi_tests": "Wi-Fi tests (counted separately)",
@@ -545,7 +603,6 @@ _EN: Final[dict[str, str]] = {
     "t_operators": "Download speed by operator, whole province",
     "operators_note": "For each operator: the technologies with a target, and all cellular "
     "technologies together.",
-    "t_communes": "4G results by commune (all operators)",
     "map_title": "Map of 4G verdicts by commune",
     "map_caption": "Colours show the verdict on each commune's 4G download speed (all operators).",
     "map_unavailable": "The map could not be drawn: the boundaries version used could not be read.",
@@ -576,12 +633,12 @@ _EN: Final[dict[str, str]] = {
     "k_communes_no_5g": "Communes without 5G tests",
     "k_mean_5g": "5G mean download (Mbps)",
     "k_median_5g": "5G median download (Mbps)",
+    "t_5g_figures": "5G figures",
     "t_5g_communes": "5G speeds in the communes with 5G tests",
     "t_no_5g_communes": "Communes without 5G tests",
     "adoption_intro": "Mobile-network tests and devices in each commune, and per 1,000 "
     "inhabitants. Fixed-network tests (Wi-Fi, fixed Ookla tiles) are counted apart, never "
     "added in.",
-    "t_adoption": "Adoption by commune",
     "whole_province": "Whole province",
     "not_summed": "not added up (see note)",
     "adoption_devices_note": "Devices are not added up over communes: one device may test "
@@ -1071,6 +1128,13 @@ class Formatter:
 
     def yes_no(self, value: bool) -> str:
         return self.labels["yes" if value else "no"]
+
+    def zone(self, value: str) -> str:
+        """A time zone for the letter: Viet Nam's in words (``giờ Việt Nam (UTC+7)``),
+        another by its name (the technical file keeps the names)."""
+        if value in VIETNAM_ZONES:
+            return self.labels["timezone_vn"]
+        return value
 
     def text(self, value: object) -> str:
         """A string from the data, or words when it is missing."""

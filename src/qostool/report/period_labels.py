@@ -15,8 +15,10 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
     "vi": {
         "report_month": "Kỳ báo cáo",
         "d_subtitle": "Kỳ báo cáo: {month}, trên địa bàn {area}",
-        "s_tasks": "9. Nhiệm vụ tiếp theo",
-        "s_trend": "8. Xu hướng",
+        "s_tasks": "IV. Nhiệm vụ tiếp theo",
+        "s_trend": "5. Diễn biến",
+        "placeholder_tasks": "[Dự thảo: nêu các nhiệm vụ tiếp theo (hoặc khai báo next_tasks "
+        "trong mục [report] của qostool.toml).]",
         "first_month": "Báo cáo theo khoảng ngày không có phần xu hướng: xu hướng so sánh các "
         "tháng đã phân tích, còn khoảng ngày này không phải một tháng.",
         "first_period": "Báo cáo theo khoảng ngày không có phần xu hướng: xu hướng so sánh các "
@@ -29,8 +31,6 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "c_change": "Thay đổi (không có với khoảng ngày)",
         "k_tile_tests": "Ô tổng hợp Ookla (không dùng: số liệu theo quý)",
         "v_history_months": "Số tháng trước dùng để so sánh (không có với khoảng ngày)",
-        "doc_task_follow": "Tiếp tục theo dõi, đánh giá chất lượng Internet di động trên địa "
-        "bàn {area} từ số liệu đo của người dân.",
         "method_text": "Mỗi phép đo đơn lẻ có ngày theo giờ {timezone} nằm trong khoảng ngày "
         "(kể cả ngày đầu và ngày cuối) được gán cho đúng một xã, phường theo tọa độ. Ô tổng "
         "hợp Ookla không được dùng: mỗi ô là số liệu tổng hợp của cả một quý, không cho biết "
@@ -39,14 +39,23 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "phép đo hoặc ít hơn {min_devices} thiết bị; chưa kết luận khi khoảng tin cậy chứa "
         "ngưỡng chỉ tiêu. Khoảng tin cậy không bao giờ nhỏ hơn 0 và không được tính khi có ít "
         "hơn {min_tests} phép đo.",
+        "method_plain": "Mỗi lượt đo đơn lẻ có ngày (theo {timezone}) nằm trong khoảng ngày "
+        "(kể cả ngày đầu và ngày cuối) được gán cho đúng một xã, phường, đặc khu theo vị trí "
+        "đo. Ô tổng hợp Ookla không được dùng: mỗi ô là số liệu tổng hợp của cả một quý. Tốc "
+        "độ tải xuống ({statistic}) của mỗi xã được so sánh với mức tối thiểu, có tính khoảng "
+        "tin cậy {confidence}: xã có ít hơn {min_tests} lượt đo hoặc ít hơn {min_devices} thiết "
+        "bị chưa đủ số liệu để đánh giá; xã có khoảng tin cậy chứa mức tối thiểu chưa đủ cơ sở "
+        "để đánh giá.",
         "w_preflight_period_over": "Báo cáo sơ bộ: khoảng ngày {month} chưa kết thúc (giờ "
         "{timezone}), số liệu còn có thể thay đổi.",
     },
     "en": {
         "report_month": "Reporting period",
         "d_subtitle": "Reporting period: {month}, {area}",
-        "s_tasks": "9. Next tasks",
-        "s_trend": "8. Trend",
+        "s_tasks": "IV. Next tasks",
+        "s_trend": "5. Over time",
+        "placeholder_tasks": "[Draft: state the next tasks (or set next_tasks in [report] of "
+        "qostool.toml).]",
         "first_month": "A report of a period of days has no trend: the trend compares the "
         "months analysed, and this period is not a month.",
         "first_period": "A report of a period of days has no trend: the trend compares the "
@@ -59,8 +68,6 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "c_change": "Change (not for a period)",
         "k_tile_tests": "Ookla tiles (left out: quarterly aggregates)",
         "v_history_months": "Earlier months used for comparison (none for a period)",
-        "doc_task_follow": "Keep following the quality of mobile internet in {area} from "
-        "citizens' speed tests.",
         "method_text": "Every single test whose date in {timezone} time lies in the period "
         "(the first and the last day included) is assigned to exactly one commune by its "
         "coordinates. Ookla tiles are left out: each is the aggregate of a whole quarter and "
@@ -69,6 +76,13 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "has insufficient data with fewer than {min_tests} tests or fewer than {min_devices} "
         "devices, and is inconclusive when the interval contains the target. The interval "
         "never goes below 0, and is not given below {min_tests} tests.",
+        "method_plain": "Every single test whose date (in {timezone}) lies in the period (the "
+        "first and the last day included) is assigned to exactly one commune, ward or special "
+        "zone by where it was made. Ookla tiles are left out: each is the aggregate of a whole "
+        "quarter. Each commune's download speed ({statistic}) is compared with the minimum, "
+        "with a {confidence} confidence interval: a commune with fewer than {min_tests} tests "
+        "or fewer than {min_devices} devices has not enough data to be assessed; a commune "
+        "whose interval contains the minimum is too close to it to be assessed.",
         "w_preflight_period_over": "Preliminary report: the period {month} is not over yet "
         "({timezone}); the figures may still change.",
     },
