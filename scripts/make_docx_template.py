@@ -711,11 +711,55 @@ def communes(doc: Any) -> None:
 
 
 def annex_communes(doc: Any) -> None:
+    """Annex I: every commune's 4G results, then the 5G speeds of the communes with 5G
+    tests and the communes without (landscape)."""
     annex_head(doc, "I", "L.annex_communes", first=True)
+    heading(doc, "{{ L.annex_4g }}", 2)
     tag(doc, "if compared")
     commune_table(doc, compared=True)
     tag(doc, "else")
     commune_table(doc, compared=False)
+    tag(doc, "endif")
+    heading(doc, "{{ L.annex_5g }}", 2)
+    tag(doc, "if five_g.communes_with")
+    heading(doc, "{{ L.t_5g_communes }}", 3)
+    columns = [
+        ORDINAL,
+        Col("{{ L.c_code }}", 2.0),
+        Col("{{ L.c_commune }}", 3.6),
+        Col("{{ L.c_tests_5g }}", 2.2, True),
+        Col("{{ L.c_share_5g }}", 2.3, True),
+        Col("{{ L.c_mean_5g }}", 2.5, True),
+        Col("{{ L.c_median_5g }}", 2.5, True),
+    ]
+    cells = [
+        ORDINAL_CELL,
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.tests_5g | integer }}",
+        "{{ c.share_5g | percent }}",
+        "{{ c.mean_5g | number }}",
+        "{{ c.median_5g | number }}",
+    ]
+    spec = Table(
+        "five-g-communes",
+        columns,
+        loop("c in five_g.communes_with", cells),
+        None,
+        MBPS,
+    )
+    table(doc, spec)
+    tag(doc, "endif")
+    heading(doc, "{{ L.t_no_5g_communes }}", 3)
+    tag(doc, "if five_g.communes_without")
+    para(
+        doc,
+        "{% for c in five_g.communes_without %}{{ c.name }} ({{ c.code }})"
+        '{{ ", " if not loop.last else "." }}{% endfor %}',
+        "Body Text",
+    )
+    tag(doc, "else")
+    para(doc, "{{ L.none }}", "Body Text")
     tag(doc, "endif")
 
 
@@ -882,45 +926,7 @@ def five_g(doc: Any) -> None:
         Tag("endif"),
     ]
     table(doc, item_value("five-g-figures", rows, numbered("L.t_5g_figures")))
-    tag(doc, "if five_g.communes_with")
-    columns = [
-        ORDINAL,
-        Col("{{ L.c_code }}", 2.0),
-        Col("{{ L.c_commune }}", 3.6),
-        Col("{{ L.c_tests_5g }}", 2.2, True),
-        Col("{{ L.c_share_5g }}", 2.3, True),
-        Col("{{ L.c_mean_5g }}", 2.5, True),
-        Col("{{ L.c_median_5g }}", 2.5, True),
-    ]
-    cells = [
-        ORDINAL_CELL,
-        "{{ c.code }}",
-        "{{ c.name }}",
-        "{{ c.tests_5g | integer }}",
-        "{{ c.share_5g | percent }}",
-        "{{ c.mean_5g | number }}",
-        "{{ c.median_5g | number }}",
-    ]
-    spec = Table(
-        "five-g-communes",
-        columns,
-        loop("c in five_g.communes_with", cells),
-        numbered("L.t_5g_communes"),
-        MBPS,
-    )
-    table(doc, spec)
-    tag(doc, "endif")
-    heading(doc, "{{ L.t_no_5g_communes }}", 3)
-    tag(doc, "if five_g.communes_without")
-    para(
-        doc,
-        "{% for c in five_g.communes_without %}{{ c.name }} ({{ c.code }})"
-        '{{ ", " if not loop.last else "." }}{% endfor %}',
-        "Body Text",
-    )
-    tag(doc, "else")
-    para(doc, "{{ L.none }}", "Body Text")
-    tag(doc, "endif")
+    para(doc, '{{ L.see_annex | fill(n="I") }}', "Body Text")
 
 
 def five_g_operators(doc: Any) -> None:

@@ -157,7 +157,8 @@ def test_docx_sections_then_signature_then_numbered_annexes(
         assert title.text == title.text.upper() and title.text
         assert texts[at + 2] == line
     # The tables that list every commune are in the annexes, not in the letter.
-    for name in ("commune-table", "below", "no-tests", "insufficient", "adoption-table"):
+    long_tables = ("commune-table", "five-g-communes", "below", "no-tests", "insufficient")
+    for name in (*long_tables, "adoption-table"):
         where = [
             i for i, b in enumerate(items) if isinstance(b, DocxTable) and table_name(b) == name
         ]
