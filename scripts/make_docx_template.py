@@ -8,11 +8,15 @@ rows, rendered with the report's filters and labels) in the layout of a
 Vietnamese administrative report (Decree 30/2020/NĐ-CP): A4, margins 2 cm
 top and bottom, 3 cm left, 2 cm right, Times New Roman 13 pt (tables 10 pt);
 a borderless header table (issuing body and number on the left, the national
-motto and the place and date on the right); the title; the sections of the
-HTML report with the same tables; the signature block; the annex. Every table
-is made by :func:`table`, which sizes its columns so that no header word breaks
-in either language (a short header with a key line under the table where the
-page is too narrow) and keeps its rows from being left alone on a page. The output
+motto and the place and date on the right); the title, the addressees and the
+opening citing the basis documents; sections I to V of the HTML report with the
+same tables ("Bảng N." captions, "Đơn vị tính: Mbps" over tables of speeds, a
+"TT" column where a row is cited); the closing "./." and the signature block;
+then the numbered annexes ("Phụ lục I" ...), the wide commune tables of annexes
+I and II in a landscape section between portrait ones. Every table is made by
+:func:`table`, which sizes its columns so that no header word breaks in either
+language (a short header with a key line under the table where the page is too
+narrow) and keeps its rows from being left alone on a page. The output
 is deterministic (fixed core properties, zip time stamps and order); a test
 checks that the committed template is what this script makes. Never edit the
 template by hand: change this script and run it again.
@@ -32,8 +36,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from docx import Document
+from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
@@ -52,6 +57,9 @@ TABLE_PT = 10
 TEMPLATE_DATE = datetime(2025, 1, 1)
 CENTER = WD_ALIGN_PARAGRAPH.CENTER
 RIGHT = WD_ALIGN_PARAGRAPH.RIGHT
+#: The text's width (cm) on a portrait A4 page and on a landscape one (margins 3 + 2 cm).
+TEXT_CM = 16.0
+LANDSCAPE_TEXT_CM = 24.7
 
 # -- low-level helpers -----------------------------------------------------------------
 
@@ -227,6 +235,27 @@ class Table:
     columns: list[Col]
     rows: list[Row | Tag] = field(default_factory=list)
     caption: str | None = None
+    unit: str | None = None
+    """The unit line over the table, right-aligned ("Đơn vị tính: Mbps")."""
+
+
+def numbered(title: str) -> str:
+    """A body table's caption, "Bảng N. <title>": N counted as the document is rendered,
+    so that a table left out takes no number (``title`` is a Jinja expression)."""
+    return "{{ L.t_caption | fill(n=table_no.next(), title=" + title + ") }}"
+
+
+#: The unit line of the tables of speeds.
+MBPS = "{{ L.unit_mbps }}"
+#: The ordinal column ("TT") and its cell in a ``loop``'s row.
+ORDINAL = Col("{{ L.c_ordinal }}", 0.9, num=True)
+ORDINAL_CELL = "{{ loop.index }}"
+
+
+def widened(columns: list[Col], total: float) -> list[Col]:
+    """The same columns, widened in proportion to fill ``total`` cm (a landscape page)."""
+    scale = total / sum(c.width for c in columns)
+    return [replace(c, width=round(c.width * scale, 2)) for c in columns]
 
 
 def loop(spec: str, cells: list[str]) -> list[Row | Tag]:
@@ -438,6 +467,14 @@ def _row_tag(t: Any, text: str) -> None:
     cell_para(row.cells[0], "{%tr " + text + " %}", first=True)
 
 
+def _caption_and_unit(doc: Any, spec: Table) -> None:
+    """Over a table: its caption ("Bảng N. ..."), then its unit line ("Đơn vị tính: Mbps")."""
+    if spec.caption:
+        para(doc, spec.caption, style="Caption")
+    if spec.unit:
+        para(doc, spec.unit, style="Table Unit")
+
+
 def table(doc: Any, spec: Table) -> None:
     """A table whose headers never break inside a word (see :func:`fit_columns`), whose
     rows never split, whose header row repeats on every page, and which leaves no row
@@ -448,8 +485,7 @@ def table(doc: Any, spec: Table) -> None:
     last row of a nested loop keeps with the next block when that one is the last; every
     static row keeps with the next but the table's last, which keeps with its key line."""
     fit = fit_columns(spec.name, spec.columns)
-    if spec.caption:
-        para(doc, spec.caption, style="Caption")
+    _caption_and_unit(doc, spec)
     t = doc.add_table(rows=1, cols=len(fit.columns))
     t.style = "Table Grid"
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -513,6 +549,26 @@ def item_value(
 # -- the document ----------------------------------------------------------------------
 
 
+def structure_styles(doc: Any) -> None:
+    """The unit line over a table of speeds, and an annex's title under "Phụ lục I"."""
+    from docx.enum.style import WD_STYLE_TYPE
+
+    normal = doc.styles["Normal"]
+    unit = doc.styles.add_style("Table Unit", WD_STYLE_TYPE.PARAGRAPH)
+    unit.base_style = normal
+    unit.font.size = Pt(TABLE_PT + 1)
+    unit.font.italic = True
+    unit.paragraph_format.alignment = RIGHT
+    unit.paragraph_format.space_after = Pt(2)
+    unit.paragraph_format.keep_with_next = True
+    annex_title = doc.styles.add_style("Annex Title", WD_STYLE_TYPE.PARAGRAPH)
+    annex_title.base_style = normal
+    annex_title.font.bold = True
+    annex_title.paragraph_format.alignment = CENTER
+    annex_title.paragraph_format.space_after = Pt(0)
+    annex_title.paragraph_format.keep_with_next = True
+
+
 def styles(doc: Any) -> None:
     defaults = doc.styles.element.find(qn("w:docDefaults"))
     rpr = defaults.find(qn("w:rPrDefault")).find(qn("w:rPr"))
@@ -528,7 +584,8 @@ def styles(doc: Any) -> None:
     body.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     body.paragraph_format.first_line_indent = Cm(1)
     body.paragraph_format.space_after = Pt(6)
-    for name, size, italic in (("Heading 1", 13, False), ("Heading 2", 13, True)):
+    levels = (("Heading 1", 13, False), ("Heading 2", 13, False), ("Heading 3", 13, True))
+    for name, size, italic in levels:
         heading = doc.styles[name]
         heading.font.size = Pt(size)
         heading.font.bold = True
@@ -551,6 +608,7 @@ def styles(doc: Any) -> None:
     from docx.enum.style import WD_STYLE_TYPE
 
     table_styles(doc)
+    structure_styles(doc)
     figure = doc.styles.add_style("Figure", WD_STYLE_TYPE.PARAGRAPH)
     figure.base_style = normal
     figure.paragraph_format.alignment = CENTER
@@ -711,6 +769,14 @@ def addressees(doc: Any) -> None:
     _widths(t, [4.6, 11.4])
 
 
+def placeholder(doc: Any, text: str) -> Any:
+    """A paragraph the tool cannot write (the basis, next month's tasks), highlighted to
+    be filled in before signing."""
+    paragraph = para(doc, text, style="Body Text")
+    paragraph.runs[0].font.highlight_color = WD_COLOR_INDEX.YELLOW
+    return paragraph
+
+
 def title_block(doc: Any) -> None:
     para(doc, "", style="Normal")
     para(doc, "{{ L.title | upper }}", style="Normal", align=CENTER, bold=True, size=14)
@@ -723,7 +789,12 @@ def title_block(doc: Any) -> None:
     )
     addressees(doc)
     para(doc, "", style="Normal")
+    # The opening cites the basis documents; without them, a marked placeholder.
+    tag(doc, "if document.basis_given")
     para(doc, "{{ document.opening }}", style="Body Text")
+    tag(doc, "else")
+    placeholder(doc, "{{ document.opening }}")
+    tag(doc, "endif")
     para(
         doc,
         "{{ L.source_line | fill(sources=summary | sources(annex.quarter_of_tiles)) }}",
@@ -738,15 +809,10 @@ def title_block(doc: Any) -> None:
     tag(doc, "endif")
 
 
-def summary(doc: Any) -> None:
-    heading(doc, "{{ L.s_summary }}")
-    para(doc, "{{ summary | headline }}", style="Body Text", bold=True)
-    tag(doc, "if summary.data_period | period_summary")
-    para(doc, "{{ summary.data_period | period_summary }}", style="Body Text")
-    tag(doc, "endif")
-    tag(doc, "if compared")
-    para(doc, "{{ compared | comparison }}", style="Body Text")
-    tag(doc, "endif")
+def uptake(doc: Any) -> None:
+    """I. Tình hình triển khai: the tests, devices and communes with tests, against last
+    month (the communes' figures are annex IV)."""
+    heading(doc, "{{ L.s_uptake }}")
     rows: list[Row | Tag] = [
         Row(["{{ L.k_tests }}", "{{ summary.tests | integer }}"]),
         Row(["{{ L.k_tile_tests }}", "{{ summary.tile_tests | integer }}"]),
@@ -760,6 +826,7 @@ def summary(doc: Any) -> None:
             ]
         ),
         Row(["{{ L.k_communes_without_data }}", "{{ summary.communes_without_tests | integer }}"]),
+        Row(["{{ L.c_tests_per_1000 }}", "{{ adoption.tests_per_1000 | number(2) }}"]),
         Tag("if summary.prev_tests is not none"),
         Row(
             [
@@ -769,21 +836,17 @@ def summary(doc: Any) -> None:
         ),
         Tag("endif"),
     ]
-    table(doc, item_value("key-figures", rows, "{{ L.t_key_figures }}"))
-    # One column per assessment (context.ASSESSMENTS: five, "no tests" apart).
-    verdicts = [Col("{{ L.c_technology }}", 2.0), Col("{{ L.c_target }}", 2.0, num=True)]
-    verdicts += [
-        Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.1, num=True) for i in range(5)
-    ]
-    verdicts.append(Col("{{ L.c_total }}", 1.5, num=True))
-    cells = ["{{ t.technology | tech }}", "{{ t.target | target(t.technology) }}"]
-    cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(5)]
-    cells.append("{{ t.total | integer }}")
-    table(
-        doc,
-        Table("verdicts", verdicts, loop("t in summary.verdicts", cells), "{{ L.t_verdicts }}"),
-    )
-    province = [
+    table(doc, item_value("key-figures", rows, numbered("L.t_key_figures")))
+    para(doc, '{{ L.adoption_devices_note }} {{ L.see_annex | fill(n="IV") }}', "Body Text")
+
+
+def province(doc: Any) -> None:
+    """II.1: the province's speeds by technology, against last month."""
+    heading(doc, "{{ L.s_province | fill(area=document.area) }}", 2)
+    tag(doc, "if summary.data_period | period_summary")
+    para(doc, "{{ summary.data_period | period_summary }}", style="Body Text")
+    tag(doc, "endif")
+    columns = [
         Col("{{ L.c_technology }}", 2.6),
         Col("{{ L.c_tests }}", 1.7, True),
         Col("{{ L.c_devices }}", 1.6, True),
@@ -805,27 +868,32 @@ def summary(doc: Any) -> None:
         "{{ r.prev_mean | number }}",
         "{{ r.change | change(r.change_basis, r.data_period) }}",
     ]
-    table(doc, Table("province", province, loop("r in province_rows", cells), "{{ L.t_province }}"))
+    rows = loop("r in province_rows", cells)
+    table(doc, Table("province", columns, rows, numbered("L.t_province"), MBPS))
     para(doc, "{{ L.change_note if summary.has_previous else L.no_previous_month }}", "Body Text")
 
 
 def operators(doc: Any) -> None:
-    heading(doc, "{{ L.s_operators }}")
+    """II.2: each operator's speeds, and its own 4G verdict map (the communes below the
+    minimum are annex II)."""
+    heading(doc, "{{ L.s_operators }}", 2)
     para(doc, "{{ L.operators_note }}", "Body Text")
     columns = [
-        Col("{{ L.c_operator }}", 2.4),
+        ORDINAL,
+        Col("{{ L.c_operator }}", 2.2),
         Col("{{ L.c_technology }}", 1.4),
-        Col("{{ L.c_tests }}", 1.3, True),
+        Col("{{ L.c_tests }}", 1.2, True),
         Col("{{ L.c_devices }}", 1.2, True),
-        Col("{{ L.c_mean }}", 1.3, True),
-        Col("{{ L.c_median }}", 1.2, True),
-        Col("{{ L.c_p10 }}", 1.2, True),
-        Col("{{ L.c_p90 }}", 1.2, True),
-        Col("{{ L.c_interval }}", 2.0, True),
+        Col("{{ L.c_mean }}", 1.2, True),
+        Col("{{ L.c_median }}", 1.1, True),
+        Col("{{ L.c_p10 }}", 1.1, True),
+        Col("{{ L.c_p90 }}", 1.1, True),
+        Col("{{ L.c_interval }}", 1.8, True),
         Col("{{ L.c_verdict }}", 1.6),
         Col("{{ L.c_change }}", 1.2, True),
     ]
     cells = [
+        "{% set row.n = row.n + 1 %}{{ row.n }}",  # one count over the operators' rows
         "{{ block.operator | operator }}",
         "{{ r.technology | tech }}",
         "{{ r.tests | integer }}",
@@ -843,17 +911,29 @@ def operators(doc: Any) -> None:
         *loop("r in block.rows", cells),
         Tag("endfor"),
     ]
-    table(doc, Table("operator-table", columns, rows, "{{ L.t_operators }}"))
+    tag(doc, "set row = namespace(n=0)")
+    table(doc, Table("operator-table", columns, rows, numbered("L.t_operators"), MBPS))
+    tag(doc, "if operator_map_images")
+    heading(doc, "{{ L.map_operators_title }}", 3)
+    # Two maps side by side in one paragraph (each 78 mm of the 160 mm line).
+    tag(doc, "for pair in operator_map_images | batch(2)")
+    para(doc, "{{ pair[0] }}{% if pair | length > 1 %} {{ pair[1] }}{% endif %}", "Figure")
+    tag(doc, "endfor")
+    para(doc, "{{ L.map_operators_caption }}", "Caption")
+    tag(doc, "endif")
+    para(doc, '{{ L.see_annex | fill(n="II") }}', "Body Text")
 
 
 def commune_table(doc: Any, *, compared: bool) -> None:
-    """The commune table; ``compared``: with the column of ``report --compare-rule``.
+    """Annex I's commune table, on a landscape page; ``compared``: with the column of
+    ``report --compare-rule``.
 
     Two whole tables, one shown by a paragraph tag, rather than a column tag: each
     is a plain Word table whose columns fill the text width.
     """
     narrow = 1 if compared else 0  # the extra column's 1.6 cm come from the widest ones
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 1.2),
         Col("{{ L.c_commune }}", 2.4 - 0.4 * narrow),
         Col("{{ L.c_type }}", 1.3 - 0.3 * narrow),
@@ -867,6 +947,7 @@ def commune_table(doc: Any, *, compared: bool) -> None:
         Col("{{ L.c_months_below }}", 1.0, True),
     ]
     cells = [
+        ORDINAL_CELL,
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.type | commune_type }}",
@@ -881,18 +962,28 @@ def commune_table(doc: Any, *, compared: bool) -> None:
     ]
     if compared:
         header = "{{ L.c_verdict_compared | fill(rule=compared.rule | rule_name) }}"
-        columns.insert(9, Col(header, 1.6))
-        cells.insert(9, "{{ c.verdict_4g_compared | verdict }}")
-    table(doc, Table("commune-table", columns, loop("c in communes", cells), "{{ L.t_communes }}"))
+        columns.insert(10, Col(header, 1.6))
+        cells.insert(10, "{{ c.verdict_4g_compared | verdict }}")
+    columns = widened(columns, LANDSCAPE_TEXT_CM)
+    rows = loop("c in communes", cells)
+    table(doc, Table("commune-table", columns, rows, None, MBPS))
 
 
 def communes(doc: Any) -> None:
-    heading(doc, "{{ L.s_communes }}")
-    tag(doc, "if compared")
-    commune_table(doc, compared=True)
-    tag(doc, "else")
-    commune_table(doc, compared=False)
-    tag(doc, "endif")
+    """II.3: the communes per verdict and the map (the communes' rows are annex I, those
+    without enough data annex III)."""
+    heading(doc, "{{ L.s_communes }}", 2)
+    # One column per assessment (context.ASSESSMENTS: five, "no tests" apart).
+    verdicts = [Col("{{ L.c_technology }}", 2.0), Col("{{ L.c_target }}", 2.0, num=True)]
+    verdicts += [
+        Col(f"{{{{ summary.verdict_names[{i}] | verdict }}}}", 2.1, num=True) for i in range(5)
+    ]
+    verdicts.append(Col("{{ L.c_total }}", 1.5, num=True))
+    cells = ["{{ t.technology | tech }}", "{{ t.target | target(t.technology) }}"]
+    cells += [f"{{{{ t.counts[{i}].count | integer }}}}" for i in range(5)]
+    cells.append("{{ t.total | integer }}")
+    rows = loop("t in summary.verdicts", cells)
+    table(doc, Table("verdicts", verdicts, rows, numbered("L.t_verdicts")))
     tag(doc, "if map_image is not none")
     para(doc, "{{ map_image }}", "Figure")
     para(doc, "{{ L.map_title }}. {{ L.map_caption }} {{ annex | map_source }}", "Caption")
@@ -905,13 +996,59 @@ def communes(doc: Any) -> None:
     para(doc, caption, "Caption")
     tag(doc, "endif")
     map_key(doc)
-    tag(doc, "if operator_map_images")
-    heading(doc, "{{ L.map_operators_title }}", 2)
-    # Two maps side by side in one paragraph (each 78 mm of the 160 mm line).
-    tag(doc, "for pair in operator_map_images | batch(2)")
-    para(doc, "{{ pair[0] }}{% if pair | length > 1 %} {{ pair[1] }}{% endif %}", "Figure")
-    tag(doc, "endfor")
-    para(doc, "{{ L.map_operators_caption }}", "Caption")
+    para(doc, '{{ L.see_annexes | fill(n="I", m="III") }}', "Body Text")
+
+
+def annex_communes(doc: Any) -> None:
+    """Annex I: every commune's 4G results, then the 5G speeds of the communes with 5G
+    tests and the communes without (landscape)."""
+    annex_head(doc, "I", "L.annex_communes", first=True)
+    heading(doc, "{{ L.annex_4g }}", 2)
+    tag(doc, "if compared")
+    commune_table(doc, compared=True)
+    tag(doc, "else")
+    commune_table(doc, compared=False)
+    tag(doc, "endif")
+    heading(doc, "{{ L.annex_5g }}", 2)
+    tag(doc, "if five_g.communes_with")
+    heading(doc, "{{ L.t_5g_communes }}", 3)
+    columns = [
+        ORDINAL,
+        Col("{{ L.c_code }}", 2.0),
+        Col("{{ L.c_commune }}", 3.6),
+        Col("{{ L.c_tests_5g }}", 2.2, True),
+        Col("{{ L.c_share_5g }}", 2.3, True),
+        Col("{{ L.c_mean_5g }}", 2.5, True),
+        Col("{{ L.c_median_5g }}", 2.5, True),
+    ]
+    cells = [
+        ORDINAL_CELL,
+        "{{ c.code }}",
+        "{{ c.name }}",
+        "{{ c.tests_5g | integer }}",
+        "{{ c.share_5g | percent }}",
+        "{{ c.mean_5g | number }}",
+        "{{ c.median_5g | number }}",
+    ]
+    spec = Table(
+        "five-g-communes",
+        columns,
+        loop("c in five_g.communes_with", cells),
+        None,
+        MBPS,
+    )
+    table(doc, spec)
+    tag(doc, "endif")
+    heading(doc, "{{ L.t_no_5g_communes }}", 3)
+    tag(doc, "if five_g.communes_without")
+    para(
+        doc,
+        "{% for c in five_g.communes_without %}{{ c.name }} ({{ c.code }})"
+        '{{ ", " if not loop.last else "." }}{% endfor %}',
+        "Body Text",
+    )
+    tag(doc, "else")
+    para(doc, "{{ L.none }}", "Body Text")
     tag(doc, "endif")
 
 
@@ -935,15 +1072,17 @@ def map_key(doc: Any) -> None:
 
 
 def below(doc: Any) -> None:
-    heading(doc, "{{ L.s_below }}")
+    """Annex II: each operator's communes below the minimum (landscape, like annex I)."""
+    annex_head(doc, "II", "L.annex_below")
     para(doc, "{{ L.below_intro }}", "Body Text")
     tag(doc, 'if not (below | selectattr("rows") | list)')
     para(doc, "{{ L.no_below_any }}", "Body Text")
     tag(doc, "endif")
     tag(doc, "for block in below")
-    heading(doc, "{{ block.operator | operator }}", 2)
+    heading(doc, "{{ block.operator | operator }}", 3)
     tag(doc, "if block.rows")
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 1.3),
         Col("{{ L.c_commune }}", 3.7),
         Col("{{ L.c_technology }}", 1.4),
@@ -955,6 +1094,7 @@ def below(doc: Any) -> None:
         Col("{{ L.c_months_below }}", 1.8, True),
     ]
     cells = [
+        ORDINAL_CELL,
         "{{ r.commune_code | text }}",
         "{{ r.commune_name | text }}",
         "{{ r.technology | tech }}",
@@ -965,7 +1105,8 @@ def below(doc: Any) -> None:
         "{{ r.target | target(r.technology) }}",
         "{{ r.months_below | integer }}",
     ]
-    table(doc, Table("below", columns, loop("r in block.rows", cells)))
+    columns = widened(columns, LANDSCAPE_TEXT_CM)
+    table(doc, Table("below", columns, loop("r in block.rows", cells), None, MBPS))
     tag(doc, "else")
     para(doc, "{{ L.no_below_operator }}", "Body Text")
     tag(doc, "endif")
@@ -981,22 +1122,25 @@ def _if_table(doc: Any, condition: str, spec: Table) -> None:
 
 
 def thin(doc: Any) -> None:
-    heading(doc, "{{ L.s_thin }}")
+    """Annex III: communes without tests, with too few, and too close to the minimum."""
+    annex_head(doc, "III", "L.annex_thin", first=True)
     para(
         doc,
         "{{ L.thin_rule | fill(tests=annex.min_tests | integer, devices=annex.min_devices "
         "| integer) }}",
         "Body Text",
     )
-    heading(doc, "{{ L.t_no_tests }}", 2)
+    heading(doc, "{{ L.t_no_tests }}", 3)
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 2.0),
-        Col("{{ L.c_commune }}", 5.5),
-        Col("{{ L.c_type }}", 2.5),
-        Col("{{ L.c_population }}", 3.0, True),
-        Col("{{ L.c_tests }}", 3.0, True),
+        Col("{{ L.c_commune }}", 5.0),
+        Col("{{ L.c_type }}", 2.4),
+        Col("{{ L.c_population }}", 2.9, True),
+        Col("{{ L.c_tests }}", 2.8, True),
     ]
     cells = [
+        ORDINAL_CELL,
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.type | commune_type }}",
@@ -1004,10 +1148,11 @@ def thin(doc: Any) -> None:
         "{{ c.tests | integer }}",
     ]
     _if_table(doc, "no_tests", Table("no-tests", columns, loop("c in no_tests", cells)))
-    heading(doc, "{{ L.t_insufficient }}", 2)
+    heading(doc, "{{ L.t_insufficient }}", 3)
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 1.5),
-        Col("{{ L.c_commune }}", 3.5),
+        Col("{{ L.c_commune }}", 2.6),
         Col("{{ L.c_tests_4g }}", 1.8, True),
         Col("{{ L.c_devices }}", 1.8, True),
         Col("{{ L.c_mean_4g }}", 2.2, True),
@@ -1019,6 +1164,7 @@ def thin(doc: Any) -> None:
         '{{ "; " if not loop.last }}{% endfor %}'
     )
     cells = [
+        ORDINAL_CELL,
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.tests_4g | integer }}",
@@ -1027,15 +1173,17 @@ def thin(doc: Any) -> None:
         reasons,
     ]
     _if_table(doc, "insufficient", Table("insufficient", columns, loop("c in insufficient", cells)))
-    heading(doc, "{{ L.t_inconclusive }}", 2)
+    heading(doc, "{{ L.t_inconclusive }}", 3)
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 2.0),
-        Col("{{ L.c_commune }}", 5.0),
+        Col("{{ L.c_commune }}", 4.1),
         Col("{{ L.c_tests_4g }}", 2.5, True),
         Col("{{ L.c_mean_4g }}", 3.0, True),
         Col("{{ L.c_interval }}", 3.5, True),
     ]
     cells = [
+        ORDINAL_CELL,
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.tests_4g | integer }}",
@@ -1046,7 +1194,8 @@ def thin(doc: Any) -> None:
 
 
 def five_g(doc: Any) -> None:
-    heading(doc, "{{ L.s_5g }}")
+    """II.4: 5G, for reference, and each operator's roll-out."""
+    heading(doc, "{{ L.s_5g }}", 2)
     tag(doc, "if not five_g.has_tests")
     para(doc, "{{ L.no_5g }}", "Body Text", bold=True)
     tag(doc, "endif")
@@ -1070,48 +1219,13 @@ def five_g(doc: Any) -> None:
         Row(["{{ L.c_reference_compare }}", "{{ five_g.province.verdict | verdict }}"]),
         Tag("endif"),
     ]
-    table(doc, item_value("five-g-figures", rows))
-    tag(doc, "if five_g.communes_with")
-    columns = [
-        Col("{{ L.c_code }}", 2.0),
-        Col("{{ L.c_commune }}", 4.5),
-        Col("{{ L.c_tests_5g }}", 2.2, True),
-        Col("{{ L.c_share_5g }}", 2.3, True),
-        Col("{{ L.c_mean_5g }}", 2.5, True),
-        Col("{{ L.c_median_5g }}", 2.5, True),
-    ]
-    cells = [
-        "{{ c.code }}",
-        "{{ c.name }}",
-        "{{ c.tests_5g | integer }}",
-        "{{ c.share_5g | percent }}",
-        "{{ c.mean_5g | number }}",
-        "{{ c.median_5g | number }}",
-    ]
-    spec = Table(
-        "five-g-communes",
-        columns,
-        loop("c in five_g.communes_with", cells),
-        "{{ L.t_5g_communes }}",
-    )
-    table(doc, spec)
-    tag(doc, "endif")
-    heading(doc, "{{ L.t_no_5g_communes }}", 2)
-    tag(doc, "if five_g.communes_without")
-    para(
-        doc,
-        "{% for c in five_g.communes_without %}{{ c.name }} ({{ c.code }})"
-        '{{ ", " if not loop.last else "." }}{% endfor %}',
-        "Body Text",
-    )
-    tag(doc, "else")
-    para(doc, "{{ L.none }}", "Body Text")
-    tag(doc, "endif")
+    table(doc, item_value("five-g-figures", rows, numbered("L.t_5g_figures")))
+    para(doc, '{{ L.see_annex | fill(n="I") }}', "Body Text")
 
 
 def five_g_operators(doc: Any) -> None:
-    """Section 6.1: each operator's 5G roll-out, its presence map and its 12 months."""
-    heading(doc, "{{ R.s_rollout }}")
+    """In II.4: each operator's 5G roll-out, its presence map and its 12 months."""
+    heading(doc, "{{ R.s_rollout }}", 3)
     para(doc, "{{ R.presence_note }}", "Body Text", italic=True)
     tag(doc, "if five_g_operators is none or not five_g_operators.operators")
     para(doc, "{{ R.no_operators }}", "Body Text")
@@ -1143,12 +1257,12 @@ def five_g_operators(doc: Any) -> None:
         now + "share_tests_5g | percent }}",
         now + "median_5g | number }}",
     ]
-    caption = "{{ R.t_rollout | fill(month=month | month) }}"
+    caption = numbered("R.t_rollout | fill(month=month | month)")
     rows = loop("b in five_g_operators.operators", cells)
     table(doc, Table("rollout-table", columns, rows, caption))
     para(doc, "{{ R.legend_note }}", "Body Text")
     tag(doc, "for b in five_g_operators.operators")
-    heading(doc, "{{ b.operator | operator }}", 2)
+    heading(doc, "{{ b.operator | operator }}", 3)
     tag(doc, "if b.operator not in commercial_5g")
     para(doc, "{{ R.not_commercial | fill(operator=b.operator | operator) }}", "Body Text")
     tag(doc, "endif")
@@ -1175,7 +1289,7 @@ def five_g_operators(doc: Any) -> None:
         "{{ p.share_tests_5g | percent }}",
         "{{ p.median_5g | number }}",
     ]
-    caption = "{{ R.t_series | fill(operator=b.operator | operator) }}"
+    caption = numbered("R.t_series | fill(operator=b.operator | operator)")
     table(doc, Table("rollout-series", columns, loop("p in b.series", cells), caption))
     tag(doc, "if b.new_communes")
     para(
@@ -1221,12 +1335,14 @@ def sources(doc: Any) -> None:
 
 
 def adoption(doc: Any) -> None:
-    heading(doc, "{{ L.s_adoption }}")
+    """Annex IV: the tests and devices of each commune, and per 1,000 inhabitants."""
+    annex_head(doc, "IV", "L.annex_adoption")
     para(doc, "{{ L.adoption_intro }} {{ L.adoption_devices_note }}", "Body Text")
     sources(doc)
     columns = [
+        ORDINAL,
         Col("{{ L.c_code }}", 1.5),
-        Col("{{ L.c_commune }}", 3.3),
+        Col("{{ L.c_commune }}", 2.4),
         Col("{{ L.c_population }}", 2.0, True),
         Col("{{ L.c_tests }}", 2.0, True),
         Col("{{ L.c_devices }}", 2.2, True),
@@ -1234,6 +1350,7 @@ def adoption(doc: Any) -> None:
         Col("{{ L.c_devices_per_1000 }}", 2.5, True),
     ]
     cells = [
+        ORDINAL_CELL,
         "{{ c.code }}",
         "{{ c.name }}",
         "{{ c.population | integer }}",
@@ -1246,6 +1363,7 @@ def adoption(doc: Any) -> None:
         [
             "{{ L.whole_province }}",
             "",
+            "",
             "{{ adoption.population | integer }}",
             "{{ adoption.tests | integer }}",
             "{{ L.not_summed }}",
@@ -1253,14 +1371,15 @@ def adoption(doc: Any) -> None:
             "{{ L.not_summed }}",
         ],
         bold=True,
-        span=2,
+        span=3,
     )
     rows = [*loop("c in adoption.communes", cells), footer]
-    table(doc, Table("adoption-table", columns, rows, "{{ L.t_adoption }}"))
+    table(doc, Table("adoption-table", columns, rows))
 
 
 def trend(doc: Any) -> None:
-    heading(doc, "{{ L.s_trend }}")
+    """II.5: month by month."""
+    heading(doc, "{{ L.s_trend }}", 2)
     tag(doc, "if trend.has_history")
     para(
         doc,
@@ -1292,7 +1411,8 @@ def trend(doc: Any) -> None:
         "{{ p.meets_4g | integer }}",
         "{{ p.below_4g | integer }}",
     ]
-    table(doc, Table("trend-table", columns, loop("p in trend.points", cells), "{{ L.t_trend }}"))
+    rows = loop("p in trend.points", cells)
+    table(doc, Table("trend-table", columns, rows, numbered("L.t_trend")))
     tag(doc, "else")
     para(
         doc,
@@ -1303,14 +1423,46 @@ def trend(doc: Any) -> None:
     tag(doc, "endif")
 
 
+def assessment(doc: Any) -> None:
+    """III. Đánh giá chung: the headline, then the conclusions written from the numbers
+    (:func:`conclusions`); without them, the two parts a drafter fills in (section V,
+    :func:`proposals`, likewise)."""
+    heading(doc, "{{ L.s_assessment }}")
+    tag(doc, "if not conclusions")
+    heading(doc, "{{ L.s_achieved }}", 2)
+    tag(doc, "endif")
+    para(doc, "{{ summary | headline }}", style="Body Text", bold=True)
+    tag(doc, "if compared")
+    para(doc, "{{ compared | comparison }}", style="Body Text")
+    tag(doc, "endif")
+    tag(doc, "if conclusions")
+    conclusions(doc)
+    tag(doc, "else")
+    heading(doc, "{{ L.s_shortcomings }}", 2)
+    placeholder(doc, "{{ L.placeholder_shortcomings }}")
+    tag(doc, "endif")
+
+
 def tasks(doc: Any) -> None:
-    """Section 9, next month's tasks (left out when the settings give none)."""
-    tag(doc, "if document.next_tasks")
+    """IV. Next month's tasks, from the settings; none given: a placeholder to fill in."""
     heading(doc, "{{ L.s_tasks }}")
     tag(doc, "for item in document.next_tasks")
     para(doc, "- {{ item }}", "Body Text")
+    tag(doc, "else")
+    placeholder(doc, "{{ L.placeholder_tasks }}")
     tag(doc, "endfor")
+
+
+def proposals(doc: Any) -> None:
+    """V. Đề xuất, kiến nghị: the recommendations written from the numbers
+    (:func:`recommendations`); a placeholder to fill in only when there are none."""
+    heading(doc, "{{ L.s_proposals }}")
+    tag(doc, "if conclusions")
+    recommendations(doc)
+    tag(doc, "else")
+    placeholder(doc, "{{ L.placeholder_proposals }}")
     tag(doc, "endif")
+    para(doc, "{{ L.closing }}", style="Normal", align=RIGHT)  # the end of the letter's text
 
 
 """The sentence templates of the conclusions (``templates/conclusions.<lang>.j2``)."""
@@ -1318,11 +1470,9 @@ _CLASSES = '["no_tests", "insufficient", "inconclusive", "low_uptake"]'
 
 
 def conclusions(doc: Any) -> None:
-    """The general assessment: the findings' sentences, each operator's 4G standing and
-    the comparison with last month (``html/conclusions.html``)."""
-    tag(doc, "if conclusions")
+    """The body of section III when there are conclusions: the findings' sentences, each
+    operator's 4G standing and the comparison with last month (``html/conclusions.html``)."""
     tag(doc, _SAY)
-    heading(doc, "{{ S.title }}")
     tag(doc, "for f in conclusions.findings")
     para(doc, "- {{ S[f.kind](f) | sentence }}", "Body Text")
     tag(doc, "endfor")
@@ -1353,7 +1503,7 @@ def conclusions(doc: Any) -> None:
         "{{ s.no_tests | integer }}",
         "{{ s.total | integer }}",
     ]
-    caption = "{{ S.t_operators }} ({{ conclusions.target | number(0) }} Mbps)"
+    caption = numbered('S.t_operators ~ " (" ~ conclusions.target | number(0) ~ " Mbps)"')
     rows = loop("s in conclusions.standings + [conclusions.pooled]", cells)
     table(doc, Table("conclusions-operators", columns, rows, caption))
     para(doc, "{{ S.operators_note }}", "Body Text", italic=True)
@@ -1372,17 +1522,14 @@ def conclusions(doc: Any) -> None:
         '{{ c.difference | signed(0) if c.difference is not none else S["basis_" ~ c.basis] }}',
     ]
     rows = loop("c in conclusions.changes", cells)
-    table(doc, Table("conclusions-changes", columns, rows, "{{ S.t_changes }}"))
-    tag(doc, "endif")
+    table(doc, Table("conclusions-changes", columns, rows, numbered("S.t_changes")))
     tag(doc, "endif")
 
 
 def recommendations(doc: Any) -> None:
-    """Proposals and recommendations, with the lists they point to
-    (``html/recommendations.html``)."""
-    tag(doc, "if conclusions")
+    """The body of section V when there are conclusions: the recommendations, with the
+    lists they point to (``html/recommendations.html``)."""
     tag(doc, _SAY)
-    heading(doc, "{{ S.recommendations_title }}")
     tag(doc, "for f in conclusions.recommendations")
     para(doc, "{{ loop.index }}. {{ S[f.kind](f) | sentence }}", "Body Text")
     tag(doc, "else")
@@ -1406,7 +1553,7 @@ def recommendations(doc: Any) -> None:
     count = "{{ conclusions.no_operator | length | integer }}"
     total = Row(["", "{{ S.campaign_total }}", count], bold=True)
     rows = [*loop("p in conclusions.no_operator", cells), total]
-    table(doc, Table("no-operator", columns, rows, "{{ S.t_no_operator }}"))
+    table(doc, Table("no-operator", columns, rows, numbered("S.t_no_operator")))
     tag(doc, "endif")
     tag(doc, "if conclusions.campaign")
     columns = [
@@ -1440,8 +1587,7 @@ def recommendations(doc: Any) -> None:
         Tag("endfor"),
         total,
     ]
-    table(doc, Table("campaign", columns, rows, "{{ S.t_campaign }}"))
-    tag(doc, "endif")
+    table(doc, Table("campaign", columns, rows, numbered("S.t_campaign")))
     tag(doc, "endif")
 
 
@@ -1484,99 +1630,47 @@ def signature(doc: Any) -> None:
     _widths(t, [7.0, 9.0])
 
 
+def annex_head(doc: Any, number: str, title: str, *, first: bool = False) -> None:
+    """An annex's head: "Phụ lục I" (a heading, on a new page unless ``first`` in its
+    section, which starts one), its title in capitals and the line naming the report
+    it goes with (``title`` is a Jinja expression)."""
+    head = heading(doc, '{{ L.annex | fill(n="' + number + '") }}')
+    head.alignment = CENTER
+    head.paragraph_format.page_break_before = not first
+    head.paragraph_format.space_before = Pt(0)
+    head.paragraph_format.space_after = Pt(0)
+    para(doc, "{{ " + title + " | upper }}", style="Annex Title")
+    line = para(doc, "{{ document.annex_line }}", style="Normal", align=CENTER, italic=True)
+    line.paragraph_format.space_after = Pt(12)
+
+
+def section_break(doc: Any, *, landscape: bool) -> None:
+    """A new section on a new page, landscape or portrait A4, numbered like the others
+    (its header, with the page number, is the first section's)."""
+    section = doc.add_section(WD_SECTION.NEW_PAGE)
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    wide, tall = Cm(29.7), Cm(21.0)
+    section.page_width, section.page_height = (wide, tall) if landscape else (tall, wide)
+    section.different_first_page_header_footer = False  # the number on every page
+
+
 def annex(doc: Any) -> None:
-    title = heading(doc, "{{ L.s_annex }}")
-    title.paragraph_format.page_break_before = True
-    heading(doc, "{{ L.a_method }}", 2)
+    """Annex V: the method in plain words; the technical details are in a file apart."""
+    annex_head(doc, "V", "L.annex_method")
     para(
         doc,
-        "{{ L.method_text | fill(timezone=annex.timezone | timezone, "
-        "statistic=annex.statistic | statistic, confidence=annex.confidence | percent(0), "
-        "min_tests=annex.min_tests | integer, min_devices=annex.min_devices | integer) }}",
+        "{{ L.method_plain | fill(timezone=annex.timezone | timezone, statistic=annex.statistic "
+        "| statistic, confidence=annex.confidence | percent(0), min_tests=annex.min_tests "
+        "| integer, min_devices=annex.min_devices | integer) }}",
         "Body Text",
     )
-    heading(doc, "{{ L.a_inputs }}", 2)
-    tag(doc, "if annex.inputs")
-    columns = [
-        Col("{{ L.c_file }}", 3.6),
-        Col("{{ L.c_format }}", 1.5),
-        Col("{{ L.c_read }}", 1.6, True),
-        Col("{{ L.c_accepted }}", 1.6, True),
-        Col("{{ L.c_rejected }}", 1.5, True),
-        Col("{{ L.c_duplicates }}", 1.6, True),
-        Col("{{ L.c_sha256 }}", 4.6),
-    ]
-    cells = [
-        "{{ f.name }}",
-        "{{ f.format | text }}",
-        "{{ f.rows_read | integer }}",
-        "{{ f.accepted | integer }}",
-        "{{ f.rejected | integer }}",
-        "{{ f.duplicates | integer }}",
-        "{{ f.sha256 }}",
-    ]
-    totals = Row(
-        [
-            "{{ L.c_total }}",
-            "",
-            "{{ annex.input_totals.rows_read | integer }}",
-            "{{ annex.input_totals.accepted | integer }}",
-            "{{ annex.input_totals.rejected | integer }}",
-            "{{ annex.input_totals.duplicates | integer }}",
-            "",
-        ],
-        bold=True,
-        span=2,
+    para(
+        doc,
+        "{{ L.thin_rule | fill(tests=annex.min_tests | integer, devices=annex.min_devices "
+        "| integer) }}",
+        "Body Text",
     )
-    table(doc, Table("inputs", columns, [*loop("f in annex.inputs", cells), totals]))
-    para(doc, "{{ L.inputs_note }}", "Body Text")
-    tag(doc, "else")
-    para(doc, "{{ L.no_inputs }}", "Body Text")
-    tag(doc, "endif")
-    heading(doc, "{{ L.a_rejects }}", 2)
-    columns = [Col("{{ L.c_reason }}", 12.0), Col("{{ L.c_rows }}", 4.0, True)]
-    cells = ["{{ r.key | reason }}", "{{ r.value | integer }}"]
-    _if_table(doc, "annex.rejects", Table("rejects", columns, loop("r in annex.rejects", cells)))
-    heading(doc, "{{ L.a_counts }}", 2)
-    columns = [Col("{{ L.c_item }}", 12.0), Col("{{ L.c_count }}", 4.0, True)]
-    cells = ["{{ c.key | count_label }}", "{{ c.value | integer }}"]
-    table(doc, Table("counts", columns, loop("c in annex.counts", cells)))
-    heading(doc, "{{ L.a_rule }}", 2)
-    rows: list[Row | Tag] = [
-        *loop(
-            "t in annex.targets",
-            ["{{ t.technology | target_name }}", "{{ t.mbps | number(0) }}"],
-        ),
-        Row(["{{ L.r_statistic }}", "{{ annex.statistic | statistic }}"]),
-        Row(["{{ L.r_min_tests }}", "{{ annex.min_tests | integer }}"]),
-        Row(["{{ L.r_min_devices }}", "{{ annex.min_devices | integer }}"]),
-        Tag('if annex.statistic == "share"'),
-        Row(["{{ L.r_min_share }}", "{{ annex.min_share | percent(0) }}"]),
-        Tag("endif"),
-        Row(["{{ L.r_confidence }}", "{{ annex.confidence | percent(0) }}"]),
-        Row(
-            [
-                "{{ L.r_peak_hours }}",
-                '{{ "%02d:00–%02d:00" | format(annex.peak_hours[0], annex.peak_hours[1]) }}',
-            ]
-        ),
-        Row(["{{ L.r_tolerance }}", "{{ annex.tolerance_m | number(0) }}"]),
-        Row(["{{ L.r_bursts }}", "{{ annex.bursts_deduplicated | yes_no }}"]),
-    ]
-    table(doc, item_value("rule", rows))
-    heading(doc, "{{ L.a_boundaries }}", 2)
-    rows = [
-        Row(["{{ L.b_version }}", "{{ annex.boundaries_version | text }}"]),
-        Row(["{{ L.b_communes }}", "{{ annex.boundaries_communes | integer }}"]),
-        Row(["{{ L.v_timezone }}", "{{ annex.timezone | timezone }}"]),
-        Row(["{{ L.v_quarter_of_tiles }}", "{{ annex.quarter_of_tiles | quarter_name }}"]),
-        Row(["{{ L.v_history_months }}", "{{ annex.history_months | integer }}"]),
-        Row(["{{ L.v_analysed_at }}", "{{ annex.analysed_at | date }}"]),
-        Row(["{{ L.v_tool_analysis }}", "{{ annex.tool_version_analysis | text }}"]),
-        Row(["{{ L.v_tool_report }}", "{{ annex.tool_version_report }}"]),
-        Row(["{{ L.d_generated }}", "{{ generated_at | date }}"]),
-    ]
-    table(doc, item_value("versions", rows, item=8.0))
+    para(doc, "{{ L.technical_note | fill(file=technical_file) }}", "Body Text")
 
 
 def _drop_thumbnail(doc: Any) -> None:
@@ -1597,23 +1691,21 @@ def build() -> bytes:
         body.remove(paragraph)
     header_block(doc)
     title_block(doc)
-    sections = (
-        conclusions,
-        summary,
-        operators,
-        communes,
-        below,
-        thin,
-        five_g,
-        five_g_operators,
-        adoption,
-        trend,
-        tasks,
-        recommendations,
-    )
-    for section in sections:
+    uptake(doc)
+    heading(doc, "{{ L.s_results }}")
+    for section in (province, operators, communes, five_g, five_g_operators, trend):
         section(doc)
+    assessment(doc)
+    tasks(doc)
+    proposals(doc)
     signature(doc)
+    # The annexes after the signature: the wide commune tables on landscape pages.
+    section_break(doc, landscape=True)
+    annex_communes(doc)
+    below(doc)
+    section_break(doc, landscape=False)
+    thin(doc)
+    adoption(doc)
     annex(doc)
     props = doc.core_properties
     props.title = "{{ L.title }}"

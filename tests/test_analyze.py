@@ -378,18 +378,18 @@ def test_the_warning_is_on_page_one_of_every_report(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     html = (out / "2025-10" / "report.html").read_text(encoding="utf-8")
-    assert html.index('id="warnings"') < html.index('id="summary"')
+    assert html.index('id="warnings"') < html.index('id="uptake"')  # before section I
     section = html[
         html.index('id="warnings"') : html.index("</section>", html.index('id="warnings"'))
     ]
     assert "Cảnh báo về số liệu" in section and vi in section and share in section
     md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    assert md.index("## Cảnh báo về số liệu") < md.index("## 1.")
+    assert md.index("## Cảnh báo về số liệu") < md.index("## I.")
     assert vi.replace(".", "\\.") in md  # Markdown escapes the points of a number from data
     text = [p.text for p in docx.Document(str(out / "2025-10" / "report.docx")).paragraphs]
     title = text.index("CẢNH BÁO VỀ SỐ LIỆU")
     assert vi in text[title + 1] and share in text[title + 1]
-    assert title < next(i for i, t in enumerate(text) if t.startswith("1."))
+    assert title < next(i for i, t in enumerate(text) if t.startswith("I."))
 
 
 def test_an_analysis_stored_before_device_bounds_reads_with_them() -> None:

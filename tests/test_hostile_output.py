@@ -387,9 +387,10 @@ def test_html_shows_names_as_they_are(corpus: Corpus) -> None:
     assert not RAW_CONTROL.search(raw.replace("\t", ""))
     assert "<script>" not in raw and "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
     names = stored_names(corpus)
-    cells = [row[1] for row in Page(raw).body("commune-table")]
+    cells = [row[2] for row in Page(raw).body("commune-table")]  # after "TT" and the code
     assert cells == [" ".join(visible(n).split()) for n in names]
-    svg = raw[raw.index("<svg") : raw.index("</svg>")]  # the map comes first
+    start = raw.index("<svg", raw.index('<figure id="map">'))  # the map of every operator
+    svg = raw[start : raw.index("</svg>", start)]
     labels = [" ".join(t.split()) for t in SvgTexts(svg).texts]
     # A name too long for its commune is a number, and the key under the map names it.
     key = [c for row in Page(raw).body("map-key") for c in row[1::2]] if "map-key" in raw else []
@@ -406,9 +407,10 @@ def test_markdown_shows_names_as_they_are(corpus: Corpus) -> None:
     html = MarkdownIt("commonmark").enable("table").render(text)
     names = stored_names(corpus)
     codes = [f"990{i:02d}" for i in range(len(NAMES))]
-    communes = next(t for t in Page(html).tables.values() if [r[0] for r in t[1:]] == codes)
-    assert [row[1] for row in communes[1:]] == [" ".join(visible(n).split()) for n in names]
-    assert "<a " not in html and "<script" not in html and "<strong>B" not in html
+    communes = next(t for t in Page(html).tables.values() if [r[1] for r in t[1:]] == codes)
+    assert [row[2] for row in communes[1:]] == [" ".join(visible(n).split()) for n in names]
+    assert "<a " not in html and "<script" not in html
+    assert not re.search(r"<strong>B(?!ảng \d)", html)  # a name never bold (captions are)
     # The document names the province with its word: "tỉnh <name>" ("Tỉnh" dropped).
     assert f"tỉnh {visible(bare_name(PROVINCE))}" in Page(html).visible()
 
@@ -417,7 +419,7 @@ def test_docx_shows_names_as_they_are(corpus: Corpus) -> None:
     from tests.test_report_docx_pdf import body, open_docx, tables
 
     path = corpus.reports / "report.docx"
-    cells = [row[1] for row in body(tables(open_docx(path))["commune-table"][0])]
+    cells = [row[2] for row in body(tables(open_docx(path))["commune-table"][0])]
     assert cells == [visible(n) for n in stored_names(corpus)]  # <script>, &amp; included
     assert "<script>alert(1)</script>" in cells
     core = zipfile.ZipFile(path).read("docProps/core.xml").decode("utf-8")

@@ -145,8 +145,11 @@ def test_the_variant_report_says_what_it_is_on_every_page(
     assert "string-set: pagelabel" in html and "content: string(pagelabel)" in html
 
     document = docx.Document(str(folder / "report.docx"))
-    for section in document.sections:
-        assert section.different_first_page_header_footer
+    # The first section has a first page of its own (no number); the annexes' sections
+    # (landscape, then portrait) take its header, label and number, on every page.
+    assert len(document.sections) == 3
+    for number, section in enumerate(document.sections):
+        assert section.different_first_page_header_footer is (number == 0)
         for header in (section.header, section.first_page_header):
             assert header.paragraphs[0].text == label
     assert document.sections[0].header.paragraphs[1]._p.xpath(".//w:fldSimple")  # page number

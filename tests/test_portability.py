@@ -212,9 +212,10 @@ def test_paths_with_vietnamese_letters_and_spaces(tmp_path: Path, cli: Any) -> N
     for step in steps:
         result = cli(*step)
         assert result.exit_code == 0, (step, result.output)
-    report = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    # The annex names the input file as it is (as Markdown text: its punctuation escaped).
-    assert markdown("Kết quả đo tháng 10.csv") in report
+    technical = (out / "2025-10" / "technical.md").read_text(encoding="utf-8")
+    # The technical file names the input file as it is (as Markdown text: its punctuation
+    # escaped).
+    assert markdown("Kết quả đo tháng 10.csv") in technical
     assert (out / "2025-10" / "report.html").is_file()
     assert any(out.rglob("*.csv"))
 

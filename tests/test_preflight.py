@@ -89,10 +89,10 @@ def test_an_out_of_date_analysis_is_refused_then_forced(
         f"Written although a check failed: the analysis is out of date (new boundaries {version})."
     )
     html = (out / "2025-10" / "report.html").read_text(encoding="utf-8")
-    assert html.index('id="warnings"') < html.index('id="summary"')
+    assert html.index('id="warnings"') < html.index('id="uptake"')
     assert page_one.replace("'", "&#39;") in html
     md = (out / "2025-10" / "report.md").read_text(encoding="utf-8")
-    assert md.index("Warnings about the data") < md.index("## 1.")
+    assert md.index("Warnings about the data") < md.index("## I.")
     assert "Written although a check failed" in md
     paragraphs = [p.text for p in docx.Document(str(out / "2025-10" / "report.docx")).paragraphs]
     assert page_one in paragraphs

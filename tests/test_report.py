@@ -278,12 +278,20 @@ def test_html_commune_table_equals_the_analysis(
     check_commune_rows(page(reports[lang]).body("commune-table"), october, september, lang)
 
 
+def ordinals(rows: list[list[str]]) -> list[list[str]]:
+    """The rows without their first column, after checking it numbers them 1, 2, 3, ..."""
+    assert [r[0] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+    return [r[1:] for r in rows]
+
+
 def check_commune_rows(
     rows: list[list[str]], october: Analysis, september: Analysis, lang: str
 ) -> None:
-    """The rows of a rendered 4G commune table against the analysis, cell by cell."""
+    """The rows of a rendered 4G commune table (its first column "TT") against the
+    analysis, cell by cell."""
     g4 = october.commune_rows("4G")
     before = group_tests(september)
+    rows = ordinals(rows)
     assert len(rows) == october.communes.height == 30
     for cells, commune in zip(
         rows, october.communes.sort("commune_code").iter_rows(named=True), strict=True
@@ -377,7 +385,8 @@ def test_html_summary_province_and_operators_equal_the_analysis(
     assert by_tech["3G"][5] == "không áp dụng" and by_tech["4G"][5] == "40"
 
     operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
-    table = {(r[0], r[1]): r for r in html.body("operator-table")}
+    # One count over every operator's rows (the operators' blocks do not restart it).
+    table = {(r[0], r[1]): r for r in ordinals(html.body("operator-table"))}
     for row in operators.iter_rows(named=True):
         cells = table[(row["operator"], "4G")]
         assert cells[2] == num(row["tests"], "vi", 0)
@@ -391,35 +400,56 @@ def test_html_summary_province_and_operators_equal_the_analysis(
     )
     listed = [
         (r[0], r[2])
-        for name, rows in html.tables.items()
+        for name in html.tables
         if name.startswith("below-")
-        for r in rows[1:]
+        for r in ordinals(html.body(name))
     ]
     assert sorted(listed) == sorted(
         (r["commune_code"], r["technology"]) for r in below.iter_rows(named=True)
     )
     assert listed  # the samples have slow communes
 
+
+def test_the_technical_file_holds_the_hashes_and_the_letter_does_not(
+    reports: dict[str, Path], october: Analysis, sample_store: Store
+) -> None:
+    """Input files, their SHA-256, time zone names, quarters and versions are in
+    technical.md next to the report; the letter names that file and keeps none of them."""
     files = {f.sha256: f for f in sample_store.files()}
-    inputs = html.body("inputs")
-    assert [r[-1] for r in inputs] == sorted(
-        (i["sha256"] for i in october.meta["inputs"]),
-        key=lambda h: Path(files[h].name).name,
+    hashes = sorted(
+        (i["sha256"] for i in october.meta["inputs"]), key=lambda h: Path(files[h].name).name
     )
-    for cells in inputs:
-        record = files[cells[-1]]
-        assert cells[0] == Path(record.name).name
+    technical = (reports["vi"] / "technical.md").read_text(encoding="utf-8")
+    rows = [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in technical.splitlines()
+        if line.startswith("| ") and line.endswith("` |")
+    ]
+    assert [r[-1].strip("`") for r in rows] == hashes
+    for cells in rows:
+        record = files[cells[-1].strip("`")]
+        assert cells[0].replace("\\", "") == Path(record.name).name
         assert cells[2:6] == [
             num(v, "vi", 0)
             for v in (record.rows_read, record.accepted, record.rejected, record.duplicates)
         ]
+    plain = re.sub(r"\\(.)", r"\1", technical)  # Markdown's escapes removed
+    assert "Asia/Ho_Chi_Minh" in plain and october.meta["tool_version"] in plain
+    for lang in ("vi", "en"):
+        letter = (reports[lang] / "report.html").read_text(encoding="utf-8")
+        markdown = (reports[lang] / "report.md").read_text(encoding="utf-8")
+        for text in (letter, markdown):
+            assert not any(h in text for h in hashes), lang
+            assert "SHA-256" not in text and "Asia/Ho_Chi_Minh" not in text.replace("\\", "")
+            assert "technical.md" in text.replace("\\", "")  # where the details are
+        assert "UTC+7" in page(reports[lang]).visible()  # the time zone in words
 
 
 def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysis) -> None:
     html = page(reports["en"])
     # Without any 4G test: apart from the communes with too few.
     no_tests = october.communes.filter(pl.col("tests_4g") == 0)
-    listed = html.body("no-tests")
+    listed = ordinals(html.body("no-tests"))
     assert [r[0] for r in listed] == no_tests["commune_code"].to_list()
     assert [r[-1] for r in listed] == [
         num(n, "en", 0) for n in no_tests["tests_mobile_single"].to_list()
@@ -427,11 +457,11 @@ def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysi
     insufficient = october.communes.filter(
         pl.col("tests_4g") > 0, pl.col("verdict_4g") == "insufficient_data"
     )
-    rows = html.body("insufficient")
+    rows = ordinals(html.body("insufficient"))
     assert [r[0] for r in rows] == insufficient["commune_code"].to_list()
     assert all("fewer than 30 tests" in r[-1] for r in rows if int(r[2]) < 30)
     with_5g = october.communes.filter(pl.col("has_5g"))
-    five_g = {r[0]: r for r in html.body("five-g-communes")}
+    five_g = {r[0]: r for r in ordinals(html.body("five-g-communes"))}
     assert sorted(five_g) == with_5g["commune_code"].to_list()
     for row in with_5g.iter_rows(named=True):
         cells = five_g[row["commune_code"]]
@@ -439,7 +469,7 @@ def test_html_thin_data_tables_and_5g(reports: dict[str, Path], october: Analysi
         # Out of citizens' single tests (the tiles' technology is unknown).
         assert cells[3] == num(row["tests_5g"] / row["tests_mobile_single"] * 100, "en") + "%"
         assert cells[5] == num(row["download_median_5g_mbps"], "en")
-    adoption = {r[0]: r for r in html.body("adoption-table")}
+    adoption = {r[0]: r for r in ordinals(html.body("adoption-table"))}
     for row in october.communes.iter_rows(named=True):
         cells = adoption[row["commune_code"]]
         # Citizens' single tests on the mobile network: no tile, no Wi-Fi test.
@@ -472,7 +502,7 @@ def test_html_is_self_contained_and_print_ready(reports: dict[str, Path]) -> Non
     assert "thead { display: table-header-group" in text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "<link" not in text and "<script" not in text
-    svg = text[text.index("<svg") : text.index("</svg>")]  # the map comes first
+    svg = pooled_map(text)
     for name in ("Mường Tè", "Sì Lở Lầu", "Hồng Thu"):  # its labels keep their diacritics
         assert re.search(rf"<text[^>]*>\s*{name}\s*</text>", svg), name
     assert "Chưa đạt (3)" in svg  # the legend, with the counts
@@ -486,10 +516,11 @@ def test_markdown_rows_equal_the_analysis(reports: dict[str, Path], october: Ana
     # The document's header first (issuer, number, motto, date line), then the title.
     assert text.startswith("UBND TỈNH SƠN LÂM  \n**SỞ KHOA HỌC VÀ CÔNG NGHỆ**  \n")
     assert "\n# Báo cáo chất lượng Internet di động\n" in text
-    for row in october.communes.iter_rows(named=True):
-        prefix = f"| {row['commune_code']} | {row['commune_name']} | "
-        line = next(line for line in text.splitlines() if line.startswith(prefix))
-        cells = [c.strip() for c in line.strip("|").split(" | ")]
+    annex = text[text.index("\n## Phụ lục I\n") : text.index("\n## Phụ lục II\n")]
+    for number, row in enumerate(october.communes.iter_rows(named=True), start=1):
+        prefix = f"| {number} | {row['commune_code']} | {row['commune_name']} | "
+        line = next(line for line in annex.splitlines() if line.startswith(prefix))
+        cells = [c.strip() for c in line.strip("|").split(" | ")][1:]
         assert cells[3] == num(row["tests_4g"], "vi", 0)
         assert cells[5] == num(row["download_mean_4g_mbps"], "vi")
         assert cells[7] == VERDICTS["vi"][shown(row["verdict_4g"], row["tests_4g"])]
@@ -573,7 +604,7 @@ def test_thin_month_says_so_in_words(thin_reports: dict[str, Path], thin_store: 
             assert sentence in visible and sentence in markdown
         for text in (visible, markdown):
             assert not re.search(r"\b(nan|NaN|None|null)\b", text), lang
-        empty = next(r for r in html.body("commune-table") if r[0] == "99006")
+        empty = next(r for r in ordinals(html.body("commune-table")) if r[0] == "99006")
         assert empty[5] == NO_DATA[lang] and empty[3] == "0"
         assert all(cell for table in html.tables.values() for row in table for cell in row[:-1])
         assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")  # the map
@@ -590,7 +621,7 @@ def test_names_are_escaped(thin_reports: dict[str, Path]) -> None:
     raw = (thin_reports["vi"] / "report.html").read_text(encoding="utf-8")
     assert EVIL not in raw and "<b>" not in raw
     assert "&lt;b&gt;&amp;" in raw
-    rows = page(thin_reports["vi"]).body("commune-table")
+    rows = ordinals(page(thin_reports["vi"]).body("commune-table"))
     assert next(r for r in rows if r[0] == "99001")[1] == EVIL
     markdown = (thin_reports["vi"] / "report.md").read_text(encoding="utf-8")
     assert EVIL not in markdown and "\\<b\\>\\&" in markdown
@@ -656,14 +687,19 @@ def test_same_options_give_the_same_bytes(sample_store: Store, tmp_path: Path) -
         )
         result = write_report(sample_store, options)
         outputs.append({name: path.read_bytes() for name, path in result.files.items()})
+        assert result.technical is not None
+        outputs[-1]["technical"] = result.technical.read_bytes()
     assert outputs[0] == outputs[1]
     html = outputs[0]["html"].decode()
     assert "<dc:date>" not in html
-    assert "ngày 5 tháng 11 năm 2025 lúc 08:30" in html
+    # When the files were made is a technical detail, never the letter's date.
+    assert "08:30" not in html
+    assert "ngày 5 tháng 11 năm 2025 lúc 08:30" in outputs[0]["technical"].decode()
     assert sorted(p.name for p in (tmp_path / "a" / "2025-10").iterdir()) == [
         "report.html",
         "report.md",
         "report.xlsx",
+        "technical.md",
     ]  # no temporary file left behind
 
 
@@ -780,7 +816,10 @@ def test_cli_follows_the_configuration_under_its_options(
     result = cli("report", "--month", "2025-10", "--config", config, "--lang", "en",
                  "--format", "html", "--out", chosen, *day)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert [p.name for p in (chosen / "2025-10").iterdir()] == ["report.html"]
+    assert sorted(p.name for p in (chosen / "2025-10").iterdir()) == [
+        "report.html",
+        "technical.md",
+    ]
 
 
 def test_cli_month_not_analysed(cli: Any, store_copy: Path) -> None:
@@ -839,15 +878,42 @@ def test_map_labels_grow_with_the_commune_when_there_are_many() -> None:
 
 
 def test_the_contents_list_numbers_its_items_once(reports: dict[str, Path]) -> None:
-    """The headings carry their numbers ("1. Summary"): the list adds none ("1. 1. ...")."""
-    text = (reports["en"] / "report.html").read_text(encoding="utf-8")
-    toc = text[text.index('<nav class="toc">') : text.index("</nav>")]
-    assert re.search(r"<li><a href=\"#summary\">1\. Summary</a></li>", toc)
-    rule = re.search(r"nav\.toc ol \{([^}]*)\}", text)
+    """The headings carry their numbers ("I. Implementation"): the list adds none (no
+    "1. I. ..."), and names the sections I-V and the annexes in the document's order."""
+    for lang in ("vi", "en"):
+        text = (reports[lang] / "report.html").read_text(encoding="utf-8")
+        toc = text[text.index('<nav class="toc">') : text.index("</nav>")]
+        assert "<ol" not in toc
+        items = re.findall(r'<li><a href="#([^"]+)">([^<]*)</a></li>', toc)
+        assert [i[0] for i in items] == [
+            "uptake",
+            "results",
+            "assessment",
+            "tasks",
+            "proposals",
+            "annex-communes",
+            "annex-below",
+            "annex-thin",
+            "annex-adoption",
+            "annex",
+        ]
+        for anchor, label in items:  # the heading's own words, numbered once
+            assert f'id="{anchor}"' in text
+            assert not re.match(r"\d+\.\s*[IVX]+\.", label), label
+        assert items[0][1] == ("I. Tình hình triển khai" if lang == "vi" else "I. Implementation")
+        assert items[5][1].startswith("Phụ lục I. " if lang == "vi" else "Annex I. ")
+    rule = re.search(r"nav\.toc ul \{([^}]*)\}", text)
     assert rule and "list-style: none" in rule.group(1)
 
 
 # -- the maps: per operator, scale bar, labels -----------------------------------------
+
+
+def pooled_map(html: str) -> str:
+    """The SVG of the map of every operator's verdicts (section II.3; each operator's own
+    maps come before it, in II.2)."""
+    start = html.index("<svg", html.index('<figure id="map">'))
+    return html[start : html.index("</svg>", start)]
 
 
 def operators_4g(analysis: Analysis) -> list[str]:
@@ -906,8 +972,7 @@ def test_the_maps_scale_bar_is_labelled_for_the_province(
     bars = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= width_km / 4]
     label = f"{bars[-1]} km"
     text = (reports["en"] / "report.html").read_text(encoding="utf-8")
-    svgs = re.findall(r"<svg.*?</svg>", text, flags=re.S)
-    map_svg = svgs[0]
+    map_svg = pooled_map(text)
     assert re.search(rf"<text[^>]*>\s*{label}\s*</text>", map_svg)
     for svg in re.findall(r'<figure class="operator-map">\s*(<svg.*?</svg>)', text, flags=re.S):
         assert re.search(rf"<text[^>]*>\s*{label}\s*</text>", svg)  # the small maps too
@@ -931,7 +996,7 @@ def test_map_labels_numbers_come_with_a_matching_key(
     pairs = [(cells[i], cells[i + 1]) for i in range(0, len(cells), 2) if cells[i]]
     # Every commune is numbered, in the boundaries' order.
     assert pairs == [(str(i + 1), name) for i, name in enumerate(data.names)]
-    svg = text[text.index("<svg") : text.index("</svg>")]
+    svg = pooled_map(text)
     labels = re.findall(r"<text[^>]*>\s*([^<]*?)\s*</text>", svg)
     numbers = sorted(int(t) for t in labels if t.isdigit())
     assert numbers == list(range(1, len(data.names) + 1))  # the numbers of the key, once each

@@ -38,6 +38,7 @@ from tests.test_report import (  # the module-scoped stores, and the independent
     group_tests,
     num,
     october,
+    ordinals,
     sample_store,
     september,
     shown,
@@ -233,19 +234,16 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
     ]
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings == [
-        "General assessment",
-        "1. Summary",
-        "2. Results by operator",
-        "3. Results by commune, ward and special zone",
-        "4. Communes below the minimum, by operator",
-        "5. Communes with insufficient data or no tests",
-        "6. 5G (for reference)",
-        "6.1. 5G roll-out by operator",
-        "7. Use of the i-Speed app",
-        "8. Change over the months",
-        "9. Tasks for next month",
-        "Proposals and recommendations",
-        "Annex: method and data quality",
+        "I. Implementation",
+        "II. Measurement results and assessment",
+        "III. General assessment",
+        "IV. Tasks for next month",
+        "V. Proposals and recommendations",
+        "Annex I",
+        "Annex II",
+        "Annex III",
+        "Annex IV",
+        "Annex V",
     ]
     named = tables(document)
     assert [c.text for c in named["addressees"][0].rows[0].cells] == [
@@ -261,7 +259,7 @@ def test_docx_in_english(docx_reports: dict[str, Path]) -> None:
     ]
     assert right.paragraphs[0].text == "DIRECTOR"
     communes = tables(document)["commune-table"][0]
-    assert rows(communes)[0][:4] == ["Code", "Commune", "Type", "4G tests"]
+    assert rows(communes)[0][:5] == ["No.", "Code", "Commune", "Type", "4G tests"]
     text = visible(document).replace("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "")
     text = text.replace("Độc lập - Tự do - Hạnh phúc", "")
     for label in VI_LABELS:
@@ -312,7 +310,7 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
         assert cells[8] == change_cell(expected, before.get(("province", None, "all", tech)), "vi")
     assert by_tech["5G"][5] == "100 (tham chiếu)" and by_tech["5G"][6] not in ("Đạt", "Chưa đạt")
     operators = october.stats.filter(pl.col("level") == "operator", pl.col("technology") == "4G")
-    table = {(r[0], r[1]): r for r in body(named["operator-table"][0])}
+    table = {(r[0], r[1]): r for r in ordinals(body(named["operator-table"][0]))}
     for row in operators.iter_rows(named=True):
         assert table[(row["operator"], "4G")][4] == num(row["download_mean_mbps"], "vi")
     below = october.stats.filter(
@@ -320,7 +318,7 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
         pl.col("verdict") == "below_target",
         pl.col("technology") == "4G",  # 5G has a reference level, no minimum
     )
-    listed = [(r[0], r[2]) for t in named["below"] for r in body(t)]
+    listed = [(r[0], r[2]) for t in named["below"] for r in ordinals(body(t))]
     assert listed and sorted(listed) == sorted(
         (r["commune_code"], r["technology"]) for r in below.iter_rows(named=True)
     )
@@ -330,8 +328,8 @@ def test_docx_summary_province_below_and_trend_equal_the_analysis(
         "tháng 10 năm 2025 — gồm dữ liệu ô lưới Ookla của quý IV/2025",
     ]
     footer = rows(named["adoption-table"][0])[-1]
-    assert footer[0] == footer[1] == "Toàn tỉnh"  # the label spans two cells
-    assert footer[3] == num(singles, "vi", 0)  # citizens' tests: the tiles apart
+    assert footer[0] == footer[1] == footer[2] == "Toàn tỉnh"  # the label spans three cells
+    assert footer[4] == num(singles, "vi", 0)  # citizens' tests: the tiles apart
 
 
 def test_docx_has_the_map_and_the_trend_as_images(
@@ -341,19 +339,19 @@ def test_docx_has_the_map_and_the_trend_as_images(
 
     document = open_docx(docx_reports["vi"])
     shapes = list(document.inline_shapes)
-    # The map, each operator's 4G map (two a row), each operator's 5G presence map
-    # (section 6.1), then the trend chart.
+    # Each operator's 4G map (two a row, section II.2), the map of all operators (II.3),
+    # each operator's 5G presence map (II.4), then the trend chart (II.5).
     fours = october.stats.filter(
         pl.col("level") == "commune_operator", pl.col("technology") == "4G"
     )["operator"]
     n4 = fours.drop_nulls().n_unique()
     assert n4 >= 2
     assert len(shapes) == 2 + n4 + len(month_operators(october.stats))
-    assert abs(shapes[0].width - Mm(150)) < Mm(1) and abs(shapes[-1].width - Mm(160)) < Mm(1)
-    assert all(abs(s.width - Mm(78)) < Mm(1) for s in shapes[1 : 1 + n4])
+    assert abs(shapes[n4].width - Mm(150)) < Mm(1) and abs(shapes[-1].width - Mm(160)) < Mm(1)
+    assert all(abs(s.width - Mm(78)) < Mm(1) for s in shapes[:n4])
     assert all(abs(s.width - Mm(80)) < Mm(1) for s in shapes[1 + n4 : -1])
     figures = [p for p in document.paragraphs if p.style.name == "Figure"]
-    pairs = [len(p._p.findall(".//" + qn("w:drawing"))) for p in figures[1 : 1 + (n4 + 1) // 2]]
+    pairs = [len(p._p.findall(".//" + qn("w:drawing"))) for p in figures[: (n4 + 1) // 2]]
     assert pairs == [2] * (n4 // 2) + [1] * (n4 % 2)  # side by side
     package = zipfile.ZipFile(docx_reports["vi"])
     media = sorted(n for n in package.namelist() if n.startswith("word/media/"))
@@ -383,7 +381,10 @@ def test_docx_same_options_give_the_same_bytes(sample_store: Store, tmp_path: Pa
     props = docx.Document(io.BytesIO(outputs[0])).core_properties
     moment = datetime(2025, 11, 5, 1, 30)
     assert props.created.replace(tzinfo=None) == moment == props.modified.replace(tzinfo=None)
-    assert sorted(p.name for p in (tmp_path / "a" / "2025-10").iterdir()) == ["report.docx"]
+    assert sorted(p.name for p in (tmp_path / "a" / "2025-10").iterdir()) == [
+        "report.docx",
+        "technical.md",
+    ]
 
 
 def test_docx_names_survive_as_text(thin_store: Store, tmp_path: Path) -> None:
@@ -391,7 +392,7 @@ def test_docx_names_survive_as_text(thin_store: Store, tmp_path: Path) -> None:
         thin_store, ReportOptions(month="2025-03", formats=("docx",), out=tmp_path)
     ).files["docx"]
     document = open_docx(path)
-    communes = body(tables(document)["commune-table"][0])
+    communes = ordinals(body(tables(document)["commune-table"][0]))
     assert next(r for r in communes if r[0] == "99001")[1] == EVIL
     assert "&lt;b&gt;&amp;" in zipfile.ZipFile(path).read("word/document.xml").decode("utf-8")
     text = visible(document)
@@ -488,11 +489,11 @@ def test_the_settings_appear_where_they_belong(sample_store: Store, tmp_path: Pa
     texts = [p.text for p in document.paragraphs]
     opening = next(t for t in texts if t.startswith("Thực hiện "))
     assert opening == (
-        "Thực hiện Chỉ thị số 05/CT-UBND ngày 10/3/2025 của Ủy ban nhân dân tỉnh, Sở Khoa học "
-        "và Công nghệ báo cáo kết quả đo chất lượng Internet di động trên địa bàn tỉnh Sơn Lâm, "
-        "số liệu từ 01/10/2025 đến hết 31/10/2025, như sau:"
+        "Thực hiện Chỉ thị số 05/CT-UBND ngày 10/3/2025 của Ủy ban nhân dân tỉnh; trên cơ sở "
+        "số liệu đo tốc độ Internet di động của người dân trên địa bàn tỉnh Sơn Lâm từ ngày "
+        "01/10/2025 đến hết ngày 31/10/2025, Sở Khoa học và Công nghệ báo cáo như sau:"
     )
-    tasks = texts.index("9. Nhiệm vụ tháng tới")
+    tasks = texts.index("IV. Nhiệm vụ tháng tới")
     assert texts[tasks + 1 : tasks + 3] == [
         "- Kiểm tra 3 xã chưa đạt cùng các doanh nghiệp",
         "- Hướng dẫn người dân đo tốc độ",
@@ -507,24 +508,24 @@ def test_the_settings_appear_where_they_belong(sample_store: Store, tmp_path: Pa
     lines = [p.text for p in signer.paragraphs]
     assert lines[:2] == ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"] and lines[-1] == "Nguyễn Văn An"
     assert all(r.bold for p in signer.paragraphs if p.text for r in p.runs)
-    # The time the files were made is in the annex, apart from the date line.
-    versions = dict(body(named["versions"][0]))
-    assert versions["Thời điểm qostool lập các tệp báo cáo"] == "ngày 5 tháng 12 năm 2025 lúc 01:47"
+    # The time the files were made is in the technical file, apart from the date line.
+    assert "versions" not in named
+    technical = (files["docx"].parent / "technical.md").read_text(encoding="utf-8")
+    assert "| Thời điểm qostool lập các tệp báo cáo | ngày 5 tháng 12 năm 2025 lúc 01:47 |" in (
+        technical
+    )
 
     html = files["html"].read_text(encoding="utf-8")
     assert html_part(html, "doc-parent") == ["UBND TỈNH SƠN LÂM"]
     assert html_part(html, "doc-number") == ["Số: 125/BC-SKHCN"]
     assert html_part(html, "doc-date") == ["Thành Sơn, ngày 05 tháng 11 năm 2025"]
-    assert "Ngày lập" not in html and "01:47" not in html.split('id="annex"')[0]
-    assert (
-        "Thời điểm qostool lập các tệp báo cáo</td><td>ngày 5 tháng 12 năm 2025 lúc 01:47" in html
-    )
-    assert "số liệu từ 01/10/2025 đến hết 31/10/2025" in html_part(html, "doc-opening")[0]
+    assert "Ngày lập" not in html and "01:47" not in html
+    assert "từ ngày 01/10/2025 đến hết ngày 31/10/2025" in html_part(html, "doc-opening")[0]
     addressees = " ".join(html_part(html, "doc-addressees")[0].split())
     assert addressees == (
         "Kính gửi: - Ủy ban nhân dân tỉnh Sơn Lâm; - Cục Viễn thông, Bộ Khoa học và Công nghệ."
     )
-    block = html.split('id="signature">')[1].split('<section id="annex"')[0]
+    block = html.split('id="signature">')[1].split('<section id="annex-communes"')[0]
     signature = " ".join(re.sub(r"<[^>]+>", " ", block).split())
     assert signature.startswith("Nơi nhận: - Như trên; - Giám đốc Sở (để b/c); - Lưu: VT, BCVT.")
     assert signature.endswith("KT. GIÁM ĐỐC PHÓ GIÁM ĐỐC Nguyễn Văn An")

@@ -296,9 +296,9 @@ def test_compare_rule_in_the_html_and_docx(
     assert column in header
     at = header.index(column)
     verdict_at = header.index(LABELS[lang]["c_verdict_4g"])
-    for cells in page.body("commune-table"):
-        assert cells[at] == fmt.verdict(shown(expected[cells[0]], cells[0]))
-        assert cells[verdict_at] == fmt.verdict(shown(official[cells[0]], cells[0]))
+    for cells in page.body("commune-table"):  # "TT", then the commune's code
+        assert cells[at] == fmt.verdict(shown(expected[cells[1]], cells[1]))
+        assert cells[verdict_at] == fmt.verdict(shown(official[cells[1]], cells[1]))
 
     document = open_docx(out / "2025-10" / "report.docx")
     assert line in visible(document)
@@ -306,7 +306,7 @@ def test_compare_rule_in_the_html_and_docx(
     head = [" ".join(c.text.split()) for c in commune_table.rows[0].cells]
     assert column in head
     for cells in body(commune_table):
-        assert cells[head.index(column)] == fmt.verdict(shown(expected[cells[0]], cells[0]))
+        assert cells[head.index(column)] == fmt.verdict(shown(expected[cells[1]], cells[1]))
 
     # Without the option, neither the line nor the column.
     plain = cli(
@@ -330,8 +330,9 @@ def test_the_headline_names_the_median_and_old_templates_still_work(
     assert made.exit_code == 0, made.output
     mine = tmp_path / "mine" / "md"
     mine.mkdir(parents=True)
-    # A user template of an earlier version: the label filled with its old placeholders.
-    (mine / "summary.md").write_text(
+    # A user template of an earlier version: the label filled with its old placeholders
+    # (in the file of section III, which holds the headline).
+    (mine / "assessment.md").write_text(
         "OLD {{ L.headline | fill(meets=summary.meets_4g | integer, total=summary.communes_total"
         " | integer, target=summary.target_4g | number(0), below=summary.below_4g | integer, "
         "insufficient=summary.insufficient_4g | integer, inconclusive=summary.inconclusive_4g "
@@ -351,7 +352,8 @@ def test_the_headline_names_the_median_and_old_templates_still_work(
             )  # fmt: skip
             assert result.exit_code == 0, result.output
             md = (out / "2025-10" / "variant-median" / "report.md").read_text(encoding="utf-8")
-            assert word in md and other not in md.split("\n## ")[1][:400], (lang, folder)
+            headline = md[md.index("OLD " if folder == "user" else "\n## III.") :][:600]
+            assert word in headline and other not in headline, (lang, folder)
             if folder == "user":
                 assert "OLD " in md
     # The official analysis keeps saying average.

@@ -664,7 +664,8 @@ FIELDS: Final = (
         "basis",
         OPTIONAL_TEXTS,
         None,
-        "documents the report answers, in the opening 'Thực hiện ..., ' (default: none)",
+        "documents the report answers, in the opening 'Thực hiện ...; ' (default: none, "
+        "a marked placeholder citing the directive and letter 2138/BTTTT-CVT)",
         example='["Chỉ thị số …/CT-UBND ngày … của Ủy ban nhân dân tỉnh về nâng cao chất '
         'lượng dịch vụ viễn thông", "Công văn số …/CVT ngày … của Cục Viễn thông"]',
         env_help="items separated by '|'",
@@ -674,8 +675,8 @@ FIELDS: Final = (
         "next_tasks",
         OPTIONAL_TEXTS,
         None,
-        "section 9, next month's tasks, one item a paragraph (default: follow the quality "
-        "monthly; ask the operators to remedy the communes below target)",
+        "section IV, next month's tasks, one item a paragraph (default: none, a marked "
+        "placeholder to fill in)",
         example='["Phối hợp với các doanh nghiệp viễn thông kiểm tra các xã chưa đạt chỉ '
         'tiêu", "Tuyên truyền, hướng dẫn người dân đo tốc độ bằng ứng dụng i-Speed"]',
         env_help="items separated by '|'",

@@ -266,7 +266,7 @@ def report(
         list[str] | None,
         typer.Option(
             help=r"Document: a document the report answers ('Thực hiện ...'), repeatable "
-            r"(default none; config: \[report] basis).",
+            r"(default: a marked placeholder; config: \[report] basis).",
             show_default=False,
             rich_help_panel="Document",
         ),
@@ -274,8 +274,8 @@ def report(
     next_task: Annotated[
         list[str] | None,
         typer.Option(
-            help=r"Document: a task for next month (section 9), repeatable (config: "
-            r"\[report] next_tasks).",
+            help=r"Document: a task for next month (section IV; default: a marked "
+            r"placeholder), repeatable (config: \[report] next_tasks).",
             show_default=False,
             rich_help_panel="Document",
         ),
@@ -392,6 +392,9 @@ def report(
             console = Console(highlight=False)
             for fmt, path in result.files.items():
                 console.print(f"[green]wrote[/] {fmt:<4} {path}", soft_wrap=True)
+            if result.technical is not None:
+                technical = result.technical
+                console.print(f"[green]wrote[/] technical details {technical}", soft_wrap=True)
     if json_output and len(chosen.languages) > 1:
         typer.echo(
             json.dumps({"month": reporting_month, "files": files}, ensure_ascii=False, indent=2)

@@ -425,8 +425,14 @@ class DocumentInfo:
     basis: list[str]
     """The documents the report answers (the opening's ``Thực hiện ...``), maybe none."""
     opening: str
-    """The opening sentence: basis, issuer, area and data period."""
+    """The opening sentence: basis, data period, area, and the issuer who "báo cáo như sau:"."""
+    basis_given: bool
+    """Whether the basis documents were given; if not, the opening cites a marked placeholder."""
     next_tasks: list[str]
+    """Section IV, one paragraph each; empty: a marked placeholder to fill in."""
+    annex_line: str
+    """The line under each annex's title: ``(Kèm theo Báo cáo số .../BC-SKHCN ngày ... của
+    ...)``, its number and date blank when not given."""
     signer_title: list[str]
     """One line each: ``KT. GIÁM ĐỐC``, ``PHÓ GIÁM ĐỐC``."""
     signer_name: str

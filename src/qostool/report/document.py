@@ -9,7 +9,10 @@ can be sent as is: the parent body from the boundaries' province name (with
 ``THÀNH PHỐ`` for the six centrally-run cities, which are not provinces), the
 Department of Science and Technology as the issuer, the People's Committee and
 the Telecommunications Authority as addressees, a blank number and a blank date
-to be filled in by hand when the document is signed.
+to be filled in by hand when the document is signed. What the tool cannot know
+is a marked placeholder in the report: the basis documents of the opening (the
+directive and the Ministry's letter, their numbers to check) and next month's
+tasks.
 
 A date is never taken from the machine's clock: a report rendered in December
 for October must not carry a December date its director never signed.
@@ -126,24 +129,33 @@ def resolve_document(
     )
     copies = settings.copies_to if settings.copies_to is not None else (labels["doc_as_above"],)
     basis = list(settings.basis)
+    # Without basis documents the opening still cites them, as a marked placeholder: the
+    # directive and the Ministry's letter every such report answers, numbers to check.
+    cited = "; ".join(basis) if basis else fmt.fill(labels["doc_basis_default"], area=area)
     opening = fmt.fill(
         labels["doc_opening"],
+        basis=cited,
         issuer=issuer,
         area=area,
         start=fmt.day(first),
         end=fmt.day(last),
     )
-    if basis:
-        opening = fmt.fill(labels["doc_basis"], basis="; ".join(basis), opening=opening)
-    else:
-        opening = opening[:1].upper() + opening[1:]
+    number = settings.number or BLANK
+    day = settings.date or generated_day
+    annex_line = fmt.fill(
+        labels["doc_annex_line"],
+        number=number,
+        symbol=settings.symbol,
+        date=fmt.day(day) if day else BLANK,
+        issuer=issuer,
+    )
     return DocumentInfo(
         parent=(settings.parent or fmt.fill(labels[f"doc_parent_{kind}"], name=name)).upper(),
         issuer=issuer,
-        number=settings.number or BLANK,
+        number=number,
         symbol=settings.symbol,
         place=settings.place or name,
-        date=settings.date or generated_day,
+        date=day,
         city=city,
         area=area,
         period_start=first,
@@ -154,11 +166,9 @@ def resolve_document(
         ),
         basis=basis,
         opening=opening,
-        next_tasks=list(
-            settings.next_tasks
-            if settings.next_tasks is not None
-            else (fmt.fill(labels["doc_task_follow"], area=area), labels["doc_task_operators"])
-        ),
+        basis_given=bool(basis),
+        next_tasks=list(settings.next_tasks or ()),
+        annex_line=annex_line,
         signer_title=list(settings.signer_title or (labels["doc_signer"],)),
         signer_name=settings.signer_name or "",
         copies_to=[*copies, archive],

@@ -91,25 +91,54 @@ _VI: Final[dict[str, str]] = {
     "doc_signer": "GIÁM ĐỐC",
     "doc_as_above": "Như trên",
     "doc_archive": "Lưu: VT",
-    "doc_opening": "{issuer} báo cáo kết quả đo chất lượng Internet di động trên địa bàn "
-    "{area}, số liệu từ {start} đến hết {end}, như sau:",
-    "doc_basis": "Thực hiện {basis}, {opening}",
-    "doc_task_follow": "Tiếp tục theo dõi, đánh giá chất lượng Internet di động trên địa bàn "
-    "{area} hằng tháng từ số liệu đo của người dân.",
-    "doc_task_operators": "Đề nghị các doanh nghiệp viễn thông rà soát, khắc phục tại các xã, "
-    "phường, đặc khu chưa đạt mức tối thiểu; khuyến khích người dân đo tốc độ bằng ứng dụng "
-    "i-Speed tại các xã, phường, đặc khu chưa đủ dữ liệu hoặc chưa có lượt đo.",
-    "s_tasks": "9. Nhiệm vụ tháng tới",
-    # sections
-    "s_summary": "1. Tóm tắt",
+    "doc_opening": "Thực hiện {basis}; trên cơ sở số liệu đo tốc độ Internet di động của "
+    "người dân trên địa bàn {area} từ ngày {start} đến hết ngày {end}, {issuer} báo cáo như sau:",
+    "doc_basis_default": "[Chỉ thị số …/CT-UBND ngày … của Ủy ban nhân dân {area} và Văn bản số "
+    "2138/BTTTT-CVT ngày 03/6/2024 của Bộ Thông tin và Truyền thông; dự thảo: kiểm tra, ghi "
+    "đúng số, ngày của văn bản]",
+    "doc_annex_line": "(Kèm theo Báo cáo số {number}/{symbol} ngày {date} của {issuer})",
+    # the structure of the report: sections I-V, the closing, the annexes
+    "s_uptake": "I. Tình hình triển khai",
+    "s_results": "II. Kết quả đo, đánh giá",
+    "s_province": "1. Kết quả chung trên địa bàn {area}",
     "s_operators": "2. Kết quả theo doanh nghiệp",
     "s_communes": "3. Kết quả theo xã, phường, đặc khu",
-    "s_below": "4. Các xã, phường, đặc khu chưa đạt mức tối thiểu, theo doanh nghiệp",
-    "s_thin": "5. Các xã, phường, đặc khu chưa đủ dữ liệu hoặc không có lượt đo",
-    "s_5g": "6. Mạng 5G (để tham khảo)",
-    "s_adoption": "7. Tình hình sử dụng ứng dụng i-Speed",
-    "s_trend": "8. Diễn biến qua các tháng",
-    "s_annex": "Phụ lục: phương pháp và chất lượng dữ liệu",
+    "s_5g": "4. Mạng 5G (để tham khảo)",
+    "s_trend": "5. Diễn biến qua các tháng",
+    "s_assessment": "III. Đánh giá chung",
+    "s_achieved": "1. Kết quả đạt được",
+    "s_shortcomings": "2. Tồn tại, hạn chế và nguyên nhân",
+    "s_tasks": "IV. Nhiệm vụ tháng tới",
+    "s_proposals": "V. Đề xuất, kiến nghị",
+    "closing": "./.",
+    "placeholder_tasks": "[Dự thảo: nêu các nhiệm vụ của tháng tới (hoặc khai báo next_tasks "
+    "trong mục [report] của qostool.toml).]",
+    "placeholder_shortcomings": "[Dự thảo: nêu tồn tại, hạn chế và nguyên nhân.]",
+    "placeholder_proposals": "[Dự thảo: nêu các đề xuất, kiến nghị.]",
+    "annex": "Phụ lục {n}",
+    "annex_communes": "Kết quả đo theo xã, phường, đặc khu",
+    "annex_4g": "1. Mạng 4G (tất cả doanh nghiệp)",
+    "annex_5g": "2. Mạng 5G (để tham khảo)",
+    "annex_below": "Các xã, phường, đặc khu chưa đạt mức tối thiểu, theo doanh nghiệp",
+    "annex_thin": "Các xã, phường, đặc khu chưa đủ dữ liệu hoặc không có lượt đo",
+    "annex_adoption": "Tình hình sử dụng ứng dụng đo theo xã, phường, đặc khu",
+    "annex_method": "Phương pháp và chất lượng số liệu",
+    "see_annex": "Chi tiết tại Phụ lục {n}.",
+    "see_annexes": "Chi tiết tại Phụ lục {n} và Phụ lục {m}.",
+    "t_caption": "Bảng {n}. {title}",
+    "unit_mbps": "Đơn vị tính: Mbps",
+    "c_ordinal": "TT",
+    "method_plain": "Mỗi lượt đo trong tháng (theo {timezone}) được gán cho đúng một xã, "
+    "phường, đặc khu theo vị trí đo. Tốc độ tải xuống ({statistic}) của mỗi xã được so sánh "
+    "với mức tối thiểu, có tính khoảng tin cậy {confidence}: xã có ít hơn {min_tests} lượt đo "
+    "hoặc ít hơn {min_devices} thiết bị chưa đủ số liệu để đánh giá; xã có khoảng tin cậy chứa "
+    "mức tối thiểu chưa đủ cơ sở để đánh giá.",
+    "technical_note": "Thông tin kỹ thuật để kiểm tra lại kết quả (các tệp số liệu đầu vào và "
+    "mã kiểm tra của từng tệp, số bản ghi bị loại theo lý do, quy tắc đánh giá, phiên bản "
+    "ranh giới và phần mềm) được lập thành tệp riêng «{file}», lưu cùng thư mục với báo cáo.",
+    "technical_title": "Thông tin kỹ thuật của báo cáo",
+    "technical_intro": "Tệp này đi kèm «{title}» ({month}, {area}) và ghi các thông tin "
+    "kỹ thuật để kiểm tra lại kết quả; báo cáo gửi đi không cần kèm tệp này.",
     # summary
     "k_tests": "Lượt đo trên mạng di động (i-Speed và các nguồn đo từng lượt)",
     "k_tile_tests": "Dữ liệu tổng hợp theo ô lưới của Ookla (Speedtest), thống kê riêng: số lượt "
@@ -246,6 +275,7 @@ _VI: Final[dict[str, str]] = {
     "k_communes_no_5g": "Xã, phường, đặc khu không có lượt đo 5G",
     "k_mean_5g": "Tốc độ tải xuống trung bình 5G (Mbps)",
     "k_median_5g": "Tốc độ tải xuống trung vị 5G (Mbps)",
+    "t_5g_figures": "Số liệu chung về 5G",
     "t_5g_communes": "Tốc độ 5G tại các xã, phường, đặc khu có lượt đo 5G",
     "t_no_5g_communes": "Xã, phường, đặc khu không có lượt đo 5G",
     # adoption
@@ -501,24 +531,54 @@ _EN: Final[dict[str, str]] = {
     "doc_signer": "DIRECTOR",
     "doc_as_above": "As above",
     "doc_archive": "Archive: records office",
-    "doc_opening": "the {issuer} reports the quality of mobile internet in {area}, with data "
-    "from {start} to {end} inclusive, as follows:",
-    "doc_basis": "Pursuant to {basis}, {opening}",
-    "doc_task_follow": "Keep following the quality of mobile internet in {area} every month "
-    "from citizens' speed tests.",
-    "doc_task_operators": "Ask the telecommunications operators to review and remedy the "
-    "communes, wards and special zones below the minimum, and encourage citizens to test with "
-    "the i-Speed app where data are insufficient or there are no tests.",
-    "s_tasks": "9. Tasks for next month",
-    "s_summary": "1. Summary",
+    "doc_opening": "Pursuant to {basis}, and on the basis of citizens' speed tests of mobile "
+    "internet in {area} from {start} to {end} inclusive, the {issuer} reports as follows:",
+    "doc_basis_default": "[Directive No. …/CT-UBND of … of the People's Committee of {area} "
+    "and Letter No. 2138/BTTTT-CVT of 3 June 2024 of the Ministry of Information and "
+    "Communications; draft: check the numbers and dates of the documents]",
+    "doc_annex_line": "(Attached to Report No. {number}/{symbol} of {date} of the {issuer})",
+    "s_uptake": "I. Implementation",
+    "s_results": "II. Measurement results and assessment",
+    "s_province": "1. Results for {area} as a whole",
     "s_operators": "2. Results by operator",
     "s_communes": "3. Results by commune, ward and special zone",
-    "s_below": "4. Communes below the minimum, by operator",
-    "s_thin": "5. Communes with insufficient data or no tests",
-    "s_5g": "6. 5G (for reference)",
-    "s_adoption": "7. Use of the i-Speed app",
-    "s_trend": "8. Change over the months",
-    "s_annex": "Annex: method and data quality",
+    "s_5g": "4. 5G (for reference)",
+    "s_trend": "5. Month by month",
+    "s_assessment": "III. General assessment",
+    "s_achieved": "1. Results achieved",
+    "s_shortcomings": "2. Shortcomings, limitations and their causes",
+    "s_tasks": "IV. Tasks for next month",
+    "s_proposals": "V. Proposals and recommendations",
+    "closing": "./.",
+    "placeholder_tasks": "[Draft: state next month's tasks (or set next_tasks in [report] of "
+    "qostool.toml).]",
+    "placeholder_shortcomings": "[Draft: state the shortcomings, limitations and their causes.]",
+    "placeholder_proposals": "[Draft: state the proposals and recommendations.]",
+    "annex": "Annex {n}",
+    "annex_communes": "Results by commune, ward and special zone",
+    "annex_4g": "1. 4G (all operators)",
+    "annex_5g": "2. 5G (for reference)",
+    "annex_below": "Communes, wards and special zones below the minimum, by operator",
+    "annex_thin": "Communes, wards and special zones with insufficient data or no tests",
+    "annex_adoption": "Use of the speed-test apps by commune, ward and special zone",
+    "annex_method": "Method and data quality",
+    "see_annex": "Details in Annex {n}.",
+    "see_annexes": "Details in Annex {n} and Annex {m}.",
+    "t_caption": "Table {n}. {title}",
+    "unit_mbps": "Unit: Mbps",
+    "c_ordinal": "No.",
+    "method_plain": "Every test of the month (in {timezone}) is assigned to exactly one "
+    "commune, ward or special zone by where it was made. Each commune's download speed "
+    "({statistic}) is compared with the minimum, with a {confidence} confidence interval: a "
+    "commune with fewer than {min_tests} tests or fewer than {min_devices} devices has not "
+    "enough data to be assessed; a commune whose interval contains the minimum is too close "
+    "to it to be assessed.",
+    "technical_note": "The technical details needed to check the results again (the input "
+    "files and the checksum of each, rejected records by reason, the rule, the boundaries and "
+    "software versions) are in a separate file, “{file}”, kept in the report's folder.",
+    "technical_title": "Technical details of the report",
+    "technical_intro": "This file goes with “{title}” ({month}, {area}) and records "
+    "the technical details needed to check its results; the report is sent without it.",
     "k_tests": "Tests on the mobile network (i-Speed and other per-test sources)",
     "k_tile_tests": "Ookla (Speedtest) grid-tile aggregates, counted apart: tests",
     "k_wifi_tests": "Wi-Fi tests (counted apart)",
@@ -646,6 +706,7 @@ _EN: Final[dict[str, str]] = {
     "k_communes_no_5g": "Communes without 5G tests",
     "k_mean_5g": "5G mean download (Mbps)",
     "k_median_5g": "5G median download (Mbps)",
+    "t_5g_figures": "5G figures",
     "t_5g_communes": "5G speeds in the communes, wards and special zones with 5G tests",
     "t_no_5g_communes": "Communes, wards and special zones without 5G tests",
     "adoption_intro": "The table gives the tests and devices on the mobile network in each "

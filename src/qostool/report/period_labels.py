@@ -15,8 +15,10 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
     "vi": {
         "report_month": "Kỳ báo cáo",
         "d_subtitle": "Kỳ báo cáo: {month}, trên địa bàn {area}",
-        "s_tasks": "9. Nhiệm vụ tiếp theo",
-        "s_trend": "8. Diễn biến",
+        "s_tasks": "IV. Nhiệm vụ tiếp theo",
+        "s_trend": "5. Diễn biến qua các tháng",
+        "placeholder_tasks": "[Dự thảo: nêu các nhiệm vụ tiếp theo (hoặc khai báo next_tasks "
+        "trong mục [report] của qostool.toml).]",
         "first_month": "Báo cáo theo khoảng ngày không có phần diễn biến qua các tháng: phần này "
         "so sánh các tháng đã phân tích, còn khoảng ngày này không phải một tháng.",
         "first_period": "Báo cáo theo khoảng ngày không có phần diễn biến qua các tháng: phần "
@@ -29,8 +31,6 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "c_change": "Thay đổi (không có với khoảng ngày)",
         "k_tile_tests": "Dữ liệu tổng hợp theo ô lưới của Ookla (không dùng: số liệu theo quý)",
         "v_history_months": "Số tháng trước dùng để so sánh (không có với khoảng ngày)",
-        "doc_task_follow": "Tiếp tục theo dõi, đánh giá chất lượng Internet di động trên địa "
-        "bàn {area} từ số liệu đo của người dân.",
         "method_text": "Mỗi lượt đo đơn lẻ có ngày, xác định theo {timezone}, nằm trong khoảng "
         "ngày (kể cả ngày đầu và ngày cuối) được gán cho đúng một xã, phường, đặc khu theo tọa "
         "độ. Dữ liệu tổng hợp theo ô lưới của Ookla không được dùng: mỗi ô là số liệu tổng hợp "
@@ -40,14 +40,23 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "{min_devices} thiết bị; sát ngưỡng, chưa đủ cơ sở đánh giá khi khoảng tin cậy chứa mức "
         "tối thiểu. Khoảng tin cậy không bao giờ nhỏ hơn 0 và không được tính khi có ít hơn "
         "{min_tests} lượt đo. Mức tham chiếu 5G do Sở lựa chọn, chỉ để tham khảo.",
+        "method_plain": "Mỗi lượt đo đơn lẻ có ngày (theo {timezone}) nằm trong khoảng ngày "
+        "(kể cả ngày đầu và ngày cuối) được gán cho đúng một xã, phường, đặc khu theo vị trí "
+        "đo. Dữ liệu tổng hợp theo ô lưới của Ookla không được dùng: mỗi ô là số liệu tổng hợp "
+        "của cả một quý. Tốc độ tải xuống ({statistic}) của mỗi xã được so sánh với mức tối "
+        "thiểu, có tính khoảng tin cậy {confidence}: xã có ít hơn {min_tests} lượt đo hoặc ít "
+        "hơn {min_devices} thiết bị chưa đủ dữ liệu để đánh giá; xã có khoảng tin cậy chứa mức "
+        "tối thiểu chưa đủ cơ sở để đánh giá.",
         "w_preflight_period_over": "Báo cáo sơ bộ: khoảng ngày {month} chưa kết thúc theo "
         "{timezone}, số liệu còn có thể thay đổi.",
     },
     "en": {
         "report_month": "Reporting period",
         "d_subtitle": "Reporting period: {month}, {area}",
-        "s_tasks": "9. Next tasks",
-        "s_trend": "8. Change over the months",
+        "s_tasks": "IV. Next tasks",
+        "s_trend": "5. Month by month",
+        "placeholder_tasks": "[Draft: state the next tasks (or set next_tasks in [report] of "
+        "qostool.toml).]",
         "first_month": "A report of a period of days does not follow the change over the months: "
         "that part compares the months analysed, and this period is not a month.",
         "first_period": "A report of a period of days does not follow the change over the "
@@ -60,8 +69,6 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "c_change": "Change (not for a period)",
         "k_tile_tests": "Ookla (Speedtest) grid-tile aggregates (left out: quarterly aggregates)",
         "v_history_months": "Earlier months used for comparison (none for a period)",
-        "doc_task_follow": "Keep following the quality of mobile internet in {area} from "
-        "citizens' speed tests.",
         "method_text": "Every single test whose date in {timezone} lies in the period (the first "
         "and the last day included) is assigned to exactly one commune by its coordinates. Ookla "
         "tiles are left out: each is the aggregate of a whole quarter and says nothing about the "
@@ -71,6 +78,13 @@ PERIOD_LABELS: Final[dict[str, dict[str, str]]] = {
         "threshold, without enough evidence, when the interval contains the minimum. The "
         "interval never goes below 0, and is not given below {min_tests} tests. The 5G reference "
         "level is the Department's choice, for reference only.",
+        "method_plain": "Every single test whose date (in {timezone}) lies in the period (the "
+        "first and the last day included) is assigned to exactly one commune, ward or special "
+        "zone by where it was made. Ookla tiles are left out: each is the aggregate of a whole "
+        "quarter. Each commune's download speed ({statistic}) is compared with the minimum, "
+        "with a {confidence} confidence interval: a commune with fewer than {min_tests} tests "
+        "or fewer than {min_devices} devices has not enough data to be assessed; a commune "
+        "whose interval contains the minimum is too close to it to be assessed.",
         "w_preflight_period_over": "Preliminary report: the period {month} is not over yet in "
         "{timezone}; the figures may still change.",
     },

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 TEMPLATES: Final = {"html": "report.html", "md": "report.md"}
 #: The same for a report of one operator (``report --operator``).
 OPERATOR_TEMPLATES: Final = {"html": "operator.html", "md": "operator.md"}
+#: The technical file written next to the report (input files and their SHA-256, the
+#: rule, versions): kept out of the letter, which says where it is. Its template has
+#: the same name.
+TECHNICAL_FILE: Final = "technical.md"
 
 
 @dataclass(frozen=True)
@@ -181,10 +185,31 @@ def make_environment(
     return env
 
 
+class TableNumbers:
+    """The numbers of the body's tables ("Bảng 1", "Bảng 2", ...), given in the order
+    the template asks for them: a table left out (no 5G test, no operator) takes no
+    number, so the numbers have no gap. A fresh one for each rendering."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count
+
+
 def template_variables(context: ReportContext, charts: Charts) -> dict[str, Any]:
-    """What a template sees: every field of the context at top level, ``report`` and ``charts``."""
+    """What a template sees: every field of the context at top level, ``report``,
+    ``charts``, ``table_no`` (``table_no.next()`` numbers a table) and ``technical_file``
+    (the name of the technical file written next to the report)."""
     fields = {f.name: getattr(context, f.name) for f in dataclasses.fields(context)}
-    return {**fields, "report": context, "charts": charts}
+    return {
+        **fields,
+        "report": context,
+        "charts": charts,
+        "table_no": TableNumbers(),
+        "technical_file": TECHNICAL_FILE,
+    }
 
 
 def render_text(env: jinja2.Environment, fmt: str, context: ReportContext, charts: Charts) -> str:

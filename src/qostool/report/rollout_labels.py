@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 _VI: Final[dict[str, str]] = {
-    "s_rollout": "6.1. Triển khai 5G theo doanh nghiệp",
+    "s_rollout": "Triển khai 5G theo doanh nghiệp",
     "presence_note": "Một lượt đo 5G cho thấy mạng 5G của doanh nghiệp có mặt tại xã, phường, "
     "đặc khu đó (một điện thoại đã dùng 5G ở đó ít nhất một lần trong tháng), không cho thấy "
     "vùng phủ sóng: nơi có lượt đo 5G chưa chắc được phủ sóng 5G toàn bộ, và nơi không có lượt "
@@ -79,7 +79,7 @@ _VI: Final[dict[str, str]] = {
 }
 
 _EN: Final[dict[str, str]] = {
-    "s_rollout": "6.1. 5G roll-out by operator",
+    "s_rollout": "5G roll-out by operator",
     "presence_note": "A 5G test shows that the operator's 5G is present in a commune (a phone "
     "used 5G there at least once in the month), not that the commune is covered: a commune "
     "with 5G tests need not be covered throughout, and a commune without any may still have "

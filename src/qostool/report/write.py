@@ -4,7 +4,8 @@ Builds the context once, draws the charts once (SVG for HTML and Markdown,
 PNG for DOCX), renders every requested format with the one Jinja environment
 (the PDF is the HTML printed by WeasyPrint), and writes
 ``<out>/<YYYY-MM>/report.<ext>`` atomically (a temporary file in the same
-folder, then ``os.replace``).
+folder, then ``os.replace``), with the technical file (``technical.md``: input
+files and their SHA-256, the rule, versions) next to them, which the letter names.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ FORMATS: Final = ("html", "md", "xlsx", "docx", "pdf")
 DEFAULT_FORMATS: Final = ("html",)
 #: Formats with the map and the trend chart.
 _CHART_FORMATS: Final = ("html", "md", "docx", "pdf")
+#: What ``render_formats`` calls the technical file (render.TECHNICAL_FILE), rendered
+#: with the formats of a province's report.
+TECHNICAL: Final = "technical"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class ReportResult:
     checks: list[Check] = field(default_factory=list)
     analysis: dict[str, Any] = field(default_factory=dict)
     """Which analysis was reported: its ``role``, ``id`` and ``name``."""
+    technical: Path | None = None
+    """The technical file written next to the report (None for ``--operator``'s)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +101,7 @@ class ReportResult:
             "generated_at": self.generated_at,
             "checks": [c.to_dict() for c in self.checks],
             "files": {fmt: str(path) for fmt, path in self.files.items()},
+            "technical": None if self.technical is None else str(self.technical),
         }
 
 
@@ -310,6 +317,11 @@ def _render_one(
             DocumentSettings(), province_name=context.province_name, month=context.month, fmt=fmt
         )
         context = dataclasses.replace(context, document=document)
+    if name == TECHNICAL:
+        from qostool.report.render import TECHNICAL_FILE, make_environment, template_variables
+
+        env = make_environment(lang, template_dir, period=context.period is not None)
+        return env.get_template(TECHNICAL_FILE).render(template_variables(context, charts)).encode()
     if name == "xlsx":
         from qostool.report.xlsx import render_xlsx
 
@@ -346,7 +358,8 @@ def render_formats(
     *,
     pictures: Pictures | None = None,
 ) -> dict[str, bytes]:
-    """Every requested format's bytes, from one context (and the report's Jinja templates)."""
+    """Every requested format's bytes, from one context (and the report's Jinja templates);
+    ``technical`` among the formats: the technical file's."""
     import jinja2
 
     out: dict[str, bytes] = {}
@@ -535,18 +548,25 @@ def write_report(store: Store, options: ReportOptions) -> ReportResult:
         charts, pictures = _with_rollout_maps(
             store, analysis, context, fmt=fmt, charts=charts, pictures=pictures
         )
-    rendered = render_formats(
-        context, charts, lang, options.formats, template_dir, pictures=pictures
-    )
+    wanted = options.formats if context.focus is not None else (*options.formats, TECHNICAL)
+    rendered = render_formats(context, charts, lang, wanted, template_dir, pictures=pictures)
     folder = options.out / analysis.folder
     if analysis.subfolder:  # never over the official report
         folder /= analysis.subfolder
     if context.focus is not None:  # never over the province's report
         folder /= f"operator-{context.focus.slug}"
+    from qostool.report.render import TECHNICAL_FILE
+
     files: dict[str, Path] = {}
+    technical = None
     for name, content in rendered.items():
-        path = folder / f"report.{name}"
+        path = folder / (TECHNICAL_FILE if name == TECHNICAL else f"report.{name}")
         write_atomic(path, content)
-        files[name] = path
+        if name == TECHNICAL:
+            technical = path
+        else:
+            files[name] = path
     reported = {"role": analysis.role, "id": analysis.id, "name": analysis.name}
-    return ReportResult(options.month, lang, files, context.generated_at, checks, reported)
+    return ReportResult(
+        options.month, lang, files, context.generated_at, checks, reported, technical
+    )
