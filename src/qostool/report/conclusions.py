@@ -392,7 +392,9 @@ def _pooled(communes: list[CommuneRow]) -> Standing:
     """Every operator together: the communes' own 4G verdicts."""
     below = [c for c in communes if c.verdict_4g == "below_target"]
     persistent = [c for c in below if c.months_below_4g >= PERSISTENT]
-    thin = [c for c in communes if c.verdict_4g == "insufficient_data"]
+    # Without any 4G test a commune's verdict reads "no_tests" (context.assessment), or
+    # "insufficient_data" in an analysis stored before that class: counted apart either way.
+    thin = [c for c in communes if c.verdict_4g in ("insufficient_data", "no_tests")]
     return Standing(
         operator=None,
         meets=sum(c.verdict_4g == "meets_target" for c in communes),
@@ -432,7 +434,7 @@ def _campaign(context: ReportContext) -> list[CampaignCommune]:
     for c in context.communes:
         if not c.has_tests:
             reason = "no_tests"
-        elif c.verdict_4g == "insufficient_data":
+        elif c.verdict_4g in ("insufficient_data", "no_tests"):  # mobile tests, too few 4G
             reason = "insufficient"
         elif c.verdict_4g == "inconclusive":
             reason = "inconclusive"
