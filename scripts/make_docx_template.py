@@ -1670,6 +1670,22 @@ def annex(doc: Any) -> None:
         "| integer) }}",
         "Body Text",
     )
+    # The rule in figures: the sentences of sections III and V cite its minimums.
+    heading(doc, "{{ L.a_rule }}", 2)
+    rows: list[Row | Tag] = [
+        *loop(
+            "t in annex.targets",
+            ["{{ t.technology | target_name }}", "{{ t.mbps | number(0) }}"],
+        ),
+        Row(["{{ L.r_statistic }}", "{{ annex.statistic | statistic }}"]),
+        Row(["{{ L.r_min_tests }}", "{{ annex.min_tests | integer }}"]),
+        Row(["{{ L.r_min_devices }}", "{{ annex.min_devices | integer }}"]),
+        Tag('if annex.statistic == "share"'),
+        Row(["{{ L.r_min_share }}", "{{ annex.min_share | percent(0) }}"]),
+        Tag("endif"),
+        Row(["{{ L.r_confidence }}", "{{ annex.confidence | percent(0) }}"]),
+    ]
+    table(doc, item_value("rule", rows))
     para(doc, "{{ L.technical_note | fill(file=technical_file) }}", "Body Text")
 
 

@@ -437,8 +437,7 @@ def test_every_number_in_the_sentences_is_in_a_table(reports: dict[str, Path], l
     }
     # Stricter: the tables the sentences point to, not the long commune tables.
     named = ("conclusions-operators", "conclusions-changes", "no-operator", "campaign")
-    # The minimum is the province table's (the rule's table is in the technical file).
-    named += ("five-g-figures", "rollout-table", "province")
+    named += ("five-g-figures", "rollout-table", "rule")
     pointed = {
         n
         for t in named

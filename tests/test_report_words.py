@@ -216,12 +216,14 @@ def test_quarters_and_the_time_zone_in_words(vi_files: dict[str, Path]) -> None:
         assert "Asia/Ho_Chi_Minh" not in text, name
         assert "2025-Q4" not in text, name
         assert "giờ Việt Nam (UTC+7)" in text, name
-    versions = dict(Page(vi_files["html"].read_text(encoding="utf-8")).body("versions"))
-    assert versions["Múi giờ"] == "giờ Việt Nam (UTC+7)"
-    assert versions["Quý của dữ liệu ô lưới Ookla"] == "Quý IV/2025"
-    # The data period, near the top, and the boundaries named under the map.
+    # The names themselves are in the technical file next to the report, not in the letter.
+    technical = (vi_files["html"].parent / "technical.md").read_text(encoding="utf-8")
+    technical = technical.replace("\\", "")  # Markdown's escapes
+    assert "| Múi giờ | Asia/Ho_Chi_Minh |" in technical
+    assert "| Quý của dữ liệu ô lưới Ookla | 2025-Q4 |" in technical
+    # The data period, in the opening, and the boundaries named under the map.
     html = vi_files["html"].read_text(encoding="utf-8")
-    assert "số liệu từ 01/10/2025 đến hết 31/10/2025" in html[: html.index('id="summary"')]
+    assert "từ ngày 01/10/2025 đến hết ngày 31/10/2025" in html[: html.index('id="uptake"')]
     assert "Ranh giới hành chính: tệp province.geojson (phiên bản province-" in html
 
 
