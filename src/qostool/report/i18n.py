@@ -236,7 +236,6 @@ _VI: Final[dict[str, str]] = {
     "5G của doanh nghiệp chưa cung cấp dịch vụ 5G thương mại được ghi «Cần xác minh dữ liệu» và "
     "không được đánh giá.",
     # communes
-    "t_communes": "Kết quả 4G theo xã, phường, đặc khu (tất cả doanh nghiệp)",
     "map_title": "Bản đồ đánh giá 4G theo xã, phường, đặc khu",
     "map_caption": "Màu thể hiện đánh giá tốc độ tải xuống 4G của mỗi xã, phường, đặc khu so với "
     "mức tối thiểu (tất cả doanh nghiệp).",
@@ -283,7 +282,6 @@ _VI: Final[dict[str, str]] = {
     "xã, phường, đặc khu, và tính trên 1.000 dân, từ các ứng dụng đo từng lượt (i-Speed và các "
     "nguồn khác). Dữ liệu tổng hợp theo ô lưới của Ookla (Speedtest) và lượt đo mạng cố định "
     "(Wi-Fi) được thống kê riêng, không cộng vào.",
-    "t_adoption": "Tình hình sử dụng ứng dụng đo theo xã, phường, đặc khu",
     "whole_province": "Toàn tỉnh",
     "not_summed": "không cộng (xem ghi chú)",
     "adoption_devices_note": "Không cộng số thiết bị của các xã, phường, đặc khu: một thiết bị "
@@ -672,7 +670,6 @@ _EN: Final[dict[str, str]] = {
     "10% of tests fall below; P90 (90th percentile) the speed 90% of tests fall below. The 5G "
     "figures of an operator without a commercial 5G network are marked 'Data to be verified' and "
     "not assessed.",
-    "t_communes": "4G results by commune (all operators)",
     "map_title": "Map of 4G assessments by commune",
     "map_caption": "Colours show each commune's 4G download speed assessed against the minimum "
     "(all operators).",
@@ -713,7 +710,6 @@ _EN: Final[dict[str, str]] = {
     "commune, ward and special zone, and per 1,000 inhabitants, from the per-test apps (i-Speed "
     "and other sources). Ookla (Speedtest) grid-tile aggregates and fixed-network tests (Wi-Fi) "
     "are counted apart, never added in.",
-    "t_adoption": "Use of the speed-test apps by commune",
     "whole_province": "Whole province",
     "not_summed": "not added up (see note)",
     "adoption_devices_note": "Devices are not added up over communes: one device may test "
