@@ -20,9 +20,9 @@ from typing import Any, Final
 import polars as pl
 
 from qostool import __version__
+from qostool.analyze import bounded
 from qostool.analyze.rules import ALL, Rule, Verdict, stored_rule
 from qostool.analyze.stats import (
-    INPUT_COLUMNS,
     KEYS,
     add_history,
     dedupe_bursts,
@@ -72,6 +72,8 @@ class AnalyzeOptions:
     """The variant's name (an official analysis may carry one too, as a label)."""
     differs: tuple[dict[str, Any], ...] = ()
     """How its terms differ from the configuration (:func:`term_differences`)."""
+    memory_limit: int | None = None
+    """Bytes a month may take; a larger month is read in batches (default: bounded.py's)."""
 
 
 @dataclass
@@ -171,40 +173,24 @@ def analyze_month(
     index = versions.commune_index(boundaries, communes, options.tolerance_m)
     codes = communes.table["code"].to_list()
 
-    current = _load_month(store, options.month)
-    if current.is_empty():
+    tables = _month_tables(store, options.month, index, codes, options, usage=True, say=say)
+    if tables is None:
         raise StoreError(
             f"{store.root}: no tests stored for {options.month}",
             hint="months with tests: "
             + (", ".join(store.months()) or "none; run 'qostool ingest'"),
         )
-    say(f"{options.month}: assigning {current.height:,} rows to communes")
-    assigned, counts = _assign(current, index, codes)
-    warnings = inside_checks(options.month, counts, boundaries.key, communes.geometries, current)
-    if options.dedupe_bursts:
-        assigned, counts["burst_duplicates"] = dedupe_bursts(
-            assigned, hours=options.burst_hours, metres=options.burst_metres
-        )
-    say("computing statistics")
-    stats, usage = _month_stats(
-        assigned, codes, options.rule, store.timezone, month=options.month, usage=True
-    )
+    stats, usage, counts, tests = tables
     assert usage is not None
+    warnings = inside_checks(options.month, counts, boundaries.key, communes.geometries, tests)
 
     history = []
     for back in range(1, options.history_months + 1):
         month = shift_month(options.month, -back)
-        earlier = _load_month(store, month)
-        if earlier.is_empty():
+        earlier = _month_tables(store, month, index, codes, options, usage=False, say=say)
+        if earlier is None:
             break
-        say(f"{month}: statistics for the trend")
-        frame, _ = _assign(earlier, index, codes)
-        if options.dedupe_bursts:
-            frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        earlier_stats, _ = _month_stats(
-            frame, codes, options.rule, store.timezone, month=month, usage=False
-        )
-        history.append(earlier_stats)
+        history.append(earlier[0])
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -259,19 +245,66 @@ def rule_verdicts(
 def _load_month(store: Store, month: str) -> pl.DataFrame:
     """The month's single tests, and the tiles of its quarter (stored in its first month)."""
     months = sorted({month, quarter_start(month)})
-    aggregate = pl.col("aggregate").fill_null(False)
-    wanted = (~aggregate & (pl.col("month") == month)) | (
-        aggregate & (pl.col("period") == quarter_of(month))
-    )
-    columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
     frame = (
         store.scan_tests(months)
-        .filter(wanted)
-        .select(*columns, "lat", "lon", "measured_at")
-        .with_columns(aggregate)
+        .filter(bounded.month_filter(month))
+        .select(*bounded.MONTH_COLUMNS)
+        .with_columns(pl.col("aggregate").fill_null(False))
         .collect()
     )
     return encode_keys(frame)
+
+
+def _month_tables(
+    store: Store,
+    month: str,
+    index: Any,
+    codes: list[str],
+    options: AnalyzeOptions,
+    *,
+    usage: bool,
+    say: Progress,
+) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, int], pl.LazyFrame] | None:
+    """A month's statistics, use table, counts of where rows went, and its rows (lazily,
+    for :func:`inside_checks`); None for a month without rows.
+
+    In one piece when the month fits in ``options.memory_limit``; else in batches
+    (``analyze/bounded.py``), with the same figures. Bursts are removed across the
+    whole month, in one piece only.
+    """
+    paths = bounded.month_paths(store, month)
+    plan = bounded.memory_plan(bounded.count_rows(paths, month), options.memory_limit)
+    if plan.rows == 0:
+        return None
+    if plan.in_memory or options.dedupe_bursts:
+        current = _load_month(store, month)
+        say(f"{month}: assigning {current.height:,} rows to communes")
+        assigned, counts = _assign(current, index, codes)
+        if options.dedupe_bursts:
+            assigned, counts["burst_duplicates"] = dedupe_bursts(
+                assigned, hours=options.burst_hours, metres=options.burst_metres
+            )
+        say(f"{month}: computing statistics")
+        stats, use = _month_stats(
+            assigned, codes, options.rule, store.timezone, month=month, usage=usage
+        )
+        return stats, use, counts, current.lazy()
+    say(f"{month}: {plan.describe()}")
+    done = bounded.batched_month(
+        paths,
+        month,
+        assign=_assign,
+        index=index,
+        codes=codes,
+        rule=options.rule,
+        with_peak=lambda frame: _with_peak(frame, options.rule, store.timezone),
+        plan=plan,
+        usage=usage,
+        progress=say,
+    )
+    stats, use = _finish_month(done.stats, done.usage, codes, options.rule, month)
+    rows = pl.scan_parquet(paths).filter(bounded.month_filter(month)).select("lat", "lon")
+    return stats, use, done.counts, rows
 
 
 def _assign(
@@ -303,7 +336,11 @@ def _assign(
 
 
 def inside_checks(
-    month: str, counts: dict[str, int], version: str, geometries: Any, tests: pl.DataFrame
+    month: str,
+    counts: dict[str, int],
+    version: str,
+    geometries: Any,
+    tests: pl.DataFrame | pl.LazyFrame,
 ) -> list[dict[str, Any]]:
     """Refuse a month none of whose tests is inside the boundaries; warn when most are not.
 
@@ -319,7 +356,8 @@ def inside_checks(
     if counts["outside_rows"] < counts["rows"] and outside * 2 <= singles:
         return []
     west, south, east, north = shapely.total_bounds(geometries)
-    lat, lon = tests.select(pl.col("lat").median(), pl.col("lon").median()).row(0)
+    middle = tests.lazy().select(pl.col("lat").median(), pl.col("lon").median()).collect()
+    lat, lon = middle.row(0)
     where = (
         f"the tests lie around {lat:.2f}°N {lon:.2f}°E; "
         f"the communes of {version} cover {south:.2f}-{north:.2f}°N {west:.2f}-{east:.2f}°E"
@@ -353,10 +391,21 @@ def _month_stats(
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The month's statistics (with a zero row for each commune without tests), each
     group with the data period it rests on, and (``usage``) the use of each commune."""
+    stats, use = month_statistics(_with_peak(tests.lazy(), rule, timezone), rule, usage=usage)
+    return _finish_month(stats, use, codes, rule, month)
+
+
+def _with_peak(frame: pl.LazyFrame, rule: Rule, timezone: str) -> pl.LazyFrame:
+    """``frame`` with ``peak``: whether each test ran in the rule's peak hours (local)."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
-    frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
-    stats, use = month_statistics(frame, rule, usage=usage)
+    return frame.with_columns(peak=hour.is_between(start, end, closed="left"))
+
+
+def _finish_month(
+    stats: pl.DataFrame, use: pl.DataFrame | None, codes: list[str], rule: Rule, month: str
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A zero row for each commune without tests, and each group's data period."""
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
     missing = zero_rows(codes, technologies, rule).join(
