@@ -6,9 +6,12 @@ statistics before the month could be read in batches; see ``tests/bounded_inputs
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -18,12 +21,14 @@ from qostool.analyze import bounded
 from qostool.analyze.rules import Rule
 from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
 from qostool.analyze.stats import month_statistics
+from qostool.config import load_settings, parse_size
+from qostool.errors import ConfigError, ExitCode
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.ingest import ingest_paths
 from qostool.store import Store
 from tests.bounded_inputs import RULES, STATS_BEFORE, USAGE_BEFORE, seeded_tests
-from tests.conftest import REPO, TZ
+from tests.conftest import REPO, TZ, one_line
 
 SAMPLES = REPO / "data" / "samples"
 PROVINCE = SAMPLES / "province.geojson"
@@ -79,7 +84,7 @@ def tiny_batches(monkeypatch: pytest.MonkeyPatch, rows: int) -> int:
     return bounded.FIXED_BYTES + rows * (1 << 20)
 
 
-@pytest.mark.parametrize("case", [("mean", 7, 0), ("median", 60, 12), ("share", 1000, 12)])
+@pytest.mark.parametrize("case", [("mean", 7, 0), ("median", 200, 12), ("share", 1000, 12)])
 def test_batches_give_the_figures_of_one_piece(
     sample_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, int]
 ) -> None:
@@ -96,3 +101,63 @@ def test_batches_give_the_figures_of_one_piece(
     assert_frame_equal(parts.communes, whole.communes, check_exact=True)
     assert parts.meta["counts"] == whole.meta["counts"]
     assert parts.meta["warnings"] == whole.meta["warnings"]
+
+
+def test_cli_memory_limit_reads_in_batches_with_the_same_results(
+    sample_store: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """256MB (below what the process itself needs) forces the smallest batches."""
+    outputs = []
+    for limit in ([], ["--memory-limit", "256MB"]):
+        root = tmp_path / f"store{len(outputs)}"
+        shutil.copytree(sample_store, root)
+        result = cli("analyze", "--month", "2025-11", "--store", root, "--json", *limit)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        outputs.append(
+            {k: v for k, v in data.items() if k not in ("results", "id", "generated_at")}
+        )
+    assert bounded.memory_plan(outputs[0]["counts"]["rows"], 256 << 20).batch_rows == 1000
+    assert outputs[0]["counts"]["rows"] > 1000
+    assert outputs[1] == outputs[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500MB", 500 << 20), ("2GB", 2 << 30), ("1.5 GiB", 3 << 29), ("800m", 800 << 20),
+     ("2gb", 2 << 30), ("1TB", 1 << 40), ("268435456", 256 << 20)],
+)  # fmt: skip
+def test_memory_limits_are_read_in_powers_of_1024(text: str, size: int) -> None:
+    assert parse_size(text) == size
+    assert (
+        load_settings(
+            options={"analyze.memory_limit": ("--memory-limit", text)}
+        ).analyze.memory_limit
+        == size
+    )
+
+
+@pytest.mark.parametrize("text", ["2 gigs", "", "GB", "-1GB", "1e9", "2GB RAM", "100MB", "0"])
+def test_a_bad_memory_limit_is_a_usage_error_naming_the_value(
+    text: str, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    result = cli("analyze", "--month", "2025-10", "--store", tmp_path, "--memory-limit", text)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    message = one_line(result)
+    assert f"--memory-limit {text!r}: expected a size such as 500MB or 2GB" in message
+    assert "at least 256MB" in message and "Traceback" not in message
+
+
+def test_the_memory_limit_setting_comes_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "qostool.toml"
+    config.write_text('[analyze]\nmemory_limit = "3GB"\n', encoding="utf-8")
+    assert load_settings(config).analyze.memory_limit == 3 << 30
+    monkeypatch.setenv("QOSTOOL_ANALYZE_MEMORY_LIMIT", "512MB")
+    assert load_settings(config).analyze.memory_limit == 512 << 20
+    config.write_text("[analyze]\nmemory_limit = 1.5\n", encoding="utf-8")
+    monkeypatch.delenv("QOSTOOL_ANALYZE_MEMORY_LIMIT")
+    with pytest.raises(ConfigError, match=r"memory_limit = 1.5: expected a size"):
+        load_settings(config)
+    assert load_settings().analyze.memory_limit == bounded.DEFAULT_MEMORY_LIMIT

@@ -90,6 +90,7 @@ _SPILL_COLUMNS: Final = (
 )
 _SPILL_ROW_GROUP: Final = 65_536
 _DEVICE_PAIR_BYTES: Final = 120  # per distinct (operator, technology, device) in memory
+_MAX_DEVICE_SPLITS: Final = 64
 
 Progress = Callable[[str], None]
 
@@ -237,9 +238,10 @@ def batched_month(
 
 
 def _device_splits(plan: MemoryPlan) -> int:
-    """Splits of the (operator, technology, device) spill, each small enough to count."""
-    room = max(plan.limit - FIXED_BYTES, 1)
-    return max(1, math.ceil(plan.rows * _DEVICE_PAIR_BYTES / room))
+    """Splits of the (operator, technology, device) spill, each small enough to count
+    in about a batch's memory (at most :data:`_MAX_DEVICE_SPLITS`)."""
+    room = plan.batch_rows * BATCH_ROW_BYTES
+    return min(max(1, math.ceil(plan.rows * _DEVICE_PAIR_BYTES / room)), _MAX_DEVICE_SPLITS)
 
 
 def _empty_partials(tiles: pl.DataFrame, rule: Rule, usage: bool) -> Partials:
@@ -290,13 +292,13 @@ class _Spill:
         pairs = singles.filter(pl.col("device_id").is_not_null()).select(
             "__op", "__tech", "device_id"
         )
-        split = pairs["device_id"].hash(seed=18) % self.device_splits
-        for number in range(self.device_splits):
-            part = pairs.filter(split == number).unique()
-            if part.height:
-                target = self.folder / f"devices-{number:04d}-{len(self.files):05d}.parquet"
-                part.write_parquet(target, compression="lz4")
-                self.device_files[number].append(target)
+        split = (pl.col("device_id").hash(seed=18) % self.device_splits).alias("__split")
+        for (number, *_), part in (
+            pairs.with_columns(split).partition_by("__split", as_dict=True).items()
+        ):
+            target = self.folder / f"devices-{number:04d}-{len(self.files):05d}.parquet"
+            part.drop("__split").unique().write_parquet(target, compression="lz4")
+            self.device_files[int(number)].append(target)
 
     @staticmethod
     def _codes(values: pl.Series, known: dict[str | None, int]) -> pl.Series:
