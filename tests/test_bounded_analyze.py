@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from qostool.analyze import bounded
+from qostool.analyze import bounded, ranks
 from qostool.analyze.rules import Rule
 from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
 from qostool.analyze.stats import month_statistics
@@ -161,3 +162,28 @@ def test_the_memory_limit_setting_comes_from_the_file_and_the_environment(
     with pytest.raises(ConfigError, match=r"memory_limit = 1.5: expected a size"):
         load_settings(config)
     assert load_settings().analyze.memory_limit == bounded.DEFAULT_MEMORY_LIMIT
+
+
+# -- exact selection ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [1, 50, 10**9])
+def test_selection_finds_the_value_at_each_rank_as_a_sort_does(cap: int) -> None:
+    """Continuous values, long runs of ties, negatives and values in no group; a cap of 1
+    makes every query go down to all 64 bits."""
+    rng = np.random.default_rng(cap)
+    n = 30_000
+    group = rng.integers(-1, 6, n)
+    values = np.concatenate([rng.lognormal(3, 1, n // 3), np.round(rng.normal(0, 50, n // 3))])
+    values = np.concatenate([values, np.full(n - len(values), 30.0)])[rng.permutation(n)]
+    assert (ranks.unsortable(ranks.sortable(values)) == values).all()
+
+    def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, n, 7_000):
+            yield group[start : start + 7_000], values[start : start + 7_000]
+
+    counted = ranks.counts(passes, 6)
+    assert counted.tolist() == [int((group == g).sum()) for g in range(6)]
+    wanted = [(g, int(r)) for g in range(6) for r in {0, counted[g] // 2, counted[g] - 1, 17}]
+    expected = [float(np.sort(values[group == g])[r]) for g, r in wanted]
+    assert ranks.select(passes, 6, wanted, cap) == expected
