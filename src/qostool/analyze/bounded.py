@@ -134,6 +134,11 @@ def month_paths(store: Store, month: str) -> list[Path]:
     return store.part_paths("tests", sorted({month, quarter_start(month)}))
 
 
+def stored_rows(paths: list[Path]) -> int:
+    """Rows of the parts (from their metadata): at least the month's."""
+    return int(pl.scan_parquet(paths).select(pl.len()).collect().item()) if paths else 0
+
+
 def count_rows(paths: list[Path], month: str) -> int:
     """The month's rows in ``paths`` (Parquet statistics and two columns: no values kept)."""
     if not paths:

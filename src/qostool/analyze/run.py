@@ -273,11 +273,14 @@ def _month_tables(
     whole month, in one piece only.
     """
     paths = bounded.month_paths(store, month)
-    plan = bounded.memory_plan(bounded.count_rows(paths, month), options.memory_limit)
-    if plan.rows == 0:
-        return None
+    # The parts' rows (from their metadata) bound the month's: if they fit, no need to count.
+    plan = bounded.memory_plan(bounded.stored_rows(paths), options.memory_limit)
+    if not (plan.in_memory or options.dedupe_bursts):
+        plan = bounded.memory_plan(bounded.count_rows(paths, month), options.memory_limit)
     if plan.in_memory or options.dedupe_bursts:
         current = _load_month(store, month)
+        if current.is_empty():
+            return None
         say(f"{month}: assigning {current.height:,} rows to communes")
         assigned, counts = _assign(current, index, codes)
         if options.dedupe_bursts:
@@ -289,6 +292,8 @@ def _month_tables(
             assigned, codes, options.rule, store.timezone, month=month, usage=usage
         )
         return stats, use, counts, current.lazy()
+    if plan.rows == 0:
+        return None
     say(f"{month}: {plan.describe()}")
     done = bounded.batched_month(
         paths,
