@@ -66,8 +66,8 @@ FIXED_BYTES: Final = 700 << 20
 #: Peak bytes per row of the month analysed in one piece (3.3 GB for 10 million rows).
 IN_MEMORY_ROW_BYTES: Final = 330
 #: Peak bytes per row of a batch, of a part of communes, or of a selection pass (measured:
-#: about 430 at 1 million rows a batch, 370 at 9 million).
-BATCH_ROW_BYTES: Final = 450
+#: a peak of 1,050 MB with batches of 1.1 million rows, 3,980 MB with 7.9 million).
+BATCH_ROW_BYTES: Final = 520
 MIN_BATCH_ROWS: Final = 1_000
 #: Columns of the month's rows read for an analysis.
 MONTH_COLUMNS: Final = (
