@@ -92,6 +92,7 @@ _SPILL_COLUMNS: Final = (
 _SPILL_ROW_GROUP: Final = 65_536
 _DEVICE_PAIR_BYTES: Final = 120  # per distinct (operator, technology, device) in memory
 _MAX_DEVICE_SPLITS: Final = 64
+_SELECTION_ROWS: Final = 1 << 20  # rows of the spill per step of a selection pass
 
 Progress = Callable[[str], None]
 
@@ -507,12 +508,14 @@ class _Coarse:
     def _passes(self, column: str) -> ranks.Passes:
         def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             self.passes += 1
-            for frame in self.spill.scan(["__op", "__tech", column]):
-                valid = frame[column].is_not_null().to_numpy()
-                ids = self.ids(frame["__op"].to_numpy(), frame["__tech"].to_numpy())
-                values = frame[column].fill_null(0.0).to_numpy()
-                ids = np.where(np.tile(valid, 4), ids, -1)
-                yield ids, np.tile(values, 4)
+            for batch in self.spill.scan(["__op", "__tech", column]):
+                # A selection step holds about ten arrays of four ids a row: by slices.
+                for frame in batch.iter_slices(_SELECTION_ROWS):
+                    valid = frame[column].is_not_null().to_numpy()
+                    ids = self.ids(frame["__op"].to_numpy(), frame["__tech"].to_numpy())
+                    values = frame[column].fill_null(0.0).to_numpy()
+                    ids = np.where(np.tile(valid, 4), ids, -1)
+                    yield ids, np.tile(values, 4)
 
         return passes
 
