@@ -80,6 +80,7 @@ def analysed(
 def tiny_batches(monkeypatch: pytest.MonkeyPatch, rows: int) -> int:
     """A memory limit whose batches hold ``rows`` rows, and no month fits in one piece."""
     monkeypatch.setattr(bounded, "BATCH_ROW_BYTES", 1 << 20)
+    monkeypatch.setattr(bounded, "PART_ROW_BYTES", 1 << 20)
     monkeypatch.setattr(bounded, "IN_MEMORY_ROW_BYTES", 1 << 40)
     monkeypatch.setattr(bounded, "MIN_BATCH_ROWS", 1)
     return bounded.FIXED_BYTES + rows * (1 << 20)
@@ -96,7 +97,7 @@ def test_batches_give_the_figures_of_one_piece(
     whole = analysed(sample_store, tmp_path / "whole", rule, limit=None, history=history)
     limit = tiny_batches(monkeypatch, rows)
     plan = bounded.memory_plan(whole.meta["counts"]["rows"], limit)
-    assert not plan.in_memory and plan.batch_rows == rows
+    assert not plan.in_memory and plan.batch_rows == plan.part_rows == rows
     parts = analysed(sample_store, tmp_path / "parts", rule, limit=limit, history=history)
     assert_frame_equal(parts.stats, whole.stats, check_exact=True)
     assert_frame_equal(parts.communes, whole.communes, check_exact=True)
