@@ -93,7 +93,7 @@ _SPILL_COLUMNS: Final = (
     "peak",
 )
 _SPILL_ROW_GROUP: Final = 65_536
-_DEVICE_PAIR_BYTES: Final = 120  # per distinct (operator, technology, device) in memory
+_DEVICE_PAIR_BYTES: Final = 400  # per distinct (operator, technology, device) in memory
 _MAX_DEVICE_SPLITS: Final = 64
 _SELECTION_ROWS: Final = 1 << 20  # rows of the spill per step of a selection pass
 
@@ -456,6 +456,17 @@ class _Coarse:
             ]
         )
 
+    def ids_of(self, level: int) -> Callable[[Any, Any], Any]:
+        """The group id at one coarse level (by :meth:`groups`' order) of an operator and
+        a technology code (the codes a level does not key by are ignored)."""
+        start = self.groups()[level][1]
+        return [
+            lambda op, tech: start + op * self.n_tech + tech,
+            lambda op, tech: start + op,
+            lambda op, tech: start + tech,
+            lambda op, tech: start,
+        ][level]
+
     def orders(self) -> dict[tuple[str, bool], pl.DataFrame]:
         """Each coarse level's order statistics, as :func:`stats._order_statistics` gives."""
         levels = self.groups()
@@ -536,12 +547,21 @@ class _Coarse:
             if not split:
                 continue
             pairs = pl.read_parquet(split).unique()
-            op, tech = pairs["__op"].to_numpy(), pairs["__tech"].to_numpy()
-            ids = self.ids(op, tech)
-            device = pl.concat([pairs["device_id"]] * 4)
-            both = pl.DataFrame({"id": ids, "device": device}).filter(pl.col("id") >= 0).unique()
-            counted = both.group_by("id").len()
-            np.add.at(out, counted["id"].to_numpy(), counted["len"].to_numpy())
+            mobile = pairs.filter(pl.Series(self.cellular_tech[pairs["__tech"].to_numpy()]))
+            # Each level's groups from the distinct pairs, without a copy per level.
+            for ids, rows, keys in (
+                (self.ids_of(0), pairs, ["__op", "__tech"]),
+                (self.ids_of(1), mobile, ["__op"]),
+                (self.ids_of(2), pairs, ["__tech"]),
+                (self.ids_of(3), mobile, []),
+            ):
+                if not keys:
+                    out[ids(0, 0)] += rows["device_id"].n_unique() if rows.height else 0
+                    continue
+                counted = rows.select(*keys, "device_id").unique().group_by(keys).len()
+                op = counted["__op"].to_numpy() if "__op" in keys else 0
+                tech = counted["__tech"].to_numpy() if "__tech" in keys else 0
+                np.add.at(out, ids(op, tech), counted["len"].to_numpy())
         return out
 
     def _frame(
