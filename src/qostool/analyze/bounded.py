@@ -66,8 +66,8 @@ FIXED_BYTES: Final = 700 << 20
 #: Peak bytes per row of the month analysed in one piece (3.3 GB for 10 million rows).
 IN_MEMORY_ROW_BYTES: Final = 330
 #: Peak bytes per row of a batch, of a part of communes, or of a selection pass (measured:
-#: a peak of 1,050 MB with batches of 1.1 million rows, 3,980 MB with 7.9 million).
-BATCH_ROW_BYTES: Final = 520
+#: a peak of 1,050 MB with batches of 1.1 million rows, 4,490 MB with 6.8 million).
+BATCH_ROW_BYTES: Final = 700
 #: Peak bytes per test of a part of communes (its tests read back, encoded and sorted at
 #: once; measured: 4,650 MB with parts of 7.9 million tests).
 PART_ROW_BYTES: Final = 700
