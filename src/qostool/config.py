@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -302,6 +303,53 @@ def _iso_date(value: Any, base: Path | None) -> str | None:
         raise _BadValueError from None
 
 
+#: Units of a size (``[analyze] memory_limit``): powers of 1024, as memory is counted.
+SIZE_UNITS: Final = {
+    "b": 1,
+    **{
+        f"{p}{suffix}": 1 << (10 * (i + 1))
+        for i, p in enumerate("kmgt")
+        for suffix in ("", "b", "ib")
+    },
+}
+MIN_MEMORY_LIMIT: Final = 256 << 20
+#: The default ``[analyze] memory_limit`` (``analyze/bounded.py`` has the same).
+DEFAULT_MEMORY_LIMIT: Final = 4 << 30
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size such as ``500MB``, ``2GB``, ``1.5 GiB`` or ``800m``; ValueError if not."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = SIZE_UNITS.get(match.group(2).lower() or "b") if match else None
+    if match is None or unit is None:
+        raise ValueError(text)
+    return round(float(match.group(1)) * unit)
+
+
+def _size(value: Any, base: Path | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _BadValueError
+    try:
+        size = value if isinstance(value, int) else parse_size(value)
+    except ValueError:
+        raise _BadValueError from None
+    if size < MIN_MEMORY_LIMIT:
+        raise _BadValueError
+    return size
+
+
+def show_size(size: int) -> str:
+    """``4GB``, ``512MB``: a size in the largest unit that divides it (else in bytes)."""
+    for unit in ("TB", "GB", "MB", "KB"):
+        if size % SIZE_UNITS[unit.lower()] == 0:
+            return f"{size // SIZE_UNITS[unit.lower()]}{unit}"
+    return f"{size}B"
+
+
+SIZE = Kind(
+    "a size such as 500MB or 2GB (B, KB, MB, GB, TB: powers of 1024), at least 256MB", _size
+)
+
 TEXT = Kind("a text", _text)
 OPTIONAL_TEXT = Kind('a text ("" for none)', _optional_text)
 PATH = Kind("a path", _path)
@@ -525,6 +573,15 @@ FIELDS: Final = (
         _number(0, None, low_open=False, high_open=False),
         100.0,
         "metres within which a point in a gap between communes is snapped to one",
+    ),
+    Field(
+        "analyze",
+        "memory_limit",
+        SIZE,
+        DEFAULT_MEMORY_LIMIT,
+        "memory an analysis may use: a month too large for it is read in batches and "
+        "spilled to the temporary folder (TMPDIR), with the same results",
+        example='"4GB"',
     ),
     Field(
         "analyze",
@@ -809,6 +866,8 @@ class AnalyzeSettings:
     min_share: float
     confidence: float
     tolerance: float
+    memory_limit: int
+    """Bytes (:func:`parse_size`)."""
     dedupe_bursts: bool
     raw_csv: bool
     export_lang: str

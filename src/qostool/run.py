@@ -537,6 +537,7 @@ def _analyze(
         boundaries=boundaries.key,
         tolerance_m=settings.analyze.tolerance,
         dedupe_bursts=settings.analyze.dedupe_bursts,
+        memory_limit=settings.analyze.memory_limit,
     )
     with events.step_progress() as progress:
         analysis = analyze_month(store, options, progress=progress)

@@ -20,9 +20,9 @@ from typing import Any, Final
 import polars as pl
 
 from qostool import __version__
+from qostool.analyze import bounded
 from qostool.analyze.rules import ALL, Rule, Verdict, stored_rule
 from qostool.analyze.stats import (
-    INPUT_COLUMNS,
     KEYS,
     add_history,
     dedupe_bursts,
@@ -72,6 +72,8 @@ class AnalyzeOptions:
     """The variant's name (an official analysis may carry one too, as a label)."""
     differs: tuple[dict[str, Any], ...] = ()
     """How its terms differ from the configuration (:func:`term_differences`)."""
+    memory_limit: int | None = None
+    """Bytes a month may take; a larger month is read in batches (default: bounded.py's)."""
 
 
 @dataclass
@@ -171,52 +173,18 @@ def analyze_month(
     index = versions.commune_index(boundaries, communes, options.tolerance_m)
     codes = communes.table["code"].to_list()
 
-    # Each stored month is read once (#18): a month whose quarter began earlier needs
-    # the tiles stored with the quarter's first month, which is then read in full and
-    # its statistics for the trend computed at once (see MonthReader).
-    earlier_stats: dict[str, pl.DataFrame | None] = {}
-    trend = {shift_month(options.month, -back) for back in range(1, options.history_months + 1)}
-
-    def for_the_trend(month: str, earlier: pl.DataFrame) -> None:
-        if month not in trend:  # a quarter's first month read only for its tiles
-            return
-        if earlier.is_empty():
-            earlier_stats[month] = None
-            return
-        say(f"{month}: statistics for the trend")
-        frame, _ = _assign(earlier, index, codes)
-        if options.dedupe_bursts:
-            frame, _ = dedupe_bursts(frame, hours=options.burst_hours, metres=options.burst_metres)
-        earlier_stats[month], _ = _month_stats(
-            frame, codes, options.rule, store.timezone, month=month, usage=False
-        )
-
-    reader = MonthReader(store, early=for_the_trend)
-    current = reader.rows(options.month)
-    if current.is_empty():
+    months = _Months(store, options, index, codes, say)
+    current = months.current(boundaries.key, communes.geometries)
+    if current is None:
         raise StoreError(
             f"{store.root}: no tests stored for {options.month}",
             hint="months with tests: "
             + (", ".join(store.months()) or "none; run 'qostool ingest'"),
         )
-    say(f"{options.month}: assigning {current.height:,} rows to communes")
-    assigned, counts = _assign(current, index, codes)
-    warnings = inside_checks(options.month, counts, boundaries.key, communes.geometries, current)
-    del current
-    if options.dedupe_bursts:
-        assigned, counts["burst_duplicates"] = dedupe_bursts(
-            assigned, hours=options.burst_hours, metres=options.burst_metres
-        )
-    sources = source_counts(assigned)
-    assigned = assigned.drop("source")
-    say("computing statistics")
-    stats, usage = _month_stats(
-        assigned, codes, options.rule, store.timezone, month=options.month, usage=True
-    )
+    stats, usage = current.stats, current.usage
     assert usage is not None
-    del assigned
-
-    history = _history(options, reader, earlier_stats, for_the_trend)
+    counts, warnings = current.counts, current.warnings
+    history = months.history()
     stats = add_history(stats, history)
 
     names = communes.table.select(commune_code="code", commune_name="name")
@@ -225,33 +193,12 @@ def analyze_month(
     )
     table = commune_table(usage, stats, communes.table)
     meta = _meta(store, options, boundaries, counts, len(history))
-    meta["sources"] = sources
+    meta["sources"] = current.sources
     meta["warnings"] = warnings
     role = OFFICIAL if options.official else "variant"
     analysis = Analysis(options.month, stats, table, meta, role=role)
     analysis.path = _save(store, analysis, wait_seconds=wait_seconds)
     return analysis
-
-
-def _history(
-    options: AnalyzeOptions,
-    reader: MonthReader,
-    earlier_stats: dict[str, pl.DataFrame | None],
-    for_the_trend: Callable[[str, pl.DataFrame], None],
-) -> list[pl.DataFrame]:
-    """The statistics of the months before ``options.month``, newest first, up to the
-    first month without tests: those computed while reading (``earlier_stats``),
-    the others read now."""
-    history = []
-    for back in range(1, options.history_months + 1):
-        month = shift_month(options.month, -back)
-        if month not in earlier_stats:
-            for_the_trend(month, reader.rows(month))
-        found = earlier_stats.pop(month)
-        if found is None:
-            break
-        history.append(found)
-    return history
 
 
 def rule_verdicts(
@@ -301,7 +248,8 @@ class MonthReader:
     which computes what the analysis needs of that month and keeps only that, so
     no month is read twice and no month's rows wait in memory for their turn.
     ``early`` ignores a month it does not need (one read only for its tiles);
-    reading that month later would read it again.
+    reading that month later would read it again. A first month ``whole`` says is
+    too large to read whole (it is analysed in batches) gives its tiles alone.
 
     The rows of a month, and their order, are those of :func:`_load_month`: the
     tiles from the quarter's first month, then the month's own parts, in the
@@ -309,10 +257,15 @@ class MonthReader:
     """
 
     def __init__(
-        self, store: Store, *, early: Callable[[str, pl.DataFrame], None] | None = None
+        self,
+        store: Store,
+        *,
+        early: Callable[[str, pl.DataFrame], None] | None = None,
+        whole: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.early = early
+        self.whole = whole
         self._tiles: dict[str, pl.DataFrame] = {}
         """Tile rows by the quarter's first month they were read from."""
 
@@ -324,10 +277,14 @@ class MonthReader:
             self._tiles[first] = own.filter(pl.col("aggregate"))
             return encode_keys(own)
         if first not in self._tiles:
-            rows = self._read(first)
-            self._tiles[first] = rows.filter(pl.col("aggregate"))
-            if self.early is not None:
-                self.early(first, encode_keys(rows))
+            if self.whole is not None and not self.whole(first):
+                # Too large to read whole: its tiles alone (it is analysed in batches).
+                self._tiles[first] = _rows(self.store, [first], month)
+            else:
+                rows = self._read(first)
+                self._tiles[first] = rows.filter(pl.col("aggregate"))
+                if self.early is not None:
+                    self.early(first, encode_keys(rows))
         return encode_keys(pl.concat([self._tiles[first], own]))
 
     def _read(self, month: str) -> pl.DataFrame:
@@ -339,16 +296,11 @@ def _rows(store: Store, folders: list[str], month: str) -> pl.DataFrame:
     """The rows of ``month`` stored in the month folders ``folders``: its single tests,
     and the tiles of its quarter (stored in the quarter's first month), with their
     source (counted apart: :func:`source_counts`)."""
-    aggregate = pl.col("aggregate").fill_null(False)
-    wanted = (~aggregate & (pl.col("month") == month)) | (
-        aggregate & (pl.col("period") == quarter_of(month))
-    )
-    columns = [c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")]
     return (
         store.scan_tests(folders)
-        .filter(wanted)
-        .select(*columns, "lat", "lon", "measured_at", pl.col("source").cast(pl.Categorical))
-        .with_columns(aggregate)
+        .filter(bounded.month_filter(month))
+        .select(*bounded.MONTH_COLUMNS, pl.col("source").cast(pl.Categorical))
+        .with_columns(pl.col("aggregate").fill_null(False))
         .collect()
     )
 
@@ -369,20 +321,171 @@ def source_counts(tests: pl.DataFrame) -> list[dict[str, Any]]:
     """
     if "source" not in tests.columns or tests.is_empty():
         return []
-    fixed = pl.col("technology").cast(pl.String) == Technology.WIFI.value
-    counted = tests.group_by(
-        pl.col("source").cast(pl.String).fill_null("unknown"),
-        "aggregate",
-        network=pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")),
-    ).agg(
+    counted = tests.group_by(*bounded.source_keys()).agg(
         rows=pl.len(),
         tests=pl.col("weight").sum().cast(pl.Int64),
         devices=pl.col("device_id").drop_nulls().n_unique().cast(pl.Int64),
     )
-    return [
-        {**row, "devices": None if row["aggregate"] else row["devices"]}
-        for row in counted.sort("source", "aggregate", "network").to_dicts()
-    ]
+    return bounded.source_items(counted)
+
+
+@dataclass
+class MonthTables:
+    """What an analysis keeps of a month: see :class:`_Months`."""
+
+    stats: pl.DataFrame
+    usage: pl.DataFrame | None
+    counts: dict[str, int]
+    sources: list[dict[str, Any]]
+    """:func:`source_counts` (the analysed month only)."""
+    warnings: list[dict[str, Any]]
+    """:func:`inside_checks` (the analysed month only)."""
+
+
+class _Months:
+    """The analysed month's tables and those of the months of its trend.
+
+    A month is analysed in one piece when it fits in ``options.memory_limit`` (or
+    bursts are removed, which needs the whole month); its rows then come from a
+    :class:`MonthReader`, so that each stored month is read once. A larger month
+    goes in batches (``analyze/bounded.py``), with the same figures.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        options: AnalyzeOptions,
+        index: Any,
+        codes: list[str],
+        say: Progress,
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.index = index
+        self.codes = codes
+        self.say = say
+        self.trend = {
+            shift_month(options.month, -back) for back in range(1, options.history_months + 1)
+        }
+        self.earlier: dict[str, pl.DataFrame | None] = {}
+        """Trend statistics computed while reading (None: a month without tests)."""
+        self.reader = MonthReader(store, early=self._early, whole=self._in_one_piece)
+        self._plans: dict[str, tuple[list[Path], bounded.MemoryPlan]] = {}
+
+    def current(self, version: str, geometries: Any) -> MonthTables | None:
+        """The analysed month's tables; None for a month without rows."""
+        month = self.options.month
+        paths, plan = self._plan(month)
+        if not self._in_one_piece(month):
+            return self._batched(month, paths, plan, usage=True, version=version, shapes=geometries)
+        rows = self.reader.rows(month)
+        if rows.is_empty():
+            return None
+        self.say(f"{month}: assigning {rows.height:,} rows to communes")
+        assigned, counts = _assign(rows, self.index, self.codes)
+        warnings = inside_checks(month, counts, version, geometries, rows)
+        del rows
+        tables = self._one_piece(month, assigned, counts, usage=True)
+        tables.warnings = warnings
+        return tables
+
+    def history(self) -> list[pl.DataFrame]:
+        """The statistics of the months before the analysed one, newest first, up to
+        the first month without tests: those computed while reading, the others now."""
+        history = []
+        for back in range(1, self.options.history_months + 1):
+            month = shift_month(self.options.month, -back)
+            if month not in self.earlier:
+                if self._in_one_piece(month):
+                    self._early(month, self.reader.rows(month))
+                else:
+                    paths, plan = self._plan(month)
+                    done = self._batched(month, paths, plan, usage=False)
+                    self.earlier[month] = None if done is None else done.stats
+            found = self.earlier.pop(month)
+            if found is None:
+                break
+            history.append(found)
+        return history
+
+    def _plan(self, month: str) -> tuple[list[Path], bounded.MemoryPlan]:
+        """The month's stored parts, and how it fits in the memory limit."""
+        if month not in self._plans:
+            paths = bounded.month_paths(self.store, month)
+            limit = self.options.memory_limit
+            # The parts' rows (from their metadata) bound the month's: if they fit, no
+            # need to count.
+            plan = bounded.memory_plan(bounded.stored_rows(paths), limit)
+            if not (plan.in_memory or self.options.dedupe_bursts):
+                plan = bounded.memory_plan(bounded.count_rows(paths, month), limit)
+            self._plans[month] = (paths, plan)
+        return self._plans[month]
+
+    def _in_one_piece(self, month: str) -> bool:
+        """Whether ``month`` is analysed in one piece (bursts are removed in one piece only)."""
+        return self.options.dedupe_bursts or self._plan(month)[1].in_memory
+
+    def _early(self, month: str, rows: pl.DataFrame) -> None:
+        """Keep the trend statistics of ``month`` from its rows, if the trend needs them."""
+        if month not in self.trend:  # a quarter's first month read only for its tiles
+            return
+        if rows.is_empty():
+            self.earlier[month] = None
+            return
+        self.say(f"{month}: statistics for the trend")
+        assigned, counts = _assign(rows, self.index, self.codes)
+        self.earlier[month] = self._one_piece(month, assigned, counts, usage=False).stats
+
+    def _one_piece(
+        self, month: str, assigned: pl.DataFrame, counts: dict[str, int], *, usage: bool
+    ) -> MonthTables:
+        """The tables of a month's assigned rows, all in memory."""
+        options = self.options
+        if options.dedupe_bursts:
+            assigned, counts["burst_duplicates"] = dedupe_bursts(
+                assigned, hours=options.burst_hours, metres=options.burst_metres
+            )
+        sources = source_counts(assigned) if usage else []
+        assigned = assigned.drop("source", strict=False)
+        self.say(f"{month}: computing statistics")
+        stats, use = _month_stats(
+            assigned, self.codes, options.rule, self.store.timezone, month=month, usage=usage
+        )
+        return MonthTables(stats, use, counts, sources, [])
+
+    def _batched(
+        self,
+        month: str,
+        paths: list[Path],
+        plan: bounded.MemoryPlan,
+        *,
+        usage: bool,
+        version: str = "",
+        shapes: Any = None,
+    ) -> MonthTables | None:
+        """The tables of a month larger than the memory limit, in batches."""
+        if plan.rows == 0:
+            return None
+        options = self.options
+        self.say(f"{month}: {plan.describe()}")
+        done = bounded.batched_month(
+            paths,
+            month,
+            assign=_assign,
+            index=self.index,
+            codes=self.codes,
+            rule=options.rule,
+            with_peak=lambda frame: _with_peak(frame, options.rule, self.store.timezone),
+            plan=plan,
+            usage=usage,
+            progress=self.say,
+        )
+        stats, use = _finish_month(done.stats, done.usage, self.codes, options.rule, month)
+        warnings = []
+        if usage:
+            rows = pl.scan_parquet(paths).filter(bounded.month_filter(month)).select("lat", "lon")
+            warnings = inside_checks(month, done.counts, version, shapes, rows)
+        return MonthTables(stats, use, done.counts, done.sources, warnings)
 
 
 def _assign(
@@ -414,7 +517,11 @@ def _assign(
 
 
 def inside_checks(
-    month: str, counts: dict[str, int], version: str, geometries: Any, tests: pl.DataFrame
+    month: str,
+    counts: dict[str, int],
+    version: str,
+    geometries: Any,
+    tests: pl.DataFrame | pl.LazyFrame,
 ) -> list[dict[str, Any]]:
     """Refuse a month none of whose tests is inside the boundaries; warn when most are not.
 
@@ -430,7 +537,8 @@ def inside_checks(
     if counts["outside_rows"] < counts["rows"] and outside * 2 <= singles:
         return []
     west, south, east, north = shapely.total_bounds(geometries)
-    lat, lon = tests.select(pl.col("lat").median(), pl.col("lon").median()).row(0)
+    middle = tests.lazy().select(pl.col("lat").median(), pl.col("lon").median()).collect()
+    lat, lon = middle.row(0)
     where = (
         f"the tests lie around {lat:.2f}°N {lon:.2f}°E; "
         f"the communes of {version} cover {south:.2f}-{north:.2f}°N {west:.2f}-{east:.2f}°E"
@@ -464,14 +572,21 @@ def _month_stats(
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The month's statistics (with a zero row for each commune without tests), each
     group with the data period it rests on, and (``usage``) the use of each commune."""
+    stats, use = month_statistics(_with_peak(tests.lazy(), rule, timezone), rule, usage=usage)
+    return _finish_month(stats, use, codes, rule, month)
+
+
+def _with_peak(frame: pl.LazyFrame, rule: Rule, timezone: str) -> pl.LazyFrame:
+    """``frame`` with ``peak``: whether each test ran in the rule's peak hours (local)."""
     start, end = rule.peak_hours
     hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
-    frame = (
-        tests.drop("source", strict=False)  # counted apart (source_counts)
-        .lazy()
-        .with_columns(peak=hour.is_between(start, end, closed="left"))
-    )
-    stats, use = month_statistics(frame, rule, usage=usage)
+    return frame.with_columns(peak=hour.is_between(start, end, closed="left"))
+
+
+def _finish_month(
+    stats: pl.DataFrame, use: pl.DataFrame | None, codes: list[str], rule: Rule, month: str
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A zero row for each commune without tests, and each group's data period."""
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")
     missing = zero_rows(codes, technologies, rule).join(

@@ -16,6 +16,7 @@ cluster-robust, and its devices give a range, not a count (``devices_min``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -585,53 +586,116 @@ def month_statistics(
     """
     frame = _encoded(tests, rule)
     singles = _nested(frame.filter(pl.col("single"))).lazy()
-    tiles = frame.filter(~pl.col("single")).lazy()
-    extra = [_usage(singles, tiles)] if usage else []
-    finest_keys = [*LEVELS["commune_operator"], "technology"]
-    levels = [(level, all_tech) for level in LEVELS for all_tech in (False, True)]
-    plans = [_grouped(singles, finest_keys, [*_additive(), pl.col("cellular").first()])]
-    tile_parts: list[pl.DataFrame] = []  # tiles are few: grouped at once, in order
-    tile_rows: list[pl.DataFrame] = []
+    partials = single_partials(singles, rule, LEVEL_ORDER, usage=usage)
+    return assemble(partials, frame.filter(~pl.col("single")), rule)
+
+
+#: Every level of the table, and whether it is the roll-up over all technologies, in the
+#: order in which :func:`assemble` stacks them.
+LEVEL_ORDER: Final = tuple((level, all_tech) for level in LEVELS for all_tech in (False, True))
+#: The levels keyed by commune: each of their groups lies within one commune.
+COMMUNE_LEVELS: Final = tuple(
+    (level, all_tech) for level, all_tech in LEVEL_ORDER if "commune_code" in LEVELS[level]
+)
+#: What :func:`single_partials` computes for a level: the order statistics' columns.
+FINEST_KEYS: Final = [*LEVELS["commune_operator"], "technology"]
+
+
+@dataclass
+class Partials:
+    """What the single tests give, before tiles and roll-ups: see :func:`single_partials`.
+
+    Every key column is text (or ``__all``), so that partials of different parts of a
+    month (whose enums differ) can be stacked.
+    """
+
+    finest: pl.DataFrame
+    """The finest groups' sums (:func:`_additive`) and whether they are cellular."""
+    orders: dict[tuple[str, bool], pl.DataFrame]
+    """Per level (of :data:`LEVEL_ORDER`): its groups' order statistics."""
+    own_usage: list[pl.DataFrame] | None
+    """Per network of :data:`NETWORKS`: each commune's single tests and devices."""
+
+    @classmethod
+    def stack(cls, parts: Sequence[Partials]) -> Partials:
+        """The partials of a month from those of parts holding whole groups each."""
+        levels = parts[0].orders.keys()
+        own = [p.own_usage for p in parts]
+        return cls(
+            pl.concat([p.finest for p in parts]),
+            {lv: pl.concat([p.orders[lv] for p in parts]) for lv in levels},
+            None if own[0] is None else [pl.concat(o) for o in zip(*own, strict=True)],
+        )
+
+
+def _texts(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its key columns as texts."""
+    return frame.with_columns(pl.col(k).cast(pl.String) for k in (*_KEYS,) if k in frame.columns)
+
+
+def single_partials(
+    singles: pl.LazyFrame,
+    rule: Rule,
+    levels: Sequence[tuple[str, bool]],
+    *,
+    usage: bool,
+) -> Partials:
+    """The finest groups' sums, the order statistics of ``levels`` and the communes' use.
+
+    ``singles`` are the single tests, encoded (:func:`_encoded`) and sorted by group
+    (:func:`_nested`); all is collected at once.
+    """
+    plans = [_grouped(singles, FINEST_KEYS, [*_additive(), pl.col("cellular").first()])]
     for level, all_tech in levels:
         keys = _level_keys(level, all_technologies=all_tech)
-        selected = (
-            (singles, tiles)
-            if not all_tech
-            else (
-                singles.filter(pl.col("cellular")),
-                tiles.filter(pl.col("cellular")),
-            )
-        )
-        plans.append(_grouped(selected[0], keys, _order_statistics(rule)))
-        level_tiles = _runs(selected[1].collect(), keys)
-        tile_rows.append(level_tiles.select("__run", "download_mbps", "weight"))
-        tile_parts.append(_by_run(level_tiles, keys, _tile_aggregations()))
+        selected = singles.filter(pl.col("cellular")) if all_tech else singles
+        plans.append(_grouped(selected, keys, _order_statistics(rule)))
+    if usage:
+        plans += _own_usage(singles)
     # The in-memory engine adds each group's values in row order; the streaming one
     # merges partial sums in whatever order its threads finish, so means would differ
     # in the last bits from run to run (tests/test_analyze_stats.py checks this).
-    done = pl.collect_all([*plans, *extra], engine="in-memory")
-    use = done.pop() if usage else None
+    done = [_texts(d) for d in pl.collect_all(plans, engine="in-memory")]
+    orders = dict(zip(levels, done[1 : 1 + len(levels)], strict=True))
+    return Partials(done[0], orders, done[1 + len(levels) :] if usage else None)
+
+
+def assemble(
+    partials: Partials, tiles: pl.DataFrame, rule: Rule
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The statistics table (and the use table) from the single tests' partials and
+    every tile (encoded): tiles are few, so they are grouped here, at once and in order."""
+    tile_parts: list[pl.DataFrame] = []
+    tile_rows: list[pl.DataFrame] = []
+    for level, all_tech in LEVEL_ORDER:
+        keys = _level_keys(level, all_technologies=all_tech)
+        selected = tiles.filter(pl.col("cellular")) if all_tech else tiles
+        level_tiles = _runs(_texts(selected), keys)
+        tile_rows.append(level_tiles.select("__run", "download_mbps", "weight"))
+        tile_parts.append(_by_run(level_tiles, keys, _tile_aggregations()))
     # Sorted, so that every sum of the roll-up adds the same numbers in the same order.
-    finest = (
-        done[0]
-        .with_columns(__all=pl.lit(0, pl.Int8))
-        .sort([pl.col(k).cast(pl.String) for k in finest_keys])
+    finest = partials.finest.with_columns(__all=pl.lit(0, pl.Int8)).sort(
+        [pl.col(k).cast(pl.String) for k in FINEST_KEYS]
     )
     parts = []
-    for i, (level, all_tech) in enumerate(levels):
+    for i, (level, all_tech) in enumerate(LEVEL_ORDER):
         keys = _level_keys(level, all_technologies=all_tech)
         rows = finest.filter(pl.col("cellular")) if all_tech else finest
-        sums = rows if keys == finest_keys else _roll_up(rows, keys)
-        order, tile = done[1 + i], tile_parts[i]
+        sums = rows if keys == FINEST_KEYS else _roll_up(rows, keys)
+        order = partials.orders[(level, all_tech)]
         parts.append(
-            _level_frame(sums, order, tile, tile_rows[i], keys=keys, level=level, rule=rule)
+            _level_frame(
+                sums, order, tile_parts[i], tile_rows[i], keys=keys, level=level, rule=rule
+            )
         )
     internal = ["__rows", "__singles", "__ss", "__mean", "__cr_tiles", "__bm_a", "__bm_b"]
     if rule.statistic is Statistic.MEDIAN:
         internal += ["__median_low", "__median_high"]
     columns = [c for c in STATS_SCHEMA if c in parts[0].columns] + internal
     table = finish(pl.concat([part.select(columns) for part in parts], how="vertical"), rule)
-    return table, use
+    if partials.own_usage is None:
+        return table, None
+    return table, _usage(partials.own_usage, _texts(tiles).lazy()).collect()
 
 
 #: Group-id columns of :func:`_nested`, by the keys they stand for.
@@ -676,22 +740,30 @@ def _grouped(frame: pl.LazyFrame, keys: list[str], aggregations: list[pl.Expr]) 
 NETWORKS: Final = (("mobile", True), ("fixed", False))
 
 
-def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
+def _own_usage(singles: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Per network of :data:`NETWORKS`: each commune's single tests and distinct devices."""
+    return [
+        _grouped(
+            singles.filter(pl.col("cellular") == cellular),
+            ["commune_code"],
+            [pl.len().alias("__n"), pl.col("device_id").drop_nulls().n_unique().alias("__d")],
+        )
+        for _, cellular in NETWORKS
+    ]
+
+
+def _usage(own: list[pl.DataFrame], tiles: pl.LazyFrame) -> pl.LazyFrame:
     """Tests and devices per commune, mobile and fixed apart: single tests plus tiles.
 
     Mobile is every cellular technology (unknown included: mobile Ookla tiles);
     fixed is Wi-Fi tests and fixed-broadband tiles. They are two networks, and
     never added up: ``tests_mobile``, ``devices_mobile_min``, ``devices_mobile_max``,
     and the same for ``fixed``; ``tests_mobile_single`` and ``devices_mobile_single``
-    are the mobile single tests alone (tiles left out) and their devices.
+    are the mobile single tests alone (tiles left out) and their devices. ``own`` is
+    :func:`_own_usage`'s, collected.
     """
     per_network = []
-    for network, cellular in NETWORKS:
-        own = _grouped(
-            singles.filter(pl.col("cellular") == cellular),
-            ["commune_code"],
-            [pl.len().alias("__n"), pl.col("device_id").drop_nulls().n_unique().alias("__d")],
-        )
+    for (network, cellular), singles in zip(NETWORKS, own, strict=True):
         tile = (
             tiles.filter(pl.col("cellular") == cellular)
             .group_by("commune_code")
@@ -701,7 +773,7 @@ def _usage(singles: pl.LazyFrame, tiles: pl.LazyFrame) -> pl.LazyFrame:
                 __tdm=pl.col("devices").max(),
             )
         )
-        joined = own.join(tile, on="commune_code", how="full", coalesce=True)
+        joined = singles.lazy().join(tile, on="commune_code", how="full", coalesce=True)
         least, most = _device_bounds("__d", "__tdm", "__td")
         per_network.append(
             joined.select(

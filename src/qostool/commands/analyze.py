@@ -180,6 +180,15 @@ def analyze(
             show_default=False,
         ),
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory the analysis may use, e.g. 2GB or 500MB: a month too large for it is "
+            "read in batches and spilled to the temporary folder (TMPDIR), with the same "
+            r"results (default 4GB; config: \[analyze] memory_limit).",
+            show_default=False,
+        ),
+    ] = None,
     export: Annotated[
         str | None,
         typer.Option(help="Also write csv, xlsx, gpkg and/or geojson (comma-separated)."),
@@ -268,6 +277,7 @@ def analyze(
             "analyze.confidence": ("--confidence", confidence),
             "analyze.tolerance": ("--tolerance", tolerance),
             "analyze.dedupe_bursts": ("--dedupe-bursts", dedupe_bursts),
+            "analyze.memory_limit": ("--memory-limit", memory_limit),
             "analyze.raw_csv": ("--raw-csv", raw_csv),
             "analyze.export_lang": ("--lang", lang),
             "analyze.csv_dialect": ("--csv-dialect", csv_dialect),
@@ -322,6 +332,7 @@ def analyze(
         boundaries=version,
         tolerance_m=settings.analyze.tolerance,
         dedupe_bursts=settings.analyze.dedupe_bursts,
+        memory_limit=settings.analyze.memory_limit,
         official=not variant,
         name=(name or variant_name(differs)) if variant else name,
         differs=tuple(differs),

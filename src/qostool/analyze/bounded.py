@@ -1,0 +1,706 @@
+"""A month of any size in bounded memory: batches, a spill to disk, exact second passes.
+
+A month that fits in the memory limit is read whole and analysed in one piece, the
+fastest way. A larger one (a national month of 100 million tests) goes in three steps,
+each holding at most a batch of rows, and gives the same figures bit for bit:
+
+1. **Batches.** The month's stored parts are read in batches of rows, in the order the
+   whole month would be read. Each batch is assigned to communes; its single tests,
+   sorted by commune (stably, so a commune's tests keep their order), go to a spill
+   file of the few columns the statistics need; its tiles (a quarter's aggregates, few)
+   stay in memory; each (operator, technology, device) once goes to a second spill
+   split by device. The counts of where rows went add up.
+2. **Communes, a part at a time.** The communes are cut into parts of at most a batch's
+   rows (known now from step 1); a part's tests are read back from every batch's spill
+   (Parquet row-group statistics skip the rest) and go through the in-memory statistics
+   of the commune levels unchanged, so every sum adds the same numbers in the same
+   order. The finest groups' sums of all parts give the operator and province sums by
+   the roll-up the in-memory path uses.
+3. **Operators and the province.** Their medians and percentiles need values from
+   every part. They are found by exact radix selection over the spill
+   (:mod:`qostool.analyze.ranks`): a few passes, each counting values by digits, then
+   collecting the few values around each wanted rank. Their distinct devices are
+   counted within each device split (a device is in one split only) and added.
+
+Why selection, not a sort spilled to disk, nor Polars' streaming group-by: a median
+needs two ranks, not an order. A province-wide sort of 100 million values would write
+and read them all several times; the streaming group-by keeps every value of a group
+in memory to take its median, and the province is one group of them all. Selection
+reads the spill a few times and holds counts.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from qostool.analyze import ranks
+from qostool.analyze.rules import Rule, Statistic
+from qostool.analyze.stats import (
+    CELLULAR,
+    COMMUNE_LEVELS,
+    INPUT_COLUMNS,
+    LEVELS,
+    Partials,
+    _encoded,
+    _level_keys,
+    _nested,
+    assemble,
+    single_partials,
+)
+from qostool.analyze.tdist import normal_quantile
+from qostool.months import quarter_of, quarter_start
+from qostool.schema import Technology
+from qostool.store import Store
+
+#: The default ``--memory-limit``: a 100-million-test month stays under 4 GB.
+DEFAULT_MEMORY_LIMIT: Final = 4 << 30
+#: What the process holds besides the month's rows (imports, boundaries, the grid).
+FIXED_BYTES: Final = 700 << 20
+#: Peak bytes per row of the month analysed in one piece (3.3 GB for 10 million rows).
+IN_MEMORY_ROW_BYTES: Final = 330
+#: Peak bytes per row of a batch, of a part of communes, or of a selection pass (measured:
+#: a peak of 1,050 MB with batches of 1.1 million rows, 4,490 MB with 6.8 million).
+BATCH_ROW_BYTES: Final = 700
+#: Peak bytes per test of a part of communes (its tests read back, encoded and sorted at
+#: once; measured: 4,650 MB with parts of 7.9 million tests).
+PART_ROW_BYTES: Final = 700
+MIN_BATCH_ROWS: Final = 1_000
+#: Columns of the month's rows read for an analysis.
+MONTH_COLUMNS: Final = (
+    *(c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")),
+    "lat",
+    "lon",
+    "measured_at",
+)
+#: Columns of the spill of single tests (besides ``commune_code``, ``__op``, ``__tech``).
+_SPILL_COLUMNS: Final = (
+    "operator",
+    "technology",
+    "download_mbps",
+    "upload_mbps",
+    "latency_ms",
+    "device_id",
+    "weight",
+    "devices",
+    "aggregate",
+    "peak",
+)
+_SPILL_ROW_GROUP: Final = 65_536
+_DEVICE_PAIR_BYTES: Final = 400  # per distinct (operator, technology, device) in memory
+_MAX_DEVICE_SPLITS: Final = 64
+_SELECTION_ROWS: Final = 1 << 20  # rows of the spill per step of a selection pass
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a month of ``rows`` rows is analysed within ``limit`` bytes."""
+
+    rows: int
+    limit: int
+    in_memory: bool
+    batch_rows: int
+    """Rows per batch (batches only)."""
+    part_rows: int
+    """Tests per part of communes (batches only)."""
+
+    def describe(self) -> str:
+        if self.in_memory:
+            return f"{self.rows:,} rows in one piece"
+        return f"{self.rows:,} rows in batches of {self.batch_rows:,}"
+
+
+def memory_plan(rows: int, limit: int | None) -> MemoryPlan:
+    """In one piece if the month fits in ``limit`` (default :data:`DEFAULT_MEMORY_LIMIT`),
+    else in batches as large as the limit allows."""
+    limit = DEFAULT_MEMORY_LIMIT if limit is None else limit
+    room = max(limit - FIXED_BYTES, 0)
+    batch = max(room // BATCH_ROW_BYTES, MIN_BATCH_ROWS)
+    part = max(room // PART_ROW_BYTES, MIN_BATCH_ROWS)
+    return MemoryPlan(rows, limit, rows * IN_MEMORY_ROW_BYTES <= room, int(batch), int(part))
+
+
+def month_filter(month: str) -> pl.Expr:
+    """The month's single tests, and the tiles of its quarter (stored in its first month)."""
+    aggregate = pl.col("aggregate").fill_null(False)
+    return (~aggregate & (pl.col("month") == month)) | (
+        aggregate & (pl.col("period") == quarter_of(month))
+    )
+
+
+def month_paths(store: Store, month: str) -> list[Path]:
+    """The stored parts that hold the month's rows, in the order they are read."""
+    return store.part_paths("tests", sorted({month, quarter_start(month)}))
+
+
+def stored_rows(paths: list[Path]) -> int:
+    """Rows of the parts (from their metadata): at least the month's."""
+    return int(pl.scan_parquet(paths).select(pl.len()).collect().item()) if paths else 0
+
+
+def count_rows(paths: list[Path], month: str) -> int:
+    """The month's rows in ``paths`` (Parquet statistics and two columns: no values kept)."""
+    if not paths:
+        return 0
+    counted = (
+        pl.scan_parquet(paths)
+        .select("aggregate", "month", "period")
+        .filter(month_filter(month))
+        .select(pl.len())
+        .collect(engine="streaming")
+    )
+    return int(counted.item())
+
+
+def read_batches(paths: list[Path], month: str, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """The month's rows (:data:`MONTH_COLUMNS` and ``source``) in batches of about
+    ``batch_rows``, in the order of one read of all ``paths``: part by part, each part's
+    rows in order."""
+    pending: list[pl.DataFrame] = []
+    held = 0
+    for path in paths:
+        stored = pl.scan_parquet(path).select(pl.len()).collect().item()
+        start = 0
+        while start < stored:
+            # Stored rows: a batch never holds more than asked, whatever the parts' sizes.
+            take = min(batch_rows - held, stored - start)
+            piece = (
+                pl.scan_parquet(path)
+                .slice(start, take)
+                .filter(month_filter(month))
+                .select(*MONTH_COLUMNS, pl.col("source").cast(pl.Categorical))
+                .with_columns(pl.col("aggregate").fill_null(False))
+                .collect()
+            )
+            start += take
+            pending.append(piece)
+            held += take
+            if held >= batch_rows:
+                yield pl.concat(pending, rechunk=False)
+                pending, held = [], 0
+    if pending:
+        yield pl.concat(pending, rechunk=False)
+
+
+@dataclass
+class BatchedMonth:
+    """What the batches gave: the statistics and use tables, and where rows went."""
+
+    stats: pl.DataFrame
+    usage: pl.DataFrame | None
+    counts: dict[str, int]
+    sources: list[dict[str, Any]]
+    """The tests of each source (as ``run.source_counts``; the use table's months only)."""
+    batches: int
+    parts: int
+    passes: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Assign = Callable[[pl.DataFrame, Any, list[str]], tuple[pl.DataFrame, dict[str, int]]]
+Peak = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def batched_month(
+    paths: list[Path],
+    month: str,
+    *,
+    assign: Assign,
+    index: Any,
+    codes: list[str],
+    rule: Rule,
+    with_peak: Peak,
+    plan: MemoryPlan,
+    usage: bool,
+    progress: Progress | None = None,
+) -> BatchedMonth:
+    """The month's statistics (before zero rows and data periods) in bounded memory.
+
+    ``assign`` adds ``commune_code`` (an enum of ``codes``) and drops rows outside, as
+    the in-memory path does; ``with_peak`` adds the ``peak`` flag from ``measured_at``.
+    The sources are counted (``usage``) from each batch's assigned rows, before
+    ``source`` is left out of the statistics.
+    """
+    say = progress or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="qostool-analyze-") as scratch:
+        spill = _Spill(Path(scratch), codes, devices=_device_splits(plan))
+        sources = _Sources(Path(scratch), spill.device_splits) if usage else None
+        batches = 0
+        for frame in read_batches(paths, month, plan.batch_rows):
+            batches += 1
+            say(f"{month}: batch {batches}, {spill.rows + frame.height:,} rows assigned")
+            assigned, counted = assign(frame, index, codes)
+            if sources is not None:
+                sources.add(assigned)
+            spill.add(
+                with_peak(assigned.lazy()).select(*_SPILL_COLUMNS, "commune_code").collect(),
+                counted,
+            )
+        spill.close()
+        tiles = _encoded(spill.tiles().lazy(), rule)
+        parts = spill.commune_parts(plan.part_rows)
+        partials = []
+        for number, (low, high) in enumerate(parts, start=1):
+            say(f"{month}: statistics of communes, part {number} of {len(parts)}")
+            singles = _nested(_encoded(spill.read_communes(low, high), rule)).lazy()
+            partials.append(single_partials(singles, rule, COMMUNE_LEVELS, usage=usage))
+        stacked = Partials.stack(partials) if partials else _empty_partials(tiles, rule, usage)
+        say(f"{month}: statistics of operators and the province")
+        coarse = _Coarse(spill, rule, plan.batch_rows)
+        stacked.orders.update(coarse.orders())
+        stats, use = assemble(stacked, tiles, rule)
+        return BatchedMonth(
+            stats,
+            use,
+            spill.counts,
+            [] if sources is None else sources.items(),
+            batches,
+            len(parts),
+            coarse.passes,
+            spill.details(),
+        )
+
+
+def _device_splits(plan: MemoryPlan) -> int:
+    """Splits of the (operator, technology, device) spill, each small enough to count
+    in about a batch's memory (at most :data:`_MAX_DEVICE_SPLITS`)."""
+    room = plan.batch_rows * BATCH_ROW_BYTES
+    return min(max(1, math.ceil(plan.rows * _DEVICE_PAIR_BYTES / room)), _MAX_DEVICE_SPLITS)
+
+
+def _empty_partials(tiles: pl.DataFrame, rule: Rule, usage: bool) -> Partials:
+    """The partials of no single test (a month of tiles only), with the right columns."""
+    none = _nested(tiles.clear()).lazy()
+    return single_partials(none, rule, COMMUNE_LEVELS, usage=usage)
+
+
+def source_keys() -> list[pl.Expr]:
+    """What the tests of each source are counted by: source, kind of row and network
+    (``mobile``: every cellular technology; ``fixed``: Wi-Fi)."""
+    fixed = pl.col("technology").cast(pl.String) == Technology.WIFI.value
+    return [
+        pl.col("source").cast(pl.String).fill_null("unknown"),
+        pl.col("aggregate"),
+        pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")).alias("network"),
+    ]
+
+
+def source_items(counted: pl.DataFrame) -> list[dict[str, Any]]:
+    """Each source's counts (``rows``, ``tests``, ``devices``) as stored in the analysis:
+    sorted, and without devices for tiles (a tile's devices are another app's)."""
+    return [
+        {**row, "devices": None if row["aggregate"] else row["devices"]}
+        for row in counted.sort("source", "aggregate", "network").to_dicts()
+    ]
+
+
+class _Sources:
+    """The tests of each source, a batch at a time: rows and tests add up; distinct
+    devices are counted exactly from each batch's distinct (source, network, device)
+    spilled by device split (a device is in one split only), as the operators' are."""
+
+    def __init__(self, folder: Path, splits: int) -> None:
+        self.folder = folder
+        self.splits = splits
+        self.sums: list[pl.DataFrame] = []
+        self.files: list[list[Path]] = [[] for _ in range(splits)]
+
+    def add(self, assigned: pl.DataFrame) -> None:
+        self.sums.append(
+            assigned.group_by(*source_keys()).agg(
+                rows=pl.len(), tests=pl.col("weight").sum().cast(pl.Int64)
+            )
+        )
+        pairs = (
+            assigned.filter(~pl.col("aggregate") & pl.col("device_id").is_not_null())
+            .select(*source_keys(), "device_id")
+            .drop("aggregate")
+        )
+        split = (pl.col("device_id").hash(seed=18) % self.splits).alias("__split")
+        for (number, *_), part in (
+            pairs.with_columns(split).partition_by("__split", as_dict=True).items()
+        ):
+            target = self.folder / f"sources-{number:04d}-{len(self.sums):05d}.parquet"
+            part.drop("__split").unique().write_parquet(target, compression="lz4")
+            self.files[int(number)].append(target)
+
+    def items(self) -> list[dict[str, Any]]:
+        """The counts of the whole month (as ``run.source_counts``)."""
+        keys = ["source", "aggregate", "network"]
+        if not self.sums:
+            return []
+        summed = pl.concat(self.sums).group_by(keys).agg(pl.col("rows", "tests").sum())
+        devices = [
+            pl.scan_parquet(files).unique().group_by("source", "network").agg(devices=pl.len())
+            for files in self.files
+            if files
+        ]
+        counted = (
+            pl.concat(pl.collect_all(devices))
+            .group_by("source", "network")
+            .agg(pl.col("devices").sum())
+            if devices
+            else pl.DataFrame(
+                schema={"source": pl.String, "network": pl.String, "devices": pl.UInt32}
+            )
+        )
+        out = summed.join(counted, on=["source", "network"], how="left").with_columns(
+            pl.col("devices").fill_null(0).cast(pl.Int64)
+        )
+        return source_items(out.select(*keys, "rows", "tests", "devices"))
+
+
+class _Spill:
+    """The assigned single tests on disk, batch by batch; the tiles in memory."""
+
+    def __init__(self, folder: Path, codes: list[str], *, devices: int) -> None:
+        self.folder = folder
+        self.codes = codes
+        self.files: list[Path] = []
+        self.device_splits = devices
+        self.device_files: list[list[Path]] = [[] for _ in range(devices)]
+        self.tile_frames: list[pl.DataFrame] = []
+        self.per_commune = np.zeros(len(codes), dtype=np.int64)
+        self.counts: dict[str, int] = {}
+        self.operators: dict[str | None, int] = {}
+        self.technologies: dict[str | None, int] = {}
+        self.rows = 0
+
+    def add(self, assigned: pl.DataFrame, counted: dict[str, int]) -> None:
+        for name, value in counted.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+        self.rows += counted["rows"]
+        single = ~assigned["aggregate"]
+        if not single.all():
+            self.tile_frames.append(assigned.filter(~single))
+        # As encode_keys: stores from before tiles had the "unknown" operator hold nulls.
+        singles = assigned.filter(single).with_columns(
+            pl.col("operator").cast(pl.String).fill_null("unknown")
+        )
+        if singles.is_empty():
+            return
+        position = singles["commune_code"].to_physical()
+        self.per_commune += np.bincount(position.to_numpy(), minlength=len(self.codes))
+        singles = singles.with_columns(
+            __op=self._codes(singles["operator"], self.operators),
+            __tech=self._codes(singles["technology"], self.technologies),
+            __commune=position,
+        ).sort("__commune", maintain_order=True)
+        path = self.folder / f"batch-{len(self.files):05d}.parquet"
+        singles.write_parquet(path, compression="lz4", row_group_size=_SPILL_ROW_GROUP)
+        self.files.append(path)
+        pairs = singles.filter(pl.col("device_id").is_not_null()).select(
+            "__op", "__tech", "device_id"
+        )
+        split = (pl.col("device_id").hash(seed=18) % self.device_splits).alias("__split")
+        for (number, *_), part in (
+            pairs.with_columns(split).partition_by("__split", as_dict=True).items()
+        ):
+            target = self.folder / f"devices-{number:04d}-{len(self.files):05d}.parquet"
+            part.drop("__split").unique().write_parquet(target, compression="lz4")
+            self.device_files[int(number)].append(target)
+
+    @staticmethod
+    def _codes(values: pl.Series, known: dict[str | None, int]) -> pl.Series:
+        """A number per distinct value, the same in every batch."""
+        for value in values.unique().to_list():
+            known.setdefault(value, len(known))
+        mapping = pl.DataFrame(
+            {"value": list(known), "code": list(known.values())},
+            schema={"value": pl.String, "code": pl.UInt16},
+        )
+        frame = values.cast(pl.String).to_frame("value")
+        return frame.join(mapping, on="value", how="left", nulls_equal=True, maintain_order="left")[
+            "code"
+        ]
+
+    def close(self) -> None:
+        """Nothing more is added."""
+
+    def tiles(self) -> pl.DataFrame:
+        columns = [*_SPILL_COLUMNS, "commune_code"]
+        if not self.tile_frames:
+            return pl.DataFrame(
+                schema={
+                    **dict.fromkeys(("download_mbps", "upload_mbps", "latency_ms"), pl.Float64),
+                    "operator": pl.String,
+                    "technology": pl.String,
+                    "device_id": pl.String,
+                    "weight": pl.Int64,
+                    "devices": pl.Int64,
+                    "aggregate": pl.Boolean,
+                    "peak": pl.Boolean,
+                    "commune_code": pl.Enum(self.codes),
+                }
+            ).select(columns)
+        return pl.concat([f.select(columns) for f in self.tile_frames])
+
+    def commune_parts(self, rows: int) -> list[tuple[int, int]]:
+        """Ranges of commune positions ``[low, high)`` of at most ``rows`` tests each (a
+        commune with more is a part alone), covering every commune with tests."""
+        parts: list[tuple[int, int]] = []
+        low, held = 0, 0
+        for position, count in enumerate(self.per_commune.tolist()):
+            if count and held and held + count > rows:
+                parts.append((low, position))
+                low, held = position, 0
+            held += count
+        if held:
+            parts.append((low, len(self.per_commune)))
+        return parts
+
+    def read_communes(self, low: int, high: int) -> pl.LazyFrame:
+        """The single tests of communes ``low`` to ``high - 1``, in the month's order."""
+        frame = (
+            pl.scan_parquet(self.files)
+            .filter(pl.col("__commune").is_between(low, high - 1))
+            .drop("__op", "__tech", "__commune")
+            .collect()
+        )
+        return frame.lazy()
+
+    def scan(self, columns: list[str]) -> Iterator[pl.DataFrame]:
+        """The single tests' ``columns``, a batch's spill at a time."""
+        for path in self.files:
+            yield pl.read_parquet(path, columns=columns)
+
+    def details(self) -> dict[str, Any]:
+        size = sum(p.stat().st_size for p in self.files) + sum(
+            p.stat().st_size for split in self.device_files for p in split
+        )
+        return {"spill_mb": round(size / 2**20, 1), "device_splits": self.device_splits}
+
+
+#: The quantiles of :func:`stats._order_statistics`, by column.
+_QUANTILES: Final = {
+    "download_mbps": {"median": 0.5, "p10": 0.1, "p90": 0.9},
+    "upload_mbps": {"median": 0.5},
+    "latency_ms": {"median": 0.5},
+}
+
+
+def _interval_ranks(lengths: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ranks of :func:`stats._median_interval`, computed as it computes them."""
+    z = normal_quantile(0.5 + confidence / 2)
+    n = lengths.astype(np.float64)
+    half = z * np.sqrt(n) / 2
+    low = np.maximum(np.floor(n / 2 - half) - 1, 0)
+    high = np.minimum(np.ceil(n / 2 + half), n - 1)
+    return low.astype(np.int64), high.astype(np.int64)
+
+
+#: The operator and province levels, with their keys among ``__op`` and ``__tech``.
+_COARSE: Final = tuple(
+    (level, all_tech)
+    for level in LEVELS
+    for all_tech in (False, True)
+    if level in ("operator", "province")
+)
+
+
+class _Coarse:
+    """Distinct devices, medians and percentiles of the operator and province levels."""
+
+    def __init__(self, spill: _Spill, rule: Rule, batch_rows: int) -> None:
+        self.spill = spill
+        self.rule = rule
+        self.cap = max(batch_rows // 4, 1)
+        self.passes = 0
+        self.n_op = max(len(spill.operators), 1)
+        self.n_tech = max(len(spill.technologies), 1)
+        cellular = set(CELLULAR)
+        self.cellular_tech = np.array([t in cellular for t in spill.technologies], dtype=bool)
+
+    def groups(self) -> list[tuple[tuple[str, bool], int, int]]:
+        """Each coarse level, the first group id of its groups, and how many it has."""
+        out, start = [], 0
+        sizes = {
+            ("operator", False): self.n_op * self.n_tech,
+            ("operator", True): self.n_op,
+            ("province", False): self.n_tech,
+            ("province", True): 1,
+        }
+        for level in _COARSE:
+            out.append((level, start, sizes[level]))
+            start += sizes[level]
+        return out
+
+    def ids(self, op: np.ndarray, tech: np.ndarray) -> np.ndarray:
+        """Per row, its group id at each coarse level (-1 where it has none): 4 x rows."""
+        op, tech = op.astype(np.int64), tech.astype(np.int64)
+        cellular = self.cellular_tech[tech]
+        levels = self.groups()
+        return np.concatenate(
+            [
+                levels[0][1] + op * self.n_tech + tech,
+                np.where(cellular, levels[1][1] + op, -1),
+                levels[2][1] + tech,
+                np.where(cellular, levels[3][1], -1),
+            ]
+        )
+
+    def ids_of(self, level: int) -> Callable[[Any, Any], Any]:
+        """The group id at one coarse level (by :meth:`groups`' order) of an operator and
+        a technology code (the codes a level does not key by are ignored)."""
+        start = self.groups()[level][1]
+        return [
+            lambda op, tech: start + op * self.n_tech + tech,
+            lambda op, tech: start + op,
+            lambda op, tech: start + tech,
+            lambda op, tech: start,
+        ][level]
+
+    def orders(self) -> dict[tuple[str, bool], pl.DataFrame]:
+        """Each coarse level's order statistics, as :func:`stats._order_statistics` gives."""
+        levels = self.groups()
+        total = levels[-1][1] + levels[-1][2]
+        lengths = np.zeros(total, dtype=np.int64)  # single tests per group, nulls included
+        for op, tech in self._keys():
+            ids = self.ids(op, tech)
+            lengths += np.bincount(ids[ids >= 0], minlength=total)
+        found: dict[str, dict[str, np.ndarray]] = {}
+        for column, quantiles in _QUANTILES.items():
+            passes = self._passes(column)
+            n = ranks.counts(passes, total)
+            has = np.flatnonzero(n)
+            wanted: set[tuple[int, int]] = set()
+            spots = {}
+            for name, q in quantiles.items():
+                # Polars' linear quantile: between ranks floor(q (n - 1)) and the next.
+                pos = q * (n - 1).astype(np.float64)
+                low = np.floor(pos).astype(np.int64)
+                high = np.minimum(low + 1, n - 1)
+                spots[name] = (pos, low, high)
+                wanted |= {(int(g), int(low[g])) for g in has}
+                wanted |= {(int(g), int(high[g])) for g in has}
+            bounds: dict[str, np.ndarray] = {}
+            if column == "download_mbps" and self.rule.statistic is Statistic.MEDIAN:
+                # The interval's ranks count the nulls, which sort first.
+                nulls = lengths - n
+                for name, bound in zip(
+                    ("low", "high"), _interval_ranks(lengths, self.rule.confidence), strict=True
+                ):
+                    bounds[name] = bound - nulls
+                    wanted |= {(int(g), int(bounds[name][g])) for g in has if bounds[name][g] >= 0}
+            keys = sorted(wanted)
+            chosen = dict(zip(keys, ranks.select(passes, total, keys, self.cap), strict=True))
+            found[column] = {}
+            for name, (pos, low, high) in spots.items():
+                out = np.full(total, np.nan)
+                for g in has:
+                    lo, hi = chosen[(int(g), int(low[g]))], chosen[(int(g), int(high[g]))]
+                    out[g] = lo + (hi - lo) * (pos[g] - low[g])
+                found[column][name] = out
+            for name, at in bounds.items():
+                out = np.full(total, np.nan)
+                for g in has:
+                    if at[g] >= 0:
+                        out[g] = chosen[(int(g), int(at[g]))]
+                found[column][name] = out
+        devices = self._devices(total)
+        return {
+            level: self._frame(
+                level, start=start, size=size, lengths=lengths, found=found, devices=devices
+            )
+            for level, start, size in levels
+        }
+
+    def _keys(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for frame in self.spill.scan(["__op", "__tech"]):
+            yield frame["__op"].to_numpy(), frame["__tech"].to_numpy()
+
+    def _passes(self, column: str) -> ranks.Passes:
+        def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            self.passes += 1
+            for batch in self.spill.scan(["__op", "__tech", column]):
+                # A selection step holds about ten arrays of four ids a row: by slices.
+                for frame in batch.iter_slices(_SELECTION_ROWS):
+                    valid = frame[column].is_not_null().to_numpy()
+                    ids = self.ids(frame["__op"].to_numpy(), frame["__tech"].to_numpy())
+                    values = frame[column].fill_null(0.0).to_numpy()
+                    ids = np.where(np.tile(valid, 4), ids, -1)
+                    yield ids, np.tile(values, 4)
+
+        return passes
+
+    def _devices(self, total: int) -> np.ndarray:
+        """Distinct devices per coarse group, split by split."""
+        out = np.zeros(total, dtype=np.int64)
+        for split in self.spill.device_files:
+            if not split:
+                continue
+            pairs = pl.read_parquet(split).unique()
+            mobile = pairs.filter(pl.Series(self.cellular_tech[pairs["__tech"].to_numpy()]))
+            # Each level's groups from the distinct pairs, without a copy per level.
+            for ids, rows, keys in (
+                (self.ids_of(0), pairs, ["__op", "__tech"]),
+                (self.ids_of(1), mobile, ["__op"]),
+                (self.ids_of(2), pairs, ["__tech"]),
+                (self.ids_of(3), mobile, []),
+            ):
+                if not keys:
+                    out[ids(0, 0)] += rows["device_id"].n_unique() if rows.height else 0
+                    continue
+                counted = rows.select(*keys, "device_id").unique().group_by(keys).len()
+                op = counted["__op"].to_numpy() if "__op" in keys else 0
+                tech = counted["__tech"].to_numpy() if "__tech" in keys else 0
+                np.add.at(out, ids(op, tech), counted["len"].to_numpy())
+        return out
+
+    def _frame(
+        self,
+        level: tuple[str, bool],
+        *,
+        start: int,
+        size: int,
+        lengths: np.ndarray,
+        found: dict[str, dict[str, np.ndarray]],
+        devices: np.ndarray,
+    ) -> pl.DataFrame:
+        name, all_tech = level
+        operators = list(self.spill.operators)
+        technologies = list(self.spill.technologies)
+        rows = []
+        for g in range(size):
+            gid = start + g
+            if not lengths[gid]:
+                continue
+            keys: dict[str, Any] = {}
+            if name == "operator":
+                keys["operator"] = operators[g // self.n_tech if not all_tech else g]
+            if not all_tech:
+                keys["technology"] = technologies[g % self.n_tech]
+            if name == "province" and all_tech:
+                keys["__all"] = 0
+            rows.append((keys, gid))
+        data: dict[str, list[Any]] = {
+            k: [r[0][k] for r in rows] for k in _level_keys(name, all_technologies=all_tech)
+        }
+        pick = [gid for _, gid in rows]
+
+        def column(values: np.ndarray) -> list[float | None]:
+            return [None if math.isnan(v) else float(v) for v in values[pick]]
+
+        data |= {
+            "__devices": devices[pick].tolist(),
+            "download_median_mbps": column(found["download_mbps"]["median"]),
+            "download_p10_mbps": column(found["download_mbps"]["p10"]),
+            "download_p90_mbps": column(found["download_mbps"]["p90"]),
+            "upload_median_mbps": column(found["upload_mbps"]["median"]),
+            "latency_median_ms": column(found["latency_ms"]["median"]),
+        }
+        schema: dict[str, Any] = dict.fromkeys(("operator", "technology"), pl.String)
+        schema |= {"__all": pl.Int8, "__devices": pl.UInt32}
+        if self.rule.statistic is Statistic.MEDIAN:
+            data["__median_low"] = column(found["download_mbps"]["low"])
+            data["__median_high"] = column(found["download_mbps"]["high"])
+        return pl.DataFrame(data, schema_overrides={k: v for k, v in schema.items() if k in data})

@@ -1,0 +1,233 @@
+"""The month in batches, in bounded memory: the same figures, bit for bit, as in one piece.
+
+The reference figures (``tests/data/*_before_batches.parquet``) were computed by the
+statistics before the month could be read in batches; see ``tests/bounded_inputs.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from qostool.analyze import bounded, ranks, run
+from qostool.analyze.rules import Rule
+from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
+from qostool.analyze.stats import month_statistics
+from qostool.config import load_settings, parse_size
+from qostool.errors import ConfigError, ExitCode
+from qostool.geo.boundaries import BoundaryOptions
+from qostool.geo.versions import import_boundaries
+from qostool.ingest import ingest_paths
+from qostool.schema import Technology
+from qostool.store import Store
+from tests.bounded_inputs import RULES, STATS_BEFORE, USAGE_BEFORE, seeded_tests
+from tests.conftest import REPO, TZ, one_line
+
+SAMPLES = REPO / "data" / "samples"
+PROVINCE = SAMPLES / "province.geojson"
+NOW = datetime(2025, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def data() -> pl.DataFrame:
+    return seeded_tests()
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_in_memory_statistics_equal_the_figures_before_batches(
+    data: pl.DataFrame, name: str
+) -> None:
+    stats, usage = month_statistics(data.lazy(), RULES[name], usage=True)
+    assert usage is not None
+    before = pl.read_parquet(STATS_BEFORE).filter(pl.col("rule") == name).drop("rule")
+    assert_frame_equal(stats, before, check_exact=True)
+    used = pl.read_parquet(USAGE_BEFORE).filter(pl.col("rule") == name).drop("rule")
+    # The references predate the single tests' own columns: those are checked below.
+    assert_frame_equal(usage.sort("commune_code").select(used.columns), used, check_exact=True)
+    wifi = pl.col("technology").cast(pl.String) == Technology.WIFI.value
+    singles = data.filter(~pl.col("aggregate") & ~wifi)
+    own = singles.group_by(pl.col("commune_code").cast(pl.String)).agg(
+        tests_mobile_single=pl.len().cast(pl.Int64),
+        devices_mobile_single=pl.col("device_id").drop_nulls().n_unique().cast(pl.Int64),
+    )
+    got = usage.select("commune_code", "tests_mobile_single", "devices_mobile_single")
+    assert_frame_equal(
+        got.filter(pl.col("tests_mobile_single") > 0).sort("commune_code"),
+        own.sort("commune_code"),
+        check_exact=True,
+    )
+
+
+# -- the month in batches, end to end ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The samples ingested and their province imported (copied before each analysis)."""
+    root = tmp_path_factory.mktemp("samples") / "store"
+    ingest_paths([str(SAMPLES)], store=root)
+    import_boundaries(Store.open(root, timezone=TZ), PROVINCE, BoundaryOptions())
+    return root
+
+
+def analysed(
+    sample_store: Path, where: Path, rule: Rule, *, limit: int | None, history: int
+) -> Analysis:
+    """November 2025 (with the quarter's tiles), and ``history`` months before it."""
+    root = where / "store"
+    shutil.copytree(sample_store, root)
+    options = AnalyzeOptions(
+        month="2025-11", rule=rule, memory_limit=limit, generated_at=NOW, history_months=history
+    )
+    return analyze_month(Store.open(root, timezone=TZ), options)
+
+
+def tiny_batches(monkeypatch: pytest.MonkeyPatch, rows: int) -> int:
+    """A memory limit whose batches hold ``rows`` rows, and no month fits in one piece."""
+    monkeypatch.setattr(bounded, "BATCH_ROW_BYTES", 1 << 20)
+    monkeypatch.setattr(bounded, "PART_ROW_BYTES", 1 << 20)
+    monkeypatch.setattr(bounded, "IN_MEMORY_ROW_BYTES", 1 << 40)
+    monkeypatch.setattr(bounded, "MIN_BATCH_ROWS", 1)
+    return bounded.FIXED_BYTES + rows * (1 << 20)
+
+
+@pytest.mark.parametrize("case", [("mean", 7, 0), ("median", 200, 12), ("share", 1000, 12)])
+def test_batches_give_the_figures_of_one_piece(
+    sample_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, int]
+) -> None:
+    """Rule, rows per batch (7: a batch splits communes, parts hold a commune or two, and
+    every selection goes down to single values), months of history."""
+    name, rows, history = case
+    rule = RULES[name]
+    whole = analysed(sample_store, tmp_path / "whole", rule, limit=None, history=history)
+    limit = tiny_batches(monkeypatch, rows)
+    plan = bounded.memory_plan(whole.meta["counts"]["rows"], limit)
+    assert not plan.in_memory and plan.batch_rows == plan.part_rows == rows
+    parts = analysed(sample_store, tmp_path / "parts", rule, limit=limit, history=history)
+    assert_frame_equal(parts.stats, whole.stats, check_exact=True)
+    assert_frame_equal(parts.communes, whole.communes, check_exact=True)
+    assert parts.meta["counts"] == whole.meta["counts"]
+    assert parts.meta["warnings"] == whole.meta["warnings"]
+    assert parts.meta["sources"] == whole.meta["sources"]
+    # What the sources and the single tests' columns are compared on is there.
+    assert {"tests_mobile_single", "devices_mobile_single"} <= set(whole.communes.columns)
+    assert whole.communes["devices_mobile_single"].sum() > 0
+    assert any(s["devices"] for s in whole.meta["sources"] if not s["aggregate"])
+
+
+def test_a_quarter_s_first_month_in_batches_gives_its_tiles_to_the_next_in_one_piece(
+    sample_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """November in one piece needs October's tiles; October, too large to read whole,
+    gives them alone and is analysed for the trend in batches: the same results."""
+    rule = RULES["median"]
+    whole = analysed(sample_store, tmp_path / "whole", rule, limit=None, history=12)
+    batched: list[str] = []
+    batched_month = bounded.batched_month
+
+    def spy(paths: list[Path], month: str, **kwargs: Any) -> bounded.BatchedMonth:
+        batched.append(month)
+        return batched_month(paths, month, **kwargs)
+
+    monkeypatch.setattr(bounded, "batched_month", spy)
+    monkeypatch.setattr(run._Months, "_in_one_piece", lambda _, month: month != "2025-10")
+    mixed = analysed(sample_store, tmp_path / "mixed", rule, limit=None, history=12)
+    assert batched == ["2025-10"]
+    assert whole.meta["history_months"] > 0
+    assert_frame_equal(mixed.stats, whole.stats, check_exact=True)
+    assert_frame_equal(mixed.communes, whole.communes, check_exact=True)
+    assert mixed.meta["sources"] == whole.meta["sources"]
+
+
+def test_cli_memory_limit_reads_in_batches_with_the_same_results(
+    sample_store: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """256MB (below what the process itself needs) forces the smallest batches."""
+    outputs = []
+    for limit in ([], ["--memory-limit", "256MB"]):
+        root = tmp_path / f"store{len(outputs)}"
+        shutil.copytree(sample_store, root)
+        result = cli("analyze", "--month", "2025-11", "--store", root, "--json", *limit)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        outputs.append(
+            {k: v for k, v in data.items() if k not in ("results", "id", "generated_at")}
+        )
+    assert bounded.memory_plan(outputs[0]["counts"]["rows"], 256 << 20).batch_rows == 1000
+    assert outputs[0]["counts"]["rows"] > 1000
+    assert outputs[1] == outputs[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500MB", 500 << 20), ("2GB", 2 << 30), ("1.5 GiB", 3 << 29), ("800m", 800 << 20),
+     ("2gb", 2 << 30), ("1TB", 1 << 40), ("268435456", 256 << 20)],
+)  # fmt: skip
+def test_memory_limits_are_read_in_powers_of_1024(text: str, size: int) -> None:
+    assert parse_size(text) == size
+    assert (
+        load_settings(
+            options={"analyze.memory_limit": ("--memory-limit", text)}
+        ).analyze.memory_limit
+        == size
+    )
+
+
+@pytest.mark.parametrize("text", ["2 gigs", "", "GB", "-1GB", "1e9", "2GB RAM", "100MB", "0"])
+def test_a_bad_memory_limit_is_a_usage_error_naming_the_value(
+    text: str, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    result = cli("analyze", "--month", "2025-10", "--store", tmp_path, "--memory-limit", text)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    message = one_line(result)
+    assert f"--memory-limit {text!r}: expected a size such as 500MB or 2GB" in message
+    assert "at least 256MB" in message and "Traceback" not in message
+
+
+def test_the_memory_limit_setting_comes_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "qostool.toml"
+    config.write_text('[analyze]\nmemory_limit = "3GB"\n', encoding="utf-8")
+    assert load_settings(config).analyze.memory_limit == 3 << 30
+    monkeypatch.setenv("QOSTOOL_ANALYZE_MEMORY_LIMIT", "512MB")
+    assert load_settings(config).analyze.memory_limit == 512 << 20
+    config.write_text("[analyze]\nmemory_limit = 1.5\n", encoding="utf-8")
+    monkeypatch.delenv("QOSTOOL_ANALYZE_MEMORY_LIMIT")
+    with pytest.raises(ConfigError, match=r"memory_limit = 1.5: expected a size"):
+        load_settings(config)
+    assert load_settings().analyze.memory_limit == bounded.DEFAULT_MEMORY_LIMIT
+
+
+# -- exact selection ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [1, 50, 10**9])
+def test_selection_finds_the_value_at_each_rank_as_a_sort_does(cap: int) -> None:
+    """Continuous values, long runs of ties, negatives and values in no group; a cap of 1
+    makes every query go down to all 64 bits."""
+    rng = np.random.default_rng(cap)
+    n = 30_000
+    group = rng.integers(-1, 6, n)
+    values = np.concatenate([rng.lognormal(3, 1, n // 3), np.round(rng.normal(0, 50, n // 3))])
+    values = np.concatenate([values, np.full(n - len(values), 30.0)])[rng.permutation(n)]
+    assert (ranks.unsortable(ranks.sortable(values)) == values).all()
+
+    def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, n, 7_000):
+            yield group[start : start + 7_000], values[start : start + 7_000]
+
+    counted = ranks.counts(passes, 6)
+    assert counted.tolist() == [int((group == g).sum()) for g in range(6)]
+    wanted = [(g, int(r)) for g in range(6) for r in {0, counted[g] // 2, counted[g] - 1, 17}]
+    expected = [float(np.sort(values[group == g])[r]) for g, r in wanted]
+    assert ranks.select(passes, 6, wanted, cap) == expected
