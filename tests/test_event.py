@@ -385,6 +385,9 @@ def test_the_report_in_both_languages(
             assert sum(n.startswith("word/media/") for n in docx.namelist()) == 2
         assert "Ma Quai" in body and "Bão số 13" in body
     assert "Báo cáo sự kiện" in texts["vi"] and "im lặng" in texts["vi"]
+    # The monthly report's terms (#16): "lượt đo", "doanh nghiệp", never the older words.
+    assert "lượt đo" in texts["vi"] and "doanh nghiệp" in texts["vi"]
+    assert "phép đo" not in texts["vi"].lower() and "nhà mạng" not in texts["vi"].lower()
     assert "Event report" in texts["en"] and "evidence of an outage, not proof" in texts["en"]
     assert "ngày 6 tháng 11 năm 2025" in texts["vi"] and "6 November 2025" in texts["en"]
     # Same inputs, same bytes.

@@ -131,7 +131,10 @@ def test_excel_vn_csv_opens_into_the_right_columns_and_codes(exported: Exported)
     header, body = rows[0], rows[1:]
     assert header == [LABELS_VI[c] for c in communes.columns]
     assert all(len(row) == len(header) for row in body)
-    code_at, name_at = header.index("Mã xã, phường"), header.index("Xã, phường")
+    code_at, name_at = (
+        header.index(LABELS_VI["commune_code"]),
+        header.index(LABELS_VI["commune_name"]),
+    )
     assert sorted(row[code_at] for row in body) == exported.codes
     assert exported.codes[0] == "03388"
     text = (exported.vn / "communes.csv").read_bytes().decode("utf-8-sig")
@@ -182,7 +185,7 @@ def test_excel_vn_csv_reads_back_with_polars(exported: Exported) -> None:
         schema={headers[c]: t for c, t in stats.schema.items()},
     )
     assert_frame_equal(read, stats.rename(headers))
-    codes = read["Mã xã, phường"].drop_nulls()
+    codes = read[LABELS_VI["commune_code"]].drop_nulls()
     assert codes.str.starts_with("0").all() and codes.str.len_chars().eq(5).all()
 
 
@@ -218,10 +221,10 @@ def _sheet(path: Path, name: str) -> Any:
     ("level", "name"),
     [
         ("province", "Toàn tỉnh"),
-        ("operator", "Nhà mạng"),
-        (None, "Xã phường"),
-        ("commune", "Thống kê xã phường"),
-        ("commune_operator", "Xã phường x nhà mạng"),
+        ("operator", "Doanh nghiệp"),
+        (None, "Xã, phường, đặc khu"),
+        ("commune", "Thống kê xã, phường, đặc khu"),
+        ("commune_operator", "Xã, phường x doanh nghiệp"),
     ],
 )
 def test_vietnamese_workbook_headers_filters_codes_and_formats(
@@ -281,6 +284,21 @@ def test_vietnamese_workbook_names_the_column_behind_each_header(exported: Expor
     method = book["Phương pháp"]
     assert [c.value for c in method[1]] == ["Mục", "Giá trị"]
     assert method.auto_filter.ref is not None and method.freeze_panes == "A2"
+
+
+def test_vietnamese_headers_use_the_reports_terms(exported: Exported) -> None:
+    """The export's words are the report's (#16): "lượt đo", "doanh nghiệp", "Đánh giá",
+    "mức tối thiểu", "xã, phường, đặc khu"; never "phép đo", "nhà mạng", "Kết luận" or
+    "chỉ tiêu" (a 5G target no rule sets)."""
+    book = load_workbook(exported.vn / f"qostool-{MONTH}.xlsx")
+    words = " ".join(
+        [*book.sheetnames]
+        + [str(c.value) for sheet in book.worksheets for c in next(sheet.iter_rows(max_row=1))]
+    ).lower()
+    for old in ("phép đo", "nhà mạng", "kết luận", "chỉ tiêu"):
+        assert old not in words, old
+    for new in ("lượt đo", "doanh nghiệp", "đánh giá", "mức tối thiểu", "xã, phường, đặc khu"):
+        assert new in words, new
 
 
 def test_default_workbook_keeps_english_headers_and_gains_filters(exported: Exported) -> None:

@@ -19,20 +19,20 @@ _VI: Final[dict[str, str]] = {
     "period_span": "{start} đến {end} ({days} ngày)",
     "days_note": "Ngày tính theo giờ địa phương ({timezone}), kể cả ngày đầu và ngày cuối.",
     "generated": "Ngày lập",
-    "source_line": "Số liệu từ phép đo tốc độ của người dân (i-Speed và các nguồn cộng đồng "
-    "khác); chỉ dùng các phép đo đơn lẻ trên mạng di động.",
+    "source_line": "Số liệu từ lượt đo tốc độ của người dân (i-Speed và các nguồn cộng đồng "
+    "khác); chỉ dùng các lượt đo đơn lẻ trên mạng di động.",
     "contents": "Mục lục",
     "warnings_title": "Cảnh báo về số liệu",
-    "w_empty_window_days": "Không có phép đo nào trong toàn tỉnh vào các ngày {days} của thời "
+    "w_empty_window_days": "Không có lượt đo nào trong toàn tỉnh vào các ngày {days} của thời "
     "gian sự kiện. Nếu số liệu của những ngày này chưa được nạp, mọi xã, phường sẽ có vẻ ít "
-    "phép đo hơn thực tế.",
-    "w_empty_baseline_days": "{count} ngày của giai đoạn so sánh không có phép đo nào trong toàn "
-    "tỉnh; số phép đo dự kiến có thể bị thấp (thiếu tệp số liệu?).",
+    "lượt đo hơn thực tế.",
+    "w_empty_baseline_days": "{count} ngày của giai đoạn so sánh không có lượt đo nào trong toàn "
+    "tỉnh; số lượt đo dự kiến có thể bị thấp (thiếu tệp số liệu?).",
     # sections
     "s_summary": "1. Tóm tắt",
-    "s_maps": "2. Bản đồ tình trạng theo nhà mạng",
+    "s_maps": "2. Bản đồ tình trạng theo doanh nghiệp",
     "s_daily": "3. Diễn biến theo ngày",
-    "s_silent": "4. Các xã, phường im lặng (không có phép đo)",
+    "s_silent": "4. Các xã, phường im lặng (không có lượt đo)",
     "s_degraded": "5. Các xã, phường suy giảm tốc độ",
     "s_method": "6. Phương pháp và giới hạn của số liệu",
     # statuses
@@ -41,81 +41,81 @@ _VI: Final[dict[str, str]] = {
     "status_normal": "bình thường",
     "status_insufficient_data": "chưa đủ dữ liệu",
     # summary
-    "headline": "Trong {days} ngày sự kiện, tính chung mọi nhà mạng: {silent} xã, phường im "
+    "headline": "Trong {days} ngày sự kiện, tính chung mọi doanh nghiệp: {silent} xã, phường im "
     "lặng, {degraded} xã, phường suy giảm tốc độ, {normal} bình thường và {insufficient} chưa "
     "đủ dữ liệu (trên {total} xã, phường).",
-    "tests_line": "Số phép đo di động: {baseline} trong giai đoạn so sánh ({per_day} mỗi ngày), "
+    "tests_line": "Số lượt đo di động: {baseline} trong giai đoạn so sánh ({per_day} mỗi ngày), "
     "{window} trong thời gian sự kiện ({window_per_day} mỗi ngày).",
-    "left_out_line": "Không dùng: {tiles} ô tổng hợp Ookla ({tile_tests} phép đo; mỗi ô là "
-    "trung bình của cả quý, không cho biết từng ngày), {wifi} phép đo Wi-Fi (đo đường truyền "
-    "cố định) và {outside} phép đo nằm ngoài ranh giới tỉnh.",
-    "t_counts": "Số xã, phường theo tình trạng và nhà mạng",
-    "c_operator": "Nhà mạng",
+    "left_out_line": "Không dùng: {tiles} ô tổng hợp Ookla ({tile_tests} lượt đo; mỗi ô là "
+    "trung bình của cả quý, không cho biết từng ngày), {wifi} lượt đo Wi-Fi (đo đường truyền "
+    "cố định) và {outside} lượt đo nằm ngoài ranh giới tỉnh.",
+    "t_counts": "Số xã, phường theo tình trạng và doanh nghiệp",
+    "c_operator": "Doanh nghiệp",
     "c_code": "Mã",
     "c_commune": "Xã, phường",
-    "c_baseline_tests": "Phép đo giai đoạn so sánh",
-    "c_window_tests": "Phép đo trong sự kiện",
-    "c_expected": "Số phép đo dự kiến",
-    "c_p_zero": "Xác suất không có phép đo nào",
+    "c_baseline_tests": "Lượt đo giai đoạn so sánh",
+    "c_window_tests": "Lượt đo trong sự kiện",
+    "c_expected": "Số lượt đo dự kiến",
+    "c_p_zero": "Xác suất không có lượt đo nào",
     "c_baseline_median": "Trung vị giai đoạn so sánh (Mbps)",
     "c_window_median": "Trung vị trong sự kiện (Mbps)",
     "c_ratio": "Tỷ số trung vị",
     "c_ratio_interval": "Khoảng tin cậy của tỷ số",
     "c_date": "Ngày",
-    "c_tests": "Số phép đo",
+    "c_tests": "Số lượt đo",
     "c_median": "Trung vị tải xuống (Mbps)",
     "c_total": "Tổng",
     # maps and charts
-    "maps_caption": "Tình trạng của từng xã, phường trong thời gian sự kiện, cho mọi nhà mạng "
-    "cộng lại và cho từng nhà mạng. Tên được ghi cho các xã, phường im lặng hoặc suy giảm.",
+    "maps_caption": "Tình trạng của từng xã, phường trong thời gian sự kiện, cho mọi doanh nghiệp "
+    "cộng lại và cho từng doanh nghiệp. Tên được ghi cho các xã, phường im lặng hoặc suy giảm.",
     "no_map": "Không vẽ được bản đồ: ranh giới đã dùng không còn trong kho dữ liệu.",
-    "daily_intro": "Số phép đo và trung vị tốc độ tải xuống mỗi ngày trên toàn tỉnh, theo nhà "
-    "mạng; phần tô màu là thời gian sự kiện.",
-    "daily_caption": "Phép đo mỗi ngày (trên) và trung vị tải xuống mỗi ngày (dưới; chỉ những "
-    "ngày có ít nhất 5 phép đo của nhà mạng).",
-    "axis_tests": "Phép đo mỗi ngày",
+    "daily_intro": "Số lượt đo và trung vị tốc độ tải xuống mỗi ngày trên toàn tỉnh, theo doanh "
+    "nghiệp; phần tô màu là thời gian sự kiện.",
+    "daily_caption": "Lượt đo mỗi ngày (trên) và trung vị tải xuống mỗi ngày (dưới; chỉ những "
+    "ngày có ít nhất 5 lượt đo của doanh nghiệp).",
+    "axis_tests": "Lượt đo mỗi ngày",
     "axis_median": "Trung vị tải xuống (Mbps)",
     "window_band": "Thời gian sự kiện",
     "t_window_days": "Các ngày của thời gian sự kiện",
     # lists
-    "silent_intro": "Không có phép đo nào trong thời gian sự kiện, trong khi với nhịp đo của giai "
-    "đoạn so sánh thì dự kiến có ít nhất {min_expected} phép đo (xác suất không có phép đo nào "
+    "silent_intro": "Không có lượt đo nào trong thời gian sự kiện, trong khi với nhịp đo của giai "
+    "đoạn so sánh thì dự kiến có ít nhất {min_expected} lượt đo (xác suất không có lượt đo nào "
     "do ngẫu nhiên dưới {p_max}). Đây là dấu hiệu, chưa phải bằng chứng, của mất kết nối: cần "
-    "xác minh với nhà mạng.",
+    "xác minh với doanh nghiệp.",
     "no_silent": "Không có xã, phường nào im lặng.",
     "degraded_intro": "Cả khoảng tin cậy {confidence} của tỷ số giữa trung vị tải xuống trong sự "
     "kiện và trung vị của giai đoạn so sánh đều dưới {ratio}.",
     "no_degraded": "Không có xã, phường nào suy giảm tốc độ.",
     # method
-    "m_data": "Chỉ dùng phép đo đơn lẻ trên mạng di động, có thời điểm đo riêng. Ô tổng hợp của "
+    "m_data": "Chỉ dùng lượt đo đơn lẻ trên mạng di động, có thời điểm đo riêng. Ô tổng hợp của "
     "Ookla là trung bình của cả một quý nên không cho biết gì về từng ngày và không được dùng; "
-    "phép đo Wi-Fi đo đường truyền cố định sau bộ phát nên cũng không được dùng. Mỗi phép đo "
+    "lượt đo Wi-Fi đo đường truyền cố định sau bộ phát nên cũng không được dùng. Mỗi lượt đo "
     "được gán cho một xã, phường theo ranh giới {boundaries}, như trong phân tích hằng tháng.",
     "m_baseline": "Giai đoạn so sánh mặc định là {baseline_days} ngày ngay trước sự kiện. Mỗi "
-    "nhóm xã, phường x nhà mạng (và mọi nhà mạng cộng lại) được so sánh với chính nó trong giai "
-    "đoạn so sánh.",
-    "m_activity": "Hoạt động: số phép đo dự kiến = số phép đo mỗi ngày trong giai đoạn so sánh x "
-    "số ngày của sự kiện. Nếu số phép đo tuân theo phân phối Poisson với trung bình đó, xác suất "
-    "không có phép đo nào là exp(-dự kiến). Một nhóm là «im lặng» khi không có phép đo nào trong "
+    "nhóm xã, phường x doanh nghiệp (và mọi doanh nghiệp cộng lại) được so sánh với chính nó "
+    "trong giai đoạn so sánh.",
+    "m_activity": "Hoạt động: số lượt đo dự kiến = số lượt đo mỗi ngày trong giai đoạn so sánh x "
+    "số ngày của sự kiện. Nếu số lượt đo tuân theo phân phối Poisson với trung bình đó, xác suất "
+    "không có lượt đo nào là exp(-dự kiến). Một nhóm là «im lặng» khi không có lượt đo nào trong "
     "sự kiện và số dự kiến từ {min_expected} trở lên (xác suất dưới {p_max}); với số dự kiến nhỏ "
-    "hơn, không có phép đo nào là chuyện bình thường nên không kết luận về hoạt động.",
+    "hơn, không có lượt đo nào là chuyện bình thường nên không kết luận về hoạt động.",
     "m_speed": "Tốc độ: tỷ số giữa trung vị tải xuống trong sự kiện và trung vị của giai đoạn so "
     "sánh, với khoảng tin cậy {confidence} tính bằng bootstrap: lấy mẫu lại có hoàn lại, độc lập, "
-    "các phép đo của hai giai đoạn {resamples} lần, lấy phân vị của tỷ số các trung vị (hạt giống "
+    "các lượt đo của hai giai đoạn {resamples} lần, lấy phân vị của tỷ số các trung vị (hạt giống "
     "cố định {seed}, nên kết quả giống nhau mỗi lần chạy). Một nhóm «suy giảm tốc độ» khi cả "
     "khoảng tin cậy nằm dưới {ratio}. Tỷ số chỉ được xét khi giai đoạn so sánh có ít nhất "
-    "{min_baseline} phép đo và sự kiện có ít nhất {min_window} phép đo.",
+    "{min_baseline} lượt đo và sự kiện có ít nhất {min_window} lượt đo.",
     "m_status": "Thứ tự ưu tiên: im lặng, rồi suy giảm tốc độ, rồi bình thường. «Chưa đủ dữ liệu» "
     "chỉ khi không xét được cả hoạt động lẫn tốc độ: giai đoạn so sánh cho dưới {min_expected} "
-    "phép đo dự kiến, và tỷ số trung vị không được xét (dưới {min_baseline} phép đo trong giai "
-    "đoạn so sánh hoặc dưới {min_window} phép đo trong sự kiện). Một xã, phường có ít phép đo "
+    "lượt đo dự kiến, và tỷ số trung vị không được xét (dưới {min_baseline} lượt đo trong giai "
+    "đoạn so sánh hoặc dưới {min_window} lượt đo trong sự kiện). Một xã, phường có ít lượt đo "
     "trong giai đoạn so sánh vẫn có thể im lặng nếu số dự kiến đủ lớn.",
     "m_limits_title": "Số liệu cộng đồng nói được gì và không nói được gì về sự cố",
     "m_rule_table": "Ngưỡng đã dùng",
-    "r_min_expected": "Số phép đo dự kiến tối thiểu để kết luận im lặng",
+    "r_min_expected": "Số lượt đo dự kiến tối thiểu để kết luận im lặng",
     "r_degraded_ratio": "Ngưỡng tỷ số trung vị (suy giảm khi cả khoảng tin cậy dưới ngưỡng)",
-    "r_min_baseline_tests": "Số phép đo tối thiểu của giai đoạn so sánh để xét tốc độ",
-    "r_min_window_tests": "Số phép đo tối thiểu trong sự kiện để xét tốc độ",
+    "r_min_baseline_tests": "Số lượt đo tối thiểu của giai đoạn so sánh để xét tốc độ",
+    "r_min_window_tests": "Số lượt đo tối thiểu trong sự kiện để xét tốc độ",
     "r_confidence": "Độ tin cậy của khoảng",
     "r_resamples": "Số lần lấy mẫu lại (bootstrap)",
     "r_seed": "Hạt giống ngẫu nhiên",
@@ -232,19 +232,19 @@ EVENT_LABELS: Final[dict[str, dict[str, str]]] = {"vi": _VI, "en": _EN}
 #: What crowdsourced tests can and cannot say about an outage, one paragraph each.
 EVENT_LIMITS: Final[dict[str, tuple[str, ...]]] = {
     "vi": (
-        "Phép đo do người dân tự thực hiện, không phải do thiết bị giám sát cố định. Trong bão, "
-        "người dân đo ít hơn (mất điện, sơ tán, lo việc khác), nên số phép đo giảm ngay cả khi "
+        "Lượt đo do người dân tự thực hiện, không phải do thiết bị giám sát cố định. Trong bão, "
+        "người dân đo ít hơn (mất điện, sơ tán, lo việc khác), nên số lượt đo giảm ngay cả khi "
         "mạng vẫn hoạt động. Vì vậy «im lặng» là dấu hiệu, không phải bằng chứng của mất kết "
         "nối.",
-        "Ngược lại, một phép đo thành công chỉ cho thấy có kết nối tại một điểm, vào một lúc; "
+        "Ngược lại, một lượt đo thành công chỉ cho thấy có kết nối tại một điểm, vào một lúc; "
         "xã, phường «bình thường» vẫn có thể có những thôn bị mất sóng.",
-        "Phép đo chỉ được gửi khi có kết nối: một số ứng dụng lưu lại và gửi sau, nên phép đo "
+        "Lượt đo chỉ được gửi khi có kết nối: một số ứng dụng lưu lại và gửi sau, nên lượt đo "
         "có thể đến muộn. Nếu số liệu của những ngày cuối chưa được nạp đầy đủ, mọi nơi đều có "
         "vẻ im lặng hơn thực tế; nên chạy lại sau khi nạp đủ.",
-        "Số phép đo ít làm khoảng tin cậy rộng: «bình thường» nghĩa là không phát hiện được "
+        "Số lượt đo ít làm khoảng tin cậy rộng: «bình thường» nghĩa là không phát hiện được "
         "bất thường, không phải là đã chứng minh mọi thứ ổn.",
-        "Báo cáo này giúp chọn nơi cần hỏi nhà mạng và kiểm tra tại chỗ (ví dụ các trạm phát "
-        "sóng dự phòng), không thay thế số liệu vận hành của nhà mạng.",
+        "Báo cáo này giúp chọn nơi cần hỏi doanh nghiệp và kiểm tra tại chỗ (ví dụ các trạm phát "
+        "sóng dự phòng), không thay thế số liệu vận hành của doanh nghiệp.",
     ),
     "en": (
         "Tests are made by people when they choose to, not by monitoring probes. In a storm "
