@@ -376,8 +376,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def setup(args: argparse.Namespace, env: dict[str, str]) -> tuple[Path, dict[str, Any], bool]:
-    """Make (or reuse) the setup directory; return it, its description, and whether made now."""
+def setup_place(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The setup's folder for ``--tests`` and ``--boundaries`` (synthetic communes made
+    if neither the given nor the shared boundaries exist), and the start of its
+    description: the boundary file and where it came from."""
     if args.boundaries is not None:
         boundaries, kind = args.boundaries.resolve(), "given"
         if not boundaries.is_file():
@@ -390,7 +392,29 @@ def setup(args: argparse.Namespace, env: dict[str, str]) -> tuple[Path, dict[str
             print("real boundaries not found: generating synthetic communes", file=sys.stderr)
             synthetic_boundaries(boundaries)
     tag = f"{boundaries.stem[:40]}-{file_digest(boundaries)[:8]}"
-    folder = args.workdir / f"analyze-{args.tests}-{tag}"
+    return args.workdir / f"analyze-{args.tests}-{tag}", {
+        "boundaries": str(boundaries),
+        "communes_source": kind,
+    }
+
+
+def import_communes(store: Path, info: dict[str, Any], env: dict[str, str]) -> list[Any]:
+    """Import ``info``'s boundaries into ``store`` (timed into ``info``); their shapes."""
+    t0 = time.perf_counter()
+    qostool(
+        ["boundaries", "import", info["boundaries"], "--store", store, "--all-provinces"],
+        env,
+        "boundaries import",
+    )
+    info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
+    codes, geometries = stored_communes(store)
+    info["communes"] = len(codes)
+    return geometries
+
+
+def setup(args: argparse.Namespace, env: dict[str, str]) -> tuple[Path, dict[str, Any], bool]:
+    """Make (or reuse) the setup directory; return it, its description, and whether made now."""
+    folder, info = setup_place(args)
     done = folder / "setup.json"
     if done.is_file():
         info = json.loads(done.read_text(encoding="utf-8"))
@@ -399,16 +423,7 @@ def setup(args: argparse.Namespace, env: dict[str, str]) -> tuple[Path, dict[str
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     store, csv = folder / "store", folder / f"ispeed-en-oct-{args.tests}.csv"
-    info: dict[str, Any] = {"boundaries": str(boundaries), "communes_source": kind}
-    t0 = time.perf_counter()
-    qostool(
-        ["boundaries", "import", boundaries, "--store", store, "--all-provinces"],
-        env,
-        "boundaries import",
-    )
-    info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
-    codes, geometries = stored_communes(store)
-    info["communes"] = len(codes)
+    geometries = import_communes(store, info, env)
     t0 = time.perf_counter()
     generate_csv(csv, args.tests, geometries)
     info["csv_mb"] = round(csv.stat().st_size / 1024 / 1024, 1)

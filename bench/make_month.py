@@ -37,18 +37,17 @@ import numpy as np
 import polars as pl
 from bench_analyze import (
     CHUNK_ROWS,
-    DEFAULT_BOUNDARIES,
     MONTH,
     SAMPLE_CHECK,
     SEED,
     TIMEZONE,
     BenchError,
-    file_digest,
+    import_communes,
     make_chunk,
     parse_json,
     qostool,
+    setup_place,
     stored_communes,
-    synthetic_boundaries,
 )
 from bench_ingest import HEADER, measure_clean, qostool_env, tail
 
@@ -179,7 +178,6 @@ def folder_mb(path: Path) -> float:
 def generate(
     args: argparse.Namespace,
     folder: Path,
-    boundaries: Path,
     info: dict[str, Any],
     env: dict[str, str],
 ) -> None:
@@ -192,15 +190,7 @@ def generate(
     else:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        t0 = time.perf_counter()
-        qostool(
-            ["boundaries", "import", boundaries, "--store", store, "--all-provinces"],
-            env,
-            "boundaries import",
-        )
-        info["boundaries_import_s"] = round(time.perf_counter() - t0, 2)
-        codes, geometries = stored_communes(store)
-        info["communes"] = len(codes)
+        geometries = import_communes(store, info, env)
         t0 = time.perf_counter()
         parts = generate_parts(csv_dir, args.tests, args.parts, geometries)
         info["csv_parts"] = len(parts)
@@ -213,22 +203,11 @@ def generate(
 def make_month(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """Make the folder (see the module's docstring); return it and its setup.json."""
     env = qostool_env()
-    if args.boundaries is not None:
-        boundaries, kind = args.boundaries.resolve(), "given"
-    elif DEFAULT_BOUNDARIES.is_file():
-        boundaries, kind = DEFAULT_BOUNDARIES, "real"
-    else:
-        boundaries, kind = args.workdir / f"synthetic-communes-{SEED}.geojson", "synthetic"
-        if not boundaries.is_file():
-            print("real boundaries not found: generating synthetic communes", file=sys.stderr)
-            synthetic_boundaries(boundaries)
-    tag = f"{boundaries.stem[:40]}-{file_digest(boundaries)[:8]}"
-    folder = args.workdir / f"analyze-{args.tests}-{tag}"
+    folder, info = setup_place(args)
     if (folder / "setup.json").is_file():
         raise BenchError(f"{folder} is made already: delete it to make it again")
     store, csv_dir = folder / "store", folder / "csv"
-    info: dict[str, Any] = {"boundaries": str(boundaries), "communes_source": kind}
-    generate(args, folder, boundaries, info, env)
+    generate(args, folder, info, env)
     floor = measure_clean(
         [sys.executable, "-c", FLOOR_CODE, str(csv_dir), str(folder / "floor-tmp.parquet")]
     )
