@@ -251,7 +251,7 @@ def batched_month(
         partials = []
         for number, (low, high) in enumerate(parts, start=1):
             say(f"{month}: statistics of communes, part {number} of {len(parts)}")
-            singles = _nested(_encoded(spill.read_communes(low, high), rule)).lazy()
+            singles = _nested(_encoded(spill.read_communes(low, high), rule), rule).lazy()
             partials.append(single_partials(singles, rule, COMMUNE_LEVELS, usage=usage))
         stacked = Partials.stack(partials) if partials else _empty_partials(tiles, rule, usage)
         say(f"{month}: statistics of operators and the province")
@@ -279,7 +279,7 @@ def _device_splits(plan: MemoryPlan) -> int:
 
 def _empty_partials(tiles: pl.DataFrame, rule: Rule, usage: bool) -> Partials:
     """The partials of no single test (a month of tiles only), with the right columns."""
-    none = _nested(tiles.clear()).lazy()
+    none = _nested(tiles.clear(), rule).lazy()
     return single_partials(none, rule, COMMUNE_LEVELS, usage=usage)
 
 
@@ -292,6 +292,16 @@ def source_keys() -> list[pl.Expr]:
         pl.col("aggregate"),
         pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")).alias("network"),
     ]
+
+
+def fixed_network(schema: pl.Schema) -> pl.Expr:
+    """Whether a row's technology is Wi-Fi: read from the codes of an enum without
+    turning each row into text."""
+    dtype = schema["technology"]
+    if not isinstance(dtype, pl.Enum):
+        return (pl.col("technology").cast(pl.String) == Technology.WIFI.value).fill_null(False)
+    wifi = [i for i, name in enumerate(dtype.categories) if name == Technology.WIFI.value]
+    return pl.col("technology").to_physical().is_in(wifi).fill_null(False)
 
 
 def source_items(counted: pl.DataFrame) -> list[dict[str, Any]]:

@@ -321,12 +321,44 @@ def source_counts(tests: pl.DataFrame) -> list[dict[str, Any]]:
     """
     if "source" not in tests.columns or tests.is_empty():
         return []
-    counted = tests.group_by(*bounded.source_keys()).agg(
-        rows=pl.len(),
-        tests=pl.col("weight").sum().cast(pl.Int64),
-        devices=pl.col("device_id").drop_nulls().n_unique().cast(pl.Int64),
+    counts = [
+        pl.len().alias("rows"),
+        pl.col("weight").sum().cast(pl.Int64).alias("tests"),
+        pl.col("device_id").drop_nulls().n_unique().cast(pl.Int64).alias("devices"),
+    ]
+    inside = (
+        pl.col("commune_code").is_not_null() if "commune_code" in tests.columns else pl.lit(True)
     )
-    return bounded.source_items(counted)
+    # One integer key per (source, kind of row, network), null outside, and the
+    # streaming engine (its counts are integers, exact in any order): grouping 10
+    # million rows on texts, or in memory, costs a second and a gigabyte.
+    source = pl.col("source")
+    if not isinstance(tests.schema["source"], pl.Categorical | pl.Enum):
+        source = source.cast(pl.Categorical)
+    fixed = bounded.fixed_network(tests.schema)
+    key = (source.to_physical().cast(pl.UInt64).fill_null(1 << 32) * 4) + (
+        pl.col("aggregate").cast(pl.UInt64) * 2 + fixed.cast(pl.UInt64)
+    )
+    grouped = (
+        tests.lazy()
+        .group_by(pl.when(inside).then(key).alias("__key"))
+        .agg(pl.col("source").first(), *counts)
+        .collect(engine="streaming")
+    )
+    # Filtered once grouped: before, the filter would copy every row.
+    coded = grouped.filter(pl.col("__key").is_not_null()).select(
+        pl.col("source").cast(pl.String).fill_null("unknown"),
+        (pl.col("__key") // 2 % 2 == 1).alias("aggregate"),
+        pl.when(pl.col("__key") % 2 == 1)
+        .then(pl.lit("fixed"))
+        .otherwise(pl.lit("mobile"))
+        .alias("network"),
+        *(c.meta.output_name() for c in counts),
+    )
+    if coded.select("source", "aggregate", "network").is_duplicated().any():
+        # A source stored without a name and one named "unknown": counted as one.
+        coded = tests.filter(inside).group_by(bounded.source_keys()).agg(counts)
+    return bounded.source_items(coded)
 
 
 @dataclass
@@ -382,7 +414,7 @@ class _Months:
         if rows.is_empty():
             return None
         self.say(f"{month}: assigning {rows.height:,} rows to communes")
-        assigned, counts = _assign(rows, self.index, self.codes)
+        assigned, counts = _locate(rows, self.index, self.codes)
         warnings = inside_checks(month, counts, version, geometries, rows)
         del rows
         tables = self._one_piece(month, assigned, counts, usage=True)
@@ -433,15 +465,17 @@ class _Months:
             self.earlier[month] = None
             return
         self.say(f"{month}: statistics for the trend")
-        assigned, counts = _assign(rows, self.index, self.codes)
+        assigned, counts = _locate(rows, self.index, self.codes)
         self.earlier[month] = self._one_piece(month, assigned, counts, usage=False).stats
 
     def _one_piece(
         self, month: str, assigned: pl.DataFrame, counts: dict[str, int], *, usage: bool
     ) -> MonthTables:
-        """The tables of a month's assigned rows, all in memory."""
+        """The tables of a month's rows, all in memory; those without a commune
+        (:func:`_locate`) are left out."""
         options = self.options
         if options.dedupe_bursts:
+            assigned = assigned.filter(pl.col("commune_code").is_not_null())
             assigned, counts["burst_duplicates"] = dedupe_bursts(
                 assigned, hours=options.burst_hours, metres=options.burst_metres
             )
@@ -492,6 +526,18 @@ def _assign(
     tests: pl.DataFrame, index: Any, codes: list[str]
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Add ``commune_code``; keep the rows inside the province; count where rows went."""
+    located, counts = _locate(tests, index, codes)
+    return located.filter(pl.col("commune_code").is_not_null()), counts
+
+
+def _locate(
+    tests: pl.DataFrame, index: Any, codes: list[str]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Add ``commune_code`` (null outside the boundaries); count where rows went.
+
+    Every row is kept, so no column is copied: the statistics and the sources leave
+    out the rows without a commune (:func:`stats._nested`, :func:`source_counts`).
+    """
     from qostool.geo.assign import OUTSIDE, SNAPPED
 
     result = index.assign(tests["lon"].to_numpy(), tests["lat"].to_numpy())
@@ -508,12 +554,9 @@ def _assign(
         "outside_tests": int(weights[outside].sum()),
         "outside_single_tests": int((outside & ~tile).sum()),
     }
-    inside = pl.Series(~outside)
-    position = pl.Series(result.index, dtype=pl.Int32).filter(inside)
-    frame = tests.filter(inside).with_columns(
-        commune_code=pl.Series(codes, dtype=pl.Enum(codes)).gather(position)
-    )
-    return frame, counts
+    position = pl.Series(result.index, dtype=pl.Int32)
+    commune = pl.Series(codes, dtype=pl.Enum(codes)).gather(position.set(pl.Series(outside), None))
+    return tests.with_columns(commune_code=commune), counts
 
 
 def inside_checks(

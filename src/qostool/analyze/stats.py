@@ -119,12 +119,6 @@ def encode_keys(tests: pl.DataFrame, keys: Sequence[str] = _KEYS) -> pl.DataFram
 
 def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
     """The input once, compact (:func:`encode_keys`), with the per-row flags of every level."""
-    target = (
-        pl.col("technology")
-        .cast(pl.String)
-        .replace_strict(rule.targets, default=None, return_dtype=pl.Float64)
-    )
-    dl = pl.col("download_mbps")
     frame = encode_keys(
         tests.select(
             *_KEYS,
@@ -135,11 +129,7 @@ def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
             "devices",
             "device_id",
             single=~pl.col("aggregate").fill_null(False),
-            __all=pl.lit(0, pl.Int8),
             peak=pl.col("peak").fill_null(False),
-            cellular=pl.col("technology").cast(pl.String).is_in(CELLULAR).fill_null(False),
-            ge_target=dl >= target,
-            ge_target_all=dl >= pl.lit(rule.targets.get(ALL), pl.Float64),
         ).collect()
     )
     if (frame["single"] & (frame["weight"] != 1)).any():
@@ -147,7 +137,29 @@ def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
             "single tests (aggregate = false) with a weight other than 1",
             hint="only aggregated tiles carry a weight; re-ingest the files of this month",
         )
-    return frame
+    return frame.with_columns(_flags(rule, frame.schema["technology"]))
+
+
+def _flags(rule: Rule, technology: pl.DataType) -> list[pl.Expr]:
+    """The per-row flags the levels group and count by, from the technology's enum
+    codes (one lookup per code, not a comparison of texts per row)."""
+    assert isinstance(technology, pl.Enum)
+    names = technology.categories.to_list()
+    code = pl.col("technology").to_physical()
+
+    def per_code(values: list[object], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+        return pl.lit(pl.Series(values, dtype=dtype)).gather(code)
+
+    dl = pl.col("download_mbps")
+    target = per_code([rule.targets.get(name) for name in names], pl.Float64)
+    return [
+        pl.lit(0, pl.Int8).alias("__all"),
+        per_code([name in CELLULAR for name in names], pl.Boolean)
+        .fill_null(False)
+        .alias("cellular"),
+        (dl >= target).alias("ge_target"),
+        (dl >= pl.lit(rule.targets.get(ALL), pl.Float64)).alias("ge_target_all"),
+    ]
 
 
 #: Per-test sums kept for the finest groups, from which every coarser level is summed.
@@ -585,9 +597,10 @@ def month_statistics(
     need one group-by per level, over the single tests.
     """
     frame = _encoded(tests, rule)
-    singles = _nested(frame.filter(pl.col("single"))).lazy()
+    singles = _nested(frame, rule).lazy()
+    tiles = frame.filter(~pl.col("single") & pl.col("commune_code").is_not_null())
     partials = single_partials(singles, rule, LEVEL_ORDER, usage=usage)
-    return assemble(partials, frame.filter(~pl.col("single")), rule)
+    return assemble(partials, tiles, rule)
 
 
 #: Every level of the table, and whether it is the roll-up over all technologies, in the
@@ -706,25 +719,59 @@ _NESTED: Final = {
 }
 
 
-def _nested(singles: pl.DataFrame) -> pl.DataFrame:
-    """The single tests sorted by commune, technology, operator, with nested group ids.
+def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
+    """The single tests with a commune, sorted by commune, technology, operator, with
+    nested group ids.
 
-    ``__g_cto`` numbers (commune, technology, operator); ``__g_ct`` and ``__g_c`` are
-    its integer quotients, so all three are sorted, and every group of those levels
-    is one contiguous slice: Polars then aggregates each slice in place, several
-    times faster than gathering the rows of each group. The sort is stable, so rows
-    keep their order within a group (and sums their order of addition).
+    ``frame`` is encoded (:func:`_encoded`); its tiles, and its rows without a commune
+    (outside the boundaries: ``commune_code`` null), are left out. ``__g_cto`` numbers
+    (commune, technology, operator); ``__g_ct`` and ``__g_c`` are its integer quotients,
+    so all three are sorted, and every group of those levels is one contiguous slice:
+    Polars then aggregates each slice in place, several times faster than gathering
+    the rows of each group. The sort is stable, so rows keep their order within a
+    group (and sums their order of addition).
+
+    Gathering rows in a new order costs a cache miss per value, the dearest step of an
+    analysis: only the measures are gathered; the keys come back from the sorted ids,
+    and the flags (:func:`_flags`) are computed again from them.
     """
-    n_tech = len(singles.schema["technology"].categories)  # type: ignore[attr-defined]
-    n_operator = len(singles.schema["operator"].categories) + 1  # type: ignore[attr-defined]
-    code = {k: pl.col(k).to_physical().cast(pl.UInt64) for k in _KEYS}
+    schema = frame.schema
+    kinds = {k: schema[k].categories for k in _KEYS}  # type: ignore[attr-defined]
+    n_tech, n_operator = len(kinds["technology"]), len(kinds["operator"]) + 1
+    groups = len(kinds["commune_code"]) * n_tech * n_operator
+    id_type = pl.UInt32 if groups < 1 << 32 else pl.UInt64
+    code = {k: pl.col(k).to_physical().cast(id_type) for k in _KEYS}
     operator = code["operator"].fill_null(n_operator - 1)
     gid = (code["commune_code"] * n_tech + code["technology"]) * n_operator + operator
-    ordered = singles.with_columns(__g_cto=gid).sort("__g_cto", maintain_order=True)
-    return ordered.with_columns(
-        (pl.col("__g_cto") // n_operator).set_sorted().alias("__g_ct"),
-        (pl.col("__g_cto") // (n_operator * n_tech)).set_sorted().alias("__g_c"),
+    wanted = pl.col("single") & pl.col("commune_code").is_not_null()
+    # In one piece: gathering from the many chunks of a month read from its parts
+    # costs twice as much as a copy and a gather.
+    keyed = frame.select(__g_cto=pl.when(wanted).then(gid), __n=wanted.sum()).rechunk()
+    order = keyed.select(
+        pl.arg_sort_by("__g_cto", nulls_last=True, maintain_order=True).head(pl.col("__n").first())
+    ).to_series()
+    g_cto = keyed["__g_cto"].gather(order).set_sorted()
+    measures = frame.select(_GATHERED).rechunk().select(pl.all().gather(order))
+
+    def key(name: str, value: pl.Series) -> pl.Series:
+        names = pl.Series(name, kinds[name], dtype=schema[name])
+        return names.gather(value)
+
+    g_ct = (g_cto // n_operator).set_sorted()
+    op = g_cto % n_operator
+    nested = measures.with_columns(
+        key("commune_code", g_ct // n_tech),
+        key("operator", op.set(op == n_operator - 1, None)),
+        key("technology", g_ct % n_tech),
+        g_cto.alias("__g_cto"),
+        g_ct.alias("__g_ct"),
+        (g_ct // n_tech).set_sorted().alias("__g_c"),
     )
+    return nested.with_columns(_flags(rule, schema["technology"]))
+
+
+#: The columns of the single tests gathered in :func:`_nested`'s order.
+_GATHERED: Final = ("download_mbps", "upload_mbps", "latency_ms", "device_id", "peak")
 
 
 def _grouped(frame: pl.LazyFrame, keys: list[str], aggregations: list[pl.Expr]) -> pl.LazyFrame:
