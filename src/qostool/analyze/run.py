@@ -480,7 +480,8 @@ class _Months:
                 assigned, hours=options.burst_hours, metres=options.burst_metres
             )
         sources = source_counts(assigned) if usage else []
-        assigned = assigned.drop("source", strict=False)
+        # No drop("source"): the statistics select their columns, and dropping one from
+        # a frame whose new column is in one chunk would copy every column.
         self.say(f"{month}: computing statistics")
         stats, use = _month_stats(
             assigned, self.codes, options.rule, self.store.timezone, month=month, usage=usage
