@@ -256,12 +256,17 @@ def test_hand_made_random_edges_vertices_and_grid_lines() -> None:
         assert tolerance_m == 0 or SNAPPED in result.how
 
 
-def test_chunks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cores", [1, 3])
+def test_chunks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
+    """Chunks, on one thread or several (each exact tester with its own geometries)."""
     rng = np.random.default_rng(3)
     lon, lat = rng.uniform(105.795, 105.885, 5000), rng.uniform(20.995, 21.025, 5000)
     whole = CommuneIndex.build(HAND).assign(lon, lat)
     monkeypatch.setattr(assign_module, "_CHUNK", 777)
-    assert_same(CommuneIndex.build(HAND).assign(lon, lat), whole)
+    monkeypatch.setattr(assign_module.os, "cpu_count", lambda: cores)
+    index = CommuneIndex.build(HAND)
+    assert_same(index.assign(lon, lat), whole)
+    assert len(index._exact_copies) == (cores - 1)
 
 
 def test_a_saved_index_loads_mapped_and_assigns_the_same(tmp_path: Path) -> None:
@@ -557,7 +562,7 @@ def test_lai_chau_representative_points(shared_data: Path) -> None:
     assert np.array_equal(result.index, np.arange(len(geoms)))
 
 
-def test_national_grid_equals_reference(shared_data: Path) -> None:
+def test_national_grid_equals_reference(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     geoms = communes_of(shared_data, "vn2025_communes_all_34prov.geojson")
     assert len(geoms) == 3321
     rng = np.random.default_rng(34)
@@ -572,7 +577,11 @@ def test_national_grid_equals_reference(shared_data: Path) -> None:
     lon = np.concatenate([rng.uniform(xmin, xmax, 80_000), clustered[:, 0], on_x[picked], sliver_x])
     lat = np.concatenate([rng.uniform(ymin, ymax, 80_000), clustered[:, 1], on_y[picked], sliver_y])
     index = CommuneIndex.build(geoms)
+    # Chunks on several threads, as a month of millions of tests is assigned.
+    monkeypatch.setattr(assign_module, "_CHUNK", 20_000)
+    monkeypatch.setattr(assign_module.os, "cpu_count", lambda: 3)
     fast = index.assign(lon, lat)
+    assert len(index._exact_copies) == 2
     assert_same(fast, assign_reference(geoms, lon, lat))
     assert_consistent(fast, 100.0)
     result = index.assign(centres[:, 0], centres[:, 1])

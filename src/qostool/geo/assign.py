@@ -61,6 +61,7 @@ import os
 import struct
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
@@ -819,6 +820,7 @@ class CommuneIndex:
 
     def __init__(self, exact: _Exact, grid: _Grid) -> None:
         self._exact = exact
+        self._exact_copies: list[_Exact] = []
         self._grid = grid
 
     @classmethod
@@ -897,16 +899,52 @@ class CommuneIndex:
         """Assign every point; the same result as :func:`assign_reference`, faster."""
         x, y, usable = _points(lon, lat)
         result = _outside(len(x))
-        for start in range(0, len(x), _CHUNK):
-            part = np.arange(start, min(start + _CHUNK, len(x)))
+
+        def look(start: int) -> Ints:
+            """Grid values of a chunk; the points left to the exact test (positions)."""
+            part = slice(start, min(start + _CHUNK, len(x)))
             value = self._lookup(x[part], y[part], usable[part])
             inside = value >= 0
-            result.index[part[inside]] = value[inside]
-            result.how[part[inside]] = INSIDE
-            result.distance_m[part[inside]] = 0.0
-            todo = part[value == _EXACT]
-            _fill(result, todo, *self._exact.assign(x[todo], y[todo]))
+            result.index[part][inside] = value[inside]
+            result.how[part][inside] = INSIDE
+            result.distance_m[part][inside] = 0.0
+            return start + np.flatnonzero(value == _EXACT)
+
+        def test(exact: _Exact, todo: Ints) -> None:
+            _fill(result, todo, *exact.assign(x[todo], y[todo]))
+
+        # NumPy, shapely and pyproj release the GIL in their loops: chunks run on every
+        # core at once, each writing its own part of the result. GEOS's prepared
+        # geometries may not be used by two threads at once: each thread of exact tests
+        # has its own copy of the communes (:meth:`_copies`).
+        starts = range(0, len(x), _CHUNK)
+        workers = min(len(starts), os.cpu_count() or 1)
+        if workers <= 1:
+            for start in starts:
+                test(self._exact, look(start))
+            return result
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            todo = np.concatenate(list(pool.map(look, starts)))
+            pieces = np.array_split(todo, max(workers, -(-len(todo) // _CHUNK)))
+
+            def tests(worker: int, exact: _Exact) -> None:
+                for piece in pieces[worker::workers]:
+                    test(exact, piece)
+
+            for done in [
+                pool.submit(tests, worker, exact)
+                for worker, exact in enumerate(self._copies(workers))
+            ]:
+                done.result()
         return result
+
+    def _copies(self, count: int) -> list[_Exact]:
+        """``count`` exact testers with geometries of their own (the first is this index's)."""
+        while len(self._exact_copies) < count - 1:
+            exact = self._exact
+            geoms = shapely.from_wkb(shapely.to_wkb(exact.geoms))
+            self._exact_copies.append(_Exact(geoms, exact.edges, exact.tolerance_m))
+        return [self._exact, *self._exact_copies[: count - 1]]
 
     def _lookup(self, x: Floats, y: Floats, usable: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
         """Grid value per point: a commune's position, -1 (outside) or -2 (exact test)."""
