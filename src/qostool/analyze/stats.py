@@ -711,11 +711,15 @@ def assemble(
     return table, _usage(partials.own_usage, _texts(tiles).lazy()).collect()
 
 
-#: Group-id columns of :func:`_nested`, by the keys they stand for.
+#: Group-id columns of :func:`_nested`, by the keys they stand for: the first three are
+#: sorted (each group one slice); the others are single integers to hash, where the
+#: keys they stand for would be hashed as rows of several columns.
 _NESTED: Final = {
     ("commune_code", "operator", "technology"): "__g_cto",
     ("commune_code", "technology"): "__g_ct",
     ("commune_code",): "__g_c",
+    ("commune_code", "operator"): "__g_co",
+    ("operator", "technology"): "__g_ot",
 }
 
 
@@ -729,7 +733,9 @@ def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     so all three are sorted, and every group of those levels is one contiguous slice:
     Polars then aggregates each slice in place, several times faster than gathering
     the rows of each group. The sort is stable, so rows keep their order within a
-    group (and sums their order of addition).
+    group (and sums their order of addition). ``__g_co`` (commune, operator) and
+    ``__g_ot`` (operator, technology) are not sorted: one integer to hash instead of
+    a row of keys.
 
     Gathering rows in a new order costs a cache miss per value, the dearest step of an
     analysis: only the measures are gathered; the keys come back from the sorted ids,
@@ -758,14 +764,17 @@ def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
         return names.gather(value)
 
     g_ct = (g_cto // n_operator).set_sorted()
-    op = g_cto % n_operator
+    g_c = (g_ct // n_tech).set_sorted()
+    op, tech = g_cto % n_operator, g_ct % n_tech
     nested = measures.with_columns(
-        key("commune_code", g_ct // n_tech),
+        key("commune_code", g_c),
         key("operator", op.set(op == n_operator - 1, None)),
-        key("technology", g_ct % n_tech),
+        key("technology", tech),
         g_cto.alias("__g_cto"),
         g_ct.alias("__g_ct"),
-        (g_ct // n_tech).set_sorted().alias("__g_c"),
+        g_c.alias("__g_c"),
+        (g_c * n_operator + op).alias("__g_co"),
+        (op * n_tech + tech).alias("__g_ot"),
     )
     return nested.with_columns(_flags(rule, schema["technology"]))
 
@@ -775,7 +784,7 @@ _GATHERED: Final = ("download_mbps", "upload_mbps", "latency_ms", "device_id", "
 
 
 def _grouped(frame: pl.LazyFrame, keys: list[str], aggregations: list[pl.Expr]) -> pl.LazyFrame:
-    """Group by ``keys``, through their sorted nested id where there is one."""
+    """Group by ``keys``, through their nested id where there is one (:data:`_NESTED`)."""
     nested = _NESTED.get(tuple(keys))
     if nested is None:
         return frame.group_by(keys).agg(aggregations)
