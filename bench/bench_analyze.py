@@ -24,9 +24,10 @@ Timed, each run a fresh child process (wall time and peak RSS from ``os.wait4``)
   Parquet read with pandas, ``geopandas.sjoin(predicate="within")`` and a pandas ``groupby``
   with the same aggregations.
 
-Targets: analyze within 3x the floor's time, at least 8x faster than the tutorial, and peak RSS
-under 4,096 MB. After the timed runs the three results are compared (analyze and floor must
-give the same groups, counts and figures).
+Targets: analyze within 1.6x the floor's time at 10 M tests, 2.5x at 1 M and 100 M
+(``FLOOR_RATIOS``), at least 8x faster than the tutorial and 5x faster than DuckDB
+spatial, and peak RSS under 4,096 MB. After the timed runs the results are compared
+(analyze and floor must give the same groups, counts and figures).
 
 Exit codes: 0 targets met, 1 a target missed, 2 a run failed or the results disagree.
 
@@ -86,7 +87,16 @@ SAMPLE_CHECK = 200_000  # floor commune codes checked against assign_reference
 SYNTHETIC_COMMUNES = 3_300
 SYNTHETIC_BOX = (102.2, 8.6, 109.4, 23.3)  # roughly mainland Vietnam's bounding box
 
-MAX_FLOOR_RATIO = 3.0
+#: analyze / floor time (issue #18): within 1.6x at 10 M tests, 2.5x at 1 M (where a
+#: process's fixed costs weigh) and at 100 M (in batches, in bounded memory).
+FLOOR_RATIOS = ((5_000_000, 2.5), (50_000_000, 1.6), (None, 2.5))
+
+
+def max_floor_ratio(tests: int) -> float:
+    """The analyze / floor target at ``tests`` tests (:data:`FLOOR_RATIOS`)."""
+    return next(ratio for below, ratio in FLOOR_RATIOS if below is None or tests < below)
+
+
 MIN_TUTORIAL_RATIO = 8.0
 MAX_RSS_MB = 4096.0
 MIN_DUCKDB_RATIO = 5.0
@@ -609,9 +619,10 @@ def benchmark(args: argparse.Namespace, folder: Path, report: dict[str, Any]) ->
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:
     analyze, floor, tutorial, duckdb = (report[name] for name in RUNS)
+    max_ratio = max_floor_ratio(report["tests"])
     out: dict[str, Any] = {
         "analyze_over_floor": round(analyze["best_s"] / floor["best_s"], 2),
-        "max_analyze_over_floor": MAX_FLOOR_RATIO,
+        "max_analyze_over_floor": max_ratio,
         "analyze_peak_rss_mb": analyze["peak_rss_mb"],
         "max_rss_mb": MAX_RSS_MB,
         "min_tutorial_over_analyze": MIN_TUTORIAL_RATIO,
@@ -620,7 +631,7 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
         "duckdb_over_analyze": None,
         "duckdb_ok": None,
     }
-    out["floor_ok"] = out["analyze_over_floor"] <= MAX_FLOOR_RATIO
+    out["floor_ok"] = out["analyze_over_floor"] <= max_ratio
     out["rss_ok"] = analyze["peak_rss_mb"] < MAX_RSS_MB
     out["tutorial_ok"] = None
     if tutorial is not None:
@@ -655,7 +666,7 @@ def print_table(report: dict[str, Any]) -> None:
     ok = {True: "OK", False: "MISSED", None: "not measured"}
     print(
         f"analyze / floor time: {t['analyze_over_floor']:.2f} "
-        f"(target <= {MAX_FLOOR_RATIO:g})  {ok[t['floor_ok']]}"
+        f"(target <= {t['max_analyze_over_floor']:g})  {ok[t['floor_ok']]}"
     )
     ratio = t["tutorial_over_analyze"]
     print(

@@ -101,7 +101,8 @@ _MAX_BOUNDARY_CELLS: Final = 4_000_000  # cap on finest cells along all boundari
 _MIN_CELL_LOG2: Final = -16  # finest cell between 2**-16 (about 1.7 m) ...
 _MAX_CELL_LOG2: Final = -4  # ... and 2**-4 degrees
 _EDGES_PER_CHUNK: Final = 16  # snapping finds candidate edges by runs of this many
-_CHUNK: Final = 1 << 20  # points per chunk in CommuneIndex.assign, to bound memory
+_CHUNK: Final = 1 << 20  # points per chunk in CommuneIndex.assign, to bound memory ...
+_THREAD_POINTS: Final = 1 << 16  # ... and at least these many, if chunks run on threads
 _BATCH: Final = 1 << 16  # edges or cells per batch while building, to bound memory
 _SNAP_POINTS: Final = 1 << 13  # points per query of the edges near them ...
 _SNAP_PAIRS: Final = 1 << 20  # ... and about this many (point, edge) pairs at once
@@ -902,7 +903,7 @@ class CommuneIndex:
 
         def look(start: int) -> Ints:
             """Grid values of a chunk; the points left to the exact test (positions)."""
-            part = slice(start, min(start + _CHUNK, len(x)))
+            part = slice(start, min(start + size, len(x)))
             value = self._lookup(x[part], y[part], usable[part])
             inside = value >= 0
             result.index[part][inside] = value[inside]
@@ -917,8 +918,10 @@ class CommuneIndex:
         # core at once, each writing its own part of the result. GEOS's prepared
         # geometries may not be used by two threads at once: each thread of exact tests
         # has its own copy of the communes (:meth:`_copies`).
-        starts = range(0, len(x), _CHUNK)
-        workers = min(len(starts), os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+        size = min(_CHUNK, max(_THREAD_POINTS, -(-len(x) // cores)))
+        starts = range(0, len(x), size)
+        workers = min(len(starts), cores)
         if workers <= 1:
             for start in starts:
                 test(self._exact, look(start))
