@@ -100,16 +100,33 @@ def tiny_batches(monkeypatch: pytest.MonkeyPatch, rows: int) -> int:
     return bounded.FIXED_BYTES + rows * (1 << 20)
 
 
+@pytest.mark.parametrize("held", [True, False], ids=["held", "radix"])
 @pytest.mark.parametrize("case", [("mean", 7, 0), ("median", 200, 12), ("share", 1000, 12)])
 def test_batches_give_the_figures_of_one_piece(
-    sample_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, int]
+    sample_store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, int, int],
+    held: bool,
 ) -> None:
     """Rule, rows per batch (7: a batch splits communes, parts hold a commune or two, and
-    every selection goes down to single values), months of history."""
+    every selection goes down to single values), months of history; the operators' and
+    the province's order statistics from a column held in memory, or by radix selection
+    over the spill (a column too large for the limit)."""
     name, rows, history = case
     rule = RULES[name]
     whole = analysed(sample_store, tmp_path / "whole", rule, limit=None, history=history)
     limit = tiny_batches(monkeypatch, rows)
+    if not held:
+        monkeypatch.setattr(bounded, "HELD_ROW_BYTES", 1 << 40)
+    used = {"held": 0}
+    real_held = bounded._Held
+
+    def counting(*args: Any) -> bounded._Held:
+        used["held"] += 1
+        return real_held(*args)
+
+    monkeypatch.setattr(bounded, "_Held", counting)
     plan = bounded.memory_plan(whole.meta["counts"]["rows"], limit)
     assert not plan.in_memory and plan.batch_rows == plan.part_rows == rows
     parts = analysed(sample_store, tmp_path / "parts", rule, limit=limit, history=history)
@@ -118,6 +135,7 @@ def test_batches_give_the_figures_of_one_piece(
     assert parts.meta["counts"] == whole.meta["counts"]
     assert parts.meta["warnings"] == whole.meta["warnings"]
     assert parts.meta["sources"] == whole.meta["sources"]
+    assert bool(used["held"]) == held
     # What the sources and the single tests' columns are compared on is there.
     assert {"tests_mobile_single", "devices_mobile_single"} <= set(whole.communes.columns)
     assert whole.communes["devices_mobile_single"].sum() > 0

@@ -255,7 +255,7 @@ def batched_month(
             partials.append(single_partials(singles, rule, COMMUNE_LEVELS, usage=usage))
         stacked = Partials.stack(partials) if partials else _empty_partials(tiles, rule, usage)
         say(f"{month}: statistics of operators and the province")
-        coarse = _Coarse(spill, rule, plan.batch_rows)
+        coarse = _Coarse(spill, rule, plan.batch_rows, room=plan.limit - FIXED_BYTES)
         stacked.orders.update(coarse.orders())
         stats, use = assemble(stacked, tiles, rule)
         return BatchedMonth(
@@ -498,6 +498,71 @@ _QUANTILES: Final = {
 }
 
 
+class _Held:
+    """One column of every single test in memory, for exact selection by partition.
+
+    Radix selection (:mod:`ranks`) reads the spill three to six times a column and
+    holds little; when one column of the month fits in the memory limit
+    (:data:`HELD_ROW_BYTES` a test), it is read once, as the sortable keys of
+    :func:`ranks.sortable` with each test's operator and technology, and each group's
+    ranks are picked by a partition of the group's keys: the same values, bit for bit,
+    as radix selection orders them (tested).
+    """
+
+    def __init__(self, coarse: _Coarse, column: str, total: int) -> None:
+        self.coarse = coarse
+        rows = coarse.spill.rows
+        self.keys = np.empty(rows, dtype=np.uint64)
+        self.op = np.empty(rows, dtype=np.int16)
+        self.tech = np.empty(rows, dtype=np.int16)
+        held = 0
+        for batch in coarse.spill.scan(["__op", "__tech", column]):
+            valid = batch.filter(pl.col(column).is_not_null())
+            end = held + valid.height
+            self.keys[held:end] = ranks.sortable(valid[column].to_numpy())
+            self.op[held:end] = valid["__op"].to_numpy()
+            self.tech[held:end] = valid["__tech"].to_numpy()
+            held = end
+        self.keys, self.op, self.tech = self.keys[:held], self.op[:held], self.tech[:held]
+        self.counts = np.zeros(total, dtype=np.int64)
+        for level in range(len(_COARSE)):
+            ids = self._ids(level)
+            self.counts += np.bincount(ids[ids >= 0], minlength=total)
+
+    def _ids(self, level: int) -> np.ndarray:
+        """Each held test's group id at a coarse level (-1: none), as :meth:`_Coarse.ids`."""
+        coarse = self.coarse
+        ids = coarse.ids_of(level)(self.op, self.tech)  # int16: ids are few
+        if level in (1, 3):  # the all-technology levels count cellular tests only
+            ids = np.where(coarse.cellular_tech[self.tech], ids, -1)
+        return np.broadcast_to(ids, self.keys.shape)
+
+    def select(self, wanted: list[tuple[int, int]]) -> list[float]:
+        """The value at each ``(group, rank)``, as :func:`ranks.select` gives it."""
+        by_group: dict[int, list[int]] = {}
+        for group, rank in wanted:
+            by_group.setdefault(group, []).append(rank)
+        starts = [start for _, start, _ in self.coarse.groups()]
+        chosen: dict[tuple[int, int], float] = {}
+        for level, start in enumerate(starts):
+            end = starts[level + 1] if level + 1 < len(starts) else self.counts.size
+            groups = [g for g in by_group if start <= g < end]
+            if not groups:
+                continue
+            ids = self._ids(level)
+            for group in groups:
+                picked = sorted(set(by_group[group]))
+                values = np.partition(self.keys[ids == group], picked)[picked]
+                found = ranks.unsortable(values).tolist()
+                chosen |= {(group, r): v for r, v in zip(picked, found, strict=True)}
+        return [float(chosen[key]) for key in wanted]
+
+
+#: Bytes a single test takes in :class:`_Held`: its key and codes, a group's ids and
+#: the copy of the group's keys that is partitioned.
+HELD_ROW_BYTES: Final = 30
+
+
 def _interval_ranks(lengths: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """The ranks of :func:`stats._median_interval`, computed as it computes them."""
     z = normal_quantile(0.5 + confidence / 2)
@@ -520,10 +585,12 @@ _COARSE: Final = tuple(
 class _Coarse:
     """Distinct devices, medians and percentiles of the operator and province levels."""
 
-    def __init__(self, spill: _Spill, rule: Rule, batch_rows: int) -> None:
+    def __init__(self, spill: _Spill, rule: Rule, batch_rows: int, *, room: int = 0) -> None:
         self.spill = spill
         self.rule = rule
         self.cap = max(batch_rows // 4, 1)
+        self.hold = spill.rows * HELD_ROW_BYTES <= room
+        """Whether a column of every single test fits in ``room`` bytes (:class:`_Held`)."""
         self.passes = 0
         self.n_op = max(len(spill.operators), 1)
         self.n_tech = max(len(spill.technologies), 1)
@@ -580,7 +647,8 @@ class _Coarse:
         found: dict[str, dict[str, np.ndarray]] = {}
         for column, quantiles in _QUANTILES.items():
             passes = self._passes(column)
-            n = ranks.counts(passes, total)
+            held = _Held(self, column, total) if self.hold else None
+            n = ranks.counts(passes, total) if held is None else held.counts
             has = np.flatnonzero(n)
             wanted: set[tuple[int, int]] = set()
             spots = {}
@@ -602,7 +670,11 @@ class _Coarse:
                     bounds[name] = bound - nulls
                     wanted |= {(int(g), int(bounds[name][g])) for g in has if bounds[name][g] >= 0}
             keys = sorted(wanted)
-            chosen = dict(zip(keys, ranks.select(passes, total, keys, self.cap), strict=True))
+            values = (
+                ranks.select(passes, total, keys, self.cap) if held is None else held.select(keys)
+            )
+            del held
+            chosen = dict(zip(keys, values, strict=True))
             found[column] = {}
             for name, (pos, low, high) in spots.items():
                 out = np.full(total, np.nan)
