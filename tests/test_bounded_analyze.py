@@ -120,13 +120,13 @@ def test_batches_give_the_figures_of_one_piece(
     if not held:
         monkeypatch.setattr(bounded, "HELD_ROW_BYTES", 1 << 40)
     used = {"held": 0}
-    real_held = bounded._Coarse._held
+    real_held = bounded._Held
 
-    def counting(self: bounded._Coarse, column: str, total: int) -> dict[str, Any]:
+    def counting(*args: Any) -> bounded._Held:
         used["held"] += 1
-        return real_held(self, column, total)
+        return real_held(*args)
 
-    monkeypatch.setattr(bounded._Coarse, "_held", counting)
+    monkeypatch.setattr(bounded, "_Held", counting)
     plan = bounded.memory_plan(whole.meta["counts"]["rows"], limit)
     assert not plan.in_memory and plan.batch_rows == plan.part_rows == rows
     parts = analysed(sample_store, tmp_path / "parts", rule, limit=limit, history=history)
