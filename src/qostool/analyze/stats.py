@@ -199,8 +199,7 @@ def _additive() -> list[pl.Expr]:
 
 
 def _order_statistics(rule: Rule) -> list[pl.Expr]:
-    """What cannot be summed from finer groups: distinct devices (first), medians,
-    percentiles."""
+    """What cannot be summed from finer groups: distinct devices, medians, percentiles."""
     dl = pl.col("download_mbps")
     exprs = [
         pl.col("device_id").drop_nulls().n_unique().alias("__devices"),
@@ -660,21 +659,10 @@ def single_partials(
     (:func:`_nested`); all is collected at once.
     """
     plans = [_grouped(singles, FINEST_KEYS, [*_additive(), pl.col("cellular").first()])]
-    pairs = _device_pairs(singles) if any(lv in _COARSE_LEVELS for lv in levels) else None
     for level, all_tech in levels:
         keys = _level_keys(level, all_technologies=all_tech)
         selected = singles.filter(pl.col("cellular")) if all_tech else singles
-        statistics = _order_statistics(rule)
-        if pairs is None or (level, all_tech) not in _COARSE_LEVELS:
-            plans.append(_grouped(selected, keys, statistics))
-            continue
-        # Distinct devices from the distinct pairs, the rest from every test.
-        pairs_in = pairs.filter(pl.col("cellular")) if all_tech else pairs
-        devices = pairs_in.group_by(keys).agg(pl.col("device_id").n_unique().alias("__devices"))
-        others = _grouped(selected, keys, statistics[1:])
-        joined = others.join(devices, on=keys, how="left", nulls_equal=True)
-        names = [*keys, *(e.meta.output_name() for e in statistics)]
-        plans.append(joined.with_columns(pl.col("__devices").fill_null(0)).select(names))
+        plans.append(_grouped(selected, keys, _order_statistics(rule)))
     if usage:
         plans += _own_usage(singles)
     # The in-memory engine adds each group's values in row order; the streaming one
@@ -683,25 +671,6 @@ def single_partials(
     done = [_texts(d) for d in pl.collect_all(plans, engine="in-memory")]
     orders = dict(zip(levels, done[1 : 1 + len(levels)], strict=True))
     return Partials(done[0], orders, done[1 + len(levels) :] if usage else None)
-
-
-#: The levels whose groups span many communes (operators, the province).
-_COARSE_LEVELS: Final = tuple(lv for lv in LEVEL_ORDER if "commune_code" not in LEVELS[lv[0]])
-
-
-def _device_pairs(singles: pl.LazyFrame) -> pl.LazyFrame:
-    """The distinct (operator, technology, device) of the single tests with a device.
-
-    The devices of an operator or of the province are counted from these pairs, a
-    few hundred thousand, rather than from every test: a distinct count hashes each
-    value of its group, and these groups are the month's tests four times over.
-    """
-    columns = ["__g_ot", "operator", "technology", "cellular", "__all", "device_id"]
-    return (
-        singles.select(columns)
-        .filter(pl.col("device_id").is_not_null())
-        .unique(["__g_ot", "device_id"], keep="any")
-    )
 
 
 def assemble(
