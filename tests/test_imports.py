@@ -207,8 +207,8 @@ def test_analyze_parses_its_options_and_opens_the_store_without_heavy_libraries(
     got = run_probe("analyze", *options, stop_at="analyze_month")
     assert got == {"stopped": "analyze_month", "loaded": []}
     # The check is not vacuous: the analysis itself loads the geometry libraries.
-    got = run_probe("analyze", *options, stop_at="_assign")
-    assert got["stopped"] == "_assign" and {"shapely", "pyproj"} <= set(got["loaded"])
+    got = run_probe("analyze", *options, stop_at="_locate")
+    assert got["stopped"] == "_locate" and {"shapely", "pyproj"} <= set(got["loaded"])
 
 
 @pytest.mark.parametrize(
