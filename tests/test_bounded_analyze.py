@@ -7,7 +7,11 @@ statistics before the month could be read in batches; see ``tests/bounded_inputs
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +187,53 @@ def test_cli_memory_limit_reads_in_batches_with_the_same_results(
     assert bounded.memory_plan(outputs[0]["counts"]["rows"], 256 << 20).batch_rows == 1000
     assert outputs[0]["counts"]["rows"] > 1000
     assert outputs[1] == outputs[0]
+
+
+#: Runs ``qostool analyze`` with the coarse step held until the process is signalled.
+_HELD_ANALYSIS = """
+import sys, time
+from qostool.analyze import bounded
+from qostool.cli import main
+
+def held(self):
+    print("spilled", flush=True)
+    time.sleep(60)
+
+bounded._Coarse.orders = held
+sys.argv = ["qostool", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX's")
+def test_a_terminated_analysis_deletes_its_spill(sample_store: Path, tmp_path: Path) -> None:
+    """Cron and service managers stop a job with SIGTERM: the spill (gigabytes at a
+    national month) must not stay in the temporary folder, nor the store's lock."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_store, root)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    args = ["analyze", "--month", "2025-11", "--store", str(root), "--memory-limit", "256MB"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HELD_ANALYSIS, *args],
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "spilled"
+    spills = list(scratch.glob("qostool-analyze-*"))
+    assert len(spills) == 1 and any(spills[0].iterdir())
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "Interrupted" in err and "Traceback" not in err
+    assert list(scratch.iterdir()) == []
+    # The store is free: the next analysis runs.
+    subprocess.run(
+        [sys.executable, "-m", "qostool", *args[:5], "--json"], check=True, capture_output=True
+    )
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
-            _stderr().print("Interrupted: nothing of the unfinished file was stored.")
+            _stderr().print("Interrupted: nothing unfinished was stored.")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
