@@ -524,18 +524,20 @@ class _Held:
             self.tech[held:end] = valid["__tech"].to_numpy()
             held = end
         self.keys, self.op, self.tech = self.keys[:held], self.op[:held], self.tech[:held]
+        # Values per group: those of each (operator, technology), added up level by level.
+        n_tech = coarse.n_tech
+        pairs = np.bincount(
+            self.op.astype(np.int64) * n_tech + self.tech, minlength=coarse.n_op * n_tech
+        )
+        op, tech = np.divmod(np.arange(pairs.size), n_tech)
         self.counts = np.zeros(total, dtype=np.int64)
         for level in range(len(_COARSE)):
-            ids = self._ids(level)
-            self.counts += np.bincount(ids[ids >= 0], minlength=total)
+            ids = coarse.level_ids(level, op, tech)
+            np.add.at(self.counts, ids[ids >= 0], pairs[ids >= 0])
 
     def _ids(self, level: int) -> np.ndarray:
-        """Each held test's group id at a coarse level (-1: none), as :meth:`_Coarse.ids`."""
-        coarse = self.coarse
-        ids = coarse.ids_of(level)(self.op, self.tech)  # int16: ids are few
-        if level in (1, 3):  # the all-technology levels count cellular tests only
-            ids = np.where(coarse.cellular_tech[self.tech], ids, -1)
-        return np.broadcast_to(ids, self.keys.shape)
+        """Each held test's group id at a coarse level (-1: none); int16: ids are few."""
+        return self.coarse.level_ids(level, self.op, self.tech)
 
     def select(self, wanted: list[tuple[int, int]]) -> list[float]:
         """The value at each ``(group, rank)``, as :func:`ranks.select` gives it."""
@@ -619,16 +621,16 @@ class _Coarse:
     def ids(self, op: np.ndarray, tech: np.ndarray) -> np.ndarray:
         """Per row, its group id at each coarse level (-1 where it has none): 4 x rows."""
         op, tech = op.astype(np.int64), tech.astype(np.int64)
-        cellular = self.cellular_tech[tech]
-        levels = self.groups()
-        return np.concatenate(
-            [
-                levels[0][1] + op * self.n_tech + tech,
-                np.where(cellular, levels[1][1] + op, -1),
-                levels[2][1] + tech,
-                np.where(cellular, levels[3][1], -1),
-            ]
-        )
+        return np.concatenate([self.level_ids(level, op, tech) for level in range(len(_COARSE))])
+
+    def level_ids(self, level: int, op: np.ndarray, tech: np.ndarray) -> np.ndarray:
+        """Per row, its group id at one coarse level (by :meth:`groups`' order), -1 where
+        it has none: the all-technology levels count cellular tests only. In the dtype of
+        ``op`` and ``tech``."""
+        ids = np.broadcast_to(np.asarray(self.ids_of(level)(op, tech), dtype=op.dtype), op.shape)
+        if _COARSE[level][1]:
+            return np.where(self.cellular_tech[tech], ids, -1)
+        return ids
 
     def ids_of(self, level: int) -> Callable[[Any, Any], Any]:
         """The group id at one coarse level (by :meth:`groups`' order) of an operator and
