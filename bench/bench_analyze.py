@@ -84,6 +84,18 @@ OCT_START = 1_759_276_800  # 2025-10-01T00:00:00 local wall clock, as naive epoc
 NOV_START = 1_761_955_200  # 2025-11-01T00:00:00
 NOISE_SHARE = 0.03  # tests placed uniformly over the communes' bounding box
 SAMPLE_CHECK = 200_000  # floor commune codes checked against assign_reference
+#: The stored columns of each single test that floor.parquet keeps (its commune added),
+#: position first: what the floor, the tutorial and DuckDB read.
+FLOOR_COLUMNS = [
+    "lon",
+    "lat",
+    "operator",
+    "technology",
+    "device_id",
+    "download_mbps",
+    "upload_mbps",
+    "latency_ms",
+]
 SYNTHETIC_COMMUNES = 3_300
 SYNTHETIC_BOX = (102.2, 8.6, 109.4, 23.3)  # roughly mainland Vietnam's bounding box
 
@@ -335,16 +347,7 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
         Store.open(store, timezone=TIMEZONE)
         .scan_tests([MONTH])
         .filter(~pl.col("aggregate").fill_null(False), pl.col("month") == MONTH)
-        .select(
-            "lon",
-            "lat",
-            "operator",
-            "technology",
-            "device_id",
-            "download_mbps",
-            "upload_mbps",
-            "latency_ms",
-        )
+        .select(FLOOR_COLUMNS)
         .collect()
     )
     lon, lat = tests["lon"].to_numpy(), tests["lat"].to_numpy()

@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 from bench_analyze import (
     CHUNK_ROWS,
+    FLOOR_COLUMNS,
     MONTH,
     SAMPLE_CHECK,
     SEED,
@@ -116,16 +117,6 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
     # a Series from a NumPy object array (Polars fails to read some of those).
     code_of = pl.Series([*codes, None], dtype=pl.String)
     index = CommuneIndex.build(geometries)
-    columns = [
-        "lon",
-        "lat",
-        "operator",
-        "technology",
-        "device_id",
-        "download_mbps",
-        "upload_mbps",
-        "latency_ms",
-    ]
     counts = np.zeros(3, dtype=np.int64)
     rows, assign_s, checked, reference_s = 0, 0.0, 0, 0.0
     rng = np.random.default_rng(SEED + 2)
@@ -135,7 +126,7 @@ def write_floor_parquet(store: Path, target: Path) -> dict[str, Any]:
             tests = (
                 pl.scan_parquet(path)
                 .filter(~pl.col("aggregate").fill_null(False), pl.col("month") == MONTH)
-                .select(columns)
+                .select(FLOOR_COLUMNS)
                 .collect()
             )
             lon, lat = tests["lon"].to_numpy(), tests["lat"].to_numpy()

@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 from bench_analyze import (  # noqa: E402
+    FLOOR_COLUMNS,
     MONTH,
     TIMEZONE,
     BenchError,
@@ -57,16 +58,6 @@ from bench_analyze import (  # noqa: E402
 from bench_ingest import qostool_env  # noqa: E402
 
 KEYS = ["commune", "operator", "technology"]
-COLUMNS = [
-    "lon",
-    "lat",
-    "operator",
-    "technology",
-    "device_id",
-    "download_mbps",
-    "upload_mbps",
-    "latency_ms",
-]
 
 
 def read_part(path: str) -> pd.DataFrame:
@@ -74,7 +65,7 @@ def read_part(path: str) -> pd.DataFrame:
     return (
         pl.scan_parquet(path)
         .filter(~pl.col("aggregate").fill_null(False), pl.col("month") == MONTH)
-        .select(COLUMNS)
+        .select(FLOOR_COLUMNS)
         .collect()
         .to_pandas()
     )
@@ -152,7 +143,7 @@ def run_dask(store: Path, partitions: int) -> tuple[pl.DataFrame, dict[str, Any]
     t0 = time.perf_counter()
     tests = dd.from_map(read_part, paths).repartition(npartitions=partitions)
     index = dask.delayed(CommuneIndex.build)(geometries)  # built once, shared by every task
-    meta = {c: tests.dtypes[c] for c in COLUMNS[2:]} | {"commune": np.int64}
+    meta = {c: tests.dtypes[c] for c in FLOOR_COLUMNS[2:]} | {"commune": np.int64}
     assigned = tests.map_partitions(assign, index, meta=meta)
     partial_meta = partial(pd.DataFrame({c: pd.Series(dtype=t) for c, t in meta.items()}))
     partials = assigned.map_partitions(partial, meta=partial_meta)
