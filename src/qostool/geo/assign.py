@@ -56,9 +56,11 @@ above the rounding of that floor), so a point counted in a cell lies in the grow
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import struct
+import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -269,6 +271,23 @@ class _Exact:
             np.maximum.reduceat(np.maximum(edges.ya, edges.yb), first),
         )
         self.chunk_tree = shapely.STRtree(shapely.box(*self.chunk_bounds))
+        # GEOS builds a tree at its first query, which two threads must not do at once;
+        # a built tree is only read: build both now, and copies (:meth:`twin`) share them.
+        origin = shapely.points(0.0, 0.0)
+        self.tree.query(origin)
+        self.chunk_tree.query(origin)
+
+    def twin(self) -> _Exact:
+        """A tester for another thread: the same trees and edges, its own geometries.
+
+        GEOS's prepared geometries fill caches as they are used, so two threads may not
+        use one at once (glibc aborts with heap corruption); the trees only map boxes to
+        positions (they are built: see ``__init__``), and the edges are read-only arrays.
+        """
+        twin = copy.copy(self)
+        twin.geoms = shapely.from_wkb(shapely.to_wkb(self.geoms))
+        shapely.prepare(twin.geoms)
+        return twin
 
     def covering(self, x: Floats, y: Floats) -> Ints:
         """Lowest position of a commune covering each point, or -1.
@@ -928,25 +947,29 @@ class CommuneIndex:
             return result
         with ThreadPoolExecutor(max_workers=workers) as pool:
             todo = np.concatenate(list(pool.map(look, starts)))
-            pieces = np.array_split(todo, max(workers, -(-len(todo) // _CHUNK)))
+            # Small pieces, taken in turn: the first thread starts at once with this
+            # index's tester while the others' copies are made.
+            pieces = iter(np.array_split(todo, max(workers * 8, -(-len(todo) // _CHUNK))))
+            taking = threading.Lock()
 
-            def tests(worker: int, exact: _Exact) -> None:
-                for piece in pieces[worker::workers]:
+            def tests(exact: _Exact) -> None:
+                while True:
+                    with taking:
+                        piece = next(pieces, None)
+                    if piece is None:
+                        return
                     test(exact, piece)
 
-            for done in [
-                pool.submit(tests, worker, exact)
-                for worker, exact in enumerate(self._copies(workers))
-            ]:
+            running = [pool.submit(tests, self._exact)]
+            running += [pool.submit(tests, exact) for exact in self._copies(workers)[1:]]
+            for done in running:
                 done.result()
         return result
 
     def _copies(self, count: int) -> list[_Exact]:
-        """``count`` exact testers with geometries of their own (the first is this index's)."""
+        """``count`` exact testers, one per thread (the first is this index's)."""
         while len(self._exact_copies) < count - 1:
-            exact = self._exact
-            geoms = shapely.from_wkb(shapely.to_wkb(exact.geoms))
-            self._exact_copies.append(_Exact(geoms, exact.edges, exact.tolerance_m))
+            self._exact_copies.append(self._exact.twin())
         return [self._exact, *self._exact_copies[: count - 1]]
 
     def _lookup(self, x: Floats, y: Floats, usable: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
