@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -234,6 +235,43 @@ def test_a_terminated_analysis_deletes_its_spill(sample_store: Path, tmp_path: P
     subprocess.run(
         [sys.executable, "-m", "qostool", *args[:5], "--json"], check=True, capture_output=True
     )
+
+
+def test_the_spill_of_a_killed_analysis_is_deleted_by_the_next(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` or the out-of-memory killer leaves no chance to clean up: the next
+    analysis in batches deletes the spill, and says so on stderr."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_store, root)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    args = ["analyze", "--month", "2025-11", "--store", str(root), "--memory-limit", "256MB"]
+    env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HELD_ANALYSIS, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "spilled"
+    child.kill()
+    child.communicate(timeout=60)
+    [left] = scratch.glob("qostool-analyze-*")
+    assert any(left.iterdir())
+    then = time.time() - 120  # a spill is judged once unchanged for a minute
+    os.utime(left, (then, then))
+    done = subprocess.run(
+        [sys.executable, "-m", "qostool", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"deleted {left} (" in done.stderr and "killed" in done.stderr
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ reads the spill a few times and holds counts.
 from __future__ import annotations
 
 import math
-import tempfile
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,7 @@ from qostool.analyze.stats import (
 from qostool.analyze.tdist import normal_quantile
 from qostool.months import quarter_of, quarter_start
 from qostool.schema import Technology
+from qostool.scratch import scratch_folder
 from qostool.store import Store
 
 #: The default ``--memory-limit``: a 100-million-test month stays under 4 GB.
@@ -97,6 +98,8 @@ _SPILL_ROW_GROUP: Final = 65_536
 _DEVICE_PAIR_BYTES: Final = 400  # per distinct (operator, technology, device) in memory
 _MAX_DEVICE_SPLITS: Final = 64
 _SELECTION_ROWS: Final = 1 << 20  # rows of the spill per step of a selection pass
+#: The spill folders in TMPDIR (:mod:`qostool.scratch`).
+SCRATCH_PREFIX: Final = "qostool-analyze-"
 
 Progress = Callable[[str], None]
 
@@ -231,9 +234,12 @@ def batched_month(
     ``source`` is left out of the statistics.
     """
     say = progress or (lambda _: None)
-    with tempfile.TemporaryDirectory(prefix="qostool-analyze-") as scratch:
-        spill = _Spill(Path(scratch), codes, devices=_device_splits(plan))
-        sources = _Sources(Path(scratch), spill.device_splits) if usage else None
+    # A spill left by a run that was killed (kill -9, out of memory) goes first.
+    with scratch_folder(
+        SCRATCH_PREFIX, notice=lambda text: print(text, file=sys.stderr)
+    ) as scratch:
+        spill = _Spill(scratch, codes, devices=_device_splits(plan))
+        sources = _Sources(scratch, spill.device_splits) if usage else None
         batches = 0
         for frame in read_batches(paths, month, plan.batch_rows):
             batches += 1
