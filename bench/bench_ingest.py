@@ -252,11 +252,24 @@ def measure_clean(cmd: list[str], env: dict[str, str] | None = None) -> RunResul
 
 
 def qostool_env() -> dict[str, str]:
-    """Child environment; adds ``<repo>/src`` to PYTHONPATH if qostool is not installed."""
+    """Child environment; adds ``<repo>/src`` to PYTHONPATH if qostool is not installed.
+
+    qostool's modules are byte-compiled first, as installing its wheel does: a checkout
+    never run, or run under ``PYTHONDONTWRITEBYTECODE``, compiles them at every run
+    (0.06-0.1 s of a 1 M analysis), which no installed tool does.
+    """
     env = dict(os.environ)
     if find_spec("qostool") is None and (REPO_ROOT / "src" / "qostool").is_dir():
         parts = [str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
+    compile_package = (
+        "import compileall, os, qostool; "
+        "compileall.compile_dir(os.path.dirname(qostool.__file__), quiet=1)"
+    )
+    # Not checked: a read-only install is measured as it is.
+    subprocess.run(
+        [sys.executable, "-c", compile_package], check=False, env=env, capture_output=True
+    )
     return env
 
 
