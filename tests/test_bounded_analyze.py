@@ -190,6 +190,91 @@ def test_cli_memory_limit_reads_in_batches_with_the_same_results(
     assert outputs[1] == outputs[0]
 
 
+def test_a_held_column_takes_its_share_of_the_limit_from_the_parts() -> None:
+    """Held where it takes at most half the room the limit leaves; the parts of
+    communes then get the rest, so that the two never add up past the limit."""
+    plan = bounded.memory_plan(100_000_000, None)
+    room = plan.limit - bounded.FIXED_BYTES
+    at_most = room // 2 // bounded.HELD_ROW_BYTES
+    hold, part_rows = plan.held(at_most)
+    assert hold and part_rows < plan.part_rows
+    assert (
+        bounded.FIXED_BYTES
+        + at_most * bounded.HELD_ROW_BYTES
+        + part_rows * (bounded.PART_ROW_BYTES)
+        <= plan.limit
+    )
+    assert plan.held(at_most + 1) == (False, plan.part_rows)
+    assert plan.held(96_000_000)[0]  # the national month under the default 4GB
+    assert not bounded.memory_plan(100_000_000, 2 << 30).held(96_000_000)[0]
+
+
+class _SpillOf:
+    """The parts of a spill that :class:`bounded._Coarse` and :class:`bounded._Held` read."""
+
+    def __init__(self, frames: list[pl.DataFrame], operators: list[str], techs: list[str]) -> None:
+        self.frames = frames
+        self.rows = sum(f.height for f in frames)
+        self.operators = {name: code for code, name in enumerate(operators)}
+        self.technologies = {name: code for code, name in enumerate(techs)}
+        whole = pl.concat(frames)
+        counted = whole.group_by("__op", "__tech").agg(pl.len(), pl.col("download_mbps").count())
+        self.pairs = {
+            (op, tech): {"__rows": rows, "download_mbps": n}
+            for op, tech, rows, n in counted.iter_rows()
+        }
+
+    def scan(self, columns: list[str]) -> Iterator[pl.DataFrame]:
+        for frame in self.frames:
+            yield frame.select(columns)
+
+
+def test_a_held_column_gives_each_group_its_own_values_whatever_was_partitioned() -> None:
+    """The held keys lie by (operator, technology) segment, cellular ones first; every
+    group's range or copy holds exactly its values at the moment it is selected, after
+    the partitions of the levels before it (which move values within their ranges)."""
+    rng = np.random.default_rng(29)
+    n = 6000
+    techs = ["4G", "wifi", "5G", "3G"]  # Wi-Fi not last: the layout puts it last
+    op = rng.integers(0, 3, n).astype(np.uint16)
+    tech = rng.choice(4, n, p=[0.4, 0.2, 0.3, 0.1]).astype(np.uint16)
+    download = rng.lognormal(3, 1, n)
+    frame = pl.DataFrame({"__op": op, "__tech": tech, "download_mbps": download})
+    frame = frame.with_columns(
+        pl.when(pl.Series(rng.random(n) < 0.1)).then(None).otherwise(pl.col("download_mbps"))
+    )
+    spill = _SpillOf([frame[:2500], frame[2500:2501], frame[2501:]], ["a", "b", "c"], techs)
+    coarse = bounded._Coarse(spill, Rule(), 1000, hold=True)  # type: ignore[arg-type]
+    total = sum(size for *_, size in coarse.groups())
+    held = bounded._Held(coarse, "download_mbps", total)
+    valid = frame.filter(pl.col("download_mbps").is_not_null())
+    starts = [start for _, start, _ in coarse.groups()]
+    checked = 0
+    for level in (0, 2, 1, 3):  # the order select() takes
+        ids = coarse.level_ids(
+            level, valid["__op"].to_numpy().astype(np.int64), valid["__tech"].to_numpy()
+        )
+        for group in range(starts[level], starts[level] + coarse.groups()[level][2]):
+            expected = np.sort(valid["download_mbps"].to_numpy()[ids == group])
+            keys = held._keys(level, group)
+            assert np.array_equal(np.sort(ranks.unsortable(keys)), expected), (level, group)
+            assert held.counts[group] == len(expected)
+            if len(keys):  # as select() does: values move within the range
+                keys.partition(rng.integers(0, len(keys), 3))
+            checked += len(expected) > 0
+    assert checked == 3 * 4 + 3 + 4 + 1
+    # select() against a plain sort of each group's values.
+    wanted = [(g, int(r)) for g in range(total) for r in rng.integers(0, held.counts[g], 2)]
+    fresh = bounded._Held(coarse, "download_mbps", total)
+    got = fresh.select(wanted)
+    for (group, rank), value in zip(wanted, got, strict=True):
+        level = max(i for i, start in enumerate(starts) if start <= group)
+        ids = coarse.level_ids(
+            level, valid["__op"].to_numpy().astype(np.int64), valid["__tech"].to_numpy()
+        )
+        assert value == np.sort(valid["download_mbps"].to_numpy()[ids == group])[rank]
+
+
 #: Runs ``qostool analyze`` with the coarse step held until the process is signalled.
 _HELD_ANALYSIS = """
 import sys, time

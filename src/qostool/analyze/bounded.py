@@ -116,6 +116,21 @@ class MemoryPlan:
     part_rows: int
     """Tests per part of communes (batches only)."""
 
+    def held(self, singles: int) -> tuple[bool, int]:
+        """Whether a column of ``singles`` spilled tests is held in memory for the
+        operators' and the province's order statistics (:class:`_Held`), and the tests
+        per part of communes then.
+
+        A held column needs its share of the limit: it is held where it takes at most
+        half the room, and the parts get the rest (Polars' allocator keeps what the
+        last part used while the column is read).
+        """
+        room = max(self.limit - FIXED_BYTES, 0)
+        held = singles * HELD_ROW_BYTES
+        if held > room // 2:
+            return False, self.part_rows
+        return True, max((room - held) // PART_ROW_BYTES, MIN_BATCH_ROWS)
+
     def describe(self) -> str:
         if self.in_memory:
             return f"{self.rows:,} rows in one piece"
@@ -253,7 +268,8 @@ def batched_month(
             )
         spill.close()
         tiles = _encoded(spill.tiles().lazy(), rule)
-        parts = spill.commune_parts(plan.part_rows)
+        hold, part_rows = plan.held(spill.rows)
+        parts = spill.commune_parts(part_rows)
         partials = []
         for number, (low, high) in enumerate(parts, start=1):
             say(f"{month}: statistics of communes, part {number} of {len(parts)}")
@@ -261,7 +277,7 @@ def batched_month(
             partials.append(single_partials(singles, rule, COMMUNE_LEVELS, usage=usage))
         stacked = Partials.stack(partials) if partials else _empty_partials(tiles, rule, usage)
         say(f"{month}: statistics of operators and the province")
-        coarse = _Coarse(spill, rule, plan.batch_rows, room=plan.limit - FIXED_BYTES)
+        coarse = _Coarse(spill, rule, plan.batch_rows, hold=hold)
         stacked.orders.update(coarse.orders())
         stats, use = assemble(stacked, tiles, rule)
         return BatchedMonth(
@@ -389,6 +405,9 @@ class _Spill:
         self.counts: dict[str, int] = {}
         self.operators: dict[str | None, int] = {}
         self.technologies: dict[str | None, int] = {}
+        self.pairs: dict[tuple[int, int], dict[str, int]] = {}
+        """Per (operator, technology) code: its single tests (``__rows``) and those with
+        a value of each column of the order statistics (:data:`_QUANTILES`)."""
         self.rows = 0
 
     def add(self, assigned: pl.DataFrame, counted: dict[str, int]) -> None:
@@ -413,6 +432,13 @@ class _Spill:
         ).sort("__commune", maintain_order=True)
         path = self.folder / f"batch-{len(self.files):05d}.parquet"
         singles.write_parquet(path, compression="lz4", row_group_size=_SPILL_ROW_GROUP)
+        per_pair = singles.group_by("__op", "__tech").agg(
+            pl.len().alias("__rows"), *(pl.col(c).count() for c in _QUANTILES)
+        )
+        for row in per_pair.iter_rows(named=True):
+            known = self.pairs.setdefault((row["__op"], row["__tech"]), {})
+            for name in ("__rows", *_QUANTILES):
+                known[name] = known.get(name, 0) + row[name]
         self.files.append(path)
         pairs = singles.filter(pl.col("device_id").is_not_null()).select(
             "__op", "__tech", "device_id"
@@ -510,40 +536,68 @@ class _Held:
     Radix selection (:mod:`ranks`) reads the spill three to six times a column and
     holds little; when one column of the month fits in the memory limit
     (:data:`HELD_ROW_BYTES` a test), it is read once, as the sortable keys of
-    :func:`ranks.sortable` with each test's operator and technology, and each group's
-    ranks are picked by a partition of the group's keys: the same values, bit for bit,
-    as radix selection orders them (tested).
+    :func:`ranks.sortable`, and each group's ranks are picked by a partition of its
+    keys: the same values, bit for bit, as radix selection orders them (tested).
+
+    The keys are laid out by (operator, technology) segment: the cellular
+    technologies' segments first, operator by operator, then the others'. An
+    operator's cellular tests, and the province's, are then one range each. A range
+    is partitioned in place (values move only within it), level by level in an order
+    in which no level needs a range that an earlier one mixed: the (operator,
+    technology) segments; each technology over the operators (its segments lie apart:
+    gathered into a copy); each operator's cellular range; the province's. So the
+    memory is the keys (8 bytes a test) and the copy of the largest technology.
     """
 
     def __init__(self, coarse: _Coarse, column: str, total: int) -> None:
         self.coarse = coarse
-        rows = coarse.spill.rows
-        self.keys = np.empty(rows, dtype=np.uint64)
-        self.op = np.empty(rows, dtype=np.int16)
-        self.tech = np.empty(rows, dtype=np.int16)
-        held = 0
+        n_op, n_tech = coarse.n_op, coarse.n_tech
+        cellular = coarse.cellular_tech
+        pair = np.arange(n_op * n_tech)
+        # Segment order: cellular first, then by operator, then by technology.
+        order = pair[np.lexsort((pair % n_tech, pair // n_tech, ~cellular[pair % n_tech]))]
+        sizes = coarse.pair_counts(column)
+        ends = np.cumsum(sizes[order])
+        self.start = np.empty_like(sizes)
+        self.start[order] = ends - sizes[order]
+        self.end = self.start + sizes
+        self.cellular_end = int(sizes[cellular[pair % n_tech]].sum())
+        self.keys = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint64)
+        cursor = self.start.copy()
         for batch in coarse.spill.scan(["__op", "__tech", column]):
-            valid = batch.filter(pl.col(column).is_not_null())
-            end = held + valid.height
-            self.keys[held:end] = ranks.sortable(valid[column].to_numpy())
-            self.op[held:end] = valid["__op"].to_numpy()
-            self.tech[held:end] = valid["__tech"].to_numpy()
-            held = end
-        self.keys, self.op, self.tech = self.keys[:held], self.op[:held], self.tech[:held]
-        # Values per group: those of each (operator, technology), added up level by level.
-        n_tech = coarse.n_tech
-        pairs = np.bincount(
-            self.op.astype(np.int64) * n_tech + self.tech, minlength=coarse.n_op * n_tech
-        )
-        op, tech = np.divmod(np.arange(pairs.size), n_tech)
-        self.counts = np.zeros(total, dtype=np.int64)
-        for level in range(len(_COARSE)):
-            ids = coarse.level_ids(level, op, tech)
-            np.add.at(self.counts, ids[ids >= 0], pairs[ids >= 0])
+            values = batch.filter(pl.col(column).is_not_null())
+            # Pair codes are few: as 8 or 16 bits, numpy's stable sort is a radix sort.
+            pairs = (
+                values["__op"].to_numpy().astype(np.int64) * n_tech + values["__tech"].to_numpy()
+            ).astype(np.uint8 if n_op * n_tech <= 1 << 8 else np.uint16)
+            by_pair = np.argsort(pairs, kind="stable")
+            keys = ranks.sortable(values[column].to_numpy())[by_pair]
+            counts = np.bincount(pairs, minlength=n_op * n_tech)
+            taken = 0
+            for p in np.flatnonzero(counts):
+                self.keys[cursor[p] : cursor[p] + counts[p]] = keys[taken : taken + counts[p]]
+                cursor[p] += counts[p]
+                taken += counts[p]
+        if not np.array_equal(cursor, self.end):  # pragma: no cover - the spill changed
+            raise RuntimeError(f"the spill's {column} values differ from those counted")
+        self.counts = coarse.roll_up(sizes)
 
-    def _ids(self, level: int) -> np.ndarray:
-        """Each held test's group id at a coarse level (-1: none); int16: ids are few."""
-        return self.coarse.level_ids(level, self.op, self.tech)
+    def _keys(self, level: int, group: int) -> np.ndarray:
+        """The keys of one group, partitioned in place where they are one range."""
+        coarse = self.coarse
+        first = coarse.groups()[level][1]
+        g = group - first
+        if level == 0:  # (operator, technology): a segment
+            return self.keys[self.start[g] : self.end[g]]
+        if level == 2:  # a technology over the operators: apart, so a copy
+            pairs = np.arange(coarse.n_op) * coarse.n_tech + g
+            return np.concatenate([self.keys[self.start[p] : self.end[p]] for p in pairs])
+        if level == 1:  # an operator's cellular technologies: adjacent segments
+            pairs = g * coarse.n_tech + np.flatnonzero(coarse.cellular_tech)
+            if not len(pairs):
+                return self.keys[:0]
+            return self.keys[self.start[pairs].min() : self.end[pairs].max()]
+        return self.keys[: self.cellular_end]  # the province's cellular tests
 
     def select(self, wanted: list[tuple[int, int]]) -> list[float]:
         """The value at each ``(group, rank)``, as :func:`ranks.select` gives it."""
@@ -552,28 +606,23 @@ class _Held:
             by_group.setdefault(group, []).append(rank)
         starts = [start for _, start, _ in self.coarse.groups()]
         chosen: dict[tuple[int, int], float] = {}
-        for level, start in enumerate(starts):
+        for level in (0, 2, 1, 3):  # no level partitions a range a later one needs whole
+            start = starts[level]
             end = starts[level + 1] if level + 1 < len(starts) else self.counts.size
-            groups = [g for g in by_group if start <= g < end]
-            if not groups:
-                continue
-            ids = self._ids(level)
-            for group in groups:
+            for group in sorted(g for g in by_group if start <= g < end):
                 picked = sorted(set(by_group[group]))
-                keys = self.keys[ids == group]
+                keys = self._keys(level, group)
                 keys.partition(picked)
-                values = keys[picked]
-                found = ranks.unsortable(values).tolist()
+                found = ranks.unsortable(keys[picked]).tolist()
                 chosen |= {(group, r): v for r, v in zip(picked, found, strict=True)}
         return [float(chosen[key]) for key in wanted]
 
 
-#: Bytes of the limit a row of the month needs for :class:`_Held` (its key, codes, a
-#: level's ids and the copy of a group's keys that is partitioned), beside what Polars'
-#: allocator still holds from the communes' statistics: measured, a 100 M month peaked
-#: at 5.3 GB this way, against 3.2 GB by radix selection (twice as long). Under the
-#: default 4GB a month of more than about 70 M rows goes by radix selection.
-HELD_ROW_BYTES: Final = 48
+#: Bytes of the limit a row of the month needs for :class:`_Held`: its key, and the
+#: copy of a technology's keys (at most as many). A column is held where this takes at
+#: most half the room the limit leaves (:meth:`MemoryPlan.held`): under the default 4GB,
+#: a month of up to about 110 M rows.
+HELD_ROW_BYTES: Final = 16
 
 
 def _interval_ranks(lengths: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -598,12 +647,12 @@ _COARSE: Final = tuple(
 class _Coarse:
     """Distinct devices, medians and percentiles of the operator and province levels."""
 
-    def __init__(self, spill: _Spill, rule: Rule, batch_rows: int, *, room: int = 0) -> None:
+    def __init__(self, spill: _Spill, rule: Rule, batch_rows: int, *, hold: bool) -> None:
         self.spill = spill
         self.rule = rule
         self.cap = max(batch_rows // 4, 1)
-        self.hold = spill.rows * HELD_ROW_BYTES <= room
-        """Whether a column of every single test fits in ``room`` bytes (:class:`_Held`)."""
+        self.hold = hold
+        """Whether a column of every single test is held in memory (:class:`_Held`)."""
         self.passes = 0
         self.n_op = max(len(spill.operators), 1)
         self.n_tech = max(len(spill.technologies), 1)
@@ -653,10 +702,7 @@ class _Coarse:
         """Each coarse level's order statistics, as :func:`stats._order_statistics` gives."""
         levels = self.groups()
         total = levels[-1][1] + levels[-1][2]
-        lengths = np.zeros(total, dtype=np.int64)  # single tests per group, nulls included
-        for op, tech in self._keys():
-            ids = self.ids(op, tech)
-            lengths += np.bincount(ids[ids >= 0], minlength=total)
+        lengths = self.roll_up(self.pair_counts("__rows"))  # single tests, nulls included
         found: dict[str, dict[str, np.ndarray]] = {}
         for column, quantiles in _QUANTILES.items():
             passes = self._passes(column)
@@ -709,9 +755,24 @@ class _Coarse:
             for level, start, size in levels
         }
 
-    def _keys(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for frame in self.spill.scan(["__op", "__tech"]):
-            yield frame["__op"].to_numpy(), frame["__tech"].to_numpy()
+    def pair_counts(self, name: str) -> np.ndarray:
+        """Per (operator, technology) pair, ``operator * n_tech + technology``: its count
+        ``name`` of :attr:`_Spill.pairs`."""
+        counts = np.zeros(self.n_op * self.n_tech, dtype=np.int64)
+        for (op, tech), counted in self.spill.pairs.items():
+            counts[op * self.n_tech + tech] = counted[name]
+        return counts
+
+    def roll_up(self, pair_counts: np.ndarray) -> np.ndarray:
+        """Per coarse group (by :meth:`groups`' order): the counts of its pairs, added."""
+        total = sum(size for *_, size in self.groups())
+        pair = np.arange(self.n_op * self.n_tech)
+        op, tech = pair // self.n_tech, pair % self.n_tech
+        out = np.zeros(total, dtype=np.int64)
+        for level in range(len(_COARSE)):
+            ids = self.level_ids(level, op, tech)
+            np.add.at(out, ids[ids >= 0], pair_counts[ids >= 0])
+        return out
 
     def _passes(self, column: str) -> ranks.Passes:
         def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
