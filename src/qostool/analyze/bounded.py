@@ -224,7 +224,7 @@ class BatchedMonth:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Assign = Callable[[pl.DataFrame, Any, list[str]], tuple[pl.DataFrame, dict[str, int]]]
+Locate = Callable[[pl.DataFrame, Any, list[str]], tuple[pl.DataFrame, dict[str, int]]]
 Peak = Callable[[pl.LazyFrame], pl.LazyFrame]
 
 
@@ -232,7 +232,7 @@ def batched_month(
     paths: list[Path],
     month: str,
     *,
-    assign: Assign,
+    locate: Locate,
     index: Any,
     codes: list[str],
     rule: Rule,
@@ -243,10 +243,11 @@ def batched_month(
 ) -> BatchedMonth:
     """The month's statistics (before zero rows and data periods) in bounded memory.
 
-    ``assign`` adds ``commune_code`` (an enum of ``codes``) and drops rows outside, as
-    the in-memory path does; ``with_peak`` adds the ``peak`` flag from ``measured_at``.
-    The sources are counted (``usage``) from each batch's assigned rows, before
-    ``source`` is left out of the statistics.
+    ``locate`` adds ``commune_code`` (an enum of ``codes``; null outside), as the
+    in-memory path does; ``with_peak`` adds the ``peak`` flag from ``measured_at``. The
+    sources are counted (``usage``) from each batch's rows inside, before ``source`` is
+    left out of the statistics. A batch's rows inside are copied once, into the single
+    tests and the tiles of the spill.
     """
     say = progress or (lambda _: None)
     # A spill left by a run that was killed (kill -9, out of memory) goes first.
@@ -259,13 +260,15 @@ def batched_month(
         for frame in read_batches(paths, month, plan.batch_rows):
             batches += 1
             say(f"{month}: batch {batches}, {spill.rows + frame.height:,} rows assigned")
-            assigned, counted = assign(frame, index, codes)
+            located, counted = locate(frame, index, codes)
+            del frame
             if sources is not None:
-                sources.add(assigned)
-            spill.add(
-                with_peak(assigned.lazy()).select(*_SPILL_COLUMNS, "commune_code").collect(),
-                counted,
-            )
+                sources.add(located)
+            kept = with_peak(located.lazy()).select(*_SPILL_COLUMNS, "commune_code").collect()
+            del located
+            inside, tile = pl.col("commune_code").is_not_null(), pl.col("aggregate")
+            spill.add(kept.filter(inside & ~tile), kept.filter(inside & tile), counted)
+            del kept
         spill.close()
         tiles = _encoded(spill.tiles().lazy(), rule)
         hold, part_rows = plan.held(spill.rows)
@@ -346,17 +349,20 @@ class _Sources:
         self.sums: list[pl.DataFrame] = []
         self.files: list[list[Path]] = [[] for _ in range(splits)]
 
-    def add(self, assigned: pl.DataFrame) -> None:
-        self.sums.append(
-            assigned.group_by(*source_keys()).agg(
-                rows=pl.len(), tests=pl.col("weight").sum().cast(pl.Int64)
-            )
+    def add(self, located: pl.DataFrame) -> None:
+        """A batch's rows; those outside the communes (``commune_code`` null) are left out."""
+        inside = located.lazy().filter(pl.col("commune_code").is_not_null())
+        sums, pairs = pl.collect_all(
+            [
+                inside.group_by(*source_keys()).agg(
+                    rows=pl.len(), tests=pl.col("weight").sum().cast(pl.Int64)
+                ),
+                inside.filter(~pl.col("aggregate") & pl.col("device_id").is_not_null())
+                .select(*source_keys(), "device_id")
+                .drop("aggregate"),
+            ]
         )
-        pairs = (
-            assigned.filter(~pl.col("aggregate") & pl.col("device_id").is_not_null())
-            .select(*source_keys(), "device_id")
-            .drop("aggregate")
-        )
+        self.sums.append(sums)
         split = (pl.col("device_id").hash(seed=18) % self.splits).alias("__split")
         for (number, *_), part in (
             pairs.with_columns(split).partition_by("__split", as_dict=True).items()
@@ -410,17 +416,15 @@ class _Spill:
         a value of each column of the order statistics (:data:`_QUANTILES`)."""
         self.rows = 0
 
-    def add(self, assigned: pl.DataFrame, counted: dict[str, int]) -> None:
+    def add(self, singles: pl.DataFrame, tiles: pl.DataFrame, counted: dict[str, int]) -> None:
+        """A batch's single tests and tiles inside the communes, and where its rows went."""
         for name, value in counted.items():
             self.counts[name] = self.counts.get(name, 0) + value
         self.rows += counted["rows"]
-        single = ~assigned["aggregate"]
-        if not single.all():
-            self.tile_frames.append(assigned.filter(~single))
+        if tiles.height:
+            self.tile_frames.append(tiles)
         # As encode_keys: stores from before tiles had the "unknown" operator hold nulls.
-        singles = assigned.filter(single).with_columns(
-            pl.col("operator").cast(pl.String).fill_null("unknown")
-        )
+        singles = singles.with_columns(pl.col("operator").cast(pl.String).fill_null("unknown"))
         if singles.is_empty():
             return
         position = singles["commune_code"].to_physical()

@@ -506,7 +506,7 @@ class _Months:
         done = bounded.batched_month(
             paths,
             month,
-            assign=_assign,
+            locate=_locate,
             index=self.index,
             codes=self.codes,
             rule=options.rule,
