@@ -31,9 +31,12 @@ reads the spill a few times and holds counts.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -610,20 +613,29 @@ class _Held:
             by_group.setdefault(group, []).append(rank)
         starts = [start for _, start, _ in self.coarse.groups()]
         chosen: dict[tuple[int, int], float] = {}
-        for level in (0, 2, 1, 3):  # no level partitions a range a later one needs whole
-            start = starts[level]
-            end = starts[level + 1] if level + 1 < len(starts) else self.counts.size
-            for group in sorted(g for g in by_group if start <= g < end):
-                picked = sorted(set(by_group[group]))
-                keys = self._keys(level, group)
-                keys.partition(picked)
-                found = ranks.unsortable(keys[picked]).tolist()
-                chosen |= {(group, r): v for r, v in zip(picked, found, strict=True)}
+
+        def pick(level: int, group: int) -> dict[tuple[int, int], float]:
+            picked = sorted(set(by_group[group]))
+            keys = self._keys(level, group)
+            keys.partition(picked)
+            found = ranks.unsortable(keys[picked]).tolist()
+            return {(group, r): v for r, v in zip(picked, found, strict=True)}
+
+        # A level's groups are apart (ranges that do not overlap, or copies), and NumPy
+        # partitions without the GIL: they go on every core at once. Copies of every
+        # technology at once take at most as much as the keys (HELD_ROW_BYTES).
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for level in (0, 2, 1, 3):  # no level partitions a range a later one needs whole
+                start = starts[level]
+                end = starts[level + 1] if level + 1 < len(starts) else self.counts.size
+                groups = sorted(g for g in by_group if start <= g < end)
+                for found in pool.map(functools.partial(pick, level), groups):
+                    chosen |= found
         return [float(chosen[key]) for key in wanted]
 
 
 #: Bytes of the limit a row of the month needs for :class:`_Held`: its key, and the
-#: copy of a technology's keys (at most as many). A column is held where this takes at
+#: copies of the technologies' keys (at most as many, even all at once). A column is held where this takes at
 #: most half the room the limit leaves (:meth:`MemoryPlan.held`): under the default 4GB,
 #: a month of up to about 110 M rows.
 HELD_ROW_BYTES: Final = 16
