@@ -635,9 +635,9 @@ class _Held:
 
 
 #: Bytes of the limit a row of the month needs for :class:`_Held`: its key, and the
-#: copies of the technologies' keys (at most as many, even all at once). A column is held where this takes at
-#: most half the room the limit leaves (:meth:`MemoryPlan.held`): under the default 4GB,
-#: a month of up to about 110 M rows.
+#: copies of the technologies' keys (at most as many, even all at once). A column is
+#: held where this takes at most half the room the limit leaves (:meth:`MemoryPlan.held`):
+#: under the default 4GB, a month of up to about 110 M rows.
 HELD_ROW_BYTES: Final = 16
 
 
