@@ -556,7 +556,7 @@ class _Held:
     memory is the keys (8 bytes a test) and the copy of the largest technology.
     """
 
-    def __init__(self, coarse: _Coarse, column: str, total: int) -> None:
+    def __init__(self, coarse: _Coarse, column: str) -> None:
         self.coarse = coarse
         n_op, n_tech = coarse.n_op, coarse.n_tech
         cellular = coarse.cellular_tech
@@ -587,7 +587,6 @@ class _Held:
                 taken += counts[p]
         if not np.array_equal(cursor, self.end):  # pragma: no cover - the spill changed
             raise RuntimeError(f"the spill's {column} values differ from those counted")
-        self.counts = coarse.roll_up(sizes)
 
     def _keys(self, level: int, group: int) -> np.ndarray:
         """The keys of one group, partitioned in place where they are one range."""
@@ -611,7 +610,6 @@ class _Held:
         by_group: dict[int, list[int]] = {}
         for group, rank in wanted:
             by_group.setdefault(group, []).append(rank)
-        starts = [start for _, start, _ in self.coarse.groups()]
         chosen: dict[tuple[int, int], float] = {}
 
         def pick(level: int, group: int) -> dict[tuple[int, int], float]:
@@ -625,10 +623,10 @@ class _Held:
         # partitions without the GIL: they go on every core at once. Copies of every
         # technology at once take at most as much as the keys (HELD_ROW_BYTES).
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            levels = self.coarse.groups()
             for level in (0, 2, 1, 3):  # no level partitions a range a later one needs whole
-                start = starts[level]
-                end = starts[level + 1] if level + 1 < len(starts) else self.counts.size
-                groups = sorted(g for g in by_group if start <= g < end)
+                _, start, size = levels[level]
+                groups = sorted(g for g in by_group if start <= g < start + size)
                 for found in pool.map(functools.partial(pick, level), groups):
                     chosen |= found
         return [float(chosen[key]) for key in wanted]
@@ -722,8 +720,8 @@ class _Coarse:
         found: dict[str, dict[str, np.ndarray]] = {}
         for column, quantiles in _QUANTILES.items():
             passes = self._passes(column)
-            held = _Held(self, column, total) if self.hold else None
-            n = ranks.counts(passes, total) if held is None else held.counts
+            held = _Held(self, column) if self.hold else None
+            n = self.roll_up(self.pair_counts(column))  # values per group, as the spill holds
             has = np.flatnonzero(n)
             wanted: set[tuple[int, int]] = set()
             spots = {}
