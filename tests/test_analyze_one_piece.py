@@ -74,6 +74,17 @@ def test_nested_is_a_filter_and_a_stable_sort(located: pl.DataFrame) -> None:
     assert groups.select(pl.col(*stats._KEYS).max()).row(0) == (1, 1, 1)
 
 
+@pytest.mark.parametrize("bound", [1, 2, 1 << 16, (1 << 16) + 1, 1 << 20, (1 << 32) + 5])
+def test_stable_order_is_a_stable_sort_in_one_to_three_passes(bound: int) -> None:
+    """One 16-bit pass up to 65,536 ids, two up to 2**32, three beyond; ties keep order."""
+    rng = np.random.default_rng(bound)
+    dtype = np.uint32 if bound <= 1 << 32 else np.uint64
+    keys = rng.integers(0, bound, 50_000, dtype=np.uint64).astype(dtype)
+    keys[:100] = bound - 1  # the top id (the rows left out), with many ties
+    expected = np.argsort(keys, kind="stable")
+    assert np.array_equal(stats.stable_order(keys, bound), expected)
+
+
 def _plain_sources(frame: pl.DataFrame) -> list[dict[str, object]]:
     """The sources counted on their names, over the rows with a commune."""
     counted = (

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from qostool.analyze.rules import ALL, Rule, Statistic, Verdict
@@ -753,14 +754,16 @@ def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     operator = code["operator"].fill_null(n_operator - 1)
     gid = (code["commune_code"] * n_tech + code["technology"]) * n_operator + operator
     wanted = pl.col("single") & pl.col("commune_code").is_not_null()
+    # The rows left out get the id ``groups``, after every group's.
+    last = pl.lit(groups, id_type)
+    ids = frame.select(pl.when(wanted).then(gid).otherwise(last)).to_series().to_numpy()
+    counts = np.bincount(ids.astype(np.int64, copy=False), minlength=groups + 1)
+    order = stable_order(ids, groups + 1)[: ids.size - counts[groups]]
+    g_cto = pl.Series(np.repeat(np.arange(groups, dtype=ids.dtype), counts[:groups])).set_sorted()
     # In one piece: gathering from the many chunks of a month read from its parts
     # costs twice as much as a copy and a gather.
-    keyed = frame.select(__g_cto=pl.when(wanted).then(gid), __n=wanted.sum()).rechunk()
-    order = keyed.select(
-        pl.arg_sort_by("__g_cto", nulls_last=True, maintain_order=True).head(pl.col("__n").first())
-    ).to_series()
-    g_cto = keyed["__g_cto"].gather(order).set_sorted()
-    measures = frame.select(_GATHERED).rechunk().select(pl.all().gather(order))
+    at = pl.Series(order.astype(np.uint32 if ids.size < 1 << 32 else np.uint64))
+    measures = frame.select(_GATHERED).rechunk().select(pl.all().gather(at))
 
     def key(name: str, value: pl.Series) -> pl.Series:
         names = pl.Series(name, kinds[name], dtype=schema[name])
@@ -780,6 +783,21 @@ def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
         (op * n_tech + tech).alias("__g_ot"),
     )
     return nested.with_columns(_flags(rule, schema["technology"]))
+
+
+def stable_order(keys: npt.NDArray[np.unsignedinteger[Any]], bound: int) -> npt.NDArray[np.intp]:
+    """The positions that sort ``keys`` (below ``bound``), equal keys in their order.
+
+    By 16 bits at a time, lowest first: NumPy's stable sort of 16-bit integers is a
+    radix sort, linear in the keys; one pass where ``bound`` is at most 65,536 (the
+    (commune, technology, operator) groups of the 3,321 communes: 49,815). Four times
+    faster than Polars' comparison sort of the 32-bit ids (0.17 against 0.6 s for
+    10 million).
+    """
+    order = np.argsort(keys.astype(np.uint16), kind="stable")  # the cast keeps 16 bits
+    for shift in range(16, max(bound - 1, 1).bit_length(), 16):
+        order = order[np.argsort((keys[order] >> shift).astype(np.uint16), kind="stable")]
+    return order
 
 
 #: The columns of the single tests gathered in :func:`_nested`'s order.

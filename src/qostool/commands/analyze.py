@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qostool.app import EXIT_CODES_HELP, DebugOption, JsonOption, app, handle_errors
+from qostool.app import (
+    EXIT_CODES_HELP,
+    DebugOption,
+    JsonOption,
+    app,
+    handle_errors,
+    settle_imports,
+)
 from qostool.commands.common import ConfigOption, StoreOption, TimezoneOption
 from qostool.errors import ExitCode
 
@@ -386,6 +393,7 @@ def _analyze_and_show(
     from qostool.progress import status_reporter
     from qostool.render import print_analysis, print_stored_as, print_warnings
 
+    settle_imports()
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         analysis = compute(progress)
         written = (

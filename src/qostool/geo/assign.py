@@ -93,7 +93,10 @@ _MAX_WINDOW_LAT: Final = 89.0  # ... and their snapping window within this one
 _WINDOW_SPARE: Final = 1.01  # the snapping window is this much wider than needed
 _MARGIN_DEG: Final = 1e-7  # cells are grown by this in every test (about 1 cm)
 _MAX_REACH: Final = 2  # cells searched around an empty cell for an edge near it ...
-_MAX_DENSE_CELLS: Final = 1 << 25  # ... in a level with at most this many cells
+#: ... in a level with at most this many cells (a bool each while building: 2**27 lets
+#: the 2025 communes' 200 m level tell empty cells far from a boundary, OUTSIDE, from
+#: those near one; with 2**25 all 479 k of them were left to the exact test, 95 k now).
+_MAX_DENSE_CELLS: Final = 1 << 27
 
 _BRANCH_BITS: Final = 2  # a split cell has 2**2 x 2**2 children
 _BRANCH: Final = 1 << _BRANCH_BITS
@@ -109,7 +112,7 @@ _BATCH: Final = 1 << 16  # edges or cells per batch while building, to bound mem
 _SNAP_POINTS: Final = 1 << 13  # points per query of the edges near them ...
 _SNAP_PAIRS: Final = 1 << 20  # ... and about this many (point, edge) pairs at once
 _PRUNE_SPARE: Final = 1.1  # edges this much farther than a known distance are left out
-_CACHE_FORMAT: Final = 2  # of CommuneIndex.save's file; change it when the grid changes
+_CACHE_FORMAT: Final = 3  # of CommuneIndex.save's file; change it when the grid changes
 
 
 @dataclass(frozen=True, eq=False)
