@@ -21,10 +21,11 @@ import pytest
 
 from qostool.analyze import run
 from qostool.analyze.run import AnalyzeOptions, MonthReader, _load_month, analyze_month
+from qostool.errors import StoreError
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
 from qostool.ingest import ingest_paths
-from qostool.months import months_read, shift_month
+from qostool.months import months_read, quarter_start, shift_month
 from qostool.store import Store
 from tests.conftest import REPO, TZ
 
@@ -97,6 +98,40 @@ def test_a_month_s_rows_are_those_of_reading_it_with_its_quarter_s_first_month(
     reader = MonthReader(store, early=lambda *_: None)
     for month in reversed(_months()):
         assert reader.rows(month).equals(_load_month(store, month)), month
+
+
+def test_a_month_read_ahead_is_read_once_and_raises_its_error_when_its_rows_are_asked(
+    history_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(history_store, timezone=TZ)
+    first = quarter_start(MONTH)
+    expected = {month: _load_month(store, month) for month in (MONTH, first)}
+    reads: list[str] = []
+    fail = [False]
+    read = run._rows
+
+    def counted(store: Store, folders: list[str], month: str) -> pl.DataFrame:
+        reads.append(month)
+        if fail[0]:
+            fail[0] = False
+            raise StoreError("a part is damaged")
+        return read(store, folders, month)
+
+    monkeypatch.setattr(run, "_rows", counted)
+    reader = MonthReader(store)
+    reader.read_ahead(MONTH)
+    assert reader.rows(MONTH).equals(expected[MONTH])
+    assert reads == [MONTH, first]  # the month once (ahead), then its quarter's tiles
+    # The read ahead fails on its thread: the rows raise that error (a second read,
+    # which would succeed, is not made).
+    reads.clear()
+    fail[0] = True
+    reader = MonthReader(store)
+    reader.read_ahead(first)
+    with pytest.raises(StoreError, match="damaged"):
+        reader.rows(first)
+    assert reads == [first]
+    assert reader.rows(first).equals(expected[first])  # asked again: read again
 
 
 def test_each_stored_month_is_read_once(

@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,12 +169,12 @@ def analyze_month(
     """
     say = progress or (lambda _: None)
     boundaries = versions.find_version(store, options.boundaries)
+    months = _Months(store, options, say)
+    months.read_ahead()
     communes = versions.load_communes(boundaries)
     say(f"boundaries {boundaries.key}: {communes.table.height} communes")
     index = versions.commune_index(boundaries, communes, options.tolerance_m)
-    codes = communes.table["code"].to_list()
-
-    months = _Months(store, options, index, codes, say)
+    months.locate_by(index, communes.table["code"].to_list())
     current = months.current(boundaries.key, communes.geometries)
     if current is None:
         raise StoreError(
@@ -268,11 +269,24 @@ class MonthReader:
         self.whole = whole
         self._tiles: dict[str, pl.DataFrame] = {}
         """Tile rows by the quarter's first month they were read from."""
+        self._ahead: dict[str, Future[pl.DataFrame]] = {}
+
+    def read_ahead(self, month: str) -> None:
+        """Start reading the stored rows of ``tests/month=<month>/`` on a thread.
+
+        The analysis loads the boundaries meanwhile: Polars reads with the GIL
+        released. A read that fails raises its error from :meth:`rows`, as it would
+        have without reading ahead.
+        """
+        reading = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qostool-read")
+        self._ahead[month] = reading.submit(self._read, month)
+        reading.shutdown(wait=False)  # the thread ends with the read
 
     def rows(self, month: str) -> pl.DataFrame:
         """The month's single tests and its quarter's tiles (as :func:`_load_month`)."""
         first = quarter_start(month)
-        own = self._read(month)
+        ahead = self._ahead.pop(month, None)
+        own = self._read(month) if ahead is None else ahead.result()
         if first == month:
             self._tiles[first] = own.filter(pl.col("aggregate"))
             return encode_keys(own)
@@ -383,18 +397,11 @@ class _Months:
     goes in batches (``analyze/bounded.py``), with the same figures.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        options: AnalyzeOptions,
-        index: Any,
-        codes: list[str],
-        say: Progress,
-    ) -> None:
+    def __init__(self, store: Store, options: AnalyzeOptions, say: Progress) -> None:
         self.store = store
         self.options = options
-        self.index = index
-        self.codes = codes
+        self.index: Any = None
+        self.codes: list[str] = []
         self.say = say
         self.trend = {
             shift_month(options.month, -back) for back in range(1, options.history_months + 1)
@@ -403,6 +410,16 @@ class _Months:
         """Trend statistics computed while reading (None: a month without tests)."""
         self.reader = MonthReader(store, early=self._early, whole=self._in_one_piece)
         self._plans: dict[str, tuple[list[Path], bounded.MemoryPlan]] = {}
+
+    def read_ahead(self) -> None:
+        """Start reading the analysed month, if it is read whole, while the boundaries load."""
+        if self._in_one_piece(self.options.month):
+            self.reader.read_ahead(self.options.month)
+
+    def locate_by(self, index: Any, codes: list[str]) -> None:
+        """The communes' index (:class:`CommuneIndex`) and codes, by position, that
+        assign the rows: before :meth:`current` and :meth:`history`."""
+        self.index, self.codes = index, codes
 
     def current(self, version: str, geometries: Any) -> MonthTables | None:
         """The analysed month's tables; None for a month without rows."""
