@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from scipy import stats as sps
 
+from qostool.analyze import stats as stats_module
 from qostool.analyze.rules import Rule, Statistic, Verdict, parse_targets
 from qostool.analyze.stats import (
     add_history,
@@ -433,6 +435,26 @@ def test_every_level_equals_a_plain_computation() -> None:
             checked += 1
     # 4 communes x 3 operators x 4 technologies, + "all", at each level.
     assert checked == 4 * 3 * 5 + 4 * 5 + 3 * 5 + 5
+
+
+def test_devices_above_the_communes_are_those_polars_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator and province levels' devices come from each device's (operator,
+    technology) pairs; with more pairs than bits, Polars counts them: the same table."""
+    data = mixed_frame(20_000, seed=5, communes=30)
+    rng = np.random.default_rng(5)
+    # Devices met under several operators and technologies; some tests without one.
+    device = rng.integers(0, 400, data.height).astype(str).astype(object)
+    device[rng.random(data.height) < 0.05] = None
+    device = pl.Series(device, dtype=pl.String)
+    data = data.with_columns(device_id=pl.when(~pl.col("aggregate")).then(device))
+    by_pairs = statistics(data.lazy(), Rule())
+    monkeypatch.setattr(stats_module, "PAIR_BITS", 0)
+    by_polars = statistics(data.lazy(), Rule())
+    assert_frame_equal(by_pairs, by_polars, check_exact=True)
+    above = by_pairs.filter(pl.col("level").is_in(["operator", "province"]))
+    assert above.height > 10 and above["devices_min"].min() > 1
 
 
 def test_the_same_input_gives_bit_identical_statistics() -> None:
