@@ -216,18 +216,14 @@ def _order_statistics(rule: Rule, *, devices: bool = True) -> list[pl.Expr]:
     return exprs
 
 
-def _in_order(frame: pl.DataFrame, keys: list[str], aggregations: list[pl.Expr]) -> pl.DataFrame:
-    """Group by ``keys`` with every sum added in the same order on every run.
-
-    The rows are sorted by the keys (stably) and numbered by run, so each group is
-    one contiguous slice aggregated on its own; a hash group-by may merge partial
-    sums of a group in whatever order its threads finish.
-    """
-    return _by_run(_runs(frame, keys), keys, aggregations).drop("__run")
-
-
 def _runs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """``frame`` sorted by ``keys`` (stably), each group numbered by a sorted ``__run``."""
+    """``frame`` sorted by ``keys`` (stably), each group numbered by a sorted ``__run``.
+
+    Grouped by ``__run`` (:func:`_by_run`), each group is one contiguous slice
+    aggregated on its own, so every sum adds the same numbers in the same order on
+    every run; a hash group-by may merge partial sums of a group in whatever order
+    its threads finish.
+    """
     ordered = frame.sort([pl.col(k).cast(pl.String) for k in keys], maintain_order=True)
     return ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias("__run"))
 
@@ -244,21 +240,25 @@ def _roll_up(finest: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     Spread about the coarse mean M: the sum over finest groups g of
     ``ss_g + w_g * (mean_g - M)**2``.
     """
-    sums = _in_order(
-        finest,
+    # One sort for both sums: each coarse group is one run of the finest groups, in the
+    # same order for its mean and for its spread.
+    ordered = _runs(finest, keys)
+    sums = _by_run(
+        ordered,
         keys,
         [
             *(pl.col(name).sum() for name in _ADDITIVE),
             (pl.col("__mean") * pl.col("__singles")).sum().alias("__wm"),
         ],
-    )
+    ).sort("__run")
     sums = sums.with_columns(__mean=pl.col("__wm") / pl.col("__singles")).drop("__wm")
-    with_mean = finest.select(*keys, "__ss", __w="__singles", __g="__mean").join(
-        sums.select(*keys, "__mean"), on=keys, nulls_equal=True, maintain_order="left"
+    mean = sums["__mean"].gather(ordered["__run"])
+    with_mean = ordered.select("__run", "__ss", __w="__singles", __g="__mean").with_columns(
+        __mean=mean
     )
     deviation = pl.col("__ss") + pl.col("__w") * (pl.col("__g") - pl.col("__mean")) ** 2
-    spread = _in_order(with_mean, keys, [deviation.sum().alias("__ss")])
-    return sums.join(spread, on=keys, nulls_equal=True)
+    spread = with_mean.group_by("__run").agg(deviation.sum().alias("__ss"))
+    return sums.join(spread, on="__run").drop("__run")
 
 
 def _tile_aggregations() -> list[pl.Expr]:
