@@ -287,6 +287,25 @@ def test_a_saved_index_loads_mapped_and_assigns_the_same(tmp_path: Path) -> None
             assert np.array_equal(mapped[name], data[name]), name
 
 
+def test_the_dense_level_s_table_gives_the_walk_from_the_root(tmp_path: Path) -> None:
+    """Lookups start from the table of a level's cells: the values of walking there from
+    the root, for every point, whether the table was computed or read from a file."""
+    rng = np.random.default_rng(12)
+    lon, lat = rng.uniform(105.79, 105.89, 50_000), rng.uniform(20.99, 21.03, 50_000)
+    built = CommuneIndex.build(HAND_ARRAY, tolerance_m=50)
+    grid = built._grid
+    assert grid.dense_level >= 1 and grid.dense is not None
+    path = tmp_path / "grid.npz"
+    built.save(path)
+    loaded = CommuneIndex.load(path, HAND_ARRAY, tolerance_m=50)
+    assert loaded is not None and isinstance(loaded._grid.dense, np.memmap)
+    expected = grid.lookup(lon, lat)
+    grid.dense = None  # from the root, level by level
+    assert np.array_equal(grid.lookup(lon, lat), expected)
+    assert np.array_equal(loaded._grid.lookup(lon, lat), expected)
+    assert set(np.unique(expected)) >= {assign_module._NONE, assign_module._EXACT, 0, 1}
+
+
 def test_mapped_npz_reads_every_shape_and_refuses_compressed_files(tmp_path: Path) -> None:
     arrays = {
         "scalar": np.array(7, dtype=np.int64),
