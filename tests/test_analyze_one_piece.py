@@ -85,6 +85,31 @@ def test_stable_order_is_a_stable_sort_in_one_to_three_passes(bound: int) -> Non
     assert np.array_equal(stats.stable_order(keys, bound), expected)
 
 
+# The sample takes every third of these 200,000 rows: 0 and 12,345 are in it, 199,999 not.
+@pytest.mark.parametrize("rare_at", [None, 0, 12_345, 199_999])
+def test_keys_are_enums_of_every_value_even_one_the_sample_misses(rare_at: int | None) -> None:
+    """Key columns become enums of their sorted distinct values: those of a sample of the
+    rows when it holds them all, else those of every row (a value met once)."""
+    rng = np.random.default_rng(3)
+    rows = 200_000
+    operator = rng.choice(["Viettel", "MobiFone", "VNPT-VinaPhone"], rows).astype(object)
+    if rare_at is not None:
+        operator[rare_at] = "Gmobile"
+    technology = rng.choice(["4G", "5G", "3G"], rows).astype(object)
+    technology[rng.random(rows) < 0.01] = None  # nulls stay nulls (not a value lost)
+    frame = pl.DataFrame(
+        {
+            "operator": pl.Series(operator, dtype=pl.String),
+            "technology": pl.Series(technology, dtype=pl.String),
+        }
+    )
+    encoded = stats.encode_keys(frame, ("operator", "technology"))
+    for name in ("operator", "technology"):
+        values = sorted(frame[name].drop_nulls().unique().to_list())
+        assert encoded.schema[name] == pl.Enum(values)
+        assert encoded[name].cast(pl.String).equals(frame[name])
+
+
 def _plain_sources(frame: pl.DataFrame) -> list[dict[str, object]]:
     """The sources counted on their names, over the rows with a commune."""
     counted = (
