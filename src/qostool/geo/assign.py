@@ -405,7 +405,7 @@ def _mapped_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
     """The arrays of an uncompressed ``.npz`` file (as ``np.savez`` writes), memory-mapped.
 
     ``np.load`` reads every array of an ``.npz`` into memory and checks its CRC: about
-    0.1 s for the 70 MB grid of the 3,321 communes, where an analysis touches only the
+    0.1 s for the 90 MB grid of the 3,321 communes, where an analysis touches only the
     cells its points fall in. Mapped, only those pages are read. Raises ``ValueError``
     for a member that is compressed or not a plain ``.npy`` array.
     """
