@@ -423,8 +423,7 @@ def test_selection_finds_the_value_at_each_rank_as_a_sort_does(cap: int) -> None
         for start in range(0, n, 7_000):
             yield group[start : start + 7_000], values[start : start + 7_000]
 
-    counted = ranks.counts(passes, 6)
-    assert counted.tolist() == [int((group == g).sum()) for g in range(6)]
+    counted = [int((group == g).sum()) for g in range(6)]
     wanted = [(g, int(r)) for g in range(6) for r in {0, counted[g] // 2, counted[g] - 1, 17}]
     expected = [float(np.sort(values[group == g])[r]) for g, r in wanted]
     assert ranks.select(passes, 6, wanted, cap) == expected

@@ -69,7 +69,7 @@ def select(passes: Passes, groups: int, ranks: list[tuple[int, int]], cap: int) 
     """The value at each ``(group, rank)`` (0-based, in ascending order) of the data.
 
     ``cap`` bounds the values collected in memory at once (besides each pass's batch).
-    Every rank must be below its group's count of values (:func:`counts` tells them).
+    Every rank must be below its group's count of values.
     """
     if groups > 1 << _GROUP_BITS:
         raise ValueError(f"at most {1 << _GROUP_BITS} groups, not {groups}")
@@ -100,14 +100,6 @@ def select(passes: Passes, groups: int, ranks: list[tuple[int, int]], cap: int) 
             if depth == 64:  # every bit known: the key is the value
                 q.value = float(unsortable(np.array([q.prefix], dtype=np.uint64))[0])
     return [q.value for q in queries if q.value is not None]
-
-
-def counts(passes: Passes, groups: int) -> Ints:
-    """Values per group (one pass)."""
-    total = np.zeros(groups, dtype=np.int64)
-    for group, _ in passes():
-        total += np.bincount(group[group >= 0], minlength=groups)
-    return total
 
 
 def _pair(q: _Query, depth: int) -> int:
