@@ -51,7 +51,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def settle_imports() -> None:
-    """Take every object alive now (the imported modules: about 100,000) out of the
+    """Take every object alive now (the imported modules: about 50,000) out of the
     garbage collector's passes, before a long computation.
 
     Each full pass of the cycle collector walks every tracked object; an analysis
