@@ -158,12 +158,14 @@ print(json.dumps({"stopped": None, "loaded": loaded()}))
 """
 
 
-def run_probe(*args: str, stop_at: str | None = None) -> dict[str, Any]:
+def run_probe(
+    *args: str, stop_at: str | None = None, heavy: tuple[str, ...] = HEAVY
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("STOP_AT", "PYTHONWARNINGS")}
     if stop_at:
         env["STOP_AT"] = stop_at
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+        [sys.executable, "-c", PROBE, json.dumps(heavy), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -209,6 +211,26 @@ def test_analyze_parses_its_options_and_opens_the_store_without_heavy_libraries(
     # The check is not vacuous: the analysis itself loads the geometry libraries.
     got = run_probe("analyze", *options, stop_at="_locate")
     assert got["stopped"] == "_locate" and {"shapely", "pyproj"} <= set(got["loaded"])
+
+
+def test_json_runs_do_not_load_the_terminal_rendering(tmp_path: Path) -> None:
+    """``ingest --json`` and ``analyze --json`` (as cron runs them) print JSON, and load
+    no Rich: its import is 0.03 s of a run's fixed cost (bench/README_analyze.md). The
+    same commands for a terminal do load it, so the probe sees it when it is there."""
+    store = tmp_path / "store"
+    csv = tmp_path / "tests.csv"
+    csv.write_text(
+        "test_id,time,latitude,longitude,download_mbps,network_type,device_id\n"
+        "a,2025-10-05T10:00:00+07:00,21.5,103.2,50,LTE,d1\n",
+        encoding="utf-8",
+    )
+    rich = ("rich",)
+    ingest = ("ingest", str(csv), "--store", str(store))
+    assert run_probe(*ingest, "--json", heavy=rich) == {"stopped": None, "loaded": []}
+    import_boundaries(Store.open(store, timezone=TZ), PROVINCE, BoundaryOptions())
+    analyze = ("analyze", "--month", "2025-10", "--store", str(store), "--out", "out")
+    assert run_probe(*analyze, "--json", heavy=rich) == {"stopped": None, "loaded": []}
+    assert "rich.console" in run_probe(*analyze, heavy=rich)["loaded"]
 
 
 @pytest.mark.parametrize(

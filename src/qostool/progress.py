@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
-
 #: Called with a file's name and the rows read so far.
 RowsProgress = Callable[[str, int], None]
 
@@ -21,6 +19,8 @@ def progress_reporter(*, enabled: bool) -> Iterator[RowsProgress | None]:
     if not enabled:
         yield None
         return
+    # Rich is imported only to draw: off a terminal (cron, --json) it is not loaded.
+    from rich.console import Console
     from rich.progress import Progress as Bar
     from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
@@ -49,6 +49,8 @@ def status_reporter(*, enabled: bool) -> Iterator[Callable[[str], None] | None]:
     if not enabled:
         yield None
         return
+    from rich.console import Console
+
     console = Console(stderr=True)
     with console.status("starting") as status:
 

@@ -134,44 +134,12 @@ def print_warnings(warnings: list[str]) -> None:
         err.print(Text("Warning: ", "bold yellow") + rich_text(warning), soft_wrap=True)
 
 
-def print_stored_as(analysis: Analysis) -> None:
-    """What a variant, or an official analysis made with other terms, was stored as (stderr)."""
-    from qostool.analyze.run import describe_differences
-
+def print_stored_as(note: tuple[str, str]) -> None:
+    """What a variant, or an official analysis made with other terms, was stored as (stderr):
+    a ``(label, message)`` pair from :func:`qostool.analyze.run.stored_as_note`."""
+    label, message = note
     err = Console(stderr=True, highlight=False)
-    month, differs = analysis.month, describe_differences(analysis.differs)
-    if analysis.role == "period":
-        first, _, last = month.partition("_")
-        err.print(
-            Text("Period: ", "bold yellow")
-            + rich_text(
-                f"stored as the analysis of {first} to {last}, not as a month's official "
-                "analysis"
-                + (f"; its terms differ from the configuration: {differs}" if differs else "")
-                + f". Report it with 'qostool report --from {first} --to {last}'."
-            ),
-            soft_wrap=True,
-        )
-    elif analysis.role == "variant":
-        err.print(
-            Text("Variant: ", "bold yellow")
-            + rich_text(
-                f"stored as the variant {analysis.name} of {month}"
-                + (f", which differs from the configuration: {differs}" if differs else "")
-                + f". The official analysis of {month} is unchanged; report the variant with "
-                f"'qostool report --month {month} --analysis {analysis.name}'."
-            ),
-            soft_wrap=True,
-        )
-    elif differs:
-        err.print(
-            Text("Official: ", "bold yellow")
-            + rich_text(
-                f"stored as the official analysis of {month} on purpose (--official), with "
-                f"other terms than the configuration: {differs}. Reports say so on page 1."
-            ),
-            soft_wrap=True,
-        )
+    err.print(Text(f"{label}: ", "bold yellow") + rich_text(message), soft_wrap=True)
 
 
 def _f(value: float | None, digits: int = 1) -> str:

@@ -961,6 +961,36 @@ def describe_differences(differs: list[dict[str, Any]]) -> str:
     )
 
 
+def stored_as_note(analysis: Analysis) -> tuple[str, str] | None:
+    """What a period, a variant, or an official analysis made with other terms than the
+    configuration was stored as, and how to report it: ``(label, message)``; None for an
+    official analysis made with the configuration's terms (nothing to say)."""
+    month, differs = analysis.month, describe_differences(analysis.differs)
+    if analysis.role == "period":
+        first, _, last = month.partition("_")
+        return (
+            "Period",
+            f"stored as the analysis of {first} to {last}, not as a month's official analysis"
+            + (f"; its terms differ from the configuration: {differs}" if differs else "")
+            + f". Report it with 'qostool report --from {first} --to {last}'.",
+        )
+    if analysis.role == "variant":
+        return (
+            "Variant",
+            f"stored as the variant {analysis.name} of {month}"
+            + (f", which differs from the configuration: {differs}" if differs else "")
+            + f". The official analysis of {month} is unchanged; report the variant with "
+            f"'qostool report --month {month} --analysis {analysis.name}'.",
+        )
+    if differs:
+        return (
+            "Official",
+            f"stored as the official analysis of {month} on purpose (--official), with "
+            f"other terms than the configuration: {differs}. Reports say so on page 1.",
+        )
+    return None
+
+
 def variant_name(differs: list[dict[str, Any]]) -> str:
     """A name for a variant made with these differences: ``4G-35``, ``median_min_tests-50``.
 

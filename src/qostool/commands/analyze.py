@@ -390,8 +390,8 @@ def _analyze_and_show(
     """Analyse (a month or a period: ``compute``, given the progress callback), export,
     and say so: warnings on stderr, the result as a table or JSON, what it was stored as."""
     from qostool.analyze.export import export_analysis
+    from qostool.analyze.run import stored_as_note
     from qostool.progress import status_reporter
-    from qostool.render import print_analysis, print_stored_as, print_warnings
 
     settle_imports()
     with status_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
@@ -409,12 +409,24 @@ def _analyze_and_show(
             if formats
             else []
         )
-    print_warnings([w["message"] for w in analysis.meta["warnings"]])
+    # The rendering (and Rich) is loaded only when there is something to render: a
+    # --json run with nothing to warn about, as from cron, never loads it.
+    warnings = [w["message"] for w in analysis.meta["warnings"]]
+    note = stored_as_note(analysis)
+    if warnings:
+        from qostool.render import print_warnings
+
+        print_warnings(warnings)
     if json_output:
         # Compact: the encoder's fast path, for thousands of communes.
         typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
     else:
+        from qostool.render import print_analysis
+
         print_analysis(analysis, written)
-    print_stored_as(analysis)
+    if note is not None:
+        from qostool.render import print_stored_as
+
+        print_stored_as(note)
     if fail_below and analysis.below_target():
         raise typer.Exit(int(ExitCode.BELOW_TARGET))

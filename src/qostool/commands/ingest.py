@@ -166,15 +166,16 @@ def ingest(
         debug=debug or os.environ.get("QOSTOOL_DEBUG") == "1",
     )
     from qostool.progress import progress_reporter
-    from qostool.render import print_ingest_report
 
     with progress_reporter(enabled=not json_output and sys.stderr.isatty()) as progress:
         report = ingest_paths(
             paths, store=store, timezone=timezone, options=options, progress=progress
         )
-    if json_output:
+    if json_output:  # Rich (the rendering) is not loaded for JSON, as from cron
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
+        from qostool.render import print_ingest_report
+
         print_ingest_report(report)
     if report.failed:
         raise typer.Exit(int(ExitCode.ERROR))
