@@ -58,6 +58,45 @@ def test_every_command_and_option_has_help(cli: Any) -> None:
                 assert param.help, f"{name} {param.name}"
 
 
+def test_a_run_builds_only_its_command_and_says_the_same() -> None:
+    """``invoked`` keeps the one command named (Typer builds every command's options
+    before running one): each command's help, and its usage error, are the same
+    through it as through the whole application; anything else keeps them all."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from qostool.cli import app, invoked
+
+    runner = CliRunner()
+    names = list(get_command(app).commands)  # type: ignore[attr-defined]
+    assert {"ingest", "analyze", "report", "store", "boundaries"} <= set(names)
+    for name in names:
+        one = invoked(app, [name, "--help"])
+        kept = [*one.registered_commands, *one.registered_groups]
+        assert len(kept) == 1, name
+        for args in ([name, "--help"], [name, "--no-such-option"]):
+            alone, whole = runner.invoke(one, args), runner.invoke(app, args)
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+    for args in ([], ["--help"], ["--version"], ["anlyze"]):
+        assert invoked(app, args) is app, args
+    assert "Did you mean 'analyze'" in runner.invoke(invoked(app, ["anlyze"]), ["anlyze"]).output
+    # The entry point goes through it: one command built for a run of one.
+    probe = (
+        "import sys, typer.main as tm\n"
+        "built = []\n"
+        "build = tm.get_command_from_info\n"
+        "tm.get_command_from_info = lambda *a, **k: built.append(1) or build(*a, **k)\n"
+        "sys.argv = ['qostool', 'status', '--help']\n"
+        "from qostool.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('built', len(built), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=False, capture_output=True, text=True
+    )
+    assert done.stderr.strip().splitlines()[-1] == "built 1", done.stderr
+
+
 def _commands() -> list[tuple[str, Any]]:
     from typer.main import get_command
 
