@@ -437,24 +437,33 @@ def test_every_level_equals_a_plain_computation() -> None:
     assert checked == 4 * 3 * 5 + 4 * 5 + 3 * 5 + 5
 
 
-def test_devices_above_the_communes_are_those_polars_counts(
+def test_devices_above_the_communes_are_the_distinct_devices_of_their_tests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The operator and province levels' devices come from each device's (operator,
-    technology) pairs; with more pairs than bits, Polars counts them: the same table."""
-    data = mixed_frame(20_000, seed=5, communes=30)
+    technology) pairs, as bits: the same counts as the distinct devices of each group's
+    tests, and the same table with the pairs spread over several words of bits."""
+    data = mixed_frame(20_000, seed=5, communes=30).filter(~pl.col("aggregate"))
     rng = np.random.default_rng(5)
     # Devices met under several operators and technologies; some tests without one.
     device = rng.integers(0, 400, data.height).astype(str).astype(object)
     device[rng.random(data.height) < 0.05] = None
-    device = pl.Series(device, dtype=pl.String)
-    data = data.with_columns(device_id=pl.when(~pl.col("aggregate")).then(device))
-    by_pairs = statistics(data.lazy(), Rule())
-    monkeypatch.setattr(stats_module, "PAIR_BITS", 0)
-    by_polars = statistics(data.lazy(), Rule())
-    assert_frame_equal(by_pairs, by_polars, check_exact=True)
-    above = by_pairs.filter(pl.col("level").is_in(["operator", "province"]))
+    data = data.with_columns(device_id=pl.Series(device, dtype=pl.String))
+    got = statistics(data.lazy(), Rule())
+    cellular = {"2G", "3G", "4G", "5G", "unknown"}
+    above = got.filter(pl.col("level").is_in(["operator", "province"]))
+    for out in above.iter_rows(named=True):
+        tech = out["technology"]
+        rows = data.filter(
+            pl.col("technology").is_in(cellular) if tech == "all" else pl.col("technology") == tech,
+            pl.lit(True) if out["level"] == "province" else pl.col("operator") == out["operator"],
+        )
+        expected = rows["device_id"].drop_nulls().n_unique()
+        assert out["devices_min"] == out["devices_max"] == expected, out
     assert above.height > 10 and above["devices_min"].min() > 1
+    # 4 operators (null among them) x 4 technologies: 16 pairs, 6 words of 3 bits.
+    monkeypatch.setattr(stats_module, "WORD_BITS", 3)
+    assert_frame_equal(statistics(data.lazy(), Rule()), got, check_exact=True)
 
 
 def test_the_same_input_gives_bit_identical_statistics() -> None:

@@ -24,6 +24,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from qostool.analyze import bounded, ranks, run
+from qostool.analyze import stats as stats_module
 from qostool.analyze.rules import Rule
 from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
 from qostool.analyze.stats import month_statistics
@@ -122,6 +123,8 @@ def test_batches_give_the_figures_of_one_piece(
     rule = RULES[name]
     whole = analysed(sample_store, tmp_path / "whole", rule, limit=None, history=history)
     limit = tiny_batches(monkeypatch, rows)
+    if name == "share":  # each device's (operator, technology) pairs in words of 2 bits
+        monkeypatch.setattr(stats_module, "WORD_BITS", 2)
     if not held:
         monkeypatch.setattr(bounded, "HELD_ROW_BYTES", 1 << 40)
     used = {"held": 0}

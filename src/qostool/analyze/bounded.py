@@ -56,6 +56,10 @@ from qostool.analyze.stats import (
     _level_keys,
     _nested,
     assemble,
+    device_marks,
+    devices_with_pairs,
+    pair_mask,
+    pair_words,
     single_partials,
 )
 from qostool.analyze.tdist import normal_quantile
@@ -803,27 +807,25 @@ class _Coarse:
         return passes
 
     def _devices(self, total: int) -> np.ndarray:
-        """Distinct devices per coarse group, split by split."""
+        """Distinct devices per coarse group: from each device's (operator, technology)
+        pairs, as bits (:func:`stats.device_marks`), split by split of the devices
+        (each device is in one split, so the splits' counts add up)."""
+        pairs = self.n_op * self.n_tech
+        words = pair_words(pairs)
+        pair = np.arange(pairs)
+        op, tech = pair // self.n_tech, pair % self.n_tech
+        members: list[list[int]] = [[] for _ in range(total)]
+        for level in range(len(_COARSE)):
+            for p, gid in enumerate(self.level_ids(level, op, tech)):
+                if gid >= 0:
+                    members[gid].append(p)
+        masks = np.array([pair_mask(m, words) for m in members], dtype=np.uint64)
+        code = pl.col("__op").cast(pl.Int64) * self.n_tech + pl.col("__tech").cast(pl.Int64)
         out = np.zeros(total, dtype=np.int64)
         for split in self.spill.device_files:
-            if not split:
-                continue
-            pairs = pl.read_parquet(split).unique()
-            mobile = pairs.filter(pl.Series(self.cellular_tech[pairs["__tech"].to_numpy()]))
-            # Each level's groups from the distinct pairs, without a copy per level.
-            for ids, rows, keys in (
-                (self.ids_of(0), pairs, ["__op", "__tech"]),
-                (self.ids_of(1), mobile, ["__op"]),
-                (self.ids_of(2), pairs, ["__tech"]),
-                (self.ids_of(3), mobile, []),
-            ):
-                if not keys:
-                    out[ids(0, 0)] += rows["device_id"].n_unique() if rows.height else 0
-                    continue
-                counted = rows.select(*keys, "device_id").unique().group_by(keys).len()
-                op = counted["__op"].to_numpy() if "__op" in keys else 0
-                tech = counted["__tech"].to_numpy() if "__tech" in keys else 0
-                np.add.at(out, ids(op, tech), counted["len"].to_numpy())
+            if split:
+                marks = device_marks(pl.scan_parquet(split), code, pairs)
+                out += devices_with_pairs(marks.collect(engine="streaming"), masks)
         return out
 
     def _frame(

@@ -15,7 +15,7 @@ cluster-robust, and its devices give a range, not a count (``devices_min``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -686,13 +686,12 @@ def single_partials(
     ``singles`` are the single tests, encoded (:func:`_encoded`) and sorted by group
     (:func:`_nested`); all is collected at once. The distinct devices of the levels
     above the communes come from each device's (operator, technology) pairs
-    (:func:`_device_pairs`).
+    (:func:`device_marks`).
     """
     schema = singles.collect_schema()
     pairs = len(schema["operator"].categories) + 1  # type: ignore[attr-defined]
     pairs *= len(schema["technology"].categories)  # type: ignore[attr-defined]
-    above = [lv for lv in levels if "commune_code" not in LEVELS[lv[0]]]
-    by_pairs = above if pairs <= PAIR_BITS else []
+    by_pairs = [lv for lv in levels if "commune_code" not in LEVELS[lv[0]]]
     plans = [_grouped(singles, FINEST_KEYS, [*_additive(), pl.col("cellular").first()])]
     for level, all_tech in levels:
         keys = _level_keys(level, all_technologies=all_tech)
@@ -708,59 +707,92 @@ def single_partials(
     orders = dict(zip(levels, done[1 : 1 + len(levels)], strict=True))
     if by_pairs:
         # Bits are or-ed in any order: the streaming engine, twice as fast here.
-        device_pairs = _device_pairs(singles, pairs).collect(engine="streaming")
-        for (name, all_tech), devices in _pair_devices(device_pairs, schema, by_pairs).items():
+        marks = device_marks(singles, pl.col("__g_ot"), pairs).collect(engine="streaming")
+        for (name, all_tech), devices in _pair_devices(marks, schema, by_pairs).items():
             on = _level_keys(name, all_technologies=all_tech)
             found = orders[(name, all_tech)]
             orders[(name, all_tech)] = found.join(devices, on=on, how="left", nulls_equal=True)
     return Partials(done[0], orders, done[1 + len(levels) :] if usage else None)
 
 
-#: (operator, technology) pairs a device's bits can hold (:func:`_device_pairs`); with
-#: more, Polars counts the devices of every level.
-PAIR_BITS: Final = 64
+#: (operator, technology) pairs a word of a device's bits holds (:func:`device_marks`).
+WORD_BITS: Final = 64
 
 
-def _device_pairs(singles: pl.LazyFrame, pairs: int) -> pl.LazyFrame:
-    """Each device's (operator, technology) pairs (``__g_ot``), as the bits of ``__pairs``.
+def device_marks(rows: pl.LazyFrame, pair: pl.Expr, pairs: int) -> pl.LazyFrame:
+    """Each device's (operator, technology) pairs (``pair``, below ``pairs``), as bits:
+    pair ``p`` is bit ``p % 64`` of the word ``__w{p // 64}``, one ``UInt64`` column a word.
 
     Polars counts a group's distinct devices with a hash set of its own, and the
     groups of the operator and province levels are large: their sets miss the cache at
     every row (1.15 CPU-s of the 3.8 of 10 million tests' statistics). One group-by on
     the devices instead (0.27 CPU-s, streaming), and every such group's devices are
-    counted from the bits (:func:`_pair_devices`). At most :data:`PAIR_BITS` pairs.
+    counted from the bits (:func:`devices_with_pairs`), in one piece or, for a month
+    analysed in batches, split by split of the devices. A null device is a row too:
+    :func:`devices_with_pairs` leaves it out.
     """
-    bits = pl.Series(np.left_shift(np.uint64(1), np.arange(pairs, dtype=np.uint64)))
+    words = pair_words(pairs)
+    shift = (np.arange(pairs, dtype=np.uint64) % np.uint64(WORD_BITS)).astype(np.uint64)
+    bits = pl.lit(pl.Series(np.left_shift(np.uint64(1), shift), dtype=pl.UInt64))
+    word = pair // WORD_BITS
+    marks = [
+        pl.when(word == w).then(bits.gather(pair)).otherwise(pl.lit(0, pl.UInt64)).alias(f"__w{w}")
+        for w in range(words)
+    ]
     return (
-        singles.select("device_id", __pairs=pl.lit(bits).gather(pl.col("__g_ot")))
+        rows.select("device_id", *marks)
         .group_by("device_id")
-        .agg(pl.col("__pairs").bitwise_or())
+        .agg(pl.col(f"__w{w}").bitwise_or() for w in range(words))
     )
 
 
+def pair_words(pairs: int) -> int:
+    """How many words of bits :func:`device_marks` makes for ``pairs`` pairs."""
+    return max(-(-pairs // WORD_BITS), 1)
+
+
+def pair_mask(pairs: Iterable[int], words: int) -> npt.NDArray[np.uint64]:
+    """The bits of ``pairs``, in ``words`` words (as :func:`device_marks` sets them)."""
+    mask = np.zeros(words, dtype=np.uint64)
+    for p in pairs:
+        mask[p // WORD_BITS] |= np.uint64(1) << np.uint64(p % WORD_BITS)
+    return mask
+
+
+def devices_with_pairs(marks: pl.DataFrame, masks: npt.NDArray[np.uint64]) -> list[int]:
+    """For each mask (a row of ``masks``, see :func:`pair_mask`): how many devices of
+    ``marks`` (:func:`device_marks`) have one of its pairs; a null device is none."""
+    known = marks.filter(pl.col("device_id").is_not_null())
+    words = known.select(pl.col(r"^__w\d+$")).to_numpy()
+    return [int(np.count_nonzero(np.bitwise_or.reduce(words & mask, axis=1))) for mask in masks]
+
+
 def _pair_devices(
-    device_pairs: pl.DataFrame, schema: pl.Schema, levels: Sequence[tuple[str, bool]]
+    marks: pl.DataFrame, schema: pl.Schema, levels: Sequence[tuple[str, bool]]
 ) -> dict[tuple[str, bool], pl.DataFrame]:
     """``__devices`` of each group of ``levels`` (operator or province levels), keyed
-    as its level, from :func:`_device_pairs`: the devices that have a pair of the group."""
-    marks = device_pairs.filter(pl.col("device_id").is_not_null())["__pairs"].to_numpy()
+    as its level, from :func:`device_marks`: the devices that have a pair of the group."""
     technologies = schema["technology"].categories.to_list()  # type: ignore[attr-defined]
     operators = [*schema["operator"].categories.to_list(), None]  # type: ignore[attr-defined]
     n_tech = len(technologies)
+    words = pair_words(len(operators) * n_tech)
     cellular = [t for t, name in enumerate(technologies) if name in CELLULAR]
     every = range(len(operators))
     out = {}
     for level, all_tech in levels:
-        rows: list[dict[str, Any]] = []
+        keys: list[dict[str, Any]] = []
+        masks = []
         for ops in [[o] for o in every] if level == "operator" else [every]:
             for techs in [cellular] if all_tech else [[t] for t in range(n_tech)]:
-                group = np.uint64(sum(1 << (o * n_tech + t) for o in ops for t in techs))
-                row: dict[str, Any] = {"__devices": int(np.count_nonzero(marks & group))}
+                masks.append(pair_mask((o * n_tech + t for o in ops for t in techs), words))
+                key: dict[str, Any] = {}
                 if level == "operator":
-                    row["operator"] = operators[ops[0]]
+                    key["operator"] = operators[ops[0]]
                 if not all_tech:
-                    row["technology"] = technologies[techs[0]]
-                rows.append(row)
+                    key["technology"] = technologies[techs[0]]
+                keys.append(key)
+        counts = devices_with_pairs(marks, np.array(masks, dtype=np.uint64).reshape(-1, words))
+        rows = [key | {"__devices": n} for key, n in zip(keys, counts, strict=True)]
         names = {"operator": pl.String, "technology": pl.String, "__devices": pl.UInt32}
         frame = pl.DataFrame(rows, schema={k: v for k, v in names.items() if k in rows[0]})
         if level == "province" and all_tech:
