@@ -184,18 +184,24 @@ def test_help_imports_no_heavy_library() -> None:
         assert run_probe(*args) == {"stopped": None, "loaded": []}, args
 
 
+def one_test_csv(folder: Path) -> Path:
+    """An export of one speed test, in October 2025, inside the sample province."""
+    csv = folder / "tests.csv"
+    csv.write_text(
+        "test_id,time,latitude,longitude,download_mbps,network_type,device_id\n"
+        "a,2025-10-05T10:00:00+07:00,21.5,103.2,50,LTE,d1\n",
+        encoding="utf-8",
+    )
+    return csv
+
+
 def test_analyze_parses_its_options_and_opens_the_store_without_heavy_libraries(
     tmp_path: Path,
 ) -> None:
     """Up to where the analysis reads the boundaries and the tests (typed options,
     the configuration, the store, the boundaries version), and on a usage error."""
     store = tmp_path / "store"
-    csv = tmp_path / "tests.csv"
-    csv.write_text(
-        "test_id,time,latitude,longitude,download_mbps,network_type,device_id\n"
-        "a,2025-10-05T10:00:00+07:00,21.5,103.2,50,LTE,d1\n",
-        encoding="utf-8",
-    )
+    csv = one_test_csv(tmp_path)
     ingest_paths([str(csv)], store=store)
     options = [
         *("--month", "2025-10", "--store", str(store), "--min-tests", "20"),
@@ -218,12 +224,7 @@ def test_json_runs_do_not_load_the_terminal_rendering(tmp_path: Path) -> None:
     no Rich: its import is 0.03 s of a run's fixed cost (bench/README_analyze.md). The
     same commands for a terminal do load it, so the probe sees it when it is there."""
     store = tmp_path / "store"
-    csv = tmp_path / "tests.csv"
-    csv.write_text(
-        "test_id,time,latitude,longitude,download_mbps,network_type,device_id\n"
-        "a,2025-10-05T10:00:00+07:00,21.5,103.2,50,LTE,d1\n",
-        encoding="utf-8",
-    )
+    csv = one_test_csv(tmp_path)
     rich = ("rich",)
     ingest = ("ingest", str(csv), "--store", str(store))
     assert run_probe(*ingest, "--json", heavy=rich) == {"stopped": None, "loaded": []}
