@@ -46,7 +46,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,8 +60,7 @@ from bench_ingest import (
     OPERATORS,
     RunResult,
     fixed_point,
-    maxrss_to_mb,
-    measure,
+    measure_clean,
     pick,
     qostool_env,
     tail,
@@ -167,20 +165,6 @@ out["download_p90_mbps"] = groups["download_mbps"].quantile(0.9)
 out = out.reset_index().rename(columns={"id": "commune_code"})
 out.to_parquet(sys.argv[3])
 print(json.dumps({"groups": len(out), "tests": int(out["tests"].sum())}))
-"""
-
-# Linux counts the RSS a process had before exec in the ru_maxrss of its child: a child
-# started straight from this (large) process would report at least this process's RSS.
-# So every measured command is started by a small launcher process, which times it.
-LAUNCHER_CODE = """
-import json, os, subprocess, sys, time
-t0 = time.perf_counter()
-proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
-_, status, usage = os.wait4(proc.pid, 0)
-seconds = time.perf_counter() - t0
-with open(sys.argv[1], "w") as fh:
-    json.dump({"seconds": seconds, "maxrss": usage.ru_maxrss,
-               "exit_code": os.waitstatus_to_exitcode(status)}, fh)
 """
 
 RUNS = ("analyze", "floor", "tutorial", "duckdb")
@@ -302,20 +286,6 @@ def generate_csv(path: Path, rows: int, geometries: np.ndarray) -> None:
             )
             chunk.write_csv(fh, include_header=False)
     partial.replace(path)
-
-
-def measure_clean(cmd: list[str], env: dict[str, str] | None = None) -> RunResult:
-    """Like ``bench_ingest.measure``, but the peak RSS is the command's own (see LAUNCHER_CODE)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        figures = Path(scratch) / "launcher.json"
-        run = measure([sys.executable, "-c", LAUNCHER_CODE, str(figures), *cmd], env)
-        if not figures.is_file():
-            return run  # the launcher itself failed: its exit code and stderr tell why
-        measured = json.loads(figures.read_text(encoding="utf-8"))
-    run.seconds = measured["seconds"]
-    run.peak_rss_mb = maxrss_to_mb(measured["maxrss"])
-    run.exit_code = measured["exit_code"]
-    return run
 
 
 def qostool(args: list[str | Path], env: dict[str, str], what: str) -> RunResult:
