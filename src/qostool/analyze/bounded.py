@@ -232,7 +232,7 @@ class BatchedMonth:
 
 
 Locate = Callable[[pl.DataFrame, Any, list[str]], tuple[pl.DataFrame, dict[str, int]]]
-Peak = Callable[[pl.LazyFrame], pl.LazyFrame]
+Peak = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 def batched_month(
@@ -271,7 +271,7 @@ def batched_month(
             del frame
             if sources is not None:
                 sources.add(located)
-            kept = with_peak(located.lazy()).select(*_SPILL_COLUMNS, "commune_code").collect()
+            kept = with_peak(located).select(*_SPILL_COLUMNS, "commune_code")
             del located
             inside, tile = pl.col("commune_code").is_not_null(), pl.col("aggregate")
             spill.add(kept.filter(inside & ~tile), kept.filter(inside & tile), counted)

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from qostool.analyze.peak import with_peak
 from qostool.analyze.rules import ALL, Rule
 from qostool.analyze.run import (
     COMMUNES_FILE,
@@ -256,10 +257,7 @@ def period_statistics(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The statistics of the period's tests, as a month's (a zero row for each commune
     without tests), each group's ``data_period`` the period's key (single tests only)."""
-    start, end = rule.peak_hours
-    hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
-    frame = tests.lazy().with_columns(peak=hour.is_between(start, end, closed="left"))
-    stats, usage = month_statistics(frame, rule, usage=True)
+    stats, usage = month_statistics(with_peak(tests, rule, timezone).lazy(), rule, usage=True)
     assert usage is not None
     technologies = sorted({*rule.targets, ALL} - {Technology.WIFI.value})
     present = stats.filter(pl.col("level") == "commune").select("commune_code", "technology")

@@ -22,6 +22,7 @@ import polars as pl
 
 from qostool import __version__
 from qostool.analyze import bounded
+from qostool.analyze.peak import with_peak
 from qostool.analyze.rules import ALL, Rule, Verdict, stored_rule
 from qostool.analyze.stats import (
     KEYS,
@@ -527,7 +528,7 @@ class _Months:
             index=self.index,
             codes=self.codes,
             rule=options.rule,
-            with_peak=lambda frame: _with_peak(frame, options.rule, self.store.timezone),
+            with_peak=lambda frame: with_peak(frame, options.rule, self.store.timezone),
             plan=plan,
             usage=usage,
             progress=self.say,
@@ -633,15 +634,8 @@ def _month_stats(
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The month's statistics (with a zero row for each commune without tests), each
     group with the data period it rests on, and (``usage``) the use of each commune."""
-    stats, use = month_statistics(_with_peak(tests.lazy(), rule, timezone), rule, usage=usage)
+    stats, use = month_statistics(with_peak(tests, rule, timezone).lazy(), rule, usage=usage)
     return _finish_month(stats, use, codes, rule, month)
-
-
-def _with_peak(frame: pl.LazyFrame, rule: Rule, timezone: str) -> pl.LazyFrame:
-    """``frame`` with ``peak``: whether each test ran in the rule's peak hours (local)."""
-    start, end = rule.peak_hours
-    hour = pl.col("measured_at").dt.convert_time_zone(timezone).dt.hour()
-    return frame.with_columns(peak=hour.is_between(start, end, closed="left"))
 
 
 def _finish_month(
