@@ -50,12 +50,13 @@ def test_statistics_leave_out_the_rows_without_a_commune(located: pl.DataFrame, 
 
 def test_nested_is_a_filter_and_a_stable_sort(located: pl.DataFrame) -> None:
     rule = Rule()
-    frame = stats._encoded(located.lazy(), rule)
+    frame = stats._encoded(located.lazy())
     nested = stats._nested(frame, rule)
     # The plain way: the single tests with a commune, sorted stably by commune code,
     # technology and operator codes (unknown operator last).
     plain = (
-        frame.filter(pl.col("single") & pl.col("commune_code").is_not_null())
+        stats._with_flags(frame, rule)
+        .filter(pl.col("single") & pl.col("commune_code").is_not_null())
         .with_columns(__op=pl.col("operator").to_physical().fill_null(99))
         .sort(
             pl.col("commune_code").to_physical(),

@@ -55,6 +55,7 @@ from qostool.analyze.stats import (
     _encoded,
     _level_keys,
     _nested,
+    _with_flags,
     assemble,
     device_marks,
     devices_with_pairs,
@@ -277,13 +278,13 @@ def batched_month(
             spill.add(kept.filter(inside & ~tile), kept.filter(inside & tile), counted)
             del kept
         spill.close()
-        tiles = _encoded(spill.tiles().lazy(), rule)
+        tiles = _with_flags(_encoded(spill.tiles().lazy()), rule)
         hold, part_rows = plan.held(spill.rows)
         parts = spill.commune_parts(part_rows)
         partials = []
         for number, (low, high) in enumerate(parts, start=1):
             say(f"{month}: statistics of communes, part {number} of {len(parts)}")
-            singles = _nested(_encoded(spill.read_communes(low, high), rule), rule).lazy()
+            singles = _nested(_encoded(spill.read_communes(low, high)), rule).lazy()
             partials.append(single_partials(singles, rule, COMMUNE_LEVELS, usage=usage))
         stacked = Partials.stack(partials) if partials else _empty_partials(tiles, rule, usage)
         say(f"{month}: statistics of operators and the province")

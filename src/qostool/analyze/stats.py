@@ -141,8 +141,9 @@ def _as_enums(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     )
 
 
-def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
-    """The input once, compact (:func:`encode_keys`), with the per-row flags of every level."""
+def _encoded(tests: pl.LazyFrame) -> pl.DataFrame:
+    """The input once, compact (:func:`encode_keys`). The single tests get their flags
+    once sorted (:func:`_nested`), the tiles once filtered (:func:`_with_flags`)."""
     frame = encode_keys(
         tests.select(
             *_KEYS,
@@ -161,6 +162,11 @@ def _encoded(tests: pl.LazyFrame, rule: Rule) -> pl.DataFrame:
             "single tests (aggregate = false) with a weight other than 1",
             hint="only aggregated tiles carry a weight; re-ingest the files of this month",
         )
+    return frame
+
+
+def _with_flags(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
+    """``frame`` (encoded) with the per-row flags of every level (:func:`_flags`)."""
     return frame.with_columns(_flags(rule, frame.schema["technology"]))
 
 
@@ -621,12 +627,12 @@ def month_statistics(
     one group-by of the finest groups; distinct devices, medians and percentiles
     need one group-by per level, over the single tests.
     """
-    frame = _encoded(tests, rule)
+    frame = _encoded(tests)
     singles = _nested(frame, rule).lazy()
     # Most months have no tiles: no filter over every row for none (0.2 s at 10 M).
     has_tiles = not frame["single"].all()
     inside_tiles = ~pl.col("single") & pl.col("commune_code").is_not_null()
-    tiles = frame.filter(inside_tiles) if has_tiles else frame.clear()
+    tiles = _with_flags(frame.filter(inside_tiles) if has_tiles else frame.clear(), rule)
     partials = single_partials(singles, rule, LEVEL_ORDER, usage=usage)
     return assemble(partials, tiles, rule)
 
@@ -906,7 +912,7 @@ def _nested(frame: pl.DataFrame, rule: Rule) -> pl.DataFrame:
         (g_c * n_operator + op).alias("__g_co"),
         (op * n_tech + tech).alias("__g_ot"),
     )
-    return nested.with_columns(_flags(rule, schema["technology"]))
+    return _with_flags(nested, rule)
 
 
 def stable_order(keys: npt.NDArray[np.unsignedinteger[Any]], bound: int) -> npt.NDArray[np.intp]:
