@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -418,8 +417,7 @@ def _analyze_and_show(
 
         print_warnings(warnings)
     if json_output:
-        # Compact: the encoder's fast path, for thousands of communes.
-        typer.echo(json.dumps(analysis.to_dict(written), ensure_ascii=False))
+        typer.echo(analysis.to_json(written))
     else:
         from qostool.render import print_analysis
 
