@@ -218,6 +218,24 @@ def test_equidistant_point_snaps_to_the_lowest_position() -> None:
         assert (int(result.index[0]), int(result.how[0])) == (0, SNAPPED)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_each_group_s_nearest_edge_is_the_lowest_of_the_nearest(seed: int) -> None:
+    """The nearest edge per (point, commune) group, against sorting by group, distance and
+    edge at once; distances repeat (ties) and groups come in any order."""
+    rng = np.random.default_rng(seed)
+    pairs = 5_000
+    group = rng.integers(0, 400, pairs)
+    distance = rng.integers(0, 6, pairs).astype(np.float64) / 4  # many exact ties
+    edge = rng.permutation(50_000)[:pairs]  # a group holds an edge once
+    order = np.lexsort((edge, distance, group))
+    run_starts = np.concatenate([[True], group[order][1:] != group[order][:-1]])
+    expected = order[run_starts]
+    found = assign_module._nearest_of_each(group, distance, edge)
+    assert found.tolist() == expected.tolist()
+    empty = np.zeros(0, dtype=np.int64)
+    assert assign_module._nearest_of_each(empty, empty.astype(np.float64), empty).size == 0
+
+
 def test_zero_tolerance_disables_snapping() -> None:
     lon = np.array([105.82 + (GAP_50 - 105.82) / 3, 105.805])
     lat = np.array([21.005, 21.005])

@@ -374,9 +374,7 @@ class _Exact:
         t = np.clip(-(ax * dx + ay * dy) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
         local2 = (ax + t * dx) ** 2 + (ay + t * dy) ** 2
         commune = e.commune[edge]
-        # Per (point, commune): the edge nearest in the local metric (ties: first edge).
-        order = np.lexsort((edge, local2, commune, point))
-        first = order[_starts(point[order], commune[order])]
+        first = _nearest_of_each(point * len(self.geoms) + commune, local2, edge)
         tf, ef = t[first], edge[first]
         qx = np.where(tf == 1, e.xb[ef], e.xa[ef] + tf * (e.xb[ef] - e.xa[ef]))
         qy = np.where(tf == 1, e.yb[ef], e.ya[ef] + tf * (e.yb[ef] - e.ya[ef]))
@@ -446,6 +444,25 @@ _ZIP_LOCAL_HEADER: Final = 30
 def _ramp(counts: Ints) -> Ints:
     """0, 1, ..., n - 1 for each n in ``counts``, end to end (to expand runs)."""
     return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _nearest_of_each(group: Ints, distance: Floats, edge: Ints) -> Ints:
+    """Per group (in ascending order): the position of its item nearest by ``distance``,
+    of the lowest ``edge`` among equally near ones (a group holds an edge once).
+
+    One sort by group and minima over each run: ten times faster than sorting by
+    group, distance and edge at once (``np.lexsort`` of a million pairs: 0.4 s).
+    """
+    if not group.size:
+        return np.zeros(0, dtype=np.int64)
+    order: Ints = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(_starts(group[order]))
+    sizes = np.diff(np.append(starts, group.size))
+    near, edges = distance[order], edge[order]
+    nearest = near == np.repeat(np.minimum.reduceat(near, starts), sizes)
+    lowest = np.minimum.reduceat(np.where(nearest, edges, np.iinfo(edges.dtype).max), starts)
+    first: Ints = order[nearest & (edges == np.repeat(lowest, sizes))]
+    return first
 
 
 def _starts(*keys: Ints) -> npt.NDArray[np.bool_]:
