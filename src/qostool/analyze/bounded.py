@@ -31,7 +31,6 @@ reads the spill a few times and holds counts.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
@@ -48,15 +47,16 @@ from qostool.analyze import ranks
 from qostool.analyze.rules import Rule, Statistic
 from qostool.analyze.stats import (
     CELLULAR,
+    COARSE_LEVELS,
     COMMUNE_LEVELS,
     INPUT_COLUMNS,
-    LEVELS,
     Partials,
     _encoded,
     _level_keys,
     _nested,
     _with_flags,
     assemble,
+    coarse_groups,
     device_marks,
     devices_with_pairs,
     pair_mask,
@@ -573,7 +573,6 @@ class _Held:
         self.start = np.empty_like(sizes)
         self.start[order] = ends - sizes[order]
         self.end = self.start + sizes
-        self.cellular_end = int(sizes[cellular[pair % n_tech]].sum())
         self.keys = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint64)
         cursor = self.start.copy()
         for batch in coarse.spill.scan(["__op", "__tech", column]):
@@ -593,22 +592,17 @@ class _Held:
         if not np.array_equal(cursor, self.end):  # pragma: no cover - the spill changed
             raise RuntimeError(f"the spill's {column} values differ from those counted")
 
-    def _keys(self, level: int, group: int) -> np.ndarray:
+    def _keys(self, group: int) -> np.ndarray:
         """The keys of one group, partitioned in place where they are one range."""
-        coarse = self.coarse
-        first = coarse.groups()[level][1]
-        g = group - first
-        if level == 0:  # (operator, technology): a segment
-            return self.keys[self.start[g] : self.end[g]]
-        if level == 2:  # a technology over the operators: apart, so a copy
-            pairs = np.arange(coarse.n_op) * coarse.n_tech + g
+        coarse_group = self.coarse.all_groups[group]
+        pairs = list(coarse_group.pairs)
+        if not pairs:
+            return self.keys[:0]
+        if coarse_group.level == ("province", False):  # a technology: apart, so a copy
             return np.concatenate([self.keys[self.start[p] : self.end[p]] for p in pairs])
-        if level == 1:  # an operator's cellular technologies: adjacent segments
-            pairs = g * coarse.n_tech + np.flatnonzero(coarse.cellular_tech)
-            if not len(pairs):
-                return self.keys[:0]
-            return self.keys[self.start[pairs].min() : self.end[pairs].max()]
-        return self.keys[: self.cellular_end]  # the province's cellular tests
+        # An (operator, technology) segment; an operator's cellular technologies, or the
+        # province's: adjacent segments.
+        return self.keys[self.start[pairs].min() : self.end[pairs].max()]
 
     def select(self, wanted: list[tuple[int, int]]) -> list[float]:
         """The value at each ``(group, rank)``, as :func:`ranks.select` gives it."""
@@ -617,9 +611,9 @@ class _Held:
             by_group.setdefault(group, []).append(rank)
         chosen: dict[tuple[int, int], float] = {}
 
-        def pick(level: int, group: int) -> dict[tuple[int, int], float]:
+        def pick(group: int) -> dict[tuple[int, int], float]:
             picked = sorted(set(by_group[group]))
-            keys = self._keys(level, group)
+            keys = self._keys(group)
             keys.partition(picked)
             found = ranks.unsortable(keys[picked]).tolist()
             return {(group, r): v for r, v in zip(picked, found, strict=True)}
@@ -632,7 +626,7 @@ class _Held:
             for level in (0, 2, 1, 3):  # no level partitions a range a later one needs whole
                 _, start, size = levels[level]
                 groups = sorted(g for g in by_group if start <= g < start + size)
-                for found in pool.map(functools.partial(pick, level), groups):
+                for found in pool.map(pick, groups):
                     chosen |= found
         return [float(chosen[key]) for key in wanted]
 
@@ -654,15 +648,6 @@ def _interval_ranks(lengths: np.ndarray, confidence: float) -> tuple[np.ndarray,
     return low.astype(np.int64), high.astype(np.int64)
 
 
-#: The operator and province levels, with their keys among ``__op`` and ``__tech``.
-_COARSE: Final = tuple(
-    (level, all_tech)
-    for level in LEVELS
-    for all_tech in (False, True)
-    if level in ("operator", "province")
-)
-
-
 class _Coarse:
     """Distinct devices, medians and percentiles of the operator and province levels."""
 
@@ -677,45 +662,29 @@ class _Coarse:
         self.n_tech = max(len(spill.technologies), 1)
         cellular = set(CELLULAR)
         self.cellular_tech = np.array([t in cellular for t in spill.technologies], dtype=bool)
+        self.all_groups = coarse_groups(
+            self.n_op, self.n_tech, np.flatnonzero(self.cellular_tech).tolist()
+        )
+        """Every coarse group; a group's id is its position (:func:`stats.coarse_groups`)."""
+        # Per coarse level, the group id of each (operator, technology) pair, -1 for none.
+        self._ids = np.full((len(COARSE_LEVELS), self.n_op * self.n_tech), -1, dtype=np.int64)
+        for gid, group in enumerate(self.all_groups):
+            self._ids[COARSE_LEVELS.index(group.level), list(group.pairs)] = gid
 
     def groups(self) -> list[tuple[tuple[str, bool], int, int]]:
         """Each coarse level, the first group id of its groups, and how many it has."""
         out, start = [], 0
-        sizes = {
-            ("operator", False): self.n_op * self.n_tech,
-            ("operator", True): self.n_op,
-            ("province", False): self.n_tech,
-            ("province", True): 1,
-        }
-        for level in _COARSE:
-            out.append((level, start, sizes[level]))
-            start += sizes[level]
+        for level in COARSE_LEVELS:
+            size = sum(group.level == level for group in self.all_groups)
+            out.append((level, start, size))
+            start += size
         return out
 
     def ids(self, op: np.ndarray, tech: np.ndarray) -> np.ndarray:
-        """Per row, its group id at each coarse level (-1 where it has none): 4 x rows."""
-        op, tech = op.astype(np.int64), tech.astype(np.int64)
-        return np.concatenate([self.level_ids(level, op, tech) for level in range(len(_COARSE))])
-
-    def level_ids(self, level: int, op: np.ndarray, tech: np.ndarray) -> np.ndarray:
-        """Per row, its group id at one coarse level (by :meth:`groups`' order), -1 where
-        it has none: the all-technology levels count cellular tests only. In the dtype of
-        ``op`` and ``tech``."""
-        ids = np.broadcast_to(np.asarray(self.ids_of(level)(op, tech), dtype=op.dtype), op.shape)
-        if _COARSE[level][1]:
-            return np.where(self.cellular_tech[tech], ids, -1)
-        return ids
-
-    def ids_of(self, level: int) -> Callable[[Any, Any], Any]:
-        """The group id at one coarse level (by :meth:`groups`' order) of an operator and
-        a technology code (the codes a level does not key by are ignored)."""
-        start = self.groups()[level][1]
-        return [
-            lambda op, tech: start + op * self.n_tech + tech,
-            lambda op, tech: start + op,
-            lambda op, tech: start + tech,
-            lambda op, tech: start,
-        ][level]
+        """Per row, its group id at each coarse level (-1 where it has none: the
+        all-technology levels count cellular tests only): 4 x rows."""
+        pair = op.astype(np.int64) * self.n_tech + tech.astype(np.int64)
+        return self._ids[:, pair].ravel()
 
     def orders(self) -> dict[tuple[str, bool], pl.DataFrame]:
         """Each coarse level's order statistics, as :func:`stats._order_statistics` gives."""
@@ -784,14 +753,8 @@ class _Coarse:
 
     def roll_up(self, pair_counts: np.ndarray) -> np.ndarray:
         """Per coarse group (by :meth:`groups`' order): the counts of its pairs, added."""
-        total = sum(size for *_, size in self.groups())
-        pair = np.arange(self.n_op * self.n_tech)
-        op, tech = pair // self.n_tech, pair % self.n_tech
-        out = np.zeros(total, dtype=np.int64)
-        for level in range(len(_COARSE)):
-            ids = self.level_ids(level, op, tech)
-            np.add.at(out, ids[ids >= 0], pair_counts[ids >= 0])
-        return out
+        sums = [int(pair_counts[list(group.pairs)].sum()) for group in self.all_groups]
+        return np.array(sums, dtype=np.int64)
 
     def _passes(self, column: str) -> ranks.Passes:
         def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -813,14 +776,7 @@ class _Coarse:
         (each device is in one split, so the splits' counts add up)."""
         pairs = self.n_op * self.n_tech
         words = pair_words(pairs)
-        pair = np.arange(pairs)
-        op, tech = pair // self.n_tech, pair % self.n_tech
-        members: list[list[int]] = [[] for _ in range(total)]
-        for level in range(len(_COARSE)):
-            for p, gid in enumerate(self.level_ids(level, op, tech)):
-                if gid >= 0:
-                    members[gid].append(p)
-        masks = np.array([pair_mask(m, words) for m in members], dtype=np.uint64)
+        masks = np.array([pair_mask(g.pairs, words) for g in self.all_groups], dtype=np.uint64)
         code = pl.col("__op").cast(pl.Int64) * self.n_tech + pl.col("__tech").cast(pl.Int64)
         out = np.zeros(total, dtype=np.int64)
         for split in self.spill.device_files:
@@ -842,19 +798,11 @@ class _Coarse:
         name, all_tech = level
         operators = list(self.spill.operators)
         technologies = list(self.spill.technologies)
-        rows = []
-        for g in range(size):
-            gid = start + g
-            if not lengths[gid]:
-                continue
-            keys: dict[str, Any] = {}
-            if name == "operator":
-                keys["operator"] = operators[g // self.n_tech if not all_tech else g]
-            if not all_tech:
-                keys["technology"] = technologies[g % self.n_tech]
-            if name == "province" and all_tech:
-                keys["__all"] = 0
-            rows.append((keys, gid))
+        rows = [
+            (self.all_groups[gid].keys(operators, technologies), gid)
+            for gid in range(start, start + size)
+            if lengths[gid]
+        ]
         data: dict[str, list[Any]] = {
             k: [r[0][k] for r in rows] for k in _level_keys(name, all_technologies=all_tech)
         }

@@ -647,6 +647,11 @@ LEVEL_ORDER: Final = tuple((level, all_tech) for level in LEVELS for all_tech in
 COMMUNE_LEVELS: Final = tuple(
     (level, all_tech) for level, all_tech in LEVEL_ORDER if "commune_code" in LEVELS[level]
 )
+#: The operator and province levels: their distinct devices come from each device's
+#: (operator, technology) pairs (:func:`device_marks`), their groups are :func:`coarse_groups`.
+COARSE_LEVELS: Final = tuple(
+    (level, all_tech) for level, all_tech in LEVEL_ORDER if "commune_code" not in LEVELS[level]
+)
 #: What :func:`single_partials` computes for a level: the order statistics' columns.
 FINEST_KEYS: Final = [*LEVELS["commune_operator"], "technology"]
 
@@ -700,7 +705,7 @@ def single_partials(
     schema = singles.collect_schema()
     pairs = len(schema["operator"].categories) + 1  # type: ignore[attr-defined]
     pairs *= len(schema["technology"].categories)  # type: ignore[attr-defined]
-    by_pairs = [lv for lv in levels if "commune_code" not in LEVELS[lv[0]]]
+    by_pairs = [lv for lv in levels if lv in COARSE_LEVELS]
     plans = [_grouped(singles, FINEST_KEYS, [*_additive(), pl.col("cellular").first()])]
     for level, all_tech in levels:
         keys = _level_keys(level, all_technologies=all_tech)
@@ -776,6 +781,51 @@ def devices_with_pairs(marks: pl.DataFrame, masks: npt.NDArray[np.uint64]) -> li
     return [int(np.count_nonzero(np.bitwise_or.reduce(words & mask, axis=1))) for mask in masks]
 
 
+@dataclass(frozen=True)
+class CoarseGroup:
+    """A group of the operator or province levels, by the codes of its keys."""
+
+    level: tuple[str, bool]
+    operator: int | None
+    """The operator's code; None where the level is the province's (every operator)."""
+    technology: int | None
+    """The technology's code; None where the level is over every cellular technology."""
+    pairs: tuple[int, ...]
+    """The (operator, technology) pairs it holds, each ``operator * technologies + technology``."""
+
+    def keys(
+        self, operators: Sequence[str | None], technologies: Sequence[str | None]
+    ) -> dict[str, Any]:
+        """Its key columns (as :func:`_level_keys` names them) with the codes' names."""
+        keys: dict[str, Any] = {}
+        if self.operator is not None:
+            keys["operator"] = operators[self.operator]
+        if self.technology is not None:
+            keys["technology"] = technologies[self.technology]
+        if not keys:
+            keys["__all"] = 0
+        return keys
+
+
+def coarse_groups(operators: int, technologies: int, cellular: Iterable[int]) -> list[CoarseGroup]:
+    """Every group of :data:`COARSE_LEVELS`, level by level, each level's by operator and
+    then technology code. A month analysed in batches numbers them in this order.
+
+    ``cellular`` are the codes of the cellular technologies: the levels over every
+    technology hold those only.
+    """
+    cellular = sorted(cellular)
+    out = []
+    for level, all_tech in COARSE_LEVELS:
+        for op in range(operators) if level == "operator" else [None]:
+            for tech in [None] if all_tech else range(technologies):
+                ops = range(operators) if op is None else [op]
+                techs = cellular if tech is None else [tech]
+                pairs = tuple(o * technologies + t for o in ops for t in techs)
+                out.append(CoarseGroup((level, all_tech), op, tech, pairs))
+    return out
+
+
 def _pair_devices(
     marks: pl.DataFrame, schema: pl.Schema, levels: Sequence[tuple[str, bool]]
 ) -> dict[tuple[str, bool], pl.DataFrame]:
@@ -783,30 +833,23 @@ def _pair_devices(
     as its level, from :func:`device_marks`: the devices that have a pair of the group."""
     technologies = schema["technology"].categories.to_list()  # type: ignore[attr-defined]
     operators = [*schema["operator"].categories.to_list(), None]  # type: ignore[attr-defined]
-    n_tech = len(technologies)
-    words = pair_words(len(operators) * n_tech)
     cellular = [t for t, name in enumerate(technologies) if name in CELLULAR]
-    every = range(len(operators))
+    groups = [
+        g for g in coarse_groups(len(operators), len(technologies), cellular) if g.level in levels
+    ]
+    words = pair_words(len(operators) * len(technologies))
+    masks = np.array([pair_mask(g.pairs, words) for g in groups], dtype=np.uint64)
+    counts = devices_with_pairs(marks, masks.reshape(-1, words))
+    names = {"operator": pl.String, "technology": pl.String, "__all": pl.Int8}
     out = {}
-    for level, all_tech in levels:
-        keys: list[dict[str, Any]] = []
-        masks = []
-        for ops in [[o] for o in every] if level == "operator" else [every]:
-            for techs in [cellular] if all_tech else [[t] for t in range(n_tech)]:
-                masks.append(pair_mask((o * n_tech + t for o in ops for t in techs), words))
-                key: dict[str, Any] = {}
-                if level == "operator":
-                    key["operator"] = operators[ops[0]]
-                if not all_tech:
-                    key["technology"] = technologies[techs[0]]
-                keys.append(key)
-        counts = devices_with_pairs(marks, np.array(masks, dtype=np.uint64).reshape(-1, words))
-        rows = [key | {"__devices": n} for key, n in zip(keys, counts, strict=True)]
-        names = {"operator": pl.String, "technology": pl.String, "__devices": pl.UInt32}
-        frame = pl.DataFrame(rows, schema={k: v for k, v in names.items() if k in rows[0]})
-        if level == "province" and all_tech:
-            frame = frame.with_columns(__all=pl.lit(0, pl.Int8))
-        out[(level, all_tech)] = frame
+    for level in levels:
+        rows = [
+            g.keys(operators, technologies) | {"__devices": n}
+            for g, n in zip(groups, counts, strict=True)
+            if g.level == level
+        ]
+        schema_of = {k: v for k, v in names.items() if k in rows[0]} | {"__devices": pl.UInt32}
+        out[level] = pl.DataFrame(rows, schema=schema_of)
     return out
 
 
