@@ -523,9 +523,18 @@ class _Spill:
         return frame.lazy()
 
     def scan(self, columns: list[str]) -> Iterator[pl.DataFrame]:
-        """The single tests' ``columns``, a batch's spill at a time."""
-        for path in self.files:
-            yield pl.read_parquet(path, columns=columns)
+        """The single tests' ``columns``, a batch's spill at a time; the next one is read
+        on a thread while this one is used (Polars reads without the GIL)."""
+        if not self.files:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qostool-spill") as pool:
+            ahead = pool.submit(pl.read_parquet, self.files[0], columns=columns)
+            for path in self.files[1:]:
+                frame = ahead.result()
+                ahead = pool.submit(pl.read_parquet, path, columns=columns)
+                yield frame
+                del frame
+            yield ahead.result()
 
     def details(self) -> dict[str, Any]:
         size = sum(p.stat().st_size for p in self.files) + sum(
