@@ -285,6 +285,11 @@ def test_chunks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch, cores: int
     index = CommuneIndex.build(HAND)
     assert_same(index.assign(lon, lat), whole)
     assert len(index._exact_copies) == (cores - 1)
+    # Each thread's tester has geometries of its own (GEOS's prepared ones are not
+    # thread-safe), the same to the last bit.
+    for copy in index._exact_copies:
+        assert not {id(g) for g in copy.geoms} & {id(g) for g in index._exact.geoms}
+        assert shapely.to_wkb(copy.geoms).tolist() == shapely.to_wkb(index._exact.geoms).tolist()
 
 
 def test_a_saved_index_loads_mapped_and_assigns_the_same(tmp_path: Path) -> None:
