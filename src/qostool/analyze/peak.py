@@ -29,12 +29,13 @@ def local_hour(measured_at: pl.Series, timezone: str) -> pl.Series:
     """The hour (0-23, ``Int8``) in ``timezone`` of each UTC instant; null where null.
 
     The same as ``measured_at.dt.convert_time_zone(timezone).dt.hour()``, about four
-    times faster: that applies the zone's rules to every row (0.2 s for 10 million
-    tests). Here the offset from UTC is found for each minute the instants span, at the
-    minute's first and last microsecond, and each hour is integer arithmetic on the
-    instant and its minute's offset. Where some minute's offset differs at its two ends
-    (an offset changed within it: only in the zones' early history, when offsets had
-    seconds), or the span is very long, every instant is converted on its own instead.
+    times faster: that applies the zone's rules to every row (0.14 s for 10 million
+    tests, against 0.04 s). Here the offset from UTC is found for each minute the
+    instants span, at the minute's first and last microsecond, and each hour is integer
+    arithmetic on the instant and its minute's offset. Where some minute's offset
+    differs at its two ends (an offset changed within it: only in the zones' early
+    history, when offsets had seconds), or the span is very long, every instant is
+    converted on its own instead.
     """
     dtype = measured_at.dtype
     if not isinstance(dtype, pl.Datetime) or dtype.time_unit != "us" or dtype.time_zone != "UTC":
