@@ -456,21 +456,14 @@ def _nearest_of_each(group: Ints, distance: Floats, tie: Ints) -> Ints:
     if not group.size:
         return np.zeros(0, dtype=np.int64)
     order: Ints = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(_starts(group[order]))
+    ordered = group[order]
+    starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
     sizes = np.diff(np.append(starts, group.size))
     near, ties = distance[order], tie[order]
     nearest = near == np.repeat(np.minimum.reduceat(near, starts), sizes)
     lowest = np.minimum.reduceat(np.where(nearest, ties, np.iinfo(ties.dtype).max), starts)
     first: Ints = order[nearest & (ties == np.repeat(lowest, sizes))]
     return first
-
-
-def _starts(*keys: Ints) -> npt.NDArray[np.bool_]:
-    """Where a run of equal keys begins, in arrays sorted by those keys."""
-    same = np.ones(max(len(keys[0]) - 1, 0), dtype=bool)
-    for key in keys:
-        same &= key[1:] == key[:-1]
-    return np.concatenate([np.ones(min(len(keys[0]), 1), dtype=bool), ~same])
 
 
 def assign_reference(
