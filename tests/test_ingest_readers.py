@@ -75,6 +75,18 @@ def test_null_texts_and_quotes_read_as_pyarrow_reads_them(tmp_path: Path) -> Non
     assert quoted["name"].to_list() == ["Viettel, HN", 'say "hi"', None]
 
 
+def test_the_polars_reader_hands_on_each_batch_in_one_chunk(tmp_path: Path) -> None:
+    # The streaming reader makes a batch of many chunks; normalising would copy its
+    # columns again each time one met a column of one chunk (see sources._read_polars).
+    rows = b"".join(b"t%d,2025-10-10T10:00:00+07:00,%d.5\n" % (i, i) for i in range(60_000))
+    source = src.Source(_written(tmp_path, b"id,time,v\n" + rows))
+    dialect = src.sniff(source, encoding=None, delimiter=None)
+    assert dialect is not None
+    frames = list(src.read_csv(source, dialect, mode=src.ReadMode.POLARS, ragged=src.Ragged()))
+    assert sum(frame.height for frame in frames) == 60_000
+    assert all(frame.n_chunks("all") == [1] * frame.width for frame in frames)
+
+
 def _written(tmp_path: Path, content: bytes, name: str = "other.csv") -> Path:
     path = tmp_path / name
     path.write_bytes(content)

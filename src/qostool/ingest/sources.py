@@ -797,7 +797,10 @@ def _read_polars(source: Source, dialect: Dialect) -> Iterator[pl.DataFrame]:
             else pl.col(name).alias(header)
             for name, header, length in zip(names, dialect.header, shortest, strict=True)
         ]
-        yield frame.select(*values, pl.col(ROW_COLUMN).cast(pl.Int64))
+        # One chunk: the streaming reader hands a batch on in a dozen chunks, and the
+        # columns normalising derives from them would otherwise be realigned (copied)
+        # each time they meet a column of one chunk.
+        yield frame.select(*values, pl.col(ROW_COLUMN).cast(pl.Int64)).rechunk()
 
 
 RaggedRow = tuple[int | None, str, int, int]
