@@ -253,9 +253,9 @@ def batched_month(
 
     ``locate`` adds ``commune_code`` (an enum of ``codes``; null outside), as the
     in-memory path does; ``with_peak`` adds the ``peak`` flag from ``measured_at``. The
-    sources are counted (``usage``) from each batch's rows inside, before ``source`` is
-    left out of the statistics. A batch's rows inside are copied once, into the single
-    tests and the tiles of the spill.
+    sources' rows and tests are added up (``usage``) from each batch's rows inside; their
+    devices are counted from the spill's, which keep each device's source. A batch's rows
+    inside are copied once, into the single tests and the tiles of the spill.
     """
     say = progress or (lambda _: None)
     # A spill left by a run that was killed (kill -9, out of memory) goes first.
@@ -263,7 +263,7 @@ def batched_month(
         SCRATCH_PREFIX, notice=lambda text: print(text, file=sys.stderr)
     ) as scratch:
         spill = _Spill(scratch, codes, devices=_device_splits(plan))
-        sources = _Sources(scratch, spill.device_splits) if usage else None
+        sources = _Sources() if usage else None
         batches = 0
         for frame in read_batches(paths, month, plan.batch_rows):
             batches += 1
@@ -272,7 +272,7 @@ def batched_month(
             del frame
             if sources is not None:
                 sources.add(located)
-            kept = with_peak(located).select(*_SPILL_COLUMNS, "commune_code")
+            kept = with_peak(located).select(*_SPILL_COLUMNS, "commune_code", "source")
             del located
             inside, tile = pl.col("commune_code").is_not_null(), pl.col("aggregate")
             spill.add(kept.filter(inside & ~tile), kept.filter(inside & tile), counted)
@@ -295,7 +295,7 @@ def batched_month(
             stats,
             use,
             spill.counts,
-            [] if sources is None else sources.items(),
+            [] if sources is None else sources.items(spill),
             batches,
             len(parts),
             coarse.passes,
@@ -348,46 +348,35 @@ def source_items(counted: pl.DataFrame) -> list[dict[str, Any]]:
 
 class _Sources:
     """The tests of each source, a batch at a time: rows and tests add up; distinct
-    devices are counted exactly from each batch's distinct (source, network, device)
-    spilled by device split (a device is in one split only), as the operators' are."""
+    devices are counted exactly from the spill's devices (:attr:`_Spill.device_files`),
+    split by device as the operators' are (a device is in one split only)."""
 
-    def __init__(self, folder: Path, splits: int) -> None:
-        self.folder = folder
-        self.splits = splits
+    def __init__(self) -> None:
         self.sums: list[pl.DataFrame] = []
-        self.files: list[list[Path]] = [[] for _ in range(splits)]
 
     def add(self, located: pl.DataFrame) -> None:
         """A batch's rows; those outside the communes (``commune_code`` null) are left out."""
         inside = located.lazy().filter(pl.col("commune_code").is_not_null())
-        sums, pairs = pl.collect_all(
-            [
-                inside.group_by(*source_keys()).agg(
-                    rows=pl.len(), tests=pl.col("weight").sum().cast(pl.Int64)
-                ),
-                inside.filter(~pl.col("aggregate") & pl.col("device_id").is_not_null())
-                .select(*source_keys(), "device_id")
-                .drop("aggregate"),
-            ]
+        sums = inside.group_by(*source_keys()).agg(
+            rows=pl.len(), tests=pl.col("weight").sum().cast(pl.Int64)
         )
-        self.sums.append(sums)
-        split = (pl.col("device_id").hash(seed=18) % self.splits).alias("__split")
-        for (number, *_), part in (
-            pairs.with_columns(split).partition_by("__split", as_dict=True).items()
-        ):
-            target = self.folder / f"sources-{number:04d}-{len(self.sums):05d}.parquet"
-            part.drop("__split").unique().write_parquet(target, compression="lz4")
-            self.files[int(number)].append(target)
+        self.sums.append(sums.collect())
 
-    def items(self) -> list[dict[str, Any]]:
+    def items(self, spill: _Spill) -> list[dict[str, Any]]:
         """The counts of the whole month (as ``run.source_counts``)."""
         keys = ["source", "aggregate", "network"]
         if not self.sums:
             return []
         summed = pl.concat(self.sums).group_by(keys).agg(pl.col("rows", "tests").sum())
+        wifi = [code for name, code in spill.technologies.items() if name == Technology.WIFI.value]
+        network = pl.when(pl.col("__tech").is_in(wifi)).then(pl.lit("fixed"))
         devices = [
-            pl.scan_parquet(files).unique().group_by("source", "network").agg(devices=pl.len())
-            for files in self.files
+            pl.scan_parquet(files)
+            .select("source", network.otherwise(pl.lit("mobile")).alias("network"), "device_id")
+            .unique()
+            .group_by("source", "network")
+            .agg(devices=pl.len())
+            for files in spill.device_files
             if files
         ]
         counted = (
@@ -425,7 +414,12 @@ class _Spill:
         self.rows = 0
 
     def add(self, singles: pl.DataFrame, tiles: pl.DataFrame, counted: dict[str, int]) -> None:
-        """A batch's single tests and tiles inside the communes, and where its rows went."""
+        """A batch's single tests and tiles inside the communes, and where its rows went.
+
+        The single tests' ``source`` goes to the device files only (with the device, its
+        operator and technology codes), which count the operators' devices and the
+        sources'.
+        """
         for name, value in counted.items():
             self.counts[name] = self.counts.get(name, 0) + value
         self.rows += counted["rows"]
@@ -441,7 +435,11 @@ class _Spill:
             __op=self._codes(singles["operator"], self.operators),
             __tech=self._codes(singles["technology"], self.technologies),
             __commune=position,
-        ).sort("__commune", maintain_order=True)
+        )
+        pairs = singles.filter(pl.col("device_id").is_not_null()).select(
+            pl.col("source").cast(pl.String).fill_null("unknown"), "__op", "__tech", "device_id"
+        )
+        singles = singles.drop("source").sort("__commune", maintain_order=True)
         path = self.folder / f"batch-{len(self.files):05d}.parquet"
         singles.write_parquet(path, compression="lz4", row_group_size=_SPILL_ROW_GROUP)
         per_pair = singles.group_by("__op", "__tech").agg(
@@ -452,9 +450,6 @@ class _Spill:
             for name in ("__rows", *_QUANTILES):
                 known[name] = known.get(name, 0) + row[name]
         self.files.append(path)
-        pairs = singles.filter(pl.col("device_id").is_not_null()).select(
-            "__op", "__tech", "device_id"
-        )
         split = (pl.col("device_id").hash(seed=18) % self.device_splits).alias("__split")
         for (number, *_), part in (
             pairs.with_columns(split).partition_by("__split", as_dict=True).items()
