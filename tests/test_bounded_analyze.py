@@ -435,3 +435,19 @@ def test_selection_finds_the_value_at_each_rank_as_a_sort_does(cap: int) -> None
     wanted = [(g, int(r)) for g in range(6) for r in {0, counted[g] // 2, counted[g] - 1, 17}]
     expected = [float(np.sort(values[group == g])[r]) for g, r in wanted]
     assert ranks.select(passes, 6, wanted, cap) == expected
+
+
+def test_the_spill_numbers_each_value_once_whatever_the_batch() -> None:
+    """Operators and technologies are spilled as numbers: each value keeps the number it
+    got in the batch that first had it (null too), and the numbers are 0, 1, 2..."""
+    known: dict[str | None, int] = {}
+    batches = [["4G", "5G", "4G"], ["5G", None, "3G", "4G"], [], ["wifi", None, "3G", None]]
+    first: dict[str | None, int] = {}
+    for values in batches:
+        codes = bounded._Spill._codes(pl.Series(values, dtype=pl.String), known)
+        assert codes.dtype == pl.UInt16
+        assert codes.to_list() == [known[value] for value in values]
+        first = {**known, **first}  # a value's number when it was first met
+    assert known == first
+    assert set(known) == {"4G", "5G", "3G", "wifi", None}
+    assert sorted(known.values()) == list(range(len(known)))

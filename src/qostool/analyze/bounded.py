@@ -465,17 +465,20 @@ class _Spill:
 
     @staticmethod
     def _codes(values: pl.Series, known: dict[str | None, int]) -> pl.Series:
-        """A number per distinct value, the same in every batch."""
-        for value in values.unique().to_list():
-            known.setdefault(value, len(known))
-        mapping = pl.DataFrame(
-            {"value": list(known), "code": list(known.values())},
-            schema={"value": pl.String, "code": pl.UInt16},
-        )
-        frame = values.cast(pl.String).to_frame("value")
-        return frame.join(mapping, on="value", how="left", nulls_equal=True, maintain_order="left")[
-            "code"
-        ]
+        """A number per distinct value, the same in every batch (``known``: each value
+        met so far and its number; a value met for the first time gets the next)."""
+        text = values.cast(pl.String)
+        # Looking the values up in the known ones hashes each once; only values not
+        # met before are made distinct (a join on the distinct values hashed each twice).
+        coded = _known_codes(text, known)
+        new = coded.is_null() & text.is_not_null()
+        if None not in known:
+            new = new | text.is_null()
+        if new.any():
+            for value in text.filter(new).unique().to_list():
+                known.setdefault(value, len(known))
+            coded = _known_codes(text, known)
+        return coded.fill_null(known[None]) if None in known else coded
 
     def close(self) -> None:
         """Nothing more is added."""
@@ -549,6 +552,13 @@ class _Spill:
             p.stat().st_size for split in self.device_files for p in split
         )
         return {"spill_mb": round(size / 2**20, 1), "device_splits": self.device_splits}
+
+
+def _known_codes(text: pl.Series, known: dict[str | None, int]) -> pl.Series:
+    """The number of each text in ``known`` (null for null, and for a text not in it)."""
+    names = [name for name in known if name is not None]
+    position = text.cast(pl.Enum(names), strict=False).to_physical()
+    return pl.Series([known[name] for name in names], dtype=pl.UInt16).gather(position)
 
 
 #: The quantiles of :func:`stats._order_statistics`, by column.
