@@ -416,6 +416,21 @@ def test_the_memory_limit_setting_comes_from_the_file_and_the_environment(
 # -- exact selection ---------------------------------------------------------------------
 
 
+def test_sortable_keys_sort_as_the_floats_do() -> None:
+    """Over several slices of the computation: negatives, zeros of both signs,
+    infinities, subnormals and the largest floats keep their order, and come back."""
+    rng = np.random.default_rng(7)
+    special = [-np.inf, np.inf, -0.0, 0.0, 5e-324, -5e-324, 1.7976931348623157e308, -1.0]
+    values = np.concatenate([rng.normal(0, 1e3, 150_001), special * 1_000])
+    values = values[rng.permutation(len(values))]
+    keys = ranks.sortable(values)
+    assert keys.dtype == np.uint64
+    assert np.array_equal(values[np.argsort(keys, kind="stable")], np.sort(values))
+    assert np.array_equal(ranks.unsortable(keys).view(np.uint64), values.view(np.uint64))
+    zero = values == 0
+    assert keys[zero & np.signbit(values)].max() < keys[zero & ~np.signbit(values)].min()
+
+
 @pytest.mark.parametrize("cap", [1, 50, 10**9])
 def test_selection_finds_the_value_at_each_rank_as_a_sort_does(cap: int) -> None:
     """Continuous values, long runs of ties, negatives and values in no group; a cap of 1

@@ -602,12 +602,13 @@ class _Held:
         self.end = self.start + sizes
         self.keys = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint64)
         cursor = self.start.copy()
+        small = np.uint8 if n_op * n_tech <= 1 << 8 else np.uint16  # holds every pair code
         for batch in coarse.spill.scan(["__op", "__tech", column]):
             values = batch.filter(pl.col(column).is_not_null())
             # Pair codes are few: as 8 or 16 bits, numpy's stable sort is a radix sort.
-            pairs = (
-                values["__op"].to_numpy().astype(np.int64) * n_tech + values["__tech"].to_numpy()
-            ).astype(np.uint8 if n_op * n_tech <= 1 << 8 else np.uint16)
+            pairs = values["__op"].to_numpy().astype(small)
+            np.multiply(pairs, n_tech, out=pairs)
+            np.add(pairs, values["__tech"].to_numpy().astype(small), out=pairs)
             by_pair = np.argsort(pairs, kind="stable")
             keys = ranks.sortable(values[column].to_numpy())[by_pair]
             counts = np.bincount(pairs, minlength=n_op * n_tech)
