@@ -60,6 +60,7 @@ from bench_ingest import (
     OPERATORS,
     RunResult,
     fixed_point,
+    how_it_ended,
     measure_clean,
     pick,
     qostool_env,
@@ -740,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
         folder, report["setup"], made = setup(args, env)
         benchmark(args, folder, report)
     except BenchError as exc:
-        print(f"FAILED: {exc.what}", file=sys.stderr)
+        ended = f" ({how_it_ended(exc.run.exit_code)})" if exc.run is not None else ""
+        print(f"FAILED: {exc.what}{ended}", file=sys.stderr)
         report["error"] = {"what": exc.what}
         if exc.run is not None:
             print(f"--- stderr tail ---\n{tail(exc.run.stderr)}", file=sys.stderr)

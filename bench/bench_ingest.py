@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -312,6 +313,22 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def how_it_ended(exit_code: int) -> str:
+    """A failed child's end, for its message: its exit code, or the signal that killed it."""
+    if exit_code >= 0:
+        return f"exit code {exit_code}"
+    try:
+        name = signal.Signals(-exit_code).name
+    except ValueError:
+        name = f"signal {-exit_code}"
+    why = (
+        ": on Linux, most often the kernel's out-of-memory killer (see dmesg)"
+        if -exit_code == signal.SIGKILL
+        else ""
+    )
+    return f"killed by {name}{why}"
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------------------------
@@ -521,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             report["sizes"].append(size_report(rows, csv, generated, gen_s))
         return benchmark(args, report)
     except RunFailedError as exc:
-        print(f"FAILED: {exc.what} (exit code {exc.run.exit_code})", file=sys.stderr)
+        print(f"FAILED: {exc.what} ({how_it_ended(exc.run.exit_code)})", file=sys.stderr)
         if exc.run.stderr.strip():
             print(f"--- stderr tail ---\n{tail(exc.run.stderr)}", file=sys.stderr)
         report["error"] = {
