@@ -8,8 +8,9 @@ each holding at most a batch of rows, and gives the same figures bit for bit:
    whole month would be read. Each batch is assigned to communes; its single tests,
    sorted by commune (stably, so a commune's tests keep their order), go to a spill
    file of the few columns the statistics need; its tiles (a quarter's aggregates, few)
-   stay in memory; each (operator, technology, device) once goes to a second spill
-   split by device. The counts of where rows went add up.
+   stay in memory; each (source, operator, technology, device) once goes to a second
+   spill split by device, from which the operators' and the sources' devices are
+   counted. The counts of where rows went add up.
 2. **Communes, a part at a time.** The communes are cut into parts of at most a batch's
    rows (known now from step 1); a part's tests are read back from every batch's spill
    (Parquet row-group statistics skip the rest) and go through the in-memory statistics
