@@ -37,7 +37,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -229,10 +229,6 @@ class BatchedMonth:
     counts: dict[str, int]
     sources: list[dict[str, Any]]
     """The tests of each source (as ``run.source_counts``; the use table's months only)."""
-    batches: int
-    parts: int
-    passes: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 Locate = Callable[[pl.DataFrame, Any, list[str]], tuple[pl.DataFrame, dict[str, int]]]
@@ -267,10 +263,8 @@ def batched_month(
     ) as scratch:
         spill = _Spill(scratch, codes, devices=_device_splits(plan))
         sources = _Sources() if usage else None
-        batches = 0
-        for frame in read_batches(paths, month, plan.batch_rows):
-            batches += 1
-            say(f"{month}: batch {batches}, {spill.rows + frame.height:,} rows assigned")
+        for number, frame in enumerate(read_batches(paths, month, plan.batch_rows), start=1):
+            say(f"{month}: batch {number}, {spill.rows + frame.height:,} rows assigned")
             located, counted = locate(frame, index, codes)
             del frame
             if sources is not None:
@@ -299,10 +293,6 @@ def batched_month(
             use,
             spill.counts,
             [] if sources is None else sources.items(spill),
-            batches,
-            len(parts),
-            coarse.passes,
-            spill.details(),
         )
 
 
@@ -548,12 +538,6 @@ class _Spill:
                 del frame
             yield ahead.result()
 
-    def details(self) -> dict[str, Any]:
-        size = sum(p.stat().st_size for p in self.files) + sum(
-            p.stat().st_size for split in self.device_files for p in split
-        )
-        return {"spill_mb": round(size / 2**20, 1), "device_splits": self.device_splits}
-
 
 def _known_codes(text: pl.Series, known: dict[str | None, int]) -> pl.Series:
     """The number of each text in ``known`` (null for null, and for a text not in it)."""
@@ -686,7 +670,6 @@ class _Coarse:
         self.cap = max(batch_rows // 4, 1)
         self.hold = hold
         """Whether a column of every single test is held in memory (:class:`_Held`)."""
-        self.passes = 0
         self.n_op = max(len(spill.operators), 1)
         self.n_tech = max(len(spill.technologies), 1)
         cellular = set(CELLULAR)
@@ -787,7 +770,6 @@ class _Coarse:
 
     def _passes(self, column: str) -> ranks.Passes:
         def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            self.passes += 1
             for batch in self.spill.scan(["__op", "__tech", column]):
                 # A selection step holds about ten arrays of four ids a row: by slices.
                 for frame in batch.iter_slices(_SELECTION_ROWS):
