@@ -28,7 +28,7 @@ from qostool.analyze import stats as stats_module
 from qostool.analyze.rules import Rule
 from qostool.analyze.run import Analysis, AnalyzeOptions, analyze_month
 from qostool.analyze.stats import month_statistics
-from qostool.config import load_settings, parse_size
+from qostool.config import MIN_MEMORY_LIMIT, load_settings, parse_size
 from qostool.errors import ConfigError, ExitCode
 from qostool.geo.boundaries import BoundaryOptions
 from qostool.geo.versions import import_boundaries
@@ -177,8 +177,9 @@ def test_a_quarter_s_first_month_in_batches_gives_its_tiles_to_the_next_in_one_p
 def test_cli_memory_limit_reads_in_batches_with_the_same_results(
     sample_store: Path, tmp_path: Path, cli: Callable[..., Any]
 ) -> None:
-    """256MB (below what the process itself needs) forces the smallest batches."""
-    outputs = []
+    """256MB (below what the process itself needs) gives the smallest batches, and the
+    run says, even with --json, that it cannot keep the limit."""
+    outputs, notices = [], []
     for limit in ([], ["--memory-limit", "256MB"]):
         root = tmp_path / f"store{len(outputs)}"
         shutil.copytree(sample_store, root)
@@ -188,9 +189,32 @@ def test_cli_memory_limit_reads_in_batches_with_the_same_results(
         outputs.append(
             {k: v for k, v in data.items() if k not in ("results", "id", "generated_at")}
         )
-    assert bounded.memory_plan(outputs[0]["counts"]["rows"], 256 << 20).batch_rows == 1000
-    assert outputs[0]["counts"]["rows"] > 1000
+        notices.append(result.stderr)
+    plan = bounded.memory_plan(outputs[0]["counts"]["rows"], 256 << 20)
+    assert not plan.in_memory and plan.batch_rows == bounded.MIN_BATCH_ROWS
     assert outputs[1] == outputs[0]
+    assert "less than an analysis in batches needs" not in notices[0]
+    assert "2025-11: the memory limit (256 MB) is less than an analysis in batches" in notices[1]
+    assert f"batches of {bounded.MIN_BATCH_ROWS:,} rows" in notices[1]
+
+
+def test_a_limit_keeps_its_batches_down_to_the_smallest_and_no_further() -> None:
+    """Batches fill the room a limit leaves, down to MIN_BATCH_ROWS: a smaller limit gets
+    those, and is said not to be kept (a 10 M month in batches of 1,000 rows took hours)."""
+    row = max(bounded.BATCH_ROW_BYTES, bounded.PART_ROW_BYTES)
+    least = bounded.FIXED_BYTES + bounded.MIN_BATCH_ROWS * row
+    assert bounded.needed_for_batches() == least
+    at = bounded.memory_plan(100_000_000, least)
+    assert at.keeps_limit and at.batch_rows == at.part_rows == bounded.MIN_BATCH_ROWS
+    below = bounded.memory_plan(100_000_000, least - 1)
+    assert not below.keeps_limit and below.batch_rows == bounded.MIN_BATCH_ROWS
+    above = bounded.memory_plan(100_000_000, least + 10 * row)
+    assert above.keeps_limit and above.batch_rows == bounded.MIN_BATCH_ROWS + 10
+    whole = bounded.memory_plan(1_000, None)
+    assert whole.in_memory and whole.keeps_limit
+    # At the smallest limit accepted, a 10 M month is a few dozen batches, not thousands.
+    smallest = bounded.memory_plan(10_000_000, MIN_MEMORY_LIMIT)
+    assert -(-10_000_000 // smallest.batch_rows) <= 50
 
 
 def test_a_held_column_takes_its_share_of_the_limit_from_the_parts() -> None:

@@ -82,7 +82,11 @@ BATCH_ROW_BYTES: Final = 700
 #: Peak bytes per test of a part of communes (its tests read back, encoded and sorted at
 #: once; measured: 4,650 MB with parts of 7.9 million tests).
 PART_ROW_BYTES: Final = 700
-MIN_BATCH_ROWS: Final = 1_000
+#: The fewest rows of a batch, and tests of a part of communes. Every part reads every
+#: batch's spill file: a 10 M month in batches of 1,000 rows would be 10,000 files, each
+#: read by each of 10,000 parts (hours). A limit that leaves room for fewer is exceeded
+#: (:attr:`MemoryPlan.keeps_limit`): 10 M in batches of 250,000 take about 30 s.
+MIN_BATCH_ROWS: Final = 250_000
 #: Columns of the month's rows read for an analysis.
 MONTH_COLUMNS: Final = (
     *(c for c in INPUT_COLUMNS if c not in ("commune_code", "peak")),
@@ -142,10 +146,31 @@ class MemoryPlan:
             return False, self.part_rows
         return True, max((room - held) // PART_ROW_BYTES, MIN_BATCH_ROWS)
 
+    @property
+    def keeps_limit(self) -> bool:
+        """Whether the limit leaves room for batches of :data:`MIN_BATCH_ROWS` rows."""
+        return self.in_memory or self.limit >= needed_for_batches()
+
     def describe(self) -> str:
         if self.in_memory:
             return f"{self.rows:,} rows in one piece"
         return f"{self.rows:,} rows in batches of {self.batch_rows:,}"
+
+    def short_of_limit(self, month: str) -> str:
+        """What a run whose limit is too small for batches is told (on stderr)."""
+        mb = 1 << 20
+        return (
+            f"{month}: the memory limit ({self.limit / mb:,.0f} MB) is less than an "
+            f"analysis in batches needs (about {needed_for_batches() / mb:,.0f} MB: "
+            f"{FIXED_BYTES / mb:,.0f} MB of its own, and batches of at least "
+            f"{MIN_BATCH_ROWS:,} rows): it goes on in batches of {self.batch_rows:,} rows, "
+            "and may use that much"
+        )
+
+
+def needed_for_batches() -> int:
+    """The smallest limit an analysis in batches keeps (batches of :data:`MIN_BATCH_ROWS`)."""
+    return FIXED_BYTES + MIN_BATCH_ROWS * max(BATCH_ROW_BYTES, PART_ROW_BYTES)
 
 
 def memory_plan(rows: int, limit: int | None) -> MemoryPlan:
@@ -257,6 +282,8 @@ def batched_month(
     inside are copied once, into the single tests and the tiles of the spill.
     """
     say = progress or (lambda _: None)
+    if not plan.keeps_limit:  # said even without progress (--json, cron): it is a choice made
+        print(plan.short_of_limit(month), file=sys.stderr)
     # A spill left by a run that was killed (kill -9, out of memory) goes first.
     with scratch_folder(
         SCRATCH_PREFIX, notice=lambda text: print(text, file=sys.stderr)
