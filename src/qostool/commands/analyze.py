@@ -189,9 +189,10 @@ def analyze(
     memory_limit: Annotated[
         str | None,
         typer.Option(
-            help="Memory the analysis may use, e.g. 2GB or 500MB: a month too large for it is "
+            help="Memory the analysis may use, e.g. 2GB or 1GB: a month too large for it is "
             "read in batches and spilled to the temporary folder (TMPDIR), with the same "
-            r"results (default 4GB; config: \[analyze] memory_limit).",
+            "results (below about 870MB, batches exceed the limit, and the run says so; "
+            r"default 4GB; config: \[analyze] memory_limit).",
             show_default=False,
         ),
     ] = None,
