@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,14 +337,19 @@ def _empty_partials(tiles: pl.DataFrame, rule: Rule, usage: bool) -> Partials:
 
 
 def source_keys() -> list[pl.Expr]:
-    """What the tests of each source are counted by: source, kind of row and network
-    (``mobile``: every cellular technology; ``fixed``: Wi-Fi)."""
+    """What the tests of each source are counted by: source, kind of row and network."""
     fixed = pl.col("technology").cast(pl.String) == Technology.WIFI.value
-    return [
-        pl.col("source").cast(pl.String).fill_null("unknown"),
-        pl.col("aggregate"),
-        pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")).alias("network"),
-    ]
+    return [source_name(), pl.col("aggregate"), network(fixed)]
+
+
+def source_name() -> pl.Expr:
+    """A row's source as its tests are counted by: ``unknown`` for none."""
+    return pl.col("source").cast(pl.String).fill_null("unknown")
+
+
+def network(fixed: pl.Expr) -> pl.Expr:
+    """``fixed`` where ``fixed`` (Wi-Fi), else ``mobile`` (every cellular technology)."""
+    return pl.when(fixed).then(pl.lit("fixed")).otherwise(pl.lit("mobile")).alias("network")
 
 
 def fixed_network(schema: pl.Schema) -> pl.Expr:
@@ -353,8 +358,12 @@ def fixed_network(schema: pl.Schema) -> pl.Expr:
     dtype = schema["technology"]
     if not isinstance(dtype, pl.Enum):
         return (pl.col("technology").cast(pl.String) == Technology.WIFI.value).fill_null(False)
-    wifi = [i for i, name in enumerate(dtype.categories) if name == Technology.WIFI.value]
-    return pl.col("technology").to_physical().is_in(wifi).fill_null(False)
+    return pl.col("technology").to_physical().is_in(wifi_codes(dtype.categories)).fill_null(False)
+
+
+def wifi_codes(names: Iterable[str | None]) -> list[int]:
+    """The positions of Wi-Fi among technology names (an enum's, or the spill's codes)."""
+    return [i for i, name in enumerate(names) if name == Technology.WIFI.value]
 
 
 def source_items(counted: pl.DataFrame) -> list[dict[str, Any]]:
@@ -388,11 +397,10 @@ class _Sources:
         if not self.sums:
             return []
         summed = pl.concat(self.sums).group_by(keys).agg(pl.col("rows", "tests").sum())
-        wifi = [code for name, code in spill.technologies.items() if name == Technology.WIFI.value]
-        network = pl.when(pl.col("__tech").is_in(wifi)).then(pl.lit("fixed"))
+        fixed = pl.col("__tech").is_in(wifi_codes(spill.technologies))  # in the codes' order
         devices = [
             pl.scan_parquet(files)
-            .select("source", network.otherwise(pl.lit("mobile")).alias("network"), "device_id")
+            .select("source", network(fixed), "device_id")
             .unique()
             .group_by("source", "network")
             .agg(devices=pl.len())
@@ -457,7 +465,7 @@ class _Spill:
             __commune=position,
         )
         pairs = singles.filter(pl.col("device_id").is_not_null()).select(
-            pl.col("source").cast(pl.String).fill_null("unknown"), "__op", "__tech", "device_id"
+            source_name(), "__op", "__tech", "device_id"
         )
         # The texts are written as their codes only (0.17 s a batch of 5 M less to write).
         singles = singles.drop("source", "operator", "technology").sort(

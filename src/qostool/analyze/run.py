@@ -368,12 +368,9 @@ def source_counts(tests: pl.DataFrame) -> list[dict[str, Any]]:
     )
     # Filtered once grouped: before, the filter would copy every row.
     coded = grouped.filter(pl.col("__key").is_not_null()).select(
-        pl.col("source").cast(pl.String).fill_null("unknown"),
+        bounded.source_name(),
         (pl.col("__key") // 2 % 2 == 1).alias("aggregate"),
-        pl.when(pl.col("__key") % 2 == 1)
-        .then(pl.lit("fixed"))
-        .otherwise(pl.lit("mobile"))
-        .alias("network"),
+        bounded.network(pl.col("__key") % 2 == 1),
         *(c.meta.output_name() for c in counts),
     )
     if coded.select("source", "aggregate", "network").is_duplicated().any():
